@@ -1,0 +1,29 @@
+@{
+    RootModule             = 'IoTHubMqtt.dll'
+    ModuleVersion          = '0.1.0'
+    CompatiblePSEditions   = @('Core')
+    GUID                   = 'd90130cd-81a1-45da-bf7a-128a5fbc7605'
+    Author                 = 'IoTHubMqtt contributors'
+    CompanyName            = 'IoTHubMqtt contributors'
+    Copyright              = '(c) IoTHubMqtt contributors. MIT License.'
+    Description            = 'Script Azure IoT Hub devices and fleets over MQTT with no Azure SDK: SAS tokens, telemetry, cloud-to-device messages, direct methods, device twins, DPS provisioning, a local IoT Hub emulator, and ESP32 flashing with nanoFramework.'
+    PowerShellVersion      = '7.4'
+    FormatsToProcess       = @('IoTHubMqtt.format.ps1xml')
+    TypesToProcess         = @('IoTHubMqtt.types.ps1xml')
+    CmdletsToExport        = @(
+        'New-IoTHubSasToken'
+        'ConvertFrom-IoTHubConnectionString'
+        'New-IoTHubDeviceKey'
+    )
+    FunctionsToExport      = @()
+    VariablesToExport      = @()
+    AliasesToExport        = @()
+    PrivateData            = @{
+        PSData = @{
+            Tags         = @('IoT', 'IoTHub', 'Azure', 'MQTT', 'DPS', 'ESP32', 'nanoFramework', 'Emulator', 'Linux', 'Windows', 'MacOS', 'PSEdition_Core')
+            LicenseUri   = 'https://github.com/iothubmqtt/IoTHubMqtt/blob/main/LICENSE'
+            ProjectUri   = 'https://github.com/iothubmqtt/IoTHubMqtt'
+            ReleaseNotes = 'See https://github.com/iothubmqtt/IoTHubMqtt/blob/main/README.md#release-notes'
+        }
+    }
+}

@@ -1,0 +1,150 @@
+using System.Collections.Concurrent;
+using System.Management.Automation;
+using IoTHubMqtt.Core.Errors;
+
+namespace IoTHubMqtt.Infrastructure;
+
+/// <summary>
+/// Base of every cmdlet in the module. Bridges the async core to the synchronous pipeline:
+/// <see cref="Run{T}"/> starts a core operation with a token that <see cref="StopProcessing"/> cancels (Ctrl+C),
+/// and while it runs, pumps work that background threads <see cref="Post"/>ed (verbose lines, progress,
+/// output objects) on the pipeline thread, the only thread allowed to call Write*.
+/// </summary>
+public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
+{
+    private readonly CancellationTokenSource stop = new();
+    private readonly BlockingCollection<Action?> pipelineWork = new();
+    private bool disposed;
+
+    static IoTHubCmdlet() => ModuleInitializer.Register();
+
+    /// <summary>Cancelled when the user presses Ctrl+C or the pipeline is stopped.</summary>
+    protected CancellationToken StopToken => stop.Token;
+
+    protected override void StopProcessing()
+    {
+        stop.Cancel();
+        pipelineWork.Add(null); // wake the pump
+    }
+
+    /// <summary>Queues work for the pipeline thread; safe from any thread. Runs during the next <see cref="Run{T}"/> pump or <see cref="DrainPosted"/>.</summary>
+    protected void Post(Action action)
+    {
+        if (!pipelineWork.IsAddingCompleted)
+        {
+            pipelineWork.Add(action);
+        }
+    }
+
+    /// <summary>A verbose sink for the core that is safe to call from any thread.</summary>
+    protected Action<string> VerboseSink => message => Post(() => WriteVerbose(message));
+
+    /// <summary>Runs an async core operation to completion on the pipeline thread, pumping posted work meanwhile.</summary>
+    protected T Run<T>(Func<CancellationToken, Task<T>> operation)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        stop.Token.ThrowIfCancellationRequested();
+        Task<T> task;
+        try
+        {
+            task = operation(stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+
+        task.ContinueWith(_ => pipelineWork.Add(null), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        while (!task.IsCompleted)
+        {
+            var work = pipelineWork.Take();
+            work?.Invoke();
+            if (stop.IsCancellationRequested && !task.IsCompleted)
+            {
+                // The core observes the token; do not wait for a slow one: Ctrl+C ends the cmdlet at once.
+                _ = task.ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
+                throw new PipelineStoppedException();
+            }
+        }
+
+        DrainPosted();
+        try
+        {
+            return task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+
+    /// <summary>Runs an async core operation that has no result.</summary>
+    protected void Run(Func<CancellationToken, Task> operation) =>
+        Run(async token =>
+        {
+            await operation(token).ConfigureAwait(false);
+            return true;
+        });
+
+    /// <summary>Runs what background threads posted so far.</summary>
+    protected void DrainPosted()
+    {
+        while (pipelineWork.TryTake(out var work))
+        {
+            work?.Invoke();
+        }
+    }
+
+    /// <summary>Writes a non-terminating error for one item of a pipeline and goes on.</summary>
+    protected void WriteError(Exception exception, object? target = null) => WriteError(ErrorMapper.ToErrorRecord(exception, target));
+
+    /// <summary>Stops the cmdlet with an error: the whole call cannot go on.</summary>
+    protected void ThrowTerminatingError(Exception exception, object? target = null)
+    {
+        if (exception is PipelineStoppedException stopped)
+        {
+            throw stopped;
+        }
+
+        ThrowTerminatingError(ErrorMapper.ToErrorRecord(exception, target));
+    }
+
+    /// <summary>Runs <paramref name="action"/>, turning core exceptions into a terminating ErrorRecord.</summary>
+    protected void Terminating(Action action, object? target = null)
+    {
+        try
+        {
+            action();
+        }
+        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
+        {
+            ThrowTerminatingError(ex, target);
+        }
+    }
+
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+        if (disposing)
+        {
+            pipelineWork.CompleteAdding();
+            stop.Dispose();
+            pipelineWork.Dispose();
+        }
+    }
+
+    /// <summary>A throw helper for argument checks the binder cannot express, with a stable ErrorId.</summary>
+    protected static IoTHubMqttException InvalidArgument(string errorId, string message, string? recommendedAction = null, object? target = null) =>
+        new(errorId, IoTHubErrorKind.InvalidArgument, message, recommendedAction, target);
+}

@@ -1,0 +1,134 @@
+using System.Collections;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+
+namespace IoTHubMqtt.Module.Tests.Harness;
+
+/// <summary>
+/// A real PowerShell 7.6 engine with the module imported from the build output, as users import it.
+/// Each session is its own runspace; variables persist between <see cref="Invoke"/> calls.
+/// </summary>
+public sealed class PowerShellSession : IDisposable
+{
+    private readonly CapturingHost host = new();
+    private readonly Runspace runspace;
+
+    public PowerShellSession(bool importModule = true)
+    {
+        var state = InitialSessionState.CreateDefault2();
+        if (importModule)
+        {
+            state.ImportPSModule(TestPaths.ModuleManifest);
+        }
+
+        runspace = RunspaceFactory.CreateRunspace(host, state);
+        runspace.Open();
+        using var style = PowerShell.Create();
+        style.Runspace = runspace;
+        style.AddScript("$PSStyle.OutputRendering = 'PlainText'").Invoke();
+    }
+
+    /// <summary>Runs script text; <paramref name="variables"/> are set first. Never throws for script errors: see the result.</summary>
+    public PowerShellResult Invoke(string script, IDictionary<string, object?>? variables = null, TimeSpan? timeout = null)
+    {
+        using var shell = Create(script, variables);
+        var output = new PSDataCollection<PSObject>();
+        var async = shell.BeginInvoke<PSObject, PSObject>(null, output);
+        RuntimeException? terminating = null;
+        if (!async.AsyncWaitHandle.WaitOne(timeout ?? TimeSpan.FromMinutes(2)))
+        {
+            shell.Stop();
+            throw new TimeoutException($"The script did not finish within {timeout ?? TimeSpan.FromMinutes(2)}: {script}");
+        }
+
+        try
+        {
+            shell.EndInvoke(async);
+        }
+        catch (RuntimeException ex)
+        {
+            terminating = ex;
+        }
+
+        return Collect(shell, output, terminating);
+    }
+
+    /// <summary>Starts a script, presses Ctrl+C (Stop) after <paramref name="stopAfter"/>, and returns how long the stop took.</summary>
+    public (PowerShellResult Result, TimeSpan StopTook, bool Stopped) InvokeAndStop(string script, TimeSpan stopAfter, IDictionary<string, object?>? variables = null)
+    {
+        using var shell = Create(script, variables);
+        var output = new PSDataCollection<PSObject>();
+        var async = shell.BeginInvoke<PSObject, PSObject>(null, output);
+        Thread.Sleep(stopAfter);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        shell.Stop();
+        var finished = async.AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(30));
+        watch.Stop();
+        var stopped = shell.InvocationStateInfo.State == PSInvocationState.Stopped;
+        RuntimeException? terminating = null;
+        try
+        {
+            if (finished)
+            {
+                shell.EndInvoke(async);
+            }
+        }
+        catch (RuntimeException ex)
+        {
+            terminating = ex;
+        }
+
+        return (Collect(shell, output, terminating), watch.Elapsed, stopped && finished);
+    }
+
+    /// <summary>Runs the script and renders its output with Out-Default, as a user sees it in the console.</summary>
+    public string Render(string script, IDictionary<string, object?>? variables = null)
+    {
+        host.Clear();
+        var result = Invoke($"& {{ {script} }} | Out-Default", variables);
+        if (result.TerminatingError is not null)
+        {
+            throw result.TerminatingError;
+        }
+
+        return host.Text;
+    }
+
+    public object? GetVariable(string name) => runspace.SessionStateProxy.GetVariable(name);
+
+    public void Dispose() => runspace.Dispose();
+
+    private PowerShell Create(string script, IDictionary<string, object?>? variables)
+    {
+        if (variables is not null)
+        {
+            foreach (var (name, value) in variables)
+            {
+                runspace.SessionStateProxy.SetVariable(name, value);
+            }
+        }
+
+        var shell = PowerShell.Create();
+        shell.Runspace = runspace;
+        shell.AddScript(script);
+        return shell;
+    }
+
+    private static PowerShellResult Collect(PowerShell shell, PSDataCollection<PSObject> output, RuntimeException? terminating) => new()
+    {
+        Output = output.ToList(),
+        Errors = shell.Streams.Error.ToList(),
+        Warnings = shell.Streams.Warning.ToList(),
+        Verbose = shell.Streams.Verbose.ToList(),
+        Debug = shell.Streams.Debug.ToList(),
+        Progress = shell.Streams.Progress.ToList(),
+        Information = shell.Streams.Information.ToList(),
+        TerminatingError = terminating,
+    };
+
+    /// <summary>Hashtable helper for <see cref="Invoke"/> variables.</summary>
+    public static Dictionary<string, object?> Vars(params (string Name, object? Value)[] pairs) =>
+        pairs.ToDictionary(p => p.Name, p => p.Value);
+
+    internal static Hashtable ToHashtable(IDictionary<string, object?> values) => new(values.ToDictionary(p => p.Key, p => p.Value));
+}
