@@ -54,9 +54,19 @@ internal sealed class ConsoleHost : PSHost, IHostSupportsInteractiveSession
     public void PushRunspace(System.Management.Automation.Runspaces.Runspace runspace) => throw new NotSupportedException();
 }
 
-internal sealed class ConsoleHostUserInterface : PSHostUserInterface
+internal sealed partial class ConsoleHostUserInterface : PSHostUserInterface
 {
     private readonly ConsoleRawUserInterface raw = new();
+    private readonly bool plainOut = Console.IsOutputRedirected;
+    private readonly bool plainErr = Console.IsErrorRedirected;
+
+    // pwsh's own console host removes VT sequences when output is redirected; a custom host gets them raw.
+    [System.Text.RegularExpressions.GeneratedRegex(@"\x1b\[[0-9;?]*[ -/]*[@-~]")]
+    private static partial System.Text.RegularExpressions.Regex VtSequence();
+
+    private string Out(string value) => plainOut ? VtSequence().Replace(value, string.Empty) : value;
+
+    private string Err(string value) => plainErr ? VtSequence().Replace(value, string.Empty) : value;
 
     public override PSHostRawUserInterface RawUI => raw;
 
@@ -74,19 +84,19 @@ internal sealed class ConsoleHostUserInterface : PSHostUserInterface
         return secure;
     }
 
-    public override void Write(string value) => Console.Out.Write(value);
+    public override void Write(string value) => Console.Out.Write(Out(value));
 
-    public override void Write(ConsoleColor foregroundColor, ConsoleColor backgroundColor, string value) => Console.Out.Write(value);
+    public override void Write(ConsoleColor foregroundColor, ConsoleColor backgroundColor, string value) => Console.Out.Write(Out(value));
 
-    public override void WriteLine(string value) => Console.Out.WriteLine(value);
+    public override void WriteLine(string value) => Console.Out.WriteLine(Out(value));
 
-    public override void WriteErrorLine(string value) => Console.Error.WriteLine(value);
+    public override void WriteErrorLine(string value) => Console.Error.WriteLine(Err(value));
 
-    public override void WriteDebugLine(string message) => Console.Out.WriteLine("DEBUG: " + message);
+    public override void WriteDebugLine(string message) => Console.Out.WriteLine(Out("DEBUG: " + message));
 
-    public override void WriteVerboseLine(string message) => Console.Out.WriteLine("VERBOSE: " + message);
+    public override void WriteVerboseLine(string message) => Console.Out.WriteLine(Out("VERBOSE: " + message));
 
-    public override void WriteWarningLine(string message) => Console.Out.WriteLine("WARNING: " + message);
+    public override void WriteWarningLine(string message) => Console.Out.WriteLine(Out("WARNING: " + message));
 
     public override void WriteInformation(InformationRecord record)
     {

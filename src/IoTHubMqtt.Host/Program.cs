@@ -36,12 +36,6 @@ if (!options.NoModule)
 
 using var runspace = RunspaceFactory.CreateRunspace(host, state);
 runspace.Open();
-if (Console.IsOutputRedirected)
-{
-    // Plain text for logs and pipes, as pwsh does when its output is redirected.
-    shellStyle(runspace);
-}
-
 if (options.Verbose)
 {
     runspace.SessionStateProxy.SetVariable("VerbosePreference", ActionPreference.Continue);
@@ -83,13 +77,6 @@ if (host.ShouldExit)
 // A script that ended with 'exit N' (or a native command) sets $LASTEXITCODE, as with pwsh -File.
 var last = runspace.SessionStateProxy.GetVariable("LASTEXITCODE");
 return last is int code ? code : shell.HadErrors && options.File is null ? 1 : 0;
-
-static void shellStyle(Runspace runspace)
-{
-    using var style = PowerShell.Create();
-    style.Runspace = runspace;
-    style.AddScript("$PSStyle.OutputRendering = 'PlainText'").Invoke();
-}
 
 static void WriteTerminatingError(ErrorRecord record)
 {

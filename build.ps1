@@ -1,0 +1,94 @@
+#Requires -Version 7.4
+<#
+.SYNOPSIS
+    Builds, tests and packages the IoTHubMqtt module.
+.DESCRIPTION
+    Build   - dotnet build; lays out the importable module in out/IoTHubMqtt/<version>/.
+    Test    - dotnet test (everything that needs no hardware or cloud), then the Pester tests in tests/*.Tests.ps1
+              when Pester 5 is installed.
+    Package - a Release build of the module folder, help compiled with platyPS when it is installed, and a .nupkg
+              in out/packages/ made with PSResourceGet (Publish-PSResource), ready for Install-PSResource.
+.EXAMPLE
+    ./build.ps1 -Task Build, Test
+.EXAMPLE
+    ./build.ps1 -Task Package -Configuration Release
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Package')]
+    [string[]] $Task = @('Build'),
+
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Debug'
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$root = $PSScriptRoot
+$version = (Import-PowerShellDataFile (Join-Path $root 'IoTHubMqtt.psd1')).ModuleVersion
+$moduleOut = Join-Path $root "out/IoTHubMqtt/$version"
+
+function Invoke-Dotnet {
+    param([Parameter(ValueFromRemainingArguments)] [string[]] $Arguments)
+    Write-Verbose "dotnet $Arguments"
+    & dotnet @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "dotnet $($Arguments[0]) failed with exit code $LASTEXITCODE." }
+}
+
+function Invoke-Build {
+    Invoke-Dotnet build (Join-Path $root 'IoTHubMqtt.sln') -c $Configuration
+    Write-Host "Module laid out in $moduleOut"
+}
+
+function Invoke-Test {
+    Invoke-Dotnet test --solution (Join-Path $root 'IoTHubMqtt.sln') -c $Configuration
+    $pester = Get-Module -ListAvailable Pester | Where-Object Version -ge '5.0.0' | Sort-Object Version -Descending | Select-Object -First 1
+    if (-not $pester) {
+        Write-Warning 'Pester 5 is not installed: skipping tests/*.Tests.ps1 (Install-PSResource Pester).'
+        return
+    }
+
+    Import-Module $pester
+    $config = New-PesterConfiguration
+    $config.Run.Path = Join-Path $root 'tests'
+    $config.Run.Exit = $false
+    $config.Run.PassThru = $true
+    $config.Output.Verbosity = 'Detailed'
+    $env:IOTHUBMQTT_MODULE = Join-Path $moduleOut 'IoTHubMqtt.psd1'
+    $result = Invoke-Pester -Configuration $config
+    if ($result.FailedCount -gt 0) { throw "$($result.FailedCount) Pester test(s) failed." }
+}
+
+function Invoke-Package {
+    $script:Configuration = 'Release'
+    Invoke-Build
+
+    if (Get-Module -ListAvailable platyPS) {
+        Import-Module platyPS
+        New-ExternalHelp -Path (Join-Path $root 'module/help') -OutputPath (Join-Path $moduleOut 'en-US') -Force | Out-Null
+        Write-Host 'Help compiled with platyPS.'
+    }
+
+    Test-ModuleManifest (Join-Path $moduleOut 'IoTHubMqtt.psd1') | Out-Null
+
+    $packages = Join-Path $root 'out/packages'
+    New-Item -ItemType Directory -Force -Path $packages | Out-Null
+    $repoName = "IoTHubMqttBuild$PID"
+    Register-PSResourceRepository -Name $repoName -Uri $packages -Trusted
+    try {
+        Publish-PSResource -Path $moduleOut -Repository $repoName
+    }
+    finally {
+        Unregister-PSResourceRepository -Name $repoName
+    }
+
+    Get-ChildItem $packages -Filter "IoTHubMqtt.$version.nupkg" | ForEach-Object { Write-Host "Package: $($_.FullName)" }
+}
+
+foreach ($t in $Task) {
+    switch ($t) {
+        'Build' { Invoke-Build }
+        'Test' { Invoke-Test }
+        'Package' { Invoke-Package }
+    }
+}
