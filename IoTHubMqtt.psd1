@@ -14,6 +14,15 @@
         'New-IoTHubSasToken'
         'ConvertFrom-IoTHubConnectionString'
         'New-IoTHubDeviceKey'
+        'Connect-IoTHub'
+        'Disconnect-IoTHub'
+        'Send-IoTHubMessage'
+        'Receive-IoTHubMessage'
+        'Get-IoTHubTwin'
+        'Update-IoTHubTwin'
+        'Wait-IoTHubDesiredProperty'
+        'Register-IoTHubMethod'
+        'Wait-IoTHubMethodCall'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -24,15 +24,19 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
     protected override void StopProcessing()
     {
         stop.Cancel();
-        pipelineWork.Add(null); // wake the pump
+        Post(null); // wake the pump
     }
 
     /// <summary>Queues work for the pipeline thread; safe from any thread. Runs during the next <see cref="Run{T}"/> pump or <see cref="DrainPosted"/>.</summary>
-    protected void Post(Action action)
+    protected void Post(Action? action)
     {
-        if (!pipelineWork.IsAddingCompleted)
+        try
         {
             pipelineWork.Add(action);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+        {
+            // The cmdlet has ended; a late log line from a background thread has nowhere to go.
         }
     }
 
@@ -54,7 +58,7 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
             throw new PipelineStoppedException();
         }
 
-        task.ContinueWith(_ => pipelineWork.Add(null), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        task.ContinueWith(_ => Post(null), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         while (!task.IsCompleted)
         {
             var work = pipelineWork.Take();

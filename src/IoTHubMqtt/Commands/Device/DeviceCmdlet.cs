@@ -1,0 +1,123 @@
+using System.Management.Automation;
+using IoTHubMqtt.Core.Errors;
+using IoTHubMqtt.Core.Mqtt;
+using IoTHubMqtt.Infrastructure;
+
+namespace IoTHubMqtt.Commands.Device;
+
+/// <summary>
+/// Base of the device cmdlets: -Connection (or the session default from Connect-IoTHub), or -ConnectionString for
+/// one-off use, which connects in BeginProcessing and disconnects when the cmdlet ends.
+/// </summary>
+public abstract class DeviceCmdlet : IoTHubCmdlet
+{
+    protected const string ConnectionSet = "Connection";
+    protected const string ConnectionStringSet = "ConnectionString";
+
+    private IoTHubDeviceConnection? oneOff;
+    private readonly Action<string> logSink;
+
+    protected DeviceCmdlet() => logSink = VerboseSink;
+
+    /// <summary>The connection from Connect-IoTHub; the last one made in this session when left out.</summary>
+    [Parameter(ParameterSetName = ConnectionSet)]
+    [ValidateNotNull]
+    public IoTHubDeviceConnection? Connection { get; set; }
+
+    /// <summary>A device connection string: connect, act and disconnect in this one call.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ConnectionStringSet)]
+    [SecretTransformation]
+    [ValidateNotNullOrEmpty]
+    public string ConnectionString { get; set; } = string.Empty;
+
+    /// <summary>A PEM file of extra CA certificates to trust (the emulator's CA, a private gateway).</summary>
+    [Parameter(ParameterSetName = ConnectionStringSet)]
+    [ValidateNotNullOrEmpty]
+    public string? CaCertificatePath { get; set; }
+
+    /// <summary>The port to connect to, when not the transport's default.</summary>
+    [Parameter(ParameterSetName = ConnectionStringSet)]
+    [ValidateRange(1, 65535)]
+    public int Port { get; set; }
+
+    /// <summary>Mqtt (TLS, 8883), WebSocket (443) or MqttNoTls (the emulator's debug port).</summary>
+    [Parameter(ParameterSetName = ConnectionStringSet)]
+    [ValidateSet("Mqtt", "WebSocket", "MqttNoTls")]
+    public string Transport { get; set; } = "Mqtt";
+
+    /// <summary>The connection this call works on.</summary>
+    protected IoTHubDeviceConnection Device => oneOff ?? Connection ?? throw new InvalidOperationException("BeginProcessing resolves the connection.");
+
+    protected IoTHubDeviceClient Client => Device.Client;
+
+    protected override void BeginProcessing()
+    {
+        if (ParameterSetName == ConnectionStringSet)
+        {
+            Terminating(() =>
+            {
+                var path = CaCertificatePath is null ? null : GetUnresolvedProviderPathFromPSPath(CaCertificatePath);
+                oneOff = new IoTHubDeviceConnection(log => new IoTHubDeviceClient(
+                    IoTHubDeviceClientOptions.FromConnectionString(ConnectionString, o => ConnectionOptions.With(o, Transport, Port == 0 ? null : Port, path, log))));
+                oneOff.AttachLog(logSink);
+                WriteVerbose($"Connecting {oneOff} for this call.");
+                Run(ct => oneOff.Client.ConnectAsync(ct));
+            });
+            return;
+        }
+
+        Connection ??= DefaultConnection.Current;
+        if (Connection is null)
+        {
+            ThrowTerminatingError(new IoTHubMqttException("NoConnection", IoTHubErrorKind.InvalidOperation,
+                "There is no device connection.", "Run Connect-IoTHub first, or pass -Connection or -ConnectionString."));
+        }
+
+        Connection!.AttachLog(logSink);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        Connection?.DetachLog(logSink);
+        if (disposing && oneOff is not null)
+        {
+            // One-off connections end with the cmdlet, also when it is stopped or fails.
+            oneOff.Client.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            oneOff = null;
+        }
+
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Applies the connect options the cmdlets share to core client options.</summary>
+internal static class ConnectionOptions
+{
+    public static IoTHubDeviceClientOptions With(IoTHubDeviceClientOptions options, string? transport, int? port, string? caCertificatePath, Action<string>? log) =>
+        new()
+        {
+            HostName = options.HostName,
+            ConnectHostName = options.ConnectHostName,
+            DeviceId = options.DeviceId,
+            ModuleId = options.ModuleId,
+            SharedAccessKey = options.SharedAccessKey,
+            SharedAccessSignature = options.SharedAccessSignature,
+            ClientCertificate = options.ClientCertificate,
+            Transport = transport is null ? options.Transport : Enum.Parse<IoTHubTransport>(transport, ignoreCase: true),
+            Port = port ?? options.Port,
+            CaCertificatePath = caCertificatePath ?? options.CaCertificatePath,
+            UseSystemTrustStore = options.UseSystemTrustStore,
+            Proxy = options.Proxy,
+            TokenTimeToLive = options.TokenTimeToLive,
+            TokenRenewalFraction = options.TokenRenewalFraction,
+            KeepAlive = options.KeepAlive,
+            CleanSession = options.CleanSession,
+            MaxInFlight = options.MaxInFlight,
+            OperationTimeout = options.OperationTimeout,
+            ReconnectInitialDelay = options.ReconnectInitialDelay,
+            ReconnectMaxDelay = options.ReconnectMaxDelay,
+            ModelId = options.ModelId,
+            ProductInfo = options.ProductInfo,
+            Log = log ?? options.Log,
+        };
+}
