@@ -14,6 +14,8 @@
         'New-IoTHubSasToken'
         'ConvertFrom-IoTHubConnectionString'
         'New-IoTHubDeviceKey'
+        'Start-IoTHubEmulator'
+        'Stop-IoTHubEmulator'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()
