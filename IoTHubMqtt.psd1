@@ -23,6 +23,8 @@
         'Wait-IoTHubDesiredProperty'
         'Register-IoTHubMethod'
         'Wait-IoTHubMethodCall'
+        'Start-IoTHubEmulator'
+        'Stop-IoTHubEmulator'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -1,0 +1,60 @@
+using System.Text.Json.Nodes;
+
+namespace IoTHubMqtt.Emulator.Hub;
+
+/// <summary>How a device proves who it is.</summary>
+internal enum DeviceAuthType
+{
+    Sas,
+    SelfSigned,
+}
+
+/// <summary>One registered device: identity, keys and twin. Mutated only under the registry's lock.</summary>
+internal sealed class DeviceIdentity
+{
+    public required string DeviceId { get; init; }
+
+    public string GenerationId { get; set; } = Guid.NewGuid().ToString("N")[..18];
+
+    public string ETag { get; set; } = NewETag();
+
+    public bool Enabled { get; set; } = true;
+
+    public string? StatusReason { get; set; }
+
+    public DeviceAuthType AuthType { get; set; }
+
+    public string? PrimaryKey { get; set; }
+
+    public string? SecondaryKey { get; set; }
+
+    public string? PrimaryThumbprint { get; set; }
+
+    public string? SecondaryThumbprint { get; set; }
+
+    public DateTime StatusUpdatedTime { get; set; } = DateTime.UtcNow;
+
+    public DateTime LastActivityTime { get; set; } = DateTime.MinValue;
+
+    public DateTime ConnectionStateUpdatedTime { get; set; } = DateTime.MinValue;
+
+    public bool Connected { get; set; }
+
+    public JsonObject Desired { get; set; } = [];
+
+    public JsonObject Reported { get; set; } = [];
+
+    public JsonObject Tags { get; set; } = [];
+
+    public long DesiredVersion { get; set; } = 1;
+
+    public long ReportedVersion { get; set; } = 1;
+
+    public long TwinVersion { get; set; } = 1;
+
+    public string TwinETag { get; set; } = NewETag();
+
+    public static string NewETag() => Convert.ToBase64String(Guid.NewGuid().ToByteArray())[..12];
+
+    public override string ToString() => $"Device {DeviceId}";
+}

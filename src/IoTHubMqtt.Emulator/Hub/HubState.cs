@@ -1,0 +1,649 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using IoTHubMqtt.Core.Connection;
+using IoTHubMqtt.Emulator.Storage;
+
+namespace IoTHubMqtt.Emulator.Hub;
+
+/// <summary>
+/// The hub's state: registry, twins, C2D queues, telemetry and policies. One lock guards it; every change that is
+/// acknowledged to a caller is written to the store before the call returns.
+/// </summary>
+internal sealed class HubState
+{
+    public const int MaxCloudToDeviceQueue = 50;
+    public const int MaxCloudToDeviceBytes = 64 * 1024;
+
+    private readonly object gate = new();
+    private readonly Dictionary<string, DeviceIdentity> devices = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<CloudToDeviceMessage>> queues = new(StringComparer.Ordinal);
+    private readonly IHubStore store;
+    private readonly IoTHubEmulatorOptions options;
+    private readonly EmulatorLog log;
+    private long nextC2DSequence = 1;
+
+    public HubState(IoTHubEmulatorOptions options, IHubStore store, EmulatorLog log)
+    {
+        this.options = options;
+        this.store = store;
+        this.log = log;
+        Telemetry = new TelemetryLog(options.TelemetryRetention);
+        var ownerKey = options.OwnerKey ?? store.GetSetting("policy.iothubowner") ?? SharedAccessKeys.Generate();
+        store.SetSetting("policy.iothubowner", ownerKey);
+        Policies = new Dictionary<string, AccessPolicy>(StringComparer.Ordinal)
+        {
+            ["iothubowner"] = new("iothubowner", ownerKey, DerivePolicyKey(ownerKey, "secondary"), HubPermissions.All),
+            ["service"] = new("service", DerivePolicyKey(ownerKey, "service"), DerivePolicyKey(ownerKey, "service2"), HubPermissions.ServiceConnect),
+            ["device"] = new("device", DerivePolicyKey(ownerKey, "device"), DerivePolicyKey(ownerKey, "device2"), HubPermissions.DeviceConnect),
+            ["registryRead"] = new("registryRead", DerivePolicyKey(ownerKey, "registryRead"), DerivePolicyKey(ownerKey, "registryRead2"), HubPermissions.RegistryRead),
+            ["registryReadWrite"] = new("registryReadWrite", DerivePolicyKey(ownerKey, "registryReadWrite"), DerivePolicyKey(ownerKey, "registryReadWrite2"), HubPermissions.RegistryRead | HubPermissions.RegistryWrite),
+        };
+
+        foreach (var device in store.LoadDevices())
+        {
+            devices[device.DeviceId] = device;
+        }
+
+        foreach (var message in store.LoadCloudToDevice())
+        {
+            if (!queues.TryGetValue(message.DeviceId, out var queue))
+            {
+                queues[message.DeviceId] = queue = [];
+            }
+
+            queue.Add(message);
+            nextC2DSequence = Math.Max(nextC2DSequence, message.SequenceNumber + 1);
+        }
+
+        Telemetry.Restore(store.LoadTelemetry());
+    }
+
+    /// <summary>Raised (outside the lock) after the desired properties of a device changed: device id, patch with <c>$version</c>.</summary>
+    public event Action<string, JsonObject>? DesiredChanged;
+
+    /// <summary>Raised (outside the lock) when a device has a C2D message to deliver.</summary>
+    public event Action<string>? CloudToDeviceAvailable;
+
+    /// <summary>Raised when a device is deleted or disabled: its connection must end.</summary>
+    public event Action<string>? DeviceRevoked;
+
+    public IReadOnlyDictionary<string, AccessPolicy> Policies { get; }
+
+    public TelemetryLog Telemetry { get; }
+
+    public string HostName => options.HostName;
+
+    public int DeviceCount
+    {
+        get
+        {
+            lock (gate)
+            {
+                return devices.Count;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- registry
+
+    public DeviceIdentity? FindDevice(string deviceId)
+    {
+        lock (gate)
+        {
+            return devices.GetValueOrDefault(deviceId);
+        }
+    }
+
+    /// <summary>Creates a device (ifMatch null) or updates one (ifMatch = its ETag or "*"); returns the device JSON.</summary>
+    public JsonObject PutDevice(string deviceId, JsonObject body, string? ifMatch)
+    {
+        IdentityValidatorCheck(deviceId);
+        if (body["deviceId"] is JsonValue idValue && idValue.GetValue<string>() != deviceId)
+        {
+            throw HubError.BadRequest("The deviceId in the body does not match the one in the path.");
+        }
+
+        var status = body["status"]?.GetValue<string>();
+        var auth = body["authentication"] as JsonObject;
+        var type = auth?["type"]?.GetValue<string>() ?? "sas";
+        string? primaryKey = null, secondaryKey = null, primaryThumb = null, secondaryThumb = null;
+        DeviceAuthType authType;
+        switch (type)
+        {
+            case "sas":
+                authType = DeviceAuthType.Sas;
+                primaryKey = auth?["symmetricKey"]?["primaryKey"]?.GetValue<string>();
+                secondaryKey = auth?["symmetricKey"]?["secondaryKey"]?.GetValue<string>();
+                CheckKey(primaryKey);
+                CheckKey(secondaryKey);
+                break;
+            case "selfSigned":
+                authType = DeviceAuthType.SelfSigned;
+                primaryThumb = auth?["x509Thumbprint"]?["primaryThumbprint"]?.GetValue<string>();
+                secondaryThumb = auth?["x509Thumbprint"]?["secondaryThumbprint"]?.GetValue<string>();
+                if (string.IsNullOrEmpty(primaryThumb))
+                {
+                    throw HubError.BadRequest("A selfSigned device needs authentication.x509Thumbprint.primaryThumbprint.");
+                }
+
+                break;
+            default:
+                throw HubError.BadRequest($"Authentication type '{type}' is not supported by the emulator (use sas or selfSigned).");
+        }
+
+        bool revoked = false;
+        JsonObject result;
+        lock (gate)
+        {
+            devices.TryGetValue(deviceId, out var existing);
+            if (existing is null)
+            {
+                if (ifMatch is not null && ifMatch != "*")
+                {
+                    throw HubError.DeviceNotFound(deviceId);
+                }
+
+                existing = new DeviceIdentity { DeviceId = deviceId };
+            }
+            else
+            {
+                if (ifMatch is null)
+                {
+                    throw HubError.DeviceAlreadyExists(deviceId);
+                }
+
+                if (ifMatch != "*" && Unquote(ifMatch) != existing.ETag)
+                {
+                    throw HubError.PreconditionFailed("the ETag does not match the device");
+                }
+            }
+
+            var updated = Copy(existing);
+            updated.AuthType = authType;
+            updated.PrimaryKey = authType == DeviceAuthType.Sas ? primaryKey ?? existing.PrimaryKey ?? SharedAccessKeys.Generate() : null;
+            updated.SecondaryKey = authType == DeviceAuthType.Sas ? secondaryKey ?? existing.SecondaryKey ?? SharedAccessKeys.Generate() : null;
+            updated.PrimaryThumbprint = primaryThumb?.ToUpperInvariant();
+            updated.SecondaryThumbprint = secondaryThumb?.ToUpperInvariant();
+            if (status is not null)
+            {
+                var enabled = status switch
+                {
+                    "enabled" => true,
+                    "disabled" => false,
+                    _ => throw HubError.BadRequest("status must be 'enabled' or 'disabled'."),
+                };
+                if (enabled != updated.Enabled)
+                {
+                    updated.Enabled = enabled;
+                    updated.StatusUpdatedTime = DateTime.UtcNow;
+                    revoked = !enabled;
+                }
+            }
+
+            updated.StatusReason = body["statusReason"]?.GetValue<string>() ?? updated.StatusReason;
+            revoked |= existing.PrimaryKey != updated.PrimaryKey && existing.PrimaryKey is not null;
+            updated.ETag = DeviceIdentity.NewETag();
+            store.SaveDevice(updated);
+            devices[deviceId] = updated;
+            result = DeviceJson(updated);
+        }
+
+        if (revoked)
+        {
+            DeviceRevoked?.Invoke(deviceId);
+        }
+
+        log.Information($"Device '{deviceId}' saved.");
+        return result;
+    }
+
+    public JsonObject GetDeviceJson(string deviceId)
+    {
+        lock (gate)
+        {
+            return DeviceJson(devices.GetValueOrDefault(deviceId) ?? throw HubError.DeviceNotFound(deviceId));
+        }
+    }
+
+    public JsonArray ListDevices(int top)
+    {
+        lock (gate)
+        {
+            return new JsonArray(devices.Values.OrderBy(d => d.DeviceId, StringComparer.Ordinal).Take(top).Select(d => (JsonNode)DeviceJson(d)).ToArray());
+        }
+    }
+
+    public void DeleteDevice(string deviceId, string? ifMatch)
+    {
+        lock (gate)
+        {
+            var existing = devices.GetValueOrDefault(deviceId) ?? throw HubError.DeviceNotFound(deviceId);
+            if (ifMatch is not null && ifMatch != "*" && Unquote(ifMatch) != existing.ETag)
+            {
+                throw HubError.PreconditionFailed("the ETag does not match the device");
+            }
+
+            store.DeleteDevice(deviceId);
+            devices.Remove(deviceId);
+            queues.Remove(deviceId);
+        }
+
+        DeviceRevoked?.Invoke(deviceId);
+        log.Information($"Device '{deviceId}' deleted.");
+    }
+
+    public void SetConnectionState(string deviceId, bool connected)
+    {
+        lock (gate)
+        {
+            if (devices.TryGetValue(deviceId, out var device))
+            {
+                device.Connected = connected;
+                device.ConnectionStateUpdatedTime = DateTime.UtcNow;
+                device.LastActivityTime = DateTime.UtcNow;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- twins
+
+    public JsonObject GetTwinJson(string deviceId)
+    {
+        lock (gate)
+        {
+            return TwinJson(devices.GetValueOrDefault(deviceId) ?? throw HubError.DeviceNotFound(deviceId));
+        }
+    }
+
+    /// <summary>The body a device gets for a twin GET: desired and reported with their versions.</summary>
+    public JsonObject GetDeviceTwinSections(string deviceId)
+    {
+        lock (gate)
+        {
+            var device = devices.GetValueOrDefault(deviceId) ?? throw HubError.DeviceNotFound(deviceId);
+            return new JsonObject
+            {
+                ["desired"] = TwinDocument.WithVersion(device.Desired, device.DesiredVersion),
+                ["reported"] = TwinDocument.WithVersion(device.Reported, device.ReportedVersion),
+            };
+        }
+    }
+
+    /// <summary>Applies a reported-properties patch from the device; returns the new reported version.</summary>
+    public long PatchReported(string deviceId, JsonObject patch)
+    {
+        lock (gate)
+        {
+            var device = devices.GetValueOrDefault(deviceId) ?? throw HubError.DeviceNotFound(deviceId);
+            var merged = TwinDocument.Merge(device.Reported, patch);
+            var updated = Copy(device);
+            updated.Reported = merged;
+            updated.ReportedVersion++;
+            updated.TwinVersion++;
+            updated.TwinETag = DeviceIdentity.NewETag();
+            store.SaveDevice(updated);
+            devices[deviceId] = updated;
+            return updated.ReportedVersion;
+        }
+    }
+
+    /// <summary>Service PATCH /twins/{id}: merges tags and desired properties.</summary>
+    public JsonObject PatchTwin(string deviceId, JsonObject body, string? ifMatch) => UpdateTwin(deviceId, body, ifMatch, replace: false);
+
+    /// <summary>Service PUT /twins/{id}: replaces tags and desired properties.</summary>
+    public JsonObject ReplaceTwin(string deviceId, JsonObject body, string? ifMatch) => UpdateTwin(deviceId, body, ifMatch, replace: true);
+
+    private JsonObject UpdateTwin(string deviceId, JsonObject body, string? ifMatch, bool replace)
+    {
+        var tags = body["tags"] as JsonObject;
+        var desired = body["properties"]?["desired"] as JsonObject;
+        if (body["properties"]?["reported"] is not null)
+        {
+            throw HubError.BadRequest("Reported properties can only be changed by the device.");
+        }
+
+        if (tags is not null)
+        {
+            TwinDocument.Validate(tags, 1);
+        }
+
+        if (desired is not null)
+        {
+            TwinDocument.Validate(desired, 1, allowVersion: true);
+        }
+
+        JsonObject? desiredPatch = null;
+        JsonObject result;
+        lock (gate)
+        {
+            var device = devices.GetValueOrDefault(deviceId) ?? throw HubError.DeviceNotFound(deviceId);
+            if (ifMatch is not null && ifMatch != "*" && Unquote(ifMatch) != device.TwinETag)
+            {
+                throw HubError.PreconditionFailed("the ETag does not match the twin");
+            }
+
+            var updated = Copy(device);
+            if (tags is not null || replace)
+            {
+                updated.Tags = replace ? Clean(tags ?? []) : TwinDocument.Merge(device.Tags, tags!);
+            }
+
+            if (desired is not null || replace)
+            {
+                var newDesired = replace ? Clean(desired ?? []) : TwinDocument.Merge(device.Desired, desired!);
+                TwinDocument.CheckSize(newDesired);
+                updated.Desired = newDesired;
+                updated.DesiredVersion++;
+                desiredPatch = TwinDocument.WithVersion(replace ? newDesired : Clean(desired!, keepNulls: true), updated.DesiredVersion);
+            }
+
+            updated.TwinVersion++;
+            updated.TwinETag = DeviceIdentity.NewETag();
+            store.SaveDevice(updated);
+            devices[deviceId] = updated;
+            result = TwinJson(updated);
+        }
+
+        if (desiredPatch is not null)
+        {
+            DesiredChanged?.Invoke(deviceId, desiredPatch);
+        }
+
+        return result;
+    }
+
+    /// <summary>All twins in id order from <paramref name="skip"/>, for the query API.</summary>
+    public (JsonArray Page, bool More) QueryTwins(int skip, int take)
+    {
+        lock (gate)
+        {
+            var ordered = devices.Values.OrderBy(d => d.DeviceId, StringComparer.Ordinal).Skip(skip).Take(take + 1).ToList();
+            var page = new JsonArray(ordered.Take(take).Select(d => (JsonNode)TwinJson(d)).ToArray());
+            return (page, ordered.Count > take);
+        }
+    }
+
+    // ---------------------------------------------------------------- cloud-to-device
+
+    public CloudToDeviceMessage EnqueueCloudToDevice(string deviceId, byte[] body, IReadOnlyDictionary<string, string> properties,
+        string? messageId, string? correlationId, string? userId, string? contentType, string? contentEncoding, string? ack, DateTime? expiryUtc)
+    {
+        if (body.Length > MaxCloudToDeviceBytes)
+        {
+            throw HubError.MessageTooLarge(MaxCloudToDeviceBytes);
+        }
+
+        CloudToDeviceMessage message;
+        lock (gate)
+        {
+            if (!devices.ContainsKey(deviceId))
+            {
+                throw HubError.DeviceNotFound(deviceId);
+            }
+
+            if (!queues.TryGetValue(deviceId, out var queue))
+            {
+                queues[deviceId] = queue = [];
+            }
+
+            DropExpired(queue);
+            if (queue.Count >= MaxCloudToDeviceQueue)
+            {
+                throw HubError.QueueFull(deviceId);
+            }
+
+            var now = DateTime.UtcNow;
+            message = new CloudToDeviceMessage
+            {
+                SequenceNumber = nextC2DSequence++,
+                DeviceId = deviceId,
+                MessageId = string.IsNullOrEmpty(messageId) ? Guid.NewGuid().ToString() : messageId,
+                Body = body,
+                Properties = new Dictionary<string, string>(properties, StringComparer.Ordinal),
+                CorrelationId = correlationId,
+                UserId = userId,
+                ContentType = contentType,
+                ContentEncoding = contentEncoding,
+                Ack = ack,
+                EnqueuedTimeUtc = now,
+                ExpiryTimeUtc = expiryUtc ?? now + options.CloudToDeviceDefaultTimeToLive,
+            };
+            store.SaveCloudToDevice(message);
+            queue.Add(message);
+        }
+
+        CloudToDeviceAvailable?.Invoke(deviceId);
+        return message;
+    }
+
+    /// <summary>Locks and returns the messages ready to send to a device now (not locked, not expired).</summary>
+    public List<CloudToDeviceMessage> TakeDeliverable(string deviceId)
+    {
+        var ready = new List<CloudToDeviceMessage>();
+        lock (gate)
+        {
+            if (!queues.TryGetValue(deviceId, out var queue))
+            {
+                return ready;
+            }
+
+            DropExpired(queue);
+            var now = DateTime.UtcNow;
+            foreach (var message in queue)
+            {
+                if (message.LockedUntilUtc is { } until && until > now)
+                {
+                    continue;
+                }
+
+                if (message.DeliveryCount >= options.CloudToDeviceMaxDeliveryCount)
+                {
+                    continue;
+                }
+
+                message.DeliveryCount++;
+                message.LockedUntilUtc = now + options.CloudToDeviceLockDuration;
+                store.SaveCloudToDevice(message);
+                ready.Add(message);
+            }
+
+            foreach (var dead in queue.Where(m => m.DeliveryCount >= options.CloudToDeviceMaxDeliveryCount && m.LockedUntilUtc < now).ToList())
+            {
+                log.Warning($"C2D message {dead.MessageId} for '{deviceId}' dead-lettered after {dead.DeliveryCount} deliveries.");
+                queue.Remove(dead);
+                store.DeleteCloudToDevice(dead.SequenceNumber);
+            }
+        }
+
+        return ready;
+    }
+
+    /// <summary>The device acknowledged (PUBACK) a message: it is done.</summary>
+    public bool CompleteCloudToDevice(string deviceId, string messageId)
+    {
+        lock (gate)
+        {
+            if (!queues.TryGetValue(deviceId, out var queue))
+            {
+                return false;
+            }
+
+            var index = queue.FindIndex(m => m.MessageId == messageId && m.LockedUntilUtc is not null);
+            if (index < 0)
+            {
+                return false;
+            }
+
+            store.DeleteCloudToDevice(queue[index].SequenceNumber);
+            queue.RemoveAt(index);
+            return true;
+        }
+    }
+
+    /// <summary>The device went away: its locked messages become deliverable again (on its next connection).</summary>
+    public void AbandonLocked(string deviceId)
+    {
+        lock (gate)
+        {
+            if (queues.TryGetValue(deviceId, out var queue))
+            {
+                foreach (var message in queue)
+                {
+                    message.LockedUntilUtc = null;
+                }
+            }
+        }
+    }
+
+    public int QueuedCount(string deviceId)
+    {
+        lock (gate)
+        {
+            return queues.TryGetValue(deviceId, out var queue) ? queue.Count : 0;
+        }
+    }
+
+    /// <summary>Devices whose locks ran out: their messages should be sent again.</summary>
+    public List<string> DevicesWithExpiredLocks()
+    {
+        var now = DateTime.UtcNow;
+        lock (gate)
+        {
+            return queues.Where(q => q.Value.Any(m => m.LockedUntilUtc is { } until && until <= now)).Select(q => q.Key).ToList();
+        }
+    }
+
+    // ---------------------------------------------------------------- telemetry
+
+    public TelemetryMessage AppendTelemetry(Func<long, TelemetryMessage> create)
+    {
+        var message = Telemetry.Append(create);
+        store.AppendTelemetry(message);
+        return message;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private void DropExpired(List<CloudToDeviceMessage> queue)
+    {
+        var now = DateTime.UtcNow;
+        foreach (var expired in queue.Where(m => m.ExpiryTimeUtc <= now).ToList())
+        {
+            queue.Remove(expired);
+            store.DeleteCloudToDevice(expired.SequenceNumber);
+        }
+    }
+
+    private static void IdentityValidatorCheck(string deviceId)
+    {
+        if (!IdentityValidator.IsValidDeviceId(deviceId))
+        {
+            throw HubError.BadRequest("The device ID is not valid: up to 128 ASCII letters, digits and - . % _ * ? ! ( ) , : = @ $ ' +");
+        }
+    }
+
+    private static void CheckKey(string? key)
+    {
+        if (key is null)
+        {
+            return;
+        }
+
+        Span<byte> buffer = stackalloc byte[128];
+        if (!Convert.TryFromBase64String(key, buffer, out var written) || written < 16 || written > 64)
+        {
+            throw HubError.BadRequest("A symmetric key must be base64 of 16 to 64 bytes.");
+        }
+    }
+
+    private static JsonObject Clean(JsonObject section, bool keepNulls = false)
+    {
+        var copy = (JsonObject)section.DeepClone();
+        copy.Remove("$version");
+        copy.Remove("$metadata");
+        if (!keepNulls)
+        {
+            foreach (var name in copy.Where(p => p.Value is null).Select(p => p.Key).ToList())
+            {
+                copy.Remove(name);
+            }
+        }
+
+        return copy;
+    }
+
+    private static string Unquote(string etag) => etag.Trim().Trim('"');
+
+    private static string DerivePolicyKey(string ownerKey, string label) =>
+        Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(SharedAccessKeys.Decode(ownerKey, "OwnerKey"), System.Text.Encoding.UTF8.GetBytes(label)));
+
+    private static DeviceIdentity Copy(DeviceIdentity d) => new()
+    {
+        DeviceId = d.DeviceId,
+        GenerationId = d.GenerationId,
+        ETag = d.ETag,
+        Enabled = d.Enabled,
+        StatusReason = d.StatusReason,
+        AuthType = d.AuthType,
+        PrimaryKey = d.PrimaryKey,
+        SecondaryKey = d.SecondaryKey,
+        PrimaryThumbprint = d.PrimaryThumbprint,
+        SecondaryThumbprint = d.SecondaryThumbprint,
+        StatusUpdatedTime = d.StatusUpdatedTime,
+        LastActivityTime = d.LastActivityTime,
+        ConnectionStateUpdatedTime = d.ConnectionStateUpdatedTime,
+        Connected = d.Connected,
+        Desired = d.Desired,
+        Reported = d.Reported,
+        Tags = d.Tags,
+        DesiredVersion = d.DesiredVersion,
+        ReportedVersion = d.ReportedVersion,
+        TwinVersion = d.TwinVersion,
+        TwinETag = d.TwinETag,
+    };
+
+    private static string Time(DateTime t) => t == DateTime.MinValue ? "0001-01-01T00:00:00Z" : t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture);
+
+    public static JsonObject DeviceJson(DeviceIdentity d) => new()
+    {
+        ["deviceId"] = d.DeviceId,
+        ["generationId"] = d.GenerationId,
+        ["etag"] = d.ETag,
+        ["connectionState"] = d.Connected ? "Connected" : "Disconnected",
+        ["status"] = d.Enabled ? "enabled" : "disabled",
+        ["statusReason"] = d.StatusReason,
+        ["connectionStateUpdatedTime"] = Time(d.ConnectionStateUpdatedTime),
+        ["statusUpdatedTime"] = Time(d.StatusUpdatedTime),
+        ["lastActivityTime"] = Time(d.LastActivityTime),
+        ["cloudToDeviceMessageCount"] = 0,
+        ["authentication"] = new JsonObject
+        {
+            ["symmetricKey"] = new JsonObject { ["primaryKey"] = d.PrimaryKey, ["secondaryKey"] = d.SecondaryKey },
+            ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = d.PrimaryThumbprint, ["secondaryThumbprint"] = d.SecondaryThumbprint },
+            ["type"] = d.AuthType == DeviceAuthType.Sas ? "sas" : "selfSigned",
+        },
+        ["capabilities"] = new JsonObject { ["iotEdge"] = false },
+    };
+
+    public static JsonObject TwinJson(DeviceIdentity d) => new()
+    {
+        ["deviceId"] = d.DeviceId,
+        ["etag"] = d.TwinETag,
+        ["deviceEtag"] = d.ETag,
+        ["status"] = d.Enabled ? "enabled" : "disabled",
+        ["statusUpdateTime"] = Time(d.StatusUpdatedTime),
+        ["connectionState"] = d.Connected ? "Connected" : "Disconnected",
+        ["lastActivityTime"] = Time(d.LastActivityTime),
+        ["cloudToDeviceMessageCount"] = 0,
+        ["authenticationType"] = d.AuthType == DeviceAuthType.Sas ? "sas" : "selfSigned",
+        ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = d.PrimaryThumbprint, ["secondaryThumbprint"] = d.SecondaryThumbprint },
+        ["version"] = d.TwinVersion,
+        ["tags"] = d.Tags.DeepClone(),
+        ["properties"] = new JsonObject
+        {
+            ["desired"] = TwinDocument.WithVersion(d.Desired, d.DesiredVersion),
+            ["reported"] = TwinDocument.WithVersion(d.Reported, d.ReportedVersion),
+        },
+        ["capabilities"] = new JsonObject { ["iotEdge"] = false },
+    };
+}

@@ -1,0 +1,101 @@
+namespace IoTHubMqtt.Emulator.Hub;
+
+/// <summary>Telemetry kept for the service to read, in arrival order with sequence numbers (an Event Hub partition in miniature).</summary>
+internal sealed class TelemetryLog(int capacity)
+{
+    private readonly object gate = new();
+    private readonly Queue<TelemetryMessage> messages = new();
+    private long nextSequence = 1;
+    private TaskCompletionSource arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public long NextSequenceNumber
+    {
+        get
+        {
+            lock (gate)
+            {
+                return nextSequence;
+            }
+        }
+    }
+
+    public long Count
+    {
+        get
+        {
+            lock (gate)
+            {
+                return messages.Count;
+            }
+        }
+    }
+
+    public TelemetryMessage Append(Func<long, TelemetryMessage> create)
+    {
+        TaskCompletionSource signal;
+        TelemetryMessage message;
+        lock (gate)
+        {
+            message = create(nextSequence++);
+            messages.Enqueue(message);
+            while (messages.Count > capacity)
+            {
+                messages.Dequeue();
+            }
+
+            signal = arrived;
+            arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        signal.TrySetResult();
+        return message;
+    }
+
+    /// <summary>Restores persisted messages at start-up.</summary>
+    public void Restore(IEnumerable<TelemetryMessage> restored)
+    {
+        lock (gate)
+        {
+            foreach (var message in restored.OrderBy(m => m.SequenceNumber))
+            {
+                messages.Enqueue(message);
+                nextSequence = Math.Max(nextSequence, message.SequenceNumber + 1);
+            }
+        }
+    }
+
+    /// <summary>Messages with sequence number ≥ <paramref name="fromSequence"/>, waiting up to <paramref name="wait"/> for the first one.</summary>
+    public async Task<IReadOnlyList<TelemetryMessage>> ReadAsync(long fromSequence, int max, string? deviceId, TimeSpan wait, CancellationToken cancellationToken = default)
+    {
+        var deadline = DateTime.UtcNow + wait;
+        while (true)
+        {
+            Task signal;
+            lock (gate)
+            {
+                var found = messages.Where(m => m.SequenceNumber >= fromSequence && (deviceId is null || m.DeviceId == deviceId)).Take(max).ToList();
+                if (found.Count > 0)
+                {
+                    return found;
+                }
+
+                signal = arrived.Task;
+            }
+
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                return [];
+            }
+
+            try
+            {
+                await signal.WaitAsync(left, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return [];
+            }
+        }
+    }
+}

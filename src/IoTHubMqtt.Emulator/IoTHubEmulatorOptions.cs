@@ -1,0 +1,78 @@
+using System.Net;
+
+namespace IoTHubMqtt.Emulator;
+
+/// <summary>How an <see cref="IoTHubEmulator"/> listens and behaves. Port 0 lets the OS choose (tests run in parallel); -1 disables an endpoint.</summary>
+public sealed class IoTHubEmulatorOptions
+{
+    /// <summary>The hub host name clients put in SAS resources, user names and connection strings. The server certificate names it.</summary>
+    public string HostName { get; set; } = "localhost";
+
+    /// <summary>The address every endpoint binds to (loopback by default).</summary>
+    public IPAddress ListenAddress { get; set; } = IPAddress.Loopback;
+
+    /// <summary>MQTT over TLS (the hub's 8883).</summary>
+    public int MqttTlsPort { get; set; }
+
+    /// <summary>Plain MQTT for debugging; disabled (-1) unless asked for.</summary>
+    public int MqttPort { get; set; } = -1;
+
+    /// <summary>HTTPS: the service REST API and MQTT over WebSockets at <c>/$iothub/websocket</c> (the hub's 443).</summary>
+    public int HttpsPort { get; set; }
+
+    /// <summary>DPS over MQTT/TLS.</summary>
+    public int DpsPort { get; set; }
+
+    /// <summary>Where the CA, server certificate and (with <see cref="Persist"/>) the SQLite database live. Null: a new temporary directory.</summary>
+    public string? DataPath { get; set; }
+
+    /// <summary>Keep devices, twins and undelivered C2D messages in <c>{DataPath}/emulator.db</c> across restarts.</summary>
+    public bool Persist { get; set; }
+
+    /// <summary>A PFX with the server certificate to use instead of a generated one.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>Password of <see cref="CertificatePath"/>.</summary>
+    public string? CertificatePassword { get; set; }
+
+    /// <summary>Primary key of the <c>iothubowner</c> policy; generated when null (and kept in the data path when persisting).</summary>
+    public string? OwnerKey { get; set; }
+
+    /// <summary>ID scope of the DPS endpoint.</summary>
+    public string IdScope { get; set; } = "0ne00EMU1A7";
+
+    /// <summary>Clock skew tolerated on SAS expiry (the hub allows five minutes).</summary>
+    public TimeSpan TokenClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long a delivered C2D message stays locked waiting for its PUBACK before it is delivered again.</summary>
+    public TimeSpan CloudToDeviceLockDuration { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Default time to live of a C2D message.</summary>
+    public TimeSpan CloudToDeviceDefaultTimeToLive { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Deliveries of one C2D message before it is dead-lettered.</summary>
+    public int CloudToDeviceMaxDeliveryCount { get; set; } = 10;
+
+    /// <summary>Service REST requests per second before answering 429; 0 means unlimited.</summary>
+    public int ServiceRequestsPerSecond { get; set; } = 100;
+
+    /// <summary>How long DPS tells devices to wait before polling (the <c>retry-after</c> it answers).</summary>
+    public int DpsRetryAfterSeconds { get; set; } = 1;
+
+    /// <summary>Telemetry messages kept for the service to read (oldest dropped first).</summary>
+    public int TelemetryRetention { get; set; } = 100_000;
+
+    /// <summary>Receives the emulator's log lines; never given secrets.</summary>
+    public Action<EmulatorLogLevel, string>? Log { get; set; }
+
+    internal IoTHubEmulatorOptions Clone() => (IoTHubEmulatorOptions)MemberwiseClone();
+}
+
+/// <summary>Severity of an emulator log line.</summary>
+public enum EmulatorLogLevel
+{
+    Verbose,
+    Information,
+    Warning,
+    Error,
+}

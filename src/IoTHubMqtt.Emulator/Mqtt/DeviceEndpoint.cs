@@ -1,0 +1,678 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using IoTHubMqtt.Core.Connection;
+using IoTHubMqtt.Emulator.Hub;
+using MQTTnet;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+
+namespace IoTHubMqtt.Emulator.Mqtt;
+
+/// <summary>
+/// The device side of the hub over MQTT: authenticates CONNECT, authorizes every topic, and implements telemetry,
+/// C2D, direct methods and twin on top of an MQTTnet server whose own routing is bypassed (each message goes to
+/// exactly one device's session). See https://learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub
+/// </summary>
+internal sealed class DeviceEndpoint : IDisposable
+{
+    public const int MaxTelemetryBytes = 256 * 1024;
+    public const int MaxMethodPayloadBytes = 128 * 1024;
+    private const string ApiVersionMarker = "api-version=";
+
+    private readonly HubState hub;
+    private readonly SasAuthenticator authenticator;
+    private readonly EmulatorLog log;
+    private readonly ConcurrentDictionary<string, DeviceConnection> connections = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DeviceSubscriptions> subscriptions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, PendingMethod> pendingMethods = new(StringComparer.Ordinal);
+    private readonly Timer sweep;
+    private MqttServer? server;
+    private long nextRequestId;
+    private long nextConnectionId;
+
+    public DeviceEndpoint(HubState hub, SasAuthenticator authenticator, EmulatorLog log)
+    {
+        this.hub = hub;
+        this.authenticator = authenticator;
+        this.log = log;
+        hub.DesiredChanged += OnDesiredChanged;
+        hub.CloudToDeviceAvailable += deviceId => _ = DeliverCloudToDeviceAsync(deviceId);
+        hub.DeviceRevoked += deviceId => _ = DisconnectAsync(deviceId);
+        sweep = new Timer(_ => Sweep(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>Devices connected now.</summary>
+    public int ConnectedCount => connections.Count;
+
+    public bool IsConnected(string deviceId) => connections.ContainsKey(deviceId);
+
+    public void Attach(MqttServer mqttServer)
+    {
+        server = mqttServer;
+        mqttServer.ValidatingConnectionAsync += ValidateConnectionAsync;
+        mqttServer.ClientConnectedAsync += OnConnectedAsync;
+        mqttServer.ClientDisconnectedAsync += OnDisconnectedAsync;
+        mqttServer.InterceptingSubscriptionAsync += InterceptSubscriptionAsync;
+        mqttServer.InterceptingUnsubscriptionAsync += InterceptUnsubscriptionAsync;
+        mqttServer.InterceptingPublishAsync += InterceptPublishAsync;
+        mqttServer.ClientAcknowledgedPublishPacketAsync += OnAcknowledgedAsync;
+    }
+
+    public void Dispose()
+    {
+        sweep.Dispose();
+        foreach (var pending in pendingMethods.Values)
+        {
+            pending.Completion.TrySetCanceled();
+        }
+    }
+
+    // ------------------------------------------------------------------ connect / disconnect
+
+    private Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
+    {
+        var clientId = e.ClientId ?? "";
+        if (!TryParseUserName(e.UserName, out var hostName, out var deviceId, out var moduleId))
+        {
+            Refuse(e, MqttConnectReasonCode.BadUserNameOrPassword, $"Refused '{clientId}': the user name is not '{{hub}}/{{deviceId}}/?api-version=…'.");
+            return Task.CompletedTask;
+        }
+
+        var expectedClientId = moduleId is null ? deviceId : $"{deviceId}/{moduleId}";
+        if (clientId != expectedClientId)
+        {
+            Refuse(e, MqttConnectReasonCode.ClientIdentifierNotValid, $"Refused '{clientId}': the client id does not match the user name.");
+            return Task.CompletedTask;
+        }
+
+        if (!string.Equals(hostName, hub.HostName, StringComparison.OrdinalIgnoreCase))
+        {
+            Refuse(e, MqttConnectReasonCode.NotAuthorized, $"Refused '{clientId}': the user name names another hub.");
+            return Task.CompletedTask;
+        }
+
+        if (moduleId is not null)
+        {
+            Refuse(e, MqttConnectReasonCode.NotAuthorized, $"Refused '{clientId}': module identities are not supported by the emulator.");
+            return Task.CompletedTask;
+        }
+
+        var device = hub.FindDevice(deviceId);
+        if (device is null || !device.Enabled)
+        {
+            Refuse(e, MqttConnectReasonCode.NotAuthorized, $"Refused '{clientId}': the device is {(device is null ? "not registered" : "disabled")}.");
+            return Task.CompletedTask;
+        }
+
+        DateTimeOffset? expires;
+        var password = e.RawPassword is { Length: > 0 } raw ? Encoding.UTF8.GetString(raw) : null;
+        if (password is null)
+        {
+            if (!ThumbprintMatches(device, e.ClientCertificate))
+            {
+                Refuse(e, MqttConnectReasonCode.NotAuthorized, $"Refused '{clientId}': no SAS token and no registered client certificate.");
+                return Task.CompletedTask;
+            }
+
+            expires = null;
+        }
+        else
+        {
+            var resource = SasResource.ForDevice(hub.HostName, deviceId);
+            var token = authenticator.Validate(password, resource, info => KeysFor(device, info), out var reason);
+            if (token is null)
+            {
+                Refuse(e, MqttConnectReasonCode.NotAuthorized, $"Refused '{clientId}': {reason}.");
+                return Task.CompletedTask;
+            }
+
+            expires = token.Expiry + ClockSkew;
+        }
+
+        if (e.CleanSession != false)
+        {
+            subscriptions.TryRemove(deviceId, out _);
+        }
+
+        connections[deviceId] = new DeviceConnection(deviceId, expires, Interlocked.Increment(ref nextConnectionId));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The clock skew the authenticator allows; a connection ends when its token is past expiry by that much.</summary>
+    public TimeSpan ClockSkew { get; init; }
+
+    private IEnumerable<string?> KeysFor(DeviceIdentity device, SasTokenInfo token)
+    {
+        if (token.PolicyName is null)
+        {
+            return device.AuthType == DeviceAuthType.Sas ? [device.PrimaryKey, device.SecondaryKey] : [];
+        }
+
+        return hub.Policies.TryGetValue(token.PolicyName, out var policy) && policy.Permissions.HasFlag(HubPermissions.DeviceConnect)
+            ? [policy.PrimaryKey, policy.SecondaryKey]
+            : [];
+    }
+
+    private static bool ThumbprintMatches(DeviceIdentity device, X509Certificate2? certificate)
+    {
+        if (certificate is null || device.AuthType != DeviceAuthType.SelfSigned)
+        {
+            return false;
+        }
+
+        var now = DateTime.UtcNow;
+        if (certificate.NotBefore > now || certificate.NotAfter < now)
+        {
+            return false;
+        }
+
+        var sha1 = certificate.Thumbprint.ToUpperInvariant();
+        var sha256 = Convert.ToHexString(certificate.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256));
+        return (device.PrimaryThumbprint is { } p && (p == sha1 || p == sha256)) || (device.SecondaryThumbprint is { } s && (s == sha1 || s == sha256));
+    }
+
+    private void Refuse(ValidatingConnectionEventArgs e, MqttConnectReasonCode code, string message)
+    {
+        e.ReasonCode = code;
+        log.Information(message);
+    }
+
+    /// <summary>Parses <c>{hub}/{deviceId}[/{moduleId}]/?api-version=…</c> (also without the '?').</summary>
+    internal static bool TryParseUserName(string? userName, out string hostName, out string deviceId, out string? moduleId)
+    {
+        hostName = deviceId = "";
+        moduleId = null;
+        if (string.IsNullOrEmpty(userName))
+        {
+            return false;
+        }
+
+        var path = userName;
+        var q = path.IndexOf('?', StringComparison.Ordinal);
+        if (q >= 0)
+        {
+            path = path[..q];
+        }
+        else
+        {
+            var marker = path.IndexOf("/" + ApiVersionMarker, StringComparison.Ordinal);
+            if (marker >= 0)
+            {
+                path = path[..marker];
+            }
+        }
+
+        var parts = path.TrimEnd('/').Split('/');
+        if (parts.Length is < 2 or > 3 || parts.Any(p => p.Length == 0))
+        {
+            return false;
+        }
+
+        hostName = parts[0];
+        deviceId = parts[1];
+        moduleId = parts.Length == 3 ? parts[2] : null;
+        return true;
+    }
+
+    private Task OnConnectedAsync(ClientConnectedEventArgs e)
+    {
+        hub.SetConnectionState(e.ClientId, true);
+        log.Verbose($"Device '{e.ClientId}' connected.");
+        if (subscriptions.TryGetValue(e.ClientId, out var subs) && subs.CloudToDeviceQos is not null)
+        {
+            _ = DeliverCloudToDeviceAsync(e.ClientId); // persistent session: C2D continues after reconnect
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private Task OnDisconnectedAsync(ClientDisconnectedEventArgs e)
+    {
+        if (e.DisconnectType == MqttClientDisconnectType.Takeover)
+        {
+            return Task.CompletedTask;
+        }
+
+        if (connections.TryRemove(e.ClientId, out _))
+        {
+            hub.SetConnectionState(e.ClientId, false);
+            hub.AbandonLocked(e.ClientId);
+            foreach (var (rid, pending) in pendingMethods)
+            {
+                if (pending.DeviceId == e.ClientId)
+                {
+                    pending.Completion.TrySetException(HubError.DeviceNotOnline(e.ClientId));
+                    pendingMethods.TryRemove(rid, out _);
+                }
+            }
+        }
+
+        log.Verbose($"Device '{e.ClientId}' disconnected ({e.DisconnectType}).");
+        return Task.CompletedTask;
+    }
+
+    private async Task DisconnectAsync(string deviceId)
+    {
+        if (server is null || !connections.ContainsKey(deviceId))
+        {
+            return;
+        }
+
+        try
+        {
+            await server.DisconnectClientAsync(deviceId, new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.NotAuthorized }).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            // already gone
+        }
+    }
+
+    private void Sweep()
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var connection in connections.Values)
+        {
+            if (connection.Expires is { } expires && expires <= now)
+            {
+                log.Information($"Device '{connection.DeviceId}': SAS token expired, closing the connection.");
+                _ = DisconnectAsync(connection.DeviceId);
+            }
+        }
+
+        foreach (var deviceId in hub.DevicesWithExpiredLocks())
+        {
+            if (connections.ContainsKey(deviceId))
+            {
+                _ = DeliverCloudToDeviceAsync(deviceId);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ subscribe
+
+    private Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
+    {
+        var deviceId = e.ClientId;
+        var filter = e.TopicFilter.Topic ?? "";
+        var qos = e.TopicFilter.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce ? MqttQualityOfServiceLevel.AtMostOnce : MqttQualityOfServiceLevel.AtLeastOnce;
+        var subs = subscriptions.GetOrAdd(deviceId, _ => new DeviceSubscriptions());
+        if (filter.StartsWith($"devices/{deviceId}/messages/devicebound/", StringComparison.Ordinal) && IsTrailingWildcard(filter, $"devices/{deviceId}/messages/devicebound/"))
+        {
+            subs.CloudToDeviceQos = qos;
+            _ = DeliverCloudToDeviceAfterSubAckAsync(deviceId);
+        }
+        else if (IsTrailingWildcard(filter, "$iothub/methods/POST/"))
+        {
+            subs.MethodsQos = qos;
+        }
+        else if (IsTrailingWildcard(filter, "$iothub/twin/res/"))
+        {
+            subs.TwinResponseQos = qos;
+        }
+        else if (IsTrailingWildcard(filter, "$iothub/twin/PATCH/properties/desired/"))
+        {
+            subs.DesiredQos = qos;
+        }
+        else
+        {
+            log.Information($"Device '{deviceId}' subscribed to a topic it may not use; closing the connection.");
+            e.ProcessSubscription = false;
+            e.CloseConnection = true;
+            e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+            return Task.CompletedTask;
+        }
+
+        e.TopicFilter.QualityOfServiceLevel = qos;
+        e.Response.ReasonCode = qos == MqttQualityOfServiceLevel.AtMostOnce ? MqttSubscribeReasonCode.GrantedQoS0 : MqttSubscribeReasonCode.GrantedQoS1;
+        return Task.CompletedTask;
+    }
+
+    private static bool IsTrailingWildcard(string filter, string prefix) =>
+        filter.StartsWith(prefix, StringComparison.Ordinal) && filter.Length > prefix.Length && filter[prefix.Length..] is "#" or "+";
+
+    private Task InterceptUnsubscriptionAsync(InterceptingUnsubscriptionEventArgs e)
+    {
+        if (subscriptions.TryGetValue(e.ClientId, out var subs))
+        {
+            var topic = e.Topic ?? "";
+            if (topic.StartsWith("devices/", StringComparison.Ordinal))
+            {
+                subs.CloudToDeviceQos = null;
+            }
+            else if (topic.StartsWith("$iothub/methods/", StringComparison.Ordinal))
+            {
+                subs.MethodsQos = null;
+            }
+            else if (topic.StartsWith("$iothub/twin/res/", StringComparison.Ordinal))
+            {
+                subs.TwinResponseQos = null;
+            }
+            else if (topic.StartsWith("$iothub/twin/PATCH/", StringComparison.Ordinal))
+            {
+                subs.DesiredQos = null;
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    // ------------------------------------------------------------------ publish from a device
+
+    private Task InterceptPublishAsync(InterceptingPublishEventArgs e)
+    {
+        e.ProcessPublish = false; // nothing a device publishes is routed to other MQTT clients
+        var deviceId = e.ClientId;
+        var message = e.ApplicationMessage;
+        var topic = message.Topic ?? "";
+        if (message.QualityOfServiceLevel == MqttQualityOfServiceLevel.ExactlyOnce)
+        {
+            log.Information($"Device '{deviceId}' published with QoS 2, which the hub does not support; closing the connection.");
+            e.CloseConnection = true;
+            return Task.CompletedTask;
+        }
+
+        var payload = message.Payload;
+        var eventsPrefix = $"devices/{deviceId}/messages/events";
+        try
+        {
+            if (topic.StartsWith(eventsPrefix, StringComparison.Ordinal) && (topic.Length == eventsPrefix.Length || topic[eventsPrefix.Length] == '/'))
+            {
+                if (payload.Length > MaxTelemetryBytes)
+                {
+                    log.Information($"Device '{deviceId}' sent {payload.Length} bytes, more than {MaxTelemetryBytes}; closing the connection.");
+                    e.CloseConnection = true;
+                    return Task.CompletedTask;
+                }
+
+                var bag = topic.Length > eventsPrefix.Length + 1 ? topic[(eventsPrefix.Length + 1)..] : "";
+                if (!PropertyBag.TryParse(bag, out var application, out var system))
+                {
+                    log.Information($"Device '{deviceId}' sent a malformed property bag; closing the connection.");
+                    e.CloseConnection = true;
+                    return Task.CompletedTask;
+                }
+
+                if (message.Retain)
+                {
+                    application["mqtt-retain"] = "true";
+                }
+
+                var body = payload.ToArray();
+                hub.AppendTelemetry(seq => new TelemetryMessage
+                {
+                    SequenceNumber = seq,
+                    DeviceId = deviceId,
+                    EnqueuedTimeUtc = DateTime.UtcNow,
+                    Body = body,
+                    Properties = application,
+                    SystemProperties = system,
+                });
+                return Task.CompletedTask;
+            }
+
+            if (topic.StartsWith("$iothub/twin/GET/", StringComparison.Ordinal))
+            {
+                HandleTwinGet(deviceId, topic);
+                return Task.CompletedTask;
+            }
+
+            if (topic.StartsWith("$iothub/twin/PATCH/properties/reported/", StringComparison.Ordinal))
+            {
+                HandleReportedPatch(deviceId, topic, payload.ToArray());
+                return Task.CompletedTask;
+            }
+
+            if (topic.StartsWith("$iothub/methods/res/", StringComparison.Ordinal))
+            {
+                HandleMethodResponse(deviceId, topic, payload.ToArray());
+                return Task.CompletedTask;
+            }
+        }
+        catch (HubError error) when (error.Status == 404)
+        {
+            // the device was deleted while connected
+            e.CloseConnection = true;
+            return Task.CompletedTask;
+        }
+
+        log.Information($"Device '{deviceId}' published to a topic it may not use; closing the connection.");
+        e.CloseConnection = true;
+        return Task.CompletedTask;
+    }
+
+    private void HandleTwinGet(string deviceId, string topic)
+    {
+        var rid = PropertyBag.QueryValue(topic, "$rid") ?? "";
+        var sections = hub.GetDeviceTwinSections(deviceId);
+        SendTwinResponse(deviceId, $"$iothub/twin/res/200/?$rid={rid}", Encoding.UTF8.GetBytes(sections.ToJsonString()));
+    }
+
+    private void HandleReportedPatch(string deviceId, string topic, byte[] body)
+    {
+        var rid = PropertyBag.QueryValue(topic, "$rid") ?? "";
+        try
+        {
+            var patch = TwinDocument.ParsePatch(body);
+            patch.Remove("$version");
+            var version = hub.PatchReported(deviceId, patch);
+            SendTwinResponse(deviceId, $"$iothub/twin/res/204/?$rid={rid}&$version={version.ToString(CultureInfo.InvariantCulture)}", []);
+        }
+        catch (HubError error) when (error.Status != 404)
+        {
+            SendTwinResponse(deviceId, $"$iothub/twin/res/{error.Status.ToString(CultureInfo.InvariantCulture)}/?$rid={rid}", Encoding.UTF8.GetBytes(error.ToJson()));
+        }
+    }
+
+    private void SendTwinResponse(string deviceId, string topic, byte[] body)
+    {
+        if (subscriptions.TryGetValue(deviceId, out var subs) && subs.TwinResponseQos is { } qos)
+        {
+            _ = SendAsync(deviceId, topic, body, qos);
+        }
+    }
+
+    private void HandleMethodResponse(string deviceId, string topic, byte[] body)
+    {
+        var rest = topic["$iothub/methods/res/".Length..];
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        var rid = PropertyBag.QueryValue(topic, "$rid");
+        if (slash <= 0 || rid is null || !int.TryParse(rest[..slash], NumberStyles.None, CultureInfo.InvariantCulture, out var status))
+        {
+            log.Information($"Device '{deviceId}' sent a malformed method response topic; ignored.");
+            return;
+        }
+
+        if (pendingMethods.TryGetValue(rid, out var pending) && pending.DeviceId == deviceId && pendingMethods.TryRemove(rid, out _))
+        {
+            pending.Completion.TrySetResult(new MethodResult(status, body));
+        }
+        else
+        {
+            log.Verbose($"Device '{deviceId}' answered an unknown or expired method request {rid}.");
+        }
+    }
+
+    // ------------------------------------------------------------------ to a device
+
+    private async Task<bool> SendAsync(string deviceId, string topic, byte[] payload, MqttQualityOfServiceLevel qos)
+    {
+        if (server is null || !connections.ContainsKey(deviceId))
+        {
+            return false;
+        }
+
+        MqttSessionStatus session;
+        try
+        {
+            session = await server.GetSessionAsync(deviceId).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+
+        var message = new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(qos).Build();
+        return session.TryEnqueueApplicationMessage(message, out _);
+    }
+
+    private void OnDesiredChanged(string deviceId, JsonObject patch)
+    {
+        if (subscriptions.TryGetValue(deviceId, out var subs) && subs.DesiredQos is { } qos)
+        {
+            var version = patch["$version"]!.GetValue<long>();
+            _ = SendAsync(deviceId, $"$iothub/twin/PATCH/properties/desired/?$version={version.ToString(CultureInfo.InvariantCulture)}", Encoding.UTF8.GetBytes(patch.ToJsonString()), qos);
+        }
+    }
+
+    private async Task DeliverCloudToDeviceAfterSubAckAsync(string deviceId)
+    {
+        await Task.Delay(50).ConfigureAwait(false); // let the SUBACK go first
+        await DeliverCloudToDeviceAsync(deviceId).ConfigureAwait(false);
+    }
+
+    private async Task DeliverCloudToDeviceAsync(string deviceId)
+    {
+        if (!connections.ContainsKey(deviceId) || !subscriptions.TryGetValue(deviceId, out var subs) || subs.CloudToDeviceQos is not { } qos)
+        {
+            return;
+        }
+
+        foreach (var message in hub.TakeDeliverable(deviceId))
+        {
+            var system = new List<KeyValuePair<string, string?>>
+            {
+                new("mid", message.MessageId),
+                new("to", $"/devices/{deviceId}/messages/deviceBound"),
+                new("cid", message.CorrelationId),
+                new("uid", message.UserId),
+                new("ct", message.ContentType),
+                new("ce", message.ContentEncoding),
+            };
+            var application = message.Properties.AsEnumerable();
+            if (message.Ack is not null)
+            {
+                application = application.Append(KeyValuePair.Create("iothub-ack", message.Ack));
+            }
+
+            var topic = $"devices/{deviceId}/messages/devicebound/{PropertyBag.Build(system, application)}";
+            if (!await SendAsync(deviceId, topic, message.Body, qos).ConfigureAwait(false))
+            {
+                hub.AbandonLocked(deviceId);
+                return;
+            }
+
+            if (qos == MqttQualityOfServiceLevel.AtMostOnce)
+            {
+                hub.CompleteCloudToDevice(deviceId, message.MessageId); // no PUBACK will come
+            }
+        }
+    }
+
+    private Task OnAcknowledgedAsync(ClientAcknowledgedPublishPacketEventArgs e)
+    {
+        var topic = e.PublishPacket.Topic ?? "";
+        var prefix = $"devices/{e.ClientId}/messages/devicebound/";
+        if (e.IsCompleted && topic.StartsWith(prefix, StringComparison.Ordinal) &&
+            PropertyBag.TryParse(topic[prefix.Length..], out _, out var system) && system.TryGetValue("message-id", out var messageId))
+        {
+            hub.CompleteCloudToDevice(e.ClientId, messageId);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    // ------------------------------------------------------------------ direct methods (service side)
+
+    /// <summary>Invokes a direct method; throws <see cref="HubError"/> 404 (offline/unknown) or 504 (no answer in time).</summary>
+    public async Task<MethodResult> InvokeMethodAsync(string deviceId, string methodName, byte[] payload, TimeSpan responseTimeout, TimeSpan connectTimeout, CancellationToken cancellationToken = default)
+    {
+        if (hub.FindDevice(deviceId) is null)
+        {
+            throw HubError.DeviceNotFound(deviceId);
+        }
+
+        if (payload.Length > MaxMethodPayloadBytes)
+        {
+            throw HubError.MessageTooLarge(MaxMethodPayloadBytes);
+        }
+
+        var connectDeadline = DateTime.UtcNow + connectTimeout;
+        MqttQualityOfServiceLevel qos;
+        while (!(connections.ContainsKey(deviceId) && subscriptions.TryGetValue(deviceId, out var subs) && subs.MethodsQos is { } q && (qos = q) >= 0))
+        {
+            if (DateTime.UtcNow >= connectDeadline)
+            {
+                throw HubError.DeviceNotOnline(deviceId);
+            }
+
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        }
+
+        var rid = Interlocked.Increment(ref nextRequestId).ToString("x", CultureInfo.InvariantCulture);
+        var pending = new PendingMethod(deviceId, new TaskCompletionSource<MethodResult>(TaskCreationOptions.RunContinuationsAsynchronously));
+        pendingMethods[rid] = pending;
+        try
+        {
+            if (!await SendAsync(deviceId, $"$iothub/methods/POST/{methodName}/?$rid={rid}", payload, qos).ConfigureAwait(false))
+            {
+                throw HubError.DeviceNotOnline(deviceId);
+            }
+
+            try
+            {
+                return await pending.Completion.Task.WaitAsync(responseTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw HubError.GatewayTimeout(deviceId);
+            }
+        }
+        finally
+        {
+            pendingMethods.TryRemove(rid, out _);
+        }
+    }
+
+    private sealed record DeviceConnection(string DeviceId, DateTimeOffset? Expires, long Id);
+
+    private sealed class DeviceSubscriptions
+    {
+        public MqttQualityOfServiceLevel? CloudToDeviceQos { get; set; }
+
+        public MqttQualityOfServiceLevel? MethodsQos { get; set; }
+
+        public MqttQualityOfServiceLevel? TwinResponseQos { get; set; }
+
+        public MqttQualityOfServiceLevel? DesiredQos { get; set; }
+    }
+
+    private sealed record PendingMethod(string DeviceId, TaskCompletionSource<MethodResult> Completion);
+}
+
+/// <summary>A device's answer to a direct method: its status and JSON payload bytes.</summary>
+internal sealed record MethodResult(int Status, byte[] Payload)
+{
+    /// <summary>The payload as JSON, or as a JSON string when the device did not send JSON, or null when empty.</summary>
+    public JsonNode? PayloadJson()
+    {
+        if (Payload.Length == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonNode.Parse(Payload);
+        }
+        catch (JsonException)
+        {
+            return JsonValue.Create(Encoding.UTF8.GetString(Payload));
+        }
+    }
+}

@@ -1,0 +1,348 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using IoTHubMqtt.Emulator.Hub;
+using IoTHubMqtt.Emulator.Http;
+using IoTHubMqtt.Emulator.Mqtt;
+using IoTHubMqtt.Emulator.Provisioning;
+
+namespace IoTHubMqtt.Emulator.Service;
+
+/// <summary>
+/// The service REST API (api-version 2021-04-12 paths: devices, twins, methods, query) plus the emulator's own
+/// documented extensions under <c>/$emulator/</c> for C2D send and telemetry read (the real hub does those over AMQP).
+/// Requests need <c>Authorization: SharedAccessSignature …</c> from a policy with the right permission.
+/// </summary>
+internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, DpsState dps, SasAuthenticator authenticator, RateLimiter limiter, EmulatorLog log)
+{
+    private const int DefaultPageSize = 100;
+
+    public async Task<HttpResponse> HandleAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (!limiter.TryAcquire(out var retryAfter))
+            {
+                throw HubError.Throttled(retryAfter);
+            }
+
+            return await RouteAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HubError error)
+        {
+            if (error.Status >= 500 || error.Status == 429)
+            {
+                log.Information($"{request.Method} {request.Path}: {error.Status} {error.Code}");
+            }
+
+            var response = new HttpResponse(error.Status, Encoding.UTF8.GetBytes(error.ToJson()), "application/json; charset=utf-8");
+            response.Headers["iothub-errorcode"] = error.Code;
+            if (error.RetryAfterSeconds is { } seconds)
+            {
+                response.Headers["Retry-After"] = seconds.ToString(CultureInfo.InvariantCulture);
+            }
+
+            return response;
+        }
+    }
+
+    private async Task<HttpResponse> RouteAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var segments = request.Segments;
+        var method = request.Method;
+        if (segments.Length >= 1 && segments[0] == "$emulator")
+        {
+            return await RouteExtensionAsync(request, segments[1..], cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!request.Query.ContainsKey("api-version"))
+        {
+            throw HubError.BadRequest("The api-version query parameter is required.");
+        }
+
+        switch (segments)
+        {
+            case ["devices", "query"] when method == "POST":
+                Authorize(request, HubPermissions.RegistryRead);
+                return Query(request);
+            case ["devices"] when method == "GET":
+                Authorize(request, HubPermissions.RegistryRead);
+                return HttpResponse.Json(200, hub.ListDevices(IntQuery(request, "top", 1000, 1, 1000)));
+            case ["devices", var id] when method == "GET":
+                Authorize(request, HubPermissions.RegistryRead);
+                return WithETag(HttpResponse.Json(200, hub.GetDeviceJson(id)));
+            case ["devices", var id] when method == "PUT":
+                Authorize(request, HubPermissions.RegistryWrite);
+                return WithETag(HttpResponse.Json(200, hub.PutDevice(id, BodyObject(request), request.Header("If-Match"))));
+            case ["devices", var id] when method == "DELETE":
+                Authorize(request, HubPermissions.RegistryWrite);
+                hub.DeleteDevice(id, request.Header("If-Match"));
+                return new HttpResponse(204);
+            case ["twins", var id] when method == "GET":
+                Authorize(request, HubPermissions.RegistryRead);
+                return WithETag(HttpResponse.Json(200, hub.GetTwinJson(id)));
+            case ["twins", var id] when method == "PATCH":
+                Authorize(request, HubPermissions.ServiceConnect);
+                return WithETag(HttpResponse.Json(200, hub.PatchTwin(id, BodyObject(request), request.Header("If-Match"))));
+            case ["twins", var id] when method == "PUT":
+                Authorize(request, HubPermissions.ServiceConnect);
+                return WithETag(HttpResponse.Json(200, hub.ReplaceTwin(id, BodyObject(request), request.Header("If-Match"))));
+            case ["twins", var id, "methods"] when method == "POST":
+                Authorize(request, HubPermissions.ServiceConnect);
+                return await InvokeMethodAsync(id, BodyObject(request), cancellationToken).ConfigureAwait(false);
+            case ["enrollments", var id]:
+                Authorize(request, HubPermissions.RegistryWrite);
+                return dps.HandleEnrollment(method, id, group: false, method is "PUT" ? BodyObject(request) : null);
+            case ["enrollmentGroups", var id]:
+                Authorize(request, HubPermissions.RegistryWrite);
+                return dps.HandleEnrollment(method, id, group: true, method is "PUT" ? BodyObject(request) : null);
+            case ["devices" or "twins", ..]:
+                throw new HubError(405, 405001, "MethodNotAllowed", $"{method} is not allowed on this resource.");
+            default:
+                throw new HubError(404, 404000, "NotFound", "No such resource.");
+        }
+    }
+
+    private async Task<HttpResponse> RouteExtensionAsync(HttpRequest request, string[] segments, CancellationToken cancellationToken)
+    {
+        switch (segments)
+        {
+            case ["devices", var id, "messages", "devicebound"] when request.Method == "POST":
+                Authorize(request, HubPermissions.ServiceConnect);
+                return SendCloudToDevice(id, request);
+            case ["messages", "events"] when request.Method == "GET":
+                Authorize(request, HubPermissions.ServiceConnect);
+                return await ReadTelemetryAsync(request, cancellationToken).ConfigureAwait(false);
+            default:
+                throw new HubError(404, 404000, "NotFound", "No such emulator resource.");
+        }
+    }
+
+    private void Authorize(HttpRequest request, HubPermissions needed)
+    {
+        var header = request.Header("Authorization");
+        if (string.IsNullOrEmpty(header))
+        {
+            throw HubError.Unauthorized("The Authorization header is missing.");
+        }
+
+        AccessPolicy? policy = null;
+        var token = authenticator.Validate(header, hub.HostName, info =>
+        {
+            if (info.PolicyName is not null && hub.Policies.TryGetValue(info.PolicyName, out var p))
+            {
+                policy = p;
+                return [p.PrimaryKey, p.SecondaryKey];
+            }
+
+            return [];
+        }, out var reason);
+
+        if (token is null || policy is null)
+        {
+            throw HubError.Unauthorized($"Unauthorized: {(token is null ? reason : "the token names no policy")}.");
+        }
+
+        if ((policy.Permissions & needed) != needed)
+        {
+            throw HubError.Unauthorized($"The policy '{policy.Name}' lacks the {needed} permission.");
+        }
+    }
+
+    private HttpResponse Query(HttpRequest request)
+    {
+        var body = BodyObject(request);
+        var query = body["query"]?.GetValue<string>() ?? "";
+        if (!SelectAllDevices().IsMatch(query))
+        {
+            throw HubError.BadRequest("The emulator supports the query 'SELECT * FROM devices' only.");
+        }
+
+        var skip = 0;
+        if (request.Header("x-ms-continuation") is { Length: > 0 } continuation)
+        {
+            try
+            {
+                skip = int.Parse(Encoding.UTF8.GetString(Convert.FromBase64String(continuation)), NumberStyles.None, CultureInfo.InvariantCulture);
+            }
+            catch (FormatException)
+            {
+                throw HubError.BadRequest("The continuation token is not valid.");
+            }
+        }
+
+        var pageSize = DefaultPageSize;
+        if (request.Header("x-ms-max-item-count") is { } max && (!int.TryParse(max, NumberStyles.None, CultureInfo.InvariantCulture, out pageSize) || pageSize is < 1 or > 1000))
+        {
+            throw HubError.BadRequest("x-ms-max-item-count must be between 1 and 1000.");
+        }
+
+        var (page, more) = hub.QueryTwins(skip, pageSize);
+        var response = HttpResponse.Json(200, page);
+        response.Headers["x-ms-item-type"] = "Twin";
+        if (more)
+        {
+            response.Headers["x-ms-continuation"] = Convert.ToBase64String(Encoding.UTF8.GetBytes((skip + pageSize).ToString(CultureInfo.InvariantCulture)));
+        }
+
+        return response;
+    }
+
+    private async Task<HttpResponse> InvokeMethodAsync(string deviceId, JsonObject body, CancellationToken cancellationToken)
+    {
+        var name = body["methodName"]?.GetValue<string>();
+        if (string.IsNullOrEmpty(name) || name.Contains('/', StringComparison.Ordinal) || name.Contains('?', StringComparison.Ordinal))
+        {
+            throw HubError.BadRequest("methodName is required and may not contain '/' or '?'.");
+        }
+
+        var responseTimeout = IntField(body, "responseTimeoutInSeconds", 30, 5, 300);
+        var connectTimeout = IntField(body, "connectTimeoutInSeconds", 0, 0, 300);
+        var payload = body["payload"] is { } p ? Encoding.UTF8.GetBytes(p.ToJsonString()) : "null"u8.ToArray();
+        var result = await devices.InvokeMethodAsync(deviceId, name, payload, TimeSpan.FromSeconds(responseTimeout), TimeSpan.FromSeconds(connectTimeout), cancellationToken).ConfigureAwait(false);
+        return HttpResponse.Json(200, new JsonObject { ["status"] = result.Status, ["payload"] = result.PayloadJson() });
+    }
+
+    private HttpResponse SendCloudToDevice(string deviceId, HttpRequest request)
+    {
+        var properties = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, value) in request.Headers)
+        {
+            if (name.StartsWith("iothub-app-", StringComparison.OrdinalIgnoreCase))
+            {
+                properties[name["iothub-app-".Length..]] = value;
+            }
+        }
+
+        DateTime? expiry = null;
+        if (request.Header("iothub-expiry") is { } expiryText)
+        {
+            if (!DateTime.TryParse(expiryText, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var parsed))
+            {
+                throw HubError.BadRequest("iothub-expiry must be an ISO 8601 UTC time.");
+            }
+
+            expiry = parsed;
+        }
+
+        var message = hub.EnqueueCloudToDevice(deviceId, request.Body, properties, request.Header("iothub-messageid"), request.Header("iothub-correlationid"),
+            request.Header("iothub-userid"), request.Header("Content-Type"), request.Header("Content-Encoding"), request.Header("iothub-ack"), expiry);
+        return HttpResponse.Json(200, new JsonObject { ["messageId"] = message.MessageId, ["queued"] = hub.QueuedCount(deviceId) });
+    }
+
+    private async Task<HttpResponse> ReadTelemetryAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        var from = request.Query.TryGetValue("from", out var fromText) && long.TryParse(fromText, NumberStyles.None, CultureInfo.InvariantCulture, out var f) ? f : 0;
+        if (request.Query.TryGetValue("from", out var fromSpecial) && fromSpecial == "end")
+        {
+            from = hub.Telemetry.NextSequenceNumber;
+        }
+
+        var max = IntQuery(request, "max", 100, 1, 1000);
+        var wait = IntQuery(request, "timeout", 0, 0, 60);
+        request.Query.TryGetValue("deviceId", out var deviceId);
+        var messages = await hub.Telemetry.ReadAsync(from, max, string.IsNullOrEmpty(deviceId) ? null : deviceId, TimeSpan.FromSeconds(wait), cancellationToken).ConfigureAwait(false);
+        var next = messages.Count > 0 ? messages[^1].SequenceNumber + 1 : Math.Max(from, 1);
+        var array = new JsonArray(messages.Select(m => (JsonNode)new JsonObject
+        {
+            ["sequenceNumber"] = m.SequenceNumber,
+            ["deviceId"] = m.DeviceId,
+            ["enqueuedTimeUtc"] = m.EnqueuedTimeUtc.ToString("O", CultureInfo.InvariantCulture),
+            ["body"] = Convert.ToBase64String(m.Body),
+            ["properties"] = new JsonObject(m.Properties.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value))),
+            ["systemProperties"] = new JsonObject(m.SystemProperties.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value))),
+        }).ToArray());
+        return HttpResponse.Json(200, new JsonObject { ["messages"] = array, ["next"] = next });
+    }
+
+    private static HttpResponse WithETag(HttpResponse response)
+    {
+        var etag = JsonNode.Parse(response.Body)?["etag"]?.GetValue<string>();
+        if (etag is not null)
+        {
+            response.Headers["ETag"] = $"\"{etag}\"";
+        }
+
+        return response;
+    }
+
+    private static JsonObject BodyObject(HttpRequest request)
+    {
+        try
+        {
+            return JsonNode.Parse(request.Body.Length == 0 ? "{}"u8 : request.Body) as JsonObject ?? throw HubError.BadRequest("The body must be a JSON object.");
+        }
+        catch (JsonException)
+        {
+            throw HubError.BadRequest("The body is not valid JSON.");
+        }
+    }
+
+    private static int IntQuery(HttpRequest request, string name, int fallback, int min, int max)
+    {
+        if (!request.Query.TryGetValue(name, out var text))
+        {
+            return fallback;
+        }
+
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : throw HubError.BadRequest($"{name} must be a number from {min} to {max}.");
+    }
+
+    private static int IntField(JsonObject body, string name, int fallback, int min, int max)
+    {
+        var node = body[name];
+        if (node is null)
+        {
+            return fallback;
+        }
+
+        try
+        {
+            var value = node.GetValue<int>();
+            return value >= min && value <= max ? value : throw HubError.BadRequest($"{name} must be from {min} to {max}.");
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException)
+        {
+            throw HubError.BadRequest($"{name} must be a number.");
+        }
+    }
+
+    [GeneratedRegex(@"^\s*SELECT\s+\*\s+FROM\s+devices\s*$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex SelectAllDevices();
+}
+
+/// <summary>A token bucket: <c>rate</c> requests a second with bursts of the same size; 0 = unlimited.</summary>
+internal sealed class RateLimiter(int rate)
+{
+    private readonly object gate = new();
+    private double tokens = rate;
+    private long last = Environment.TickCount64;
+
+    public bool TryAcquire(out int retryAfterSeconds)
+    {
+        retryAfterSeconds = 0;
+        if (rate <= 0)
+        {
+            return true;
+        }
+
+        lock (gate)
+        {
+            var now = Environment.TickCount64;
+            tokens = Math.Min(rate, tokens + ((now - last) * rate / 1000.0));
+            last = now;
+            if (tokens >= 1)
+            {
+                tokens -= 1;
+                return true;
+            }
+        }
+
+        retryAfterSeconds = 1;
+        return false;
+    }
+}

@@ -1,0 +1,131 @@
+using System.Management.Automation;
+using System.Net;
+using IoTHubMqtt.Emulator;
+using IoTHubMqtt.Infrastructure;
+
+namespace IoTHubMqtt.Commands.Emulator;
+
+/// <summary>
+/// <para type="synopsis">Starts a local IoT Hub emulator in this process.</para>
+/// <para type="description">Starts the embedded IoT Hub emulator: MQTT over TLS, MQTT over WebSockets and the service REST API over
+/// HTTPS, and DPS over MQTT/TLS, all on the loopback address and on ports the system chooses unless given. Returns the emulator
+/// object with its host name, ports, the CA certificate file clients must trust, and the owner connection string (hidden from
+/// the default view). With -DataPath, devices, twins and undelivered cloud-to-device messages survive a restart.
+/// The emulator runs until Stop-IoTHubEmulator or until the PowerShell process exits.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Start, "IoTHubEmulator")]
+[OutputType(typeof(IoTHubEmulator))]
+public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
+{
+    /// <summary>The hub host name in connection strings, SAS resources and the server certificate. Default: localhost.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string HostName { get; set; } = "localhost";
+
+    /// <summary>The IP address to listen on. Default: 127.0.0.1.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string ListenAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>The MQTT over TLS port (the hub's 8883). 0, the default, lets the system choose.</summary>
+    [Parameter]
+    [ValidateRange(0, 65535)]
+    public int MqttTlsPort { get; set; }
+
+    /// <summary>Also listen for plain (unencrypted) MQTT on this port, for debugging. 0 lets the system choose.</summary>
+    [Parameter]
+    [ValidateRange(0, 65535)]
+    public int? MqttPort { get; set; }
+
+    /// <summary>The HTTPS port of the service REST API and of MQTT over WebSockets. 0, the default, lets the system choose.</summary>
+    [Parameter]
+    [ValidateRange(0, 65535)]
+    public int HttpsPort { get; set; }
+
+    /// <summary>The DPS (MQTT over TLS) port. 0, the default, lets the system choose.</summary>
+    [Parameter]
+    [ValidateRange(0, 65535)]
+    public int DpsPort { get; set; }
+
+    /// <summary>A folder for the certificates and the state database; state then survives a restart.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? DataPath { get; set; }
+
+    /// <summary>A PFX file with the server certificate to use instead of generating a CA.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CertificatePath { get; set; }
+
+    /// <summary>The password of the PFX file. A SecureString or PSCredential is accepted too.</summary>
+    [Parameter]
+    [SecretTransformation]
+    public string? CertificatePassword { get; set; }
+
+    /// <summary>The base64 primary key of the iothubowner policy; generated when not given. A SecureString is accepted too.</summary>
+    [Parameter]
+    [SecretTransformation]
+    [ValidateNotNullOrEmpty]
+    public string? OwnerKey { get; set; }
+
+    /// <summary>The DPS ID scope.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string IdScope { get; set; } = "0ne00EMU1A7";
+
+    /// <summary>Service REST requests a second before the emulator answers 429; 0 means unlimited.</summary>
+    [Parameter]
+    [ValidateRange(0, 1000000)]
+    public int ServiceRequestsPerSecond { get; set; } = 100;
+
+    protected override void EndProcessing()
+    {
+        if (!IPAddress.TryParse(ListenAddress, out var address))
+        {
+            ThrowTerminatingError(InvalidArgument("EmulatorListenAddressInvalid", $"'{ListenAddress}' is not an IP address.", "Pass an address such as 127.0.0.1 or ::1.", ListenAddress));
+            return;
+        }
+
+        var logging = true;
+        var options = new IoTHubEmulatorOptions
+        {
+            HostName = HostName,
+            ListenAddress = address,
+            MqttTlsPort = MqttTlsPort,
+            MqttPort = MqttPort ?? -1,
+            HttpsPort = HttpsPort,
+            DpsPort = DpsPort,
+            DataPath = DataPath is null ? null : GetUnresolvedProviderPathFromPSPath(DataPath),
+            Persist = DataPath is not null,
+            CertificatePath = CertificatePath is null ? null : GetUnresolvedProviderPathFromPSPath(CertificatePath),
+            CertificatePassword = CertificatePassword,
+            OwnerKey = OwnerKey,
+            IdScope = IdScope,
+            ServiceRequestsPerSecond = ServiceRequestsPerSecond,
+            Log = (level, line) =>
+            {
+                if (Volatile.Read(ref logging))
+                {
+                    VerboseSink($"{level}: {line}");
+                }
+            },
+        };
+
+        IoTHubEmulator? emulator = null;
+        try
+        {
+            emulator = Run(token => IoTHubEmulator.StartAsync(options, token));
+        }
+        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
+        {
+            ThrowTerminatingError(ex, HostName);
+        }
+        finally
+        {
+            Volatile.Write(ref logging, false); // later log lines have no pipeline to go to
+        }
+
+        EmulatorSession.Add(emulator!);
+        WriteObject(emulator);
+    }
+}

@@ -1,0 +1,219 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using IoTHubMqtt.Core.Connection;
+using IoTHubMqtt.Testing;
+
+namespace IoTHubMqtt.Emulator.Tests;
+
+public sealed class ServiceApiTests(EmulatorFixture fixture) : IClassFixture<EmulatorFixture>
+{
+    private ServiceRestClient Service => fixture.Service;
+
+    [Fact]
+    public async Task Device_CreateGetUpdateDelete_FollowsETagRules()
+    {
+        var id = fixture.NewDeviceId();
+        var created = await Service.SendAsync(HttpMethod.Put, $"devices/{id}", new JsonObject { ["deviceId"] = id });
+        Assert.Equal(HttpStatusCode.OK, created.Status);
+        var etag = created.Json!["etag"]!.GetValue<string>();
+        Assert.Equal($"\"{etag}\"", created.Header("ETag"));
+        Assert.Equal("sas", created.Json["authentication"]!["type"]!.GetValue<string>());
+        var primary = created.Json["authentication"]!["symmetricKey"]!["primaryKey"]!.GetValue<string>();
+        Assert.Equal(32, Convert.FromBase64String(primary).Length);
+
+        var again = await Service.SendAsync(HttpMethod.Put, $"devices/{id}", new JsonObject { ["deviceId"] = id });
+        Assert.Equal(HttpStatusCode.Conflict, again.Status);
+        Assert.Equal(409001, again.Json!["errorCode"]!.GetValue<int>());
+
+        var stale = await Service.SendAsync(HttpMethod.Put, $"devices/{id}", new JsonObject { ["deviceId"] = id, ["status"] = "disabled" },
+            new Dictionary<string, string> { ["If-Match"] = "\"not-the-etag\"" });
+        Assert.Equal(HttpStatusCode.PreconditionFailed, stale.Status);
+
+        var updated = await Service.SendAsync(HttpMethod.Put, $"devices/{id}", new JsonObject { ["deviceId"] = id, ["status"] = "disabled" },
+            new Dictionary<string, string> { ["If-Match"] = $"\"{etag}\"" });
+        Assert.Equal(HttpStatusCode.OK, updated.Status);
+        Assert.Equal("disabled", updated.Json!["status"]!.GetValue<string>());
+        Assert.NotEqual(etag, updated.Json["etag"]!.GetValue<string>());
+        Assert.Equal(primary, updated.Json["authentication"]!["symmetricKey"]!["primaryKey"]!.GetValue<string>());
+
+        var got = await Service.SendAsync(HttpMethod.Get, $"devices/{id}");
+        Assert.Equal("disabled", got.Json!["status"]!.GetValue<string>());
+
+        var wrongDelete = await Service.SendAsync(HttpMethod.Delete, $"devices/{id}", headers: new Dictionary<string, string> { ["If-Match"] = $"\"{etag}\"" });
+        Assert.Equal(HttpStatusCode.PreconditionFailed, wrongDelete.Status);
+        var deleted = await Service.SendAsync(HttpMethod.Delete, $"devices/{id}", headers: new Dictionary<string, string> { ["If-Match"] = "*" });
+        Assert.Equal(HttpStatusCode.NoContent, deleted.Status);
+        var gone = await Service.SendAsync(HttpMethod.Get, $"devices/{id}");
+        Assert.Equal(HttpStatusCode.NotFound, gone.Status);
+        Assert.Equal(404001, gone.Json!["errorCode"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task Device_CreatedWithGivenKeys_ConnectsWithThem()
+    {
+        var id = fixture.NewDeviceId();
+        var key = SharedAccessKeys.Generate();
+        var created = await Service.SendAsync(HttpMethod.Put, $"devices/{id}", new JsonObject
+        {
+            ["deviceId"] = id,
+            ["authentication"] = new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = key, ["secondaryKey"] = SharedAccessKeys.Generate() } },
+        });
+        Assert.Equal(HttpStatusCode.OK, created.Status);
+        await using var device = await MqttTestDevice.ConnectAsync(fixture.Emulator, id, key);
+        Assert.True(device.Client.IsConnected);
+        var twin = await Service.SendAsync(HttpMethod.Get, $"devices/{id}");
+        Assert.Equal("Connected", twin.Json!["connectionState"]!.GetValue<string>());
+    }
+
+    [Theory]
+    [InlineData("bad id with spaces")]
+    [InlineData("slash/id")]
+    [InlineData("caf\u00e9")]
+    public async Task Device_InvalidId_Is400(string id)
+    {
+        var created = await Service.SendAsync(HttpMethod.Put, $"devices/{Uri.EscapeDataString(id)}", new JsonObject());
+        Assert.Equal(HttpStatusCode.BadRequest, created.Status);
+    }
+
+    [Fact]
+    public async Task Twin_ServicePatchWithStaleETag_Is412AndReplaceRemovesProperties()
+    {
+        var (id, _) = fixture.CreateDevice();
+        var first = await Service.SendAsync(HttpMethod.Patch, $"twins/{id}", new JsonObject
+        {
+            ["tags"] = new JsonObject { ["site"] = "lab" },
+            ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["a"] = 1, ["b"] = 2 } },
+        });
+        Assert.Equal(HttpStatusCode.OK, first.Status);
+        var etag = first.Json!["etag"]!.GetValue<string>();
+        var second = await Service.SendAsync(HttpMethod.Patch, $"twins/{id}", new JsonObject { ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["b"] = null } } },
+            new Dictionary<string, string> { ["If-Match"] = $"\"{etag}\"" });
+        Assert.Equal(HttpStatusCode.OK, second.Status);
+        Assert.Null(second.Json!["properties"]!["desired"]!["b"]);
+        Assert.Equal(3, second.Json["properties"]!["desired"]!["$version"]!.GetValue<long>());
+
+        var stale = await Service.SendAsync(HttpMethod.Patch, $"twins/{id}", new JsonObject { ["tags"] = new JsonObject { ["x"] = 1 } },
+            new Dictionary<string, string> { ["If-Match"] = $"\"{etag}\"" });
+        Assert.Equal(HttpStatusCode.PreconditionFailed, stale.Status);
+
+        var replaced = await Service.SendAsync(HttpMethod.Put, $"twins/{id}", new JsonObject
+        {
+            ["tags"] = new JsonObject { ["owner"] = "me" },
+            ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["c"] = 3 } },
+        });
+        Assert.Equal(HttpStatusCode.OK, replaced.Status);
+        Assert.Null(replaced.Json!["tags"]!["site"]);
+        Assert.Equal("me", replaced.Json["tags"]!["owner"]!.GetValue<string>());
+        Assert.Null(replaced.Json["properties"]!["desired"]!["a"]);
+        Assert.Equal(3, replaced.Json["properties"]!["desired"]!["c"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task Twin_ServiceChangingReported_Is400()
+    {
+        var (id, _) = fixture.CreateDevice();
+        var response = await Service.SendAsync(HttpMethod.Patch, $"twins/{id}", new JsonObject { ["properties"] = new JsonObject { ["reported"] = new JsonObject { ["a"] = 1 } } });
+        Assert.Equal(HttpStatusCode.BadRequest, response.Status);
+    }
+
+    [Fact]
+    public async Task Query_SelectAllDevices_PagesWithContinuation()
+    {
+        await using var own = EmulatorFixture.Start(_ => { });
+        var ids = Enumerable.Range(0, 5).Select(_ => own.CreateDevice().DeviceId).ToHashSet();
+        var seen = new List<string>();
+        string? continuation = null;
+        var pages = 0;
+        do
+        {
+            var headers = new Dictionary<string, string> { ["x-ms-max-item-count"] = "2" };
+            if (continuation is not null)
+            {
+                headers["x-ms-continuation"] = continuation;
+            }
+
+            var page = await own.Service.SendAsync(HttpMethod.Post, "devices/query", new JsonObject { ["query"] = "SELECT * FROM devices" }, headers);
+            Assert.Equal(HttpStatusCode.OK, page.Status);
+            seen.AddRange(page.Json!.AsArray().Select(t => t!["deviceId"]!.GetValue<string>()));
+            continuation = page.Header("x-ms-continuation");
+            pages++;
+            Assert.True(pages < 10);
+        }
+        while (continuation is not null);
+
+        Assert.Equal(3, pages);
+        Assert.Equal(ids.Order(), seen.Order());
+    }
+
+    [Fact]
+    public async Task Query_Unsupported_Is400()
+    {
+        var page = await Service.SendAsync(HttpMethod.Post, "devices/query", new JsonObject { ["query"] = "SELECT deviceId FROM devices WHERE tags.x = 1" });
+        Assert.Equal(HttpStatusCode.BadRequest, page.Status);
+    }
+
+    [Fact]
+    public async Task Request_WithoutAuthorization_Is401()
+    {
+        using var anonymous = new ServiceRestClient(fixture.Emulator.HttpsPort, fixture.Trust, null);
+        var response = await anonymous.SendAsync(HttpMethod.Get, $"devices/{fixture.NewDeviceId()}");
+        Assert.Equal(HttpStatusCode.Unauthorized, response.Status);
+    }
+
+    [Fact]
+    public async Task Request_WithTokenFromAnotherKey_Is401()
+    {
+        using var forged = new ServiceRestClient(fixture.Emulator.HttpsPort, fixture.Trust,
+            SasToken.CreateForTimeToLive(fixture.Emulator.HostName, SharedAccessKeys.Generate(), TimeSpan.FromMinutes(5), "iothubowner"));
+        var response = await forged.SendAsync(HttpMethod.Get, $"devices/{fixture.NewDeviceId()}");
+        Assert.Equal(HttpStatusCode.Unauthorized, response.Status);
+    }
+
+    [Fact]
+    public async Task Request_WithReadOnlyPolicy_CannotCreateDevices()
+    {
+        var policy = fixture.Emulator.Hub.Policies["registryRead"];
+        using var reader = new ServiceRestClient(fixture.Emulator.HttpsPort, fixture.Trust,
+            SasToken.CreateForTimeToLive(fixture.Emulator.HostName, policy.PrimaryKey, TimeSpan.FromMinutes(5), "registryRead"));
+        var (id, _) = fixture.CreateDevice();
+        Assert.Equal(HttpStatusCode.OK, (await reader.SendAsync(HttpMethod.Get, $"devices/{id}")).Status);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await reader.SendAsync(HttpMethod.Put, $"devices/{fixture.NewDeviceId()}", new JsonObject())).Status);
+    }
+
+    [Fact]
+    public async Task Request_WithoutApiVersion_Is400()
+    {
+        var response = await Service.SendAsync(HttpMethod.Get, $"devices/{fixture.NewDeviceId()}", addApiVersion: false);
+        Assert.Equal(HttpStatusCode.BadRequest, response.Status);
+    }
+
+    [Fact]
+    public async Task Requests_OverTheRate_Get429WithRetryAfter()
+    {
+        await using var limited = EmulatorFixture.Start(o => o.ServiceRequestsPerSecond = 5);
+        var statuses = new List<ServiceResponse>();
+        for (var i = 0; i < 20; i++)
+        {
+            statuses.Add(await limited.Service.SendAsync(HttpMethod.Get, "devices"));
+        }
+
+        var throttled = statuses.Where(r => r.Status == HttpStatusCode.TooManyRequests).ToList();
+        Assert.NotEmpty(throttled);
+        Assert.Equal("1", throttled[0].Header("Retry-After"));
+        Assert.Contains(statuses, r => r.Status == HttpStatusCode.OK);
+        await Task.Delay(1100);
+        Assert.Equal(HttpStatusCode.OK, (await limited.Service.SendAsync(HttpMethod.Get, "devices")).Status);
+    }
+
+    [Fact]
+    public async Task OwnerConnectionString_ParsesAsPolicyStringForTheHub()
+    {
+        var parsed = IoTHubConnectionString.Parse(fixture.Emulator.OwnerConnectionString);
+        Assert.Equal(fixture.Emulator.HostName, parsed.HostName);
+        Assert.Equal("iothubowner", parsed.SharedAccessKeyName);
+        Assert.DoesNotContain(parsed.SharedAccessKey!, fixture.Emulator.ToString(), StringComparison.Ordinal);
+        using var client = new ServiceRestClient(fixture.Emulator.HttpsPort, fixture.Trust,
+            SasToken.CreateForTimeToLive(parsed.HostName, parsed.SharedAccessKey!, TimeSpan.FromMinutes(5), parsed.SharedAccessKeyName));
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(HttpMethod.Get, "devices")).Status);
+    }
+}
