@@ -716,7 +716,17 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
                 "The device is not connected.", "Call Connect-IoTHub (ConnectAsync) first.", DeviceId);
         }
 
-        await connected.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // While the client reconnects, work waits for it, but no longer than one operation may take.
+            await connected.Task.WaitAsync(options.OperationTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new IoTHubMqttException("NotConnected", IoTHubErrorKind.ConnectionError,
+                $"The device has been disconnected for more than {options.OperationTimeout.TotalSeconds:0} s{(LastError is null ? "" : $" ({LastError})")}; it keeps reconnecting.",
+                "Check the network and the hub; the connection comes back by itself when the hub is reachable.", DeviceId);
+        }
     }
 
     #endregion

@@ -17,6 +17,11 @@ internal static class ErrorMapper
             exception = aggregate.InnerExceptions[0];
         }
 
+        if (exception is IoTHubCmdletException { ErrorRecord: { } mapped })
+        {
+            return target is null || mapped.TargetObject is not null ? mapped : new ErrorRecord(mapped, mapped.Exception) { ErrorDetails = mapped.ErrorDetails };
+        }
+
         string errorId;
         ErrorCategory category;
         string? recommendedAction = null;

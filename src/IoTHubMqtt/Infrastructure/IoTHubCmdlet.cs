@@ -80,6 +80,11 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
         {
             throw new PipelineStoppedException();
         }
+        catch (Exception ex) when (ErrorMapper.IsMappable(ex) && ex is not RuntimeException)
+        {
+            // Keeps the core's ErrorId when the caller lets it escape ProcessRecord.
+            throw new IoTHubCmdletException(ErrorMapper.ToErrorRecord(ex, null));
+        }
     }
 
     /// <summary>Runs an async core operation that has no result.</summary>

@@ -17,7 +17,8 @@ public sealed class UpdateIoTHubTwinCommand : DeviceCmdlet
 
     protected override void ProcessRecord()
     {
-        var patch = PowerShellJson.ToJsonObject(Reported, nameof(Reported));
+        System.Text.Json.Nodes.JsonObject patch = null!;
+        Terminating(() => patch = PowerShellJson.ToJsonObject(Reported, nameof(Reported)));
         var json = patch.ToJsonString();
         if (!ShouldProcess(Device.DeviceId, $"Update reported properties ({json.Length} bytes)"))
         {

@@ -1,0 +1,100 @@
+using System.Management.Automation;
+
+namespace IoTHubMqtt.Module.Tests.Device;
+
+public sealed class ConnectionCmdletTests : DeviceCmdletTestBase
+{
+    [Fact]
+    public void Connect_ReturnsAConnectedObject_ShowingNoSecret()
+    {
+        var result = Ps.Invoke("$conn; $conn.ToString()");
+
+        var connection = result.Output[0];
+        Assert.Equal("Connected", connection.Properties["State"].Value);
+        Assert.Equal(DeviceId, connection.Properties["DeviceId"].Value);
+        Assert.NotNull(connection.Properties["TokenExpiresAt"].Value);
+        var table = Ps.Render("$conn");
+        Assert.Contains(DeviceId, table, StringComparison.Ordinal);
+        Assert.DoesNotContain(Key, table + result.AllText(), StringComparison.Ordinal);
+        Assert.DoesNotContain("SharedAccessSignature", table + result.AllText(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Connect_Verbose_LogsNoSecret()
+    {
+        var result = Ps.Invoke("Connect-IoTHub -ConnectionString $cs -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -NoDefault -Verbose | Disconnect-IoTHub -Verbose -Confirm:$false");
+
+        Assert.Empty(result.AllErrors);
+        Assert.NotEmpty(result.Verbose);
+        Assert.DoesNotContain(Key, result.AllText(), StringComparison.Ordinal);
+        Assert.DoesNotContain("sig=", result.AllText(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Connect_WrongKey_IsUnauthorizedErrorWithTheFix()
+    {
+        var result = Ps.Invoke("Connect-IoTHub -HostName $hub.HostName -DeviceId $deviceId -Key ([Convert]::ToBase64String([byte[]]::new(32))) -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -Timeout 10");
+
+        var error = Assert.Single(result.AllErrors);
+        Assert.Equal("IoTHubUnauthorized,IoTHubMqtt.Commands.Device.ConnectIoTHubCommand", error.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.AuthenticationError, error.CategoryInfo.Category);
+        Assert.Contains("clock", error.ErrorDetails.RecommendedAction, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Connect_WithoutTheEmulatorCa_IsTlsError()
+    {
+        var result = Ps.Invoke("Connect-IoTHub -ConnectionString $cs -Port $hub.MqttTlsPort -Timeout 10 -NoDefault");
+
+        Assert.Equal("TlsAuthenticationFailed,IoTHubMqtt.Commands.Device.ConnectIoTHubCommand", Assert.Single(result.AllErrors).FullyQualifiedErrorId);
+    }
+
+    [Fact]
+    public void Connect_PolicyConnectionString_IsClearError()
+    {
+        var result = Ps.Invoke("Connect-IoTHub -ConnectionString $hub.OwnerConnectionString -NoDefault");
+
+        var error = Assert.Single(result.AllErrors);
+        Assert.Equal("ConnectionStringNotDevice,IoTHubMqtt.Commands.Device.ConnectIoTHubCommand", error.FullyQualifiedErrorId);
+        Assert.DoesNotContain("SharedAccessKey=", result.AllText(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Disconnect_ThenSend_IsConnectionClosedError()
+    {
+        var result = Ps.Invoke("Disconnect-IoTHub -Confirm:$false; Send-IoTHubMessage 'late' -Connection $conn");
+
+        Assert.Equal("ConnectionClosed,IoTHubMqtt.Commands.Device.SendIoTHubMessageCommand", Assert.Single(result.AllErrors).FullyQualifiedErrorId);
+    }
+
+    [Fact]
+    public void DeviceCmdlet_WithNoConnectionAnywhere_IsNoConnectionError()
+    {
+        using var fresh = new Harness.PowerShellSession();
+
+        var result = fresh.Invoke("Get-IoTHubTwin");
+
+        Assert.Equal("NoConnection,IoTHubMqtt.Commands.Device.GetIoTHubTwinCommand", Assert.Single(result.AllErrors).FullyQualifiedErrorId);
+    }
+
+    [Fact]
+    public void HubGone_DeviceCmdlet_FailsWithNotConnectedWithinItsTimeout()
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var result = Ps.Invoke("$short = Connect-IoTHub -ConnectionString $cs -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -Timeout 3 -NoDefault; $hub | Stop-IoTHubEmulator -Confirm:$false; Get-IoTHubTwin -Connection $short");
+        watch.Stop();
+
+        var error = Assert.Single(result.AllErrors);
+        Assert.Equal("NotConnected,IoTHubMqtt.Commands.Device.GetIoTHubTwinCommand", error.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.ConnectionError, error.CategoryInfo.Category);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
+    }
+
+    [Fact]
+    public void Disconnect_WhatIf_KeepsTheConnection()
+    {
+        var result = Ps.Invoke("Disconnect-IoTHub -WhatIf; $conn.State");
+
+        Assert.Equal("Connected", result.Output.Last().BaseObject);
+    }
+}

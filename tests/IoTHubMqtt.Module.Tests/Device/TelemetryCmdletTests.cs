@@ -1,0 +1,67 @@
+namespace IoTHubMqtt.Module.Tests.Device;
+
+public sealed class TelemetryCmdletTests : DeviceCmdletTestBase
+{
+    [Fact]
+    public async Task Send_PipelineOfMany_StreamsAndEveryMessageArrivesInOrder()
+    {
+        var result = Ps.Invoke("1..300 | ForEach-Object { \"m$_\" } | Send-IoTHubMessage -PassThru");
+
+        Assert.Empty(result.AllErrors);
+        Assert.Equal(300, result.Output.Count);
+        Assert.All(result.Output, o => Assert.NotNull(o.Properties["AcknowledgedAt"].Value));
+        var bodies = await Service.TelemetryBodiesAsync(DeviceId, 300, TimeSpan.FromSeconds(20));
+        Assert.Equal(Enumerable.Range(1, 300).Select(i => $"m{i}"), bodies);
+    }
+
+    [Fact]
+    public async Task Send_HashtableWithProperties_IsJsonWithContentTypeAndProperties()
+    {
+        var result = Ps.Invoke("@{ temperature = 21.5; tags = @('a', 'b') } | Send-IoTHubMessage -Property @{ room = 'kitchen' } -MessageId m-7 -PassThru");
+
+        Assert.Empty(result.AllErrors);
+        var sent = Assert.Single(result.Output);
+        Assert.Equal("application/json", sent.Properties["ContentType"].Value);
+        Assert.Equal("m-7", sent.Properties["MessageId"].Value);
+        var body = Assert.Single(await Service.TelemetryBodiesAsync(DeviceId, 1, TimeSpan.FromSeconds(10)));
+        var json = System.Text.Json.Nodes.JsonNode.Parse(body)!;
+        Assert.Equal(21.5, json["temperature"]!.GetValue<double>());
+        Assert.Equal("b", json["tags"]![1]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Send_OneOffConnectionString_ConnectsSendsAndDisconnects()
+    {
+        var result = Ps.Invoke("Send-IoTHubMessage 'one-off' -ConnectionString $cs -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -PassThru");
+
+        Assert.Empty(result.AllErrors);
+        Assert.Single(result.Output);
+        Assert.Contains("one-off", await Service.TelemetryBodiesAsync(DeviceId, 1, TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public void Send_TooLargeAmongGood_IsAnErrorForThatMessageOnly()
+    {
+        var result = Ps.Invoke("'a', ('x' * 300000), 'b' | Send-IoTHubMessage -PassThru");
+
+        Assert.Equal(2, result.Output.Count);
+        Assert.Equal("MessageTooLarge,IoTHubMqtt.Commands.Device.SendIoTHubMessageCommand", Assert.Single(result.AllErrors).FullyQualifiedErrorId);
+    }
+
+    [Fact]
+    public void Send_ReservedPropertyName_IsInvalidArgument()
+    {
+        var result = Ps.Invoke("Send-IoTHubMessage 'x' -Property @{ '$.mid' = 'sneaky' }");
+
+        Assert.Equal("InvalidArgument,IoTHubMqtt.Commands.Device.SendIoTHubMessageCommand", Assert.Single(result.AllErrors).FullyQualifiedErrorId);
+    }
+
+    [Fact]
+    public void Send_WhatIf_SendsNothing()
+    {
+        var result = Ps.Invoke("Send-IoTHubMessage 'not sent' -WhatIf -PassThru");
+
+        Assert.Empty(result.Output);
+        Assert.Empty(result.AllErrors);
+    }
+}
