@@ -75,7 +75,7 @@ public sealed class DeploymentImage
                     $"'{fileName}' is not a .pe file.", "Pass .pe files (the nanoFramework build writes them beside each .dll).", fileName);
             }
 
-            var header = NanoAssemblyHeader.Parse(bytes, Path.GetFileNameWithoutExtension(fileName));
+            var header = NanoAssemblyHeader.Parse(bytes, fileName);
             if (parsed.TryGetValue(header.Name, out var existing))
             {
                 throw new IoTHubMqttException("NanoFrameworkDuplicateAssembly", IoTHubErrorKind.InvalidArgument,

@@ -56,24 +56,25 @@ public sealed class NanoAssemblyHeader
     /// <summary>Names of referenced assemblies that could be read from the string table.</summary>
     public IReadOnlyList<string> References { get; private init; } = [];
 
-    /// <summary>Validates and reads a <c>.pe</c> file's header. <paramref name="fallbackName"/> names the assembly when its
-    /// name is one of the runtime's built-in strings rather than in its own string table.</summary>
-    public static NanoAssemblyHeader Parse(ReadOnlySpan<byte> pe, string fallbackName)
+    /// <summary>Validates and reads a <c>.pe</c> file's header. <paramref name="fileName"/> is named in errors, and its name
+    /// without extension names the assembly when the assembly's name is one of the runtime's built-in strings.</summary>
+    public static NanoAssemblyHeader Parse(ReadOnlySpan<byte> pe, string fileName)
     {
+        var fallbackName = Path.GetFileNameWithoutExtension(fileName);
         if (pe.Length < Size)
         {
-            throw Bad("NanoFrameworkPeTruncated", $"'{fallbackName}' is {pe.Length} bytes, shorter than a nanoFramework assembly header ({Size} bytes).", fallbackName);
+            throw Bad("NanoFrameworkPeTruncated", $"'{fileName}' is {pe.Length} bytes, shorter than a nanoFramework assembly header ({Size} bytes).", fileName);
         }
 
         if (pe[..6].SequenceEqual("NFMRK1"u8))
         {
-            throw Bad("NanoFrameworkPeOutdated", $"'{fallbackName}' has the old NFMRK1 assembly format that current nanoFramework firmware does not load.", fallbackName,
+            throw Bad("NanoFrameworkPeOutdated", $"'{fileName}' has the old NFMRK1 assembly format that current nanoFramework firmware does not load.", fileName,
                 "Rebuild the app with a current nanoFramework extension and packages.");
         }
 
         if (!pe[..Marker.Length].SequenceEqual(Marker))
         {
-            throw Bad("NanoFrameworkPeBadMarker", $"'{fallbackName}' is not a nanoFramework assembly: it does not start with the NFMRK2 marker.", fallbackName);
+            throw Bad("NanoFrameworkPeBadMarker", $"'{fileName}' is not a nanoFramework assembly: it does not start with the NFMRK2 marker.", fileName);
         }
 
         Span<byte> header = stackalloc byte[Size];
@@ -82,12 +83,12 @@ public sealed class NanoAssemblyHeader
         header.Slice(HeaderCrcOffset, 4).Clear();
         if (NanoCrc32.Compute(header) != headerCrc)
         {
-            throw Bad("NanoFrameworkPeHeaderCorrupt", $"The header of '{fallbackName}' is corrupt (header CRC mismatch).", fallbackName);
+            throw Bad("NanoFrameworkPeHeaderCorrupt", $"The header of '{fileName}' is corrupt (header CRC mismatch).", fileName);
         }
 
         if (BinaryPrimitives.ReadUInt16LittleEndian(pe[34..]) != 1)
         {
-            throw Bad("NanoFrameworkPeHeaderCorrupt", $"'{fallbackName}' has an unknown string table version.", fallbackName);
+            throw Bad("NanoFrameworkPeHeaderCorrupt", $"'{fileName}' has an unknown string table version.", fileName);
         }
 
         var starts = new uint[TableCount];
@@ -99,24 +100,25 @@ public sealed class NanoAssemblyHeader
         var totalSize = starts[EndOfAssemblyTable];
         if (totalSize < Size || totalSize != pe.Length)
         {
-            throw Bad("NanoFrameworkPeSizeMismatch", $"'{fallbackName}' is {pe.Length} bytes but its header says {totalSize}.", fallbackName);
+            throw Bad("NanoFrameworkPeSizeMismatch", $"'{fileName}' is {pe.Length} bytes but its header says {totalSize}.", fileName);
         }
 
         var assemblyCrc = BinaryPrimitives.ReadUInt32LittleEndian(pe[AssemblyCrcOffset..]);
         if (NanoCrc32.Compute(pe[Size..(int)totalSize]) != assemblyCrc)
         {
-            throw Bad("NanoFrameworkPeAssemblyCorrupt", $"The contents of '{fallbackName}' are corrupt (assembly CRC mismatch).", fallbackName);
+            throw Bad("NanoFrameworkPeAssemblyCorrupt", $"The contents of '{fileName}' are corrupt (assembly CRC mismatch).", fileName);
         }
 
         for (var i = 0; i < TableCount - 1; i++)
         {
             if (starts[i] < Size || starts[i] > starts[i + 1])
             {
-                throw Bad("NanoFrameworkPeHeaderCorrupt", $"The table offsets in '{fallbackName}' are not in order.", fallbackName);
+                throw Bad("NanoFrameworkPeHeaderCorrupt", $"The table offsets in '{fileName}' are not in order.", fileName);
             }
         }
 
-        ReadOnlySpan<byte> strings = pe[(int)starts[StringsTable]..(int)(starts[StringsTable + 1] - pe[PaddingOfTablesOffset + StringsTable])];
+        var stringsEnd = Math.Max(starts[StringsTable], starts[StringsTable + 1] - pe[PaddingOfTablesOffset + StringsTable]);
+        ReadOnlySpan<byte> strings = pe[(int)starts[StringsTable]..(int)stringsEnd];
         static string? StringAt(ReadOnlySpan<byte> strings, ushort index)
         {
             if (index >= strings.Length)
