@@ -14,6 +14,7 @@
         'New-IoTHubSasToken'
         'ConvertFrom-IoTHubConnectionString'
         'New-IoTHubDeviceKey'
+        'Publish-NanoFrameworkApp'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()
