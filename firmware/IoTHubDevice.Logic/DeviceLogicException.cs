@@ -3,7 +3,7 @@ using System;
 namespace IoTHubDevice.Logic
 {
     /// <summary>
-    /// The one exception of the device logic. <see cref="ErrorId"/> is stable (PascalCase, listed in docs/device-configuration.md);
+    /// The one exception of the device logic. <see cref="ErrorId"/> is stable (PascalCase, listed in firmware/docs/device-configuration.md);
     /// messages never contain a key, a token, a password or a connection string.
     /// </summary>
     public class DeviceLogicException : Exception

@@ -3,7 +3,7 @@ using System.Text;
 namespace IoTHubDevice.Logic.Configuration
 {
     /// <summary>
-    /// The device configuration container (docs/device-configuration.md): a 16-byte little-endian header
+    /// The device configuration container (firmware/docs/device-configuration.md): a 16-byte little-endian header
     /// <c>"IHMC" | u16 format version (1) | u16 flags (0) | u32 body length | u32 CRC-32 of the body</c>, then the UTF-8 JSON body.
     /// Bytes after the body are ignored, so the same blob can sit in a file or at the start of an erased (0xFF) flash region.
     /// </summary>

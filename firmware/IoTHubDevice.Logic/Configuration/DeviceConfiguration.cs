@@ -4,7 +4,7 @@ using IoTHubDevice.Logic.Json;
 namespace IoTHubDevice.Logic.Configuration
 {
     /// <summary>
-    /// What the app reads at boot (docs/device-configuration.md): Wi-Fi credentials, either a device connection string or DPS
+    /// What the app reads at boot (firmware/docs/device-configuration.md): Wi-Fi credentials, either a device connection string or DPS
     /// enrollment data, an optional CA bundle and optional tuning. <see cref="ToString"/> never shows a secret.
     /// </summary>
     public sealed class DeviceConfiguration

@@ -6,7 +6,7 @@ namespace IoTHubMqtt.Core.NanoFramework;
 /// <summary>
 /// What the firmware in <c>firmware/</c> reads at boot: Wi-Fi credentials, a device connection string or DPS enrollment data,
 /// an optional CA bundle and optional tuning. Written to the board by <c>Install-Esp32Firmware -Configuration</c> in the
-/// container format of <see cref="DeviceConfigurationFormat"/> (docs/device-configuration.md). <see cref="ToString"/> never
+/// container format of <see cref="DeviceConfigurationFormat"/> (firmware/docs/device-configuration.md). <see cref="ToString"/> never
 /// shows a secret.
 /// </summary>
 public sealed class DeviceConfiguration
@@ -130,5 +130,5 @@ public sealed class DeviceConfiguration
     }
 
     private static IoTHubMqttException Invalid(string errorId, string message, string target) =>
-        new(errorId, IoTHubErrorKind.InvalidArgument, message, "See docs/device-configuration.md for the fields the firmware reads.", target);
+        new(errorId, IoTHubErrorKind.InvalidArgument, message, "See firmware/docs/device-configuration.md for the fields the firmware reads.", target);
 }

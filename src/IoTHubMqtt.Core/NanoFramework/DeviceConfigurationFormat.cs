@@ -6,7 +6,7 @@ using IoTHubMqtt.Core.Errors;
 namespace IoTHubMqtt.Core.NanoFramework;
 
 /// <summary>
-/// The device configuration container the firmware reads (docs/device-configuration.md): a 16-byte little-endian header
+/// The device configuration container the firmware reads (firmware/docs/device-configuration.md): a 16-byte little-endian header
 /// <c>"IHMC" | u16 format version (1) | u16 flags (0) | u32 body length | u32 CRC-32 (zlib) of the body</c> and a UTF-8 JSON body
 /// <c>{"wifi":{"ssid","password"},"iothub":{"connectionString"} | "dps":{"idScope","registrationId","symmetricKey","globalEndpoint"},
 /// "caCertificate","telemetryInterval","port"}</c>. The firmware has its own decoder (it cannot reference this assembly);
