@@ -204,6 +204,7 @@ public sealed class DeviceAppTests
         Assert.Equal(0, hardware.Reboots);
         clock.Advance(1_000);
         app.Tick();
+        app.Tick();
         Assert.Equal(1, hardware.Reboots);
     }
 

@@ -157,6 +157,7 @@ namespace IoTHubDevice.Logic.Device
                     if (up >= rebootAt)
                     {
                         log.Info("Rebooting now.");
+                        rebootAt = long.MaxValue;
                         transport.Disconnect();
                         hardware.Reboot();
                     }
