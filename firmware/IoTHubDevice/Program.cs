@@ -63,7 +63,16 @@ namespace IoTHubDevice
             var app = new DeviceApp(configuration, new M2MqttTransport(), new NanoHmacSha256(), new NanoClock(), hardware, log, FirmwareVersion, new Random());
             while (true)
             {
-                app.Tick();
+                try
+                {
+                    app.Tick();
+                }
+                catch (Exception ex)
+                {
+                    // Keep the device reachable: a bug in one step must not end the loop.
+                    log.Warning("Unexpected error: " + ex.Message);
+                }
+
                 Thread.Sleep(100);
             }
         }

@@ -134,6 +134,35 @@ public sealed class DeviceAppTests
     }
 
     [Fact]
+    public void DesiredPatch_ArrivingBeforeOlderTwinDocument_IsKept()
+    {
+        var app = NewApp();
+        app.Tick();
+        var rid = transport.Last("$iothub/twin/GET/").Topic.Split("$rid=")[1];
+
+        transport.Deliver("$iothub/twin/PATCH/properties/desired/?$version=8", "{\"telemetryInterval\":12,\"$version\":8}");
+        transport.Deliver("$iothub/twin/res/200/?$rid=" + rid, "{\"desired\":{\"telemetryInterval\":40,\"$version\":7},\"reported\":{}}");
+        app.Tick();
+
+        Assert.Equal(12, app.TelemetryIntervalSeconds);
+        Assert.Equal(8, app.DesiredVersion);
+    }
+
+    [Fact]
+    public void CloudMessageHandlerThatThrows_IsLoggedAndTheAppGoesOn()
+    {
+        var app = Connected();
+        app.CloudMessage = (body, properties) => throw new InvalidOperationException("handler bug");
+
+        transport.Deliver("devices/esp32-01/messages/devicebound/", "x");
+        transport.Deliver("$iothub/methods/POST/blink/?$rid=5", "");
+        app.Tick();
+
+        Assert.Contains(log.Lines, l => l.Contains("handler bug", StringComparison.Ordinal));
+        Assert.Equal("$iothub/methods/res/200/?$rid=5", transport.Last("$iothub/methods/res/").Topic);
+    }
+
+    [Fact]
     public void DesiredPatch_InvalidInterval_KeepsCurrentAndReportsIt()
     {
         var app = Connected("{\"telemetryInterval\":20,\"$version\":1}");

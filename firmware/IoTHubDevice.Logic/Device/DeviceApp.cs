@@ -455,7 +455,14 @@ namespace IoTHubDevice.Logic.Device
                         log.Info("Cloud-to-device message: " + payload.Length.ToString() + " bytes.");
                         if (CloudMessage != null)
                         {
-                            CloudMessage(payload, topic.Properties);
+                            try
+                            {
+                                CloudMessage(payload, topic.Properties);
+                            }
+                            catch (Exception ex)
+                            {
+                                log.Warning("The cloud-to-device handler failed: " + ex.Message);
+                            }
                         }
 
                         break;
@@ -602,8 +609,17 @@ namespace IoTHubDevice.Logic.Device
                     if (desired != null)
                     {
                         long version;
-                        DesiredVersion = desired.TryGetInteger("$version", out version) ? version : DesiredVersion;
-                        ApplyDesired(up, desired, true);
+                        if (!desired.TryGetInteger("$version", out version))
+                        {
+                            version = -1;
+                        }
+
+                        // A patch that arrived while the GET was on its way may be newer than this document: keep it.
+                        if (version < 0 || version >= DesiredVersion)
+                        {
+                            DesiredVersion = version < 0 ? DesiredVersion : version;
+                            ApplyDesired(up, desired);
+                        }
                     }
                     else
                     {
@@ -681,10 +697,10 @@ namespace IoTHubDevice.Logic.Device
                 DesiredVersion = topic.Version;
             }
 
-            ApplyDesired(clock.UptimeMilliseconds, patch, false);
+            ApplyDesired(clock.UptimeMilliseconds, patch);
         }
 
-        private void ApplyDesired(long up, JsonObject desired, bool fullTwin)
+        private void ApplyDesired(long up, JsonObject desired)
         {
             if (!desired.Contains("telemetryInterval"))
             {
