@@ -56,6 +56,20 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public void ConfigPartitionImage_FileTheDeviceReadsFromI_IsDecodedByTheFirmware()
+    {
+        var partition = CoreFormat.BuildConfigPartition(new CoreConfig { WifiSsid = "lab", WifiPassword = "12345678", ConnectionString = ConnectionString }, 0x40000);
+
+        // On the board the littlefs driver serves this file as I:\iothub-device.cfg; here the module's reader extracts it.
+        var file = IoTHubMqtt.Core.NanoFramework.LittleFsImage.ReadRootFiles(partition)[CoreFormat.FileName];
+        var config = DeviceConfiguration.Decode(file);
+
+        Assert.Equal("iothub-device.cfg", CoreFormat.FileName);
+        Assert.Equal("lab", config.WifiSsid);
+        Assert.Equal("esp32-01", config.ConnectionString.DeviceId);
+    }
+
+    [Fact]
     public void FirmwareContainer_CoreDecodes_WithErasedFlashAfterIt()
     {
         var json = "{\"wifi\":{\"ssid\":\"lab\",\"password\":\"12345678\"},\"iothub\":{\"connectionString\":\"" + ConnectionString + "\"},\"telemetryInterval\":5}";

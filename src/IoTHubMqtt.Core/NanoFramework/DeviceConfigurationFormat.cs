@@ -144,6 +144,35 @@ public static class DeviceConfigurationFormat
         }
     }
 
+    /// <summary>
+    /// A littlefs image for the device's <c>config</c> partition (nanoFramework's internal drive I:) holding the configuration
+    /// as <see cref="FileName"/>; <paramref name="partitionSize"/> comes from the partition table and must be whole blocks.
+    /// </summary>
+    public static byte[] BuildConfigPartition(DeviceConfiguration configuration, int partitionSize, int blockSize = LittleFsImage.DefaultBlockSize)
+    {
+        var file = Encode(configuration);
+        if (blockSize <= 0 || partitionSize <= 0 || partitionSize % blockSize != 0)
+        {
+            throw new IoTHubMqttException("LittleFsInvalidPartitionSize", IoTHubErrorKind.InvalidArgument,
+                $"The partition size {partitionSize} is not a whole number of {blockSize}-byte blocks.", "Use the size from the partition table.", "Configuration");
+        }
+
+        return LittleFsImage.Build(blockSize, partitionSize / blockSize, [(FileName, file)]);
+    }
+
+    /// <summary>Reads the configuration back from a dump of the <c>config</c> partition.</summary>
+    public static DeviceConfiguration ReadConfigPartition(ReadOnlySpan<byte> partition, int blockSize = LittleFsImage.DefaultBlockSize)
+    {
+        var files = LittleFsImage.ReadRootFiles(partition, blockSize);
+        if (!files.TryGetValue(FileName, out var file))
+        {
+            throw new IoTHubMqttException("DeviceConfigurationNotFound", IoTHubErrorKind.NotFound,
+                $"The partition has no '{FileName}'.", "Write the configuration with Install-Esp32Firmware -Configuration.", "Configuration");
+        }
+
+        return Decode(file);
+    }
+
     private static IoTHubMqttException Bad(string errorId, string message) =>
         new(errorId, IoTHubErrorKind.InvalidData, message, "Write the configuration again with Install-Esp32Firmware -Configuration.", "Configuration");
 }
