@@ -13,6 +13,8 @@ using CoreConfig = IoTHubMqtt.Core.NanoFramework.DeviceConfiguration;
 using CoreFormat = IoTHubMqtt.Core.NanoFramework.DeviceConfigurationFormat;
 using CoreSas = IoTHubMqtt.Core.Connection.SasToken;
 
+using IoTHubMqtt.FirmwareDevice;
+
 namespace IoTHubMqtt.Firmware.Tests.Transport;
 
 /// <summary>The device logic over the MQTTnet transport adapter, on real TLS sockets on 127.0.0.1.</summary>
@@ -128,26 +130,18 @@ public sealed class LoopbackDeviceTests
         var (observer, seen) = await ObserverAsync(broker,
             "$iothub/twin/GET/#", "$iothub/twin/PATCH/properties/reported/#", "$iothub/methods/res/#", "devices/dev1/messages/events/#");
 
-        // The configuration goes through the module's encoder and the firmware's decoder, as it would through flash.
-        var config = DeviceConfiguration.Decode(CoreFormat.Encode(new CoreConfig
+        // The configuration goes the way it goes to a board: the module's littlefs image of the config partition, read back
+        // by the device (here: the firmware's logic on .NET), which then connects.
+        var partition = CoreFormat.BuildConfigPartition(new CoreConfig
         {
             WifiSsid = "lab",
             ConnectionString = "HostName=127.0.0.1;DeviceId=dev1;SharedAccessKey=" + key,
             CaCertificatePem = broker.CaPem,
             Port = broker.Port,
-        }));
-        using var transport = new MqttNetTransport();
-        var hardware = new RecordingHardware();
-        var app = new DeviceApp(config, transport, new NetHmacSha256(), new SystemClock(), hardware, new ListLog(), "9.9.9", new Random(3));
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var loop = Task.Run(() =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                app.Tick();
-                Thread.Sleep(20);
-            }
-        }, TestContext.Current.CancellationToken);
+        }, 0x40000);
+        using var device = SimulatedDevice.StartFromConfigPartition(partition, "9.9.9");
+        var hardware = device.Board;
+        var app = device.App;
 
         try
         {
@@ -169,7 +163,7 @@ public sealed class LoopbackDeviceTests
             await observer.PublishStringAsync("$iothub/methods/POST/blink/?$rid=77", "{\"count\":2}", cancellationToken: TestContext.Current.CancellationToken);
             var answer = await WaitForAsync(seen, s => s.Topic.StartsWith("$iothub/methods/res/", StringComparison.Ordinal));
             Assert.Equal(("$iothub/methods/res/200/?$rid=77", "{\"blinked\":2}"), answer);
-            Assert.Equal([2], hardware.Blinks);
+            Assert.Equal([2], hardware.Blinks.ToArray());
 
             await WaitForAsync(seen, s => s.Topic.StartsWith("devices/dev1/messages/events/", StringComparison.Ordinal) && s.Body.Contains("\"uptime\"", StringComparison.Ordinal));
             var first = seen.Count(s => s.Topic.StartsWith("devices/dev1/messages/events/", StringComparison.Ordinal));
@@ -178,9 +172,8 @@ public sealed class LoopbackDeviceTests
         }
         finally
         {
-            await stop.CancelAsync();
-            await loop;
-            transport.Disconnect();
+            device.Dispose();
+            Assert.Null(device.Fault);
             await observer.DisconnectAsync(cancellationToken: TestContext.Current.CancellationToken);
         }
     }

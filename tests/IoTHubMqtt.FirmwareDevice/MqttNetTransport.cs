@@ -6,7 +6,7 @@ using MQTTnet.Formatter;
 using MQTTnet.Exceptions;
 using MQTTnet.Protocol;
 
-namespace IoTHubMqtt.Firmware.Tests.Transport;
+namespace IoTHubMqtt.FirmwareDevice;
 
 /// <summary>
 /// The firmware logic's <see cref="IMqttTransport"/> over an MQTTnet client, so the device logic runs on .NET on the same wire
