@@ -40,7 +40,7 @@ public sealed class PublishNanoFrameworkAppCommand : IoTHubCmdlet
         var input = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
         var output = SessionState.Path.GetUnresolvedProviderPathFromPSPath(OutputPath);
         DeploymentImage? image = null;
-        Terminating(() => image = DeploymentImage.FromPath(input, MyInvocation.BoundParameters.ContainsKey(nameof(PartitionSize)) ? PartitionSize : null), input);
+        Terminating(() => image = DeploymentImage.FromPath(input, MyInvocation.BoundParameters.ContainsKey(nameof(PartitionSize)) ? PartitionSize : null));
         foreach (var assembly in image!.Assemblies)
         {
             WriteVerbose($"0x{assembly.Offset:X6} {assembly.Name} {assembly.Version} ({assembly.Size} bytes, padded {assembly.PaddedSize})");
