@@ -78,6 +78,50 @@ public sealed class PublishNanoFrameworkAppTests : IDisposable
     }
 
     [Fact]
+    public void PipelineOfPeFiles_BuildsOneImage()
+    {
+        var bin = Bin();
+        Put(bin, "app.pe", SyntheticPe.Create("App", references: ["mscorlib"]));
+        Put(bin, "mscorlib.pe", SyntheticPe.Create("mscorlib"));
+        Put(bin, "unused.pe", SyntheticPe.Create("Unused"));
+
+        var result = ps.Invoke(
+            "[pscustomobject]@{ FullName = [IO.Path]::Combine($bin, 'app.pe') }, [pscustomobject]@{ FullName = [IO.Path]::Combine($bin, 'mscorlib.pe') } | Publish-NanoFrameworkApp -OutputPath $out -PassThru",
+            PowerShellSession.Vars(("bin", bin), ("out", output)));
+
+        Assert.Empty(result.AllErrors);
+        var assemblies = (object[])Assert.Single(result.Output).Properties["Assemblies"].Value;
+        Assert.Equal(["mscorlib", "App"], assemblies.Select(a => (string)PSObject.AsPSObject(a).Properties["Name"].Value));
+    }
+
+    [Fact]
+    public void FileThatIsNotPe_InAList_IsRefused()
+    {
+        var bin = Bin();
+        Put(bin, "app.pe", SyntheticPe.Create("App"));
+        Put(bin, "app.dll", [0x4D, 0x5A]);
+
+        var result = ps.Invoke("Publish-NanoFrameworkApp -Path ([IO.Path]::Combine($bin, 'app.pe')), ([IO.Path]::Combine($bin, 'app.dll')) -OutputPath $out",
+            PowerShellSession.Vars(("bin", bin), ("out", output)));
+
+        var error = Assert.Single(result.AllErrors);
+        Assert.Equal("NanoFrameworkNotPeFile," + Cmdlet, error.FullyQualifiedErrorId);
+        Assert.Equal("app.dll", error.TargetObject);
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
+    public void FolderAndFilesTogether_Refused()
+    {
+        var bin = Bin();
+        Put(bin, "app.pe", SyntheticPe.Create("App"));
+
+        var result = ps.Invoke("Publish-NanoFrameworkApp -Path $bin, ([IO.Path]::Combine($bin, 'app.pe')) -OutputPath $out", PowerShellSession.Vars(("bin", bin), ("out", output)));
+
+        Assert.Equal("NanoFrameworkMixedInput," + Cmdlet, Assert.Single(result.AllErrors).FullyQualifiedErrorId);
+    }
+
+    [Fact]
     public void CorruptPe_TerminatingErrorNamesFile_WritesNothing()
     {
         var bin = Bin();
