@@ -6,7 +6,7 @@ namespace IoTHubDevice.Logic.Mqtt
     /// <summary>
     /// The MQTT 3.1.1 client the device logic drives: the nanoFramework M2Mqtt client on the board, MQTTnet on .NET.
     /// Calls are synchronous and made from one thread (the app loop); <see cref="MessageReceived"/> may fire on another.
-    /// TLS is always on; <c>caCertificatePem</c> null means the platform's trusted roots.
+    /// TLS is always on; <c>caCertificatePem</c> null means the roots the firmware trusts by default (the Azure roots on the board).
     /// </summary>
     public interface IMqttTransport
     {

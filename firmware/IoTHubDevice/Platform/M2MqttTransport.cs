@@ -23,7 +23,7 @@ namespace IoTHubDevice.Platform
             Disconnect();
             try
             {
-                var ca = caCertificatePem != null ? new X509Certificate(caCertificatePem) : null;
+                var ca = new X509Certificate(caCertificatePem != null ? caCertificatePem : AzureRootCertificates.Pem);
                 client = new MqttClient(host, port, true, ca, null, MqttSslProtocols.TLSv1_2);
                 client.ProtocolVersion = MqttProtocolVersion.Version_3_1_1;
                 client.MqttMsgPublishReceived += OnPublishReceived;
