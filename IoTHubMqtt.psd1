@@ -25,6 +25,7 @@
         'Wait-IoTHubMethodCall'
         'Start-IoTHubEmulator'
         'Stop-IoTHubEmulator'
+        'Publish-NanoFrameworkApp'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -46,9 +46,17 @@ internal static class ErrorMapper
                 category = ErrorCategory.SecurityError;
                 recommendedAction = "Check the CA certificate (-CaCertificatePath) and the host name.";
                 break;
-            case SocketException or IOException:
+            case FileNotFoundException or DirectoryNotFoundException:
+                errorId = "PathNotFound";
+                category = ErrorCategory.ObjectNotFound;
+                break;
+            case SocketException or IOException { InnerException: SocketException }:
                 errorId = "ConnectionFailed";
                 category = ErrorCategory.ConnectionError;
+                break;
+            case IOException:
+                errorId = "IOError";
+                category = ErrorCategory.WriteError;
                 break;
             case ArgumentException:
                 errorId = "InvalidArgument";
