@@ -18,4 +18,6 @@ public static class TestPaths
     public static string ModuleVersion => Metadata("ModuleVersion");
 
     public static string HostAssembly => Metadata("HostAssembly");
+
+    public static string ConflictingMqttnet => Metadata("ConflictingMqttnet");
 }
