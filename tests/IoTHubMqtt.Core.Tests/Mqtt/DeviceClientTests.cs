@@ -52,6 +52,25 @@ public sealed class DeviceClientTests(EmulatorFixture hub) : IClassFixture<Emula
     }
 
     [Fact]
+    public async Task WebSocketTransport_TelemetryAndTwin_Work()
+    {
+        var (id, key) = hub.CreateDevice();
+        await using var client = HubProbe.NewClient(hub.Emulator, id, key, o => new IoTHubDeviceClientOptions
+        {
+            HostName = o.HostName, DeviceId = o.DeviceId, SharedAccessKey = o.SharedAccessKey, CaCertificatePath = o.CaCertificatePath,
+            Transport = IoTHubTransport.WebSocket, Port = hub.Emulator.WebSocketPort, OperationTimeout = TimeSpan.FromSeconds(10),
+        });
+        await client.ConnectAsync(TestContext.Current.CancellationToken);
+
+        await client.SendTelemetryAsync(TelemetryMessage.FromText("over websockets"), TestContext.Current.CancellationToken);
+        var version = await client.UpdateReportedPropertiesAsync(new JsonObject { ["transport"] = "ws" }, TestContext.Current.CancellationToken);
+
+        Assert.Equal(IoTHubTransport.WebSocket, client.Transport);
+        Assert.True(version > 0);
+        Assert.Equal("over websockets", HubProbe.Body(Assert.Single(await HubProbe.TelemetryAsync(hub.Service, id, 1, TimeSpan.FromSeconds(10)))));
+    }
+
+    [Fact]
     public async Task SendTelemetry_TooLarge_IsRejectedBeforeSending()
     {
         var (id, key) = hub.CreateDevice();
