@@ -7,9 +7,10 @@ namespace IoTHubMqtt.Core.Mqtt;
 
 /// <summary>
 /// Everything a device client needs to connect. Build it from a connection string or set the fields;
-/// <see cref="Validate"/> checks it before a connection is tried.
+/// <see cref="Validate"/> checks it before a connection is tried. A record: change a copy with <c>options with { … }</c>.
+/// <see cref="ToString"/> shows no credential.
 /// </summary>
-public sealed class IoTHubDeviceClientOptions
+public sealed record IoTHubDeviceClientOptions
 {
     /// <summary>The hub host name the identity belongs to (used in the user name and the SAS resource).</summary>
     public required string HostName { get; init; }
@@ -83,7 +84,7 @@ public sealed class IoTHubDeviceClientOptions
 
     public string EffectiveConnectHost => ConnectHostName ?? HostName;
 
-    public static IoTHubDeviceClientOptions FromConnectionString(string connectionString, Func<IoTHubDeviceClientOptions, IoTHubDeviceClientOptions>? configure = null)
+    public static IoTHubDeviceClientOptions FromConnectionString(string connectionString)
     {
         var cs = IoTHubConnectionString.Parse(connectionString);
         if (cs.Kind == ConnectionStringKind.Policy)
@@ -93,7 +94,7 @@ public sealed class IoTHubDeviceClientOptions
                 "Use the device's connection string ('az iot hub device-identity connection-string show').");
         }
 
-        var options = new IoTHubDeviceClientOptions
+        return new IoTHubDeviceClientOptions
         {
             HostName = cs.HostName,
             ConnectHostName = cs.GatewayHostName,
@@ -102,7 +103,6 @@ public sealed class IoTHubDeviceClientOptions
             SharedAccessKey = cs.SharedAccessKey,
             SharedAccessSignature = cs.SharedAccessSignature,
         };
-        return configure is null ? options : configure(options);
     }
 
     public string ResourceUri => ModuleId is null ? SasResource.ForDevice(HostName, DeviceId) : SasResource.ForModule(HostName, DeviceId, ModuleId);
@@ -174,6 +174,8 @@ public sealed class IoTHubDeviceClientOptions
                 $"The CA certificate file '{CaCertificatePath}' does not exist.", "Pass the path of a PEM file.", CaCertificatePath);
         }
     }
+
+    public override string ToString() => $"{DeviceId}{(ModuleId is null ? "" : "/" + ModuleId)}@{EffectiveConnectHost}:{EffectivePort} ({Transport})";
 
     private static IoTHubMqttException Invalid(string id, string message, string? action) => new(id, IoTHubErrorKind.InvalidArgument, message, action);
 }

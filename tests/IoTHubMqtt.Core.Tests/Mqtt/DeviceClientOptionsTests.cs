@@ -18,6 +18,15 @@ public sealed class DeviceClientOptionsTests
     }
 
     [Fact]
+    public void ToStringAndWith_NeverShowTheKey()
+    {
+        var options = IoTHubDeviceClientOptions.FromConnectionString("HostName=h.azure-devices.net;DeviceId=d1;SharedAccessKey=c2VjcmV0LWtleS1tYXRlcmlhbA==") with { Port = 9999 };
+
+        Assert.Equal("d1@h.azure-devices.net:9999 (Mqtt)", options.ToString());
+        Assert.Equal("c2VjcmV0LWtleS1tYXRlcmlhbA==", options.SharedAccessKey);
+    }
+
+    [Fact]
     public void FromConnectionString_Policy_IsRejected()
     {
         var ex = Assert.Throws<IoTHubMqttException>(() => IoTHubDeviceClientOptions.FromConnectionString("HostName=h.net;SharedAccessKeyName=owner;SharedAccessKey=cGFzc3dvcmQ="));

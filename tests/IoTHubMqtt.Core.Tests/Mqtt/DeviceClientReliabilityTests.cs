@@ -14,9 +14,8 @@ public sealed class DeviceClientReliabilityTests
         await using var hub = EmulatorFixture.Start(o => o.TokenClockSkew = TimeSpan.Zero);
         var (id, key) = hub.CreateDevice();
         var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        await using var client = HubProbe.NewClient(hub.Emulator, id, key, o => new IoTHubDeviceClientOptions
+        await using var client = HubProbe.NewClient(hub.Emulator, id, key, o => o with
         {
-            HostName = o.HostName, DeviceId = o.DeviceId, SharedAccessKey = o.SharedAccessKey, Port = o.Port, CaCertificatePath = o.CaCertificatePath,
             TokenTimeToLive = TimeSpan.FromSeconds(5), OperationTimeout = TimeSpan.FromSeconds(10),
             ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromSeconds(1), Log = log.Enqueue,
         });
@@ -48,9 +47,8 @@ public sealed class DeviceClientReliabilityTests
         var ports = (first.Emulator.MqttTlsPort, first.Emulator.HttpsPort, first.Emulator.DpsPort);
         var (id, key) = first.CreateDevice();
         var states = new System.Collections.Concurrent.ConcurrentQueue<IoTHubConnectionState>();
-        await using var client = HubProbe.NewClient(first.Emulator, id, key, o => new IoTHubDeviceClientOptions
+        await using var client = HubProbe.NewClient(first.Emulator, id, key, o => o with
         {
-            HostName = o.HostName, DeviceId = o.DeviceId, SharedAccessKey = o.SharedAccessKey, Port = o.Port, CaCertificatePath = o.CaCertificatePath,
             MaxInFlight = 8, OperationTimeout = TimeSpan.FromSeconds(5),
             ReconnectInitialDelay = TimeSpan.FromMilliseconds(200), ReconnectMaxDelay = TimeSpan.FromSeconds(1),
         });

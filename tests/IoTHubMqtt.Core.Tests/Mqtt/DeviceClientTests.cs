@@ -34,10 +34,7 @@ public sealed class DeviceClientTests(EmulatorFixture hub) : IClassFixture<Emula
     public async Task EnqueueTelemetry_ManyWithAWindow_AllAcknowledgedAndReceivedInOrder()
     {
         var (id, key) = hub.CreateDevice();
-        await using var client = HubProbe.NewClient(hub.Emulator, id, key, o => new IoTHubDeviceClientOptions
-        {
-            HostName = o.HostName, DeviceId = o.DeviceId, SharedAccessKey = o.SharedAccessKey, Port = o.Port, CaCertificatePath = o.CaCertificatePath, MaxInFlight = 16,
-        });
+        await using var client = HubProbe.NewClient(hub.Emulator, id, key, o => o with { MaxInFlight = 16 });
         await client.ConnectAsync(TestContext.Current.CancellationToken);
 
         var acknowledged = new List<Task<TelemetrySendResult>>();
@@ -55,11 +52,7 @@ public sealed class DeviceClientTests(EmulatorFixture hub) : IClassFixture<Emula
     public async Task WebSocketTransport_TelemetryAndTwin_Work()
     {
         var (id, key) = hub.CreateDevice();
-        await using var client = HubProbe.NewClient(hub.Emulator, id, key, o => new IoTHubDeviceClientOptions
-        {
-            HostName = o.HostName, DeviceId = o.DeviceId, SharedAccessKey = o.SharedAccessKey, CaCertificatePath = o.CaCertificatePath,
-            Transport = IoTHubTransport.WebSocket, Port = hub.Emulator.WebSocketPort, OperationTimeout = TimeSpan.FromSeconds(10),
-        });
+        await using var client = HubProbe.NewClient(hub.Emulator, id, key, o => o with { Transport = IoTHubTransport.WebSocket, Port = hub.Emulator.WebSocketPort });
         await client.ConnectAsync(TestContext.Current.CancellationToken);
 
         await client.SendTelemetryAsync(TelemetryMessage.FromText("over websockets"), TestContext.Current.CancellationToken);
@@ -233,10 +226,7 @@ public sealed class DeviceClientTests(EmulatorFixture hub) : IClassFixture<Emula
     public async Task Connect_WithoutTheEmulatorCa_FailsTls()
     {
         var (id, key) = hub.CreateDevice();
-        await using var client = HubProbe.NewClient(hub.Emulator, id, key, o => new IoTHubDeviceClientOptions
-        {
-            HostName = o.HostName, DeviceId = o.DeviceId, SharedAccessKey = o.SharedAccessKey, Port = o.Port, OperationTimeout = TimeSpan.FromSeconds(10),
-        });
+        await using var client = HubProbe.NewClient(hub.Emulator, id, key, o => o with { CaCertificatePath = null });
 
         var ex = await Assert.ThrowsAsync<IoTHubMqttException>(() => client.ConnectAsync(TestContext.Current.CancellationToken));
 

@@ -166,15 +166,9 @@ public sealed class ConnectIoTHubCommand : IoTHubCmdlet
                 SharedAccessSignature = ParameterSetName == SasTokenSet ? SasToken : null,
                 ClientCertificate = ParameterSetName == CertificateSet ? Certificate : null,
             };
-        return new IoTHubDeviceClientOptions
+        return baseOptions with
         {
-            HostName = baseOptions.HostName,
             ConnectHostName = GatewayHostName ?? baseOptions.ConnectHostName,
-            DeviceId = baseOptions.DeviceId,
-            ModuleId = baseOptions.ModuleId,
-            SharedAccessKey = baseOptions.SharedAccessKey,
-            SharedAccessSignature = baseOptions.SharedAccessSignature,
-            ClientCertificate = baseOptions.ClientCertificate,
             Transport = Enum.Parse<IoTHubTransport>(Transport, ignoreCase: true),
             Port = Port == 0 ? null : Port,
             CaCertificatePath = caPath,

@@ -57,8 +57,13 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
             Terminating(() =>
             {
                 var path = CaCertificatePath is null ? null : GetUnresolvedProviderPathFromPSPath(CaCertificatePath);
-                oneOff = new IoTHubDeviceConnection(log => new IoTHubDeviceClient(
-                    IoTHubDeviceClientOptions.FromConnectionString(ConnectionString, o => ConnectionOptions.With(o, Transport, Port == 0 ? null : Port, path, log))));
+                oneOff = new IoTHubDeviceConnection(log => new IoTHubDeviceClient(IoTHubDeviceClientOptions.FromConnectionString(ConnectionString) with
+                {
+                    Transport = Enum.Parse<IoTHubTransport>(Transport, ignoreCase: true),
+                    Port = Port == 0 ? null : Port,
+                    CaCertificatePath = path,
+                    Log = log,
+                }));
                 oneOff.AttachLog(logSink);
                 WriteVerbose($"Connecting {oneOff} for this call.");
                 Run(ct => oneOff.Client.ConnectAsync(ct));
@@ -88,36 +93,4 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
 
         base.Dispose(disposing);
     }
-}
-
-/// <summary>Applies the connect options the cmdlets share to core client options.</summary>
-internal static class ConnectionOptions
-{
-    public static IoTHubDeviceClientOptions With(IoTHubDeviceClientOptions options, string? transport, int? port, string? caCertificatePath, Action<string>? log) =>
-        new()
-        {
-            HostName = options.HostName,
-            ConnectHostName = options.ConnectHostName,
-            DeviceId = options.DeviceId,
-            ModuleId = options.ModuleId,
-            SharedAccessKey = options.SharedAccessKey,
-            SharedAccessSignature = options.SharedAccessSignature,
-            ClientCertificate = options.ClientCertificate,
-            Transport = transport is null ? options.Transport : Enum.Parse<IoTHubTransport>(transport, ignoreCase: true),
-            Port = port ?? options.Port,
-            CaCertificatePath = caCertificatePath ?? options.CaCertificatePath,
-            UseSystemTrustStore = options.UseSystemTrustStore,
-            Proxy = options.Proxy,
-            TokenTimeToLive = options.TokenTimeToLive,
-            TokenRenewalFraction = options.TokenRenewalFraction,
-            KeepAlive = options.KeepAlive,
-            CleanSession = options.CleanSession,
-            MaxInFlight = options.MaxInFlight,
-            OperationTimeout = options.OperationTimeout,
-            ReconnectInitialDelay = options.ReconnectInitialDelay,
-            ReconnectMaxDelay = options.ReconnectMaxDelay,
-            ModelId = options.ModelId,
-            ProductInfo = options.ProductInfo,
-            Log = log ?? options.Log,
-        };
 }
