@@ -1,35 +1,97 @@
 <#
 .SYNOPSIS
-    A first tour of IoTHubMqtt.
+    A first tour of IoTHubMqtt: a device and its hub, end to end.
 .DESCRIPTION
-    Parses a device connection string, signs a SAS token for it and derives a DPS group-enrollment key.
-    Without -ConnectionString it uses a made-up device on a made-up hub; nothing is sent anywhere.
+    Without parameters, starts the local IoT Hub emulator, creates a device, connects it over MQTT/TLS, sends
+    telemetry and reads it back, receives a cloud-to-device message, answers a direct method and patches the twin,
+    printing what happens. Nothing leaves this machine.
+
+    With -ConnectionString, the same device steps run against a real IoT hub. Add -ServiceConnectionString (a policy
+    with service connect rights on the same hub, e.g. iothubowner) to also invoke the method and push a desired
+    property from this script; cloud-to-device send and telemetry read need the hub's AMQP endpoint and are skipped.
 .EXAMPLE
     dotnet run --project src/IoTHubMqtt.Host -- -File module/examples/Quickstart.ps1
 .EXAMPLE
-    ./Quickstart.ps1 -ConnectionString $env:IOTHUB_DEVICE_CONNECTION_STRING
+    ./Quickstart.ps1 -ConnectionString $env:IOTHUB_DEVICE_CONNECTION_STRING -ServiceConnectionString $env:IOTHUB_CONNECTION_STRING
 #>
 param(
     # A device connection string of your own hub; its key is never printed.
-    [string] $ConnectionString = 'HostName=contoso-hub.azure-devices.net;DeviceId=quickstart-device;SharedAccessKey=cXVpY2tzdGFydC1kZXZpY2Uta2V5LTAxMjM0NTY3OA=='
+    [string] $ConnectionString,
+
+    # A service policy connection string of the same hub, to play the service side against a real hub.
+    [string] $ServiceConnectionString
 )
 
 $ErrorActionPreference = 'Stop'
+$hub = $null
+$service = $null
+try {
+    if ($ConnectionString) {
+        '== Connecting to your hub'
+        $conn = Connect-IoTHub -ConnectionString $ConnectionString
+        if ($ServiceConnectionString) { $service = Connect-IoTHubService -ConnectionString $ServiceConnectionString }
+    }
+    else {
+        '== Starting the local IoT Hub emulator'
+        $hub = Start-IoTHubEmulator
+        "MQTT/TLS on $($hub.HostName):$($hub.MqttTlsPort), service REST on port $($hub.HttpsPort), CA $($hub.CaCertificatePath)"
+        $service = $hub | Connect-IoTHubService
 
-'== 1. Parse the connection string (the key stays hidden)'
-$device = ConvertFrom-IoTHubConnectionString -ConnectionString $ConnectionString
-$device | Out-Host
+        '== Creating the device quickstart-device in the registry'
+        $device = New-IoTHubDevice -DeviceId 'quickstart-device'
+        $device | Out-Host
 
-'== 2. Sign a SAS token for MQTT (valid 1 hour), as the device would send it as its password'
-$token = $device | New-IoTHubSasToken -TimeToLive ([TimeSpan]::FromHours(1))
-$expiry = [DateTimeOffset]::FromUnixTimeSeconds([long]($token -replace '^.*&se=(\d+).*$', '$1'))
-"MQTT client id : $($device.DeviceId)"
-"MQTT user name : $($device.HostName)/$($device.DeviceId)/?api-version=2021-04-12"
-"Token for      : $($device.ResourceUri), expires $($expiry.UtcDateTime.ToString('u'))"
-"Token length   : $($token.Length) characters (not printed)"
+        '== Connecting it over MQTT/TLS with a SAS token made from its key'
+        $conn = Connect-IoTHub -ConnectionString $device.ConnectionString -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath
+    }
+    $conn | Out-Host
+    $deviceId = $conn.DeviceId
 
-'== 3. Derive per-device keys from a DPS group enrollment key'
-$groupKey = '8isrFI1sGsIlvvFSSFRiMfCNzv21fjbE/+ah/lSh3lF8e2YG1Te7w1KpZhJFFXJrqYKi9yegxkqIChbqOS9Egw=='
-'sensor-001', 'sensor-002', 'sensor-003' | New-IoTHubDeviceKey -GroupKey $groupKey | Out-Host
+    '== Sending three telemetry messages (QoS 1, each acknowledged by the hub)'
+    1..3 | ForEach-Object { @{ sequence = $_; temperature = 20 + $_ / 2 } } |
+        Send-IoTHubMessage -Property @{ source = 'quickstart' } -PassThru | Out-Host
+    if ($hub) {
+        '== Reading them back as the service sees them'
+        Receive-IoTHubTelemetry -DeviceId $deviceId -Count 3 -Timeout 30 | Out-Host
+    }
 
-'Done.'
+    '== Cloud-to-device message'
+    if ($hub) {
+        Send-IoTHubCloudMessage -DeviceId $deviceId -Message 'turn on the fan' -Property @{ kind = 'command' } | Out-Null
+        Receive-IoTHubMessage -Timeout 30 | Out-Host
+    }
+    else {
+        'Waiting 10 s for a message sent to this device (from the portal or the CLI)...'
+        Receive-IoTHubMessage -Timeout 10 | Out-Host
+    }
+
+    '== Direct method: the device registers a handler and answers a call'
+    Register-IoTHubMethod -Name reboot -ScriptBlock { param($call) @{ rebooting = $true; delaySeconds = $call.Payload.delay } }
+    if ($service) {
+        $job = Invoke-IoTHubMethod -DeviceId $deviceId -Name reboot -Payload @{ delay = 5 } -AsJob
+        Wait-IoTHubMethodCall -Name reboot -Timeout 30 | Out-Host
+        $answer = Receive-Job $job -Wait
+        Remove-Job $job
+        "The service got status $($answer.Status) and payload $($answer.PayloadJson)"
+    }
+    else {
+        'Waiting 10 s for a call of method reboot...'
+        Wait-IoTHubMethodCall -Name reboot -Timeout 10 -ErrorAction Continue | Out-Host
+    }
+
+    '== Twin: report properties, receive a desired change'
+    Update-IoTHubTwin @{ firmwareVersion = '1.0.0'; sensor = @{ model = 'BME280'; ok = $true } } | Out-Host
+    if ($service) {
+        Set-IoTHubDesiredProperty -DeviceId $deviceId -Property @{ telemetryInterval = 30 } | Out-Null
+        $change = Wait-IoTHubDesiredProperty -Name telemetryInterval -Timeout 30
+        "Desired telemetryInterval is now $($change.Patch.telemetryInterval) s (version $($change.Version))"
+        Update-IoTHubTwin @{ telemetryInterval = $change.Patch.telemetryInterval } | Out-Null
+    }
+    Get-IoTHubTwin | Out-Host
+
+    'Done.'
+}
+finally {
+    Get-Variable conn -ValueOnly -ErrorAction Ignore | Disconnect-IoTHub
+    if ($hub) { $hub | Stop-IoTHubEmulator }
+}

@@ -32,11 +32,14 @@ public sealed class TelemetryCmdletTests : DeviceCmdletTestBase
     [Fact]
     public async Task Send_OneOffConnectionString_ConnectsSendsAndDisconnects()
     {
-        var result = Ps.Invoke("Send-IoTHubMessage 'one-off' -ConnectionString $cs -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -PassThru");
+        // Another device: a second connection of the same device would take the device over from $conn, as on a real hub.
+        var result = Ps.Invoke("$other = 'other-' + $deviceId; $otherCs = $hub.CreateDevice($other).ConnectionString; " +
+            "Send-IoTHubMessage 'one-off' -ConnectionString $otherCs -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -PassThru; $conn.State");
 
         Assert.Empty(result.AllErrors);
-        Assert.Single(result.Output);
-        Assert.Contains("one-off", await Service.TelemetryBodiesAsync(DeviceId, 1, TimeSpan.FromSeconds(10)));
+        Assert.Equal(2, result.Output.Count);
+        Assert.Equal("Connected", result.Output[1].BaseObject);
+        Assert.Contains("one-off", await Service.TelemetryBodiesAsync("other-" + DeviceId, 1, TimeSpan.FromSeconds(10)));
     }
 
     [Fact]

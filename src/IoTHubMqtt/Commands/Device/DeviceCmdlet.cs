@@ -81,6 +81,33 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
         Connection!.AttachLog(logSink);
     }
 
+    /// <summary>
+    /// Receives items until <paramref name="handle"/> has accepted <paramref name="count"/> of them or the time is up
+    /// (items already queued are still taken then); returns how many were accepted.
+    /// </summary>
+    protected int ReceiveUntil<T>(int count, TimeSpan timeout, Func<TimeSpan?, CancellationToken, Task<T?>> receive, Func<T, bool> handle)
+        where T : class
+    {
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        var accepted = 0;
+        while (accepted < count)
+        {
+            var remaining = deadline - DateTimeOffset.UtcNow;
+            var item = Run(ct => receive(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, ct));
+            if (item is null)
+            {
+                break;
+            }
+
+            if (handle(item))
+            {
+                accepted++;
+            }
+        }
+
+        return accepted;
+    }
+
     protected override void Dispose(bool disposing)
     {
         Connection?.DetachLog(logSink);

@@ -26,19 +26,9 @@ public sealed class ReceiveIoTHubMessageCommand : DeviceCmdlet
 
     protected override void ProcessRecord()
     {
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(Timeout);
-        var received = 0;
-        while (received < Count)
+        var received = ReceiveUntil(Count, TimeSpan.FromSeconds(Timeout), Client.ReceiveCloudToDeviceAsync, message =>
         {
-            var remaining = deadline - DateTimeOffset.UtcNow;
-            var message = Run(ct => Client.ReceiveCloudToDeviceAsync(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, ct));
-            if (message is null)
-            {
-                break;
-            }
-
             WriteObject(new IoTHubReceivedMessage(Device.DeviceId, message));
-            received++;
             if (!NoComplete)
             {
                 try
@@ -50,8 +40,9 @@ public sealed class ReceiveIoTHubMessageCommand : DeviceCmdlet
                     WriteError(ex, message.MessageId);
                 }
             }
-        }
 
+            return true;
+        });
         WriteVerbose($"Received {received} message(s).");
     }
 }

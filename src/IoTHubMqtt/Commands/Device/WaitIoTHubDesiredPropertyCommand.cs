@@ -27,30 +27,23 @@ public sealed class WaitIoTHubDesiredPropertyCommand : DeviceCmdlet
 
     protected override void ProcessRecord()
     {
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(Timeout);
-        var matched = 0;
-        while (matched < Count)
+        var matched = ReceiveUntil(Count, TimeSpan.FromSeconds(Timeout), Client.ReceiveDesiredPropertiesAsync, update =>
         {
-            var remaining = deadline - DateTimeOffset.UtcNow;
-            var update = remaining <= TimeSpan.Zero ? null : Run(ct => Client.ReceiveDesiredPropertiesAsync(remaining, ct));
-            if (update is null)
-            {
-                WriteError(new IoTHubMqttException("DesiredPropertyWaitTimedOut", IoTHubErrorKind.Timeout,
-                    $"{matched} of {Count} desired-property change(s) arrived within {Timeout} s.",
-                    "Wait longer with -Timeout, or check that the service patches this device's desired properties.", Device.DeviceId));
-                return;
-            }
-
             var change = new IoTHubDesiredPropertyChange(Device.DeviceId, update);
-            if (Name is null || change.Names.Any(n => Name.Contains(n, StringComparer.Ordinal)))
-            {
-                WriteObject(change);
-                matched++;
-            }
-            else
+            if (Name is not null && !change.Names.Any(n => Name.Contains(n, StringComparer.Ordinal)))
             {
                 WriteVerbose($"Skipped desired v{change.Version} ({string.Join(", ", change.Names)}).");
+                return false;
             }
+
+            WriteObject(change);
+            return true;
+        });
+        if (matched < Count)
+        {
+            WriteError(new IoTHubMqttException("DesiredPropertyWaitTimedOut", IoTHubErrorKind.Timeout,
+                $"{matched} of {Count} desired-property change(s) arrived within {Timeout} s.",
+                "Wait longer with -Timeout, or check that the service patches this device's desired properties.", Device.DeviceId));
         }
     }
 }

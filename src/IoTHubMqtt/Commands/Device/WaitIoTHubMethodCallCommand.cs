@@ -63,25 +63,21 @@ public sealed class WaitIoTHubMethodCallCommand : DeviceCmdlet
                 "No method is registered on this connection.", "Register a handler with Register-IoTHubMethod first.", Device.DeviceId));
         }
 
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(Timeout);
-        var counted = 0;
-        while (counted < Count)
+        var counted = ReceiveUntil(Count, TimeSpan.FromSeconds(Timeout), Client.ReceiveMethodRequestAsync, request =>
         {
-            var remaining = deadline - DateTimeOffset.UtcNow;
-            var request = remaining <= TimeSpan.Zero ? null : Run(ct => Client.ReceiveMethodRequestAsync(remaining, ct));
-            if (request is null)
+            var call = Answer(request);
+            if (Name is not null && !Name.Contains(call.Name, StringComparer.Ordinal))
             {
-                WriteError(new IoTHubMqttException("MethodCallWaitTimedOut", IoTHubErrorKind.Timeout,
-                    $"{counted} of {Count} method call(s) arrived within {Timeout} s.", "Wait longer with -Timeout, or check the method name the service calls.", Device.DeviceId));
-                return;
+                return false;
             }
 
-            var call = Answer(request);
-            if (Name is null || Name.Contains(call.Name, StringComparer.Ordinal))
-            {
-                WriteObject(call);
-                counted++;
-            }
+            WriteObject(call);
+            return true;
+        });
+        if (counted < Count)
+        {
+            WriteError(new IoTHubMqttException("MethodCallWaitTimedOut", IoTHubErrorKind.Timeout,
+                $"{counted} of {Count} method call(s) arrived within {Timeout} s.", "Wait longer with -Timeout, or check the method name the service calls.", Device.DeviceId));
         }
     }
 
