@@ -14,6 +14,10 @@
         'New-IoTHubSasToken'
         'ConvertFrom-IoTHubConnectionString'
         'New-IoTHubDeviceKey'
+        'Get-Esp32Device'
+        'Install-Esp32Firmware'
+        'Clear-Esp32Flash'
+        'Read-Esp32Flash'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()
