@@ -632,7 +632,10 @@ public sealed class Esp32Simulator
     }
 }
 
-/// <summary>Holds a direction of the simulated UART to baud/10 bytes a second.</summary>
+/// <summary>
+/// Holds a direction of the simulated UART to baud/10 bytes a second: bytes are "on the wire" until the time they
+/// would take has passed. Sleeps coarsely, then yields until the exact moment, so timer slack does not slow the line.
+/// </summary>
 internal sealed class RateLimiter
 {
     private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
@@ -640,12 +643,17 @@ internal sealed class RateLimiter
 
     public async Task WaitAsync(int bytes, int baud, CancellationToken ct)
     {
-        var now = clock.Elapsed.TotalSeconds;
-        busyUntil = Math.Max(busyUntil, now) + (bytes * 10.0 / baud);
+        busyUntil = Math.Max(busyUntil, clock.Elapsed.TotalSeconds) + (bytes * 10.0 / baud);
         var ahead = busyUntil - clock.Elapsed.TotalSeconds;
-        if (ahead > 0.001)
+        if (ahead > 0.003)
         {
-            await Task.Delay(TimeSpan.FromSeconds(ahead), ct).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromSeconds(ahead - 0.002), ct).ConfigureAwait(false);
+        }
+
+        while (clock.Elapsed.TotalSeconds < busyUntil)
+        {
+            ct.ThrowIfCancellationRequested();
+            Thread.Yield();
         }
     }
 }

@@ -32,6 +32,10 @@ public sealed class FlasherTests
         Assert.Equal(8 * 1024 * 1024, flasher.Device.FlashSize);
         Assert.Equal(0x1740EFu, flasher.Device.FlashId);
         Assert.Equal(revision, flasher.Device.Revision);
+        Assert.False(flasher.Connection.IsStub); // loaded on first need
+
+        await flasher.WriteAsync([new Esp32FlashRegion("data", 0x200000, [1, 2, 3, 4])], Token);
+
         Assert.True(flasher.Connection.IsStub);
         Assert.Equal(921600, server.Simulator.CurrentBaud);
     }
@@ -63,11 +67,14 @@ public sealed class FlasherTests
         }
 
         var blocksBefore = server.Simulator.CountOf(0x11);
+        var stubUploads = server.Simulator.CountOf(0x05);
         await using (var again = await ConnectAsync(server))
         {
             var skipped = Assert.Single(await again.WriteAsync([new Esp32FlashRegion("app", 0x20000, image)], Token));
             Assert.Equal(Esp32RegionStatus.Skipped, skipped.Status);
+            Assert.True(skipped.Verified);
             Assert.Equal(blocksBefore, server.Simulator.CountOf(0x11));
+            Assert.Equal(stubUploads, server.Simulator.CountOf(0x05)); // MD5 through the ROM: no stub upload for an unchanged image
         }
 
         await using var forced = await ConnectAsync(server, o => o.Force = true);

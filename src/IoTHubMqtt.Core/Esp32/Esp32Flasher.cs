@@ -77,12 +77,10 @@ public sealed class Esp32Flasher : IAsyncDisposable
         }
 
         var mac = await ReadMacAsync(cancellationToken).ConfigureAwait(false);
-        if (options.UseStub)
-        {
-            await LoadStubAsync(cancellationToken).ConfigureAwait(false);
-        }
 
-        await Connection.CommandAsync(Esp32Command.SpiAttach(!Connection.IsStub), cancellationToken: cancellationToken).ConfigureAwait(false);
+        // The ROM attaches the flash and reads its id; the stub is loaded only when a write, erase or read needs it,
+        // so an unchanged re-flash (MD5 checks only) never pays for the stub upload.
+        await Connection.CommandAsync(Esp32Command.SpiAttach(rom: true), cancellationToken: cancellationToken).ConfigureAwait(false);
         var flashId = await ReadFlashIdAsync(cancellationToken).ConfigureAwait(false);
         var capacity = (int)((flashId >> 16) & 0xFF);
         long flashSize = capacity is >= 0x12 and <= 0x1A ? 1L << capacity : 0x400000;
@@ -104,7 +102,20 @@ public sealed class Esp32Flasher : IAsyncDisposable
             FlashSize = flashSize,
         };
         options.Log?.Invoke($"Detected {Device}");
-        if (Connection.IsStub && options.BaudRate != RomBaudRate)
+    }
+
+    /// <summary>Uploads the stub (once), re-attaches the flash through it and switches to the configured baud rate.</summary>
+    public async Task EnsureStubAsync(CancellationToken cancellationToken = default)
+    {
+        if (Connection.IsStub || !options.UseStub)
+        {
+            return;
+        }
+
+        await LoadStubAsync(cancellationToken).ConfigureAwait(false);
+        await Connection.CommandAsync(Esp32Command.SpiAttach(rom: false), cancellationToken: cancellationToken).ConfigureAwait(false);
+        await Connection.CommandAsync(Esp32Command.SpiSetParams((uint)Device.FlashSize), cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (options.BaudRate != RomBaudRate)
         {
             await ChangeBaudAsync(options.BaudRate, cancellationToken).ConfigureAwait(false);
         }
@@ -230,12 +241,40 @@ public sealed class Esp32Flasher : IAsyncDisposable
     public async Task<IReadOnlyList<Esp32RegionResult>> WriteAsync(IReadOnlyList<Esp32FlashRegion> regions, CancellationToken cancellationToken = default)
     {
         var prepared = Prepare(regions);
+        var expected = prepared.Select(r => Convert.ToHexString(MD5.HashData(r.Data)).ToLowerInvariant()).ToList();
+        var unchanged = new bool[prepared.Count];
+        if (!options.Force)
+        {
+            for (var i = 0; i < prepared.Count; i++)
+            {
+                var region = prepared[i];
+                var current = await WithRetriesAsync(region, "SPI_FLASH_MD5", () => FlashMd5Async(region.Offset, (uint)region.Data.Length, cancellationToken), cancellationToken).ConfigureAwait(false);
+                unchanged[i] = current == expected[i];
+            }
+        }
+
+        if (unchanged.Any(u => !u))
+        {
+            await EnsureStubAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var results = new List<Esp32RegionResult>();
         var total = prepared.Sum(r => (long)r.Data.Length);
         long before = 0;
-        foreach (var region in prepared)
+        for (var i = 0; i < prepared.Count; i++)
         {
-            results.Add(await WriteRegionAsync(region, before, total, cancellationToken).ConfigureAwait(false));
+            var region = prepared[i];
+            if (unchanged[i])
+            {
+                options.Log?.Invoke($"{region.Name} @ 0x{region.Offset:X}: unchanged (MD5 {expected[i]}), skipped");
+                Report("Verifying", region, before + region.Data.Length, total, 0);
+                results.Add(Result(region, Esp32RegionStatus.Skipped, expected[i], TimeSpan.Zero, 0, 0));
+            }
+            else
+            {
+                results.Add(await WriteRegionAsync(region, expected[i], before, total, cancellationToken).ConfigureAwait(false));
+            }
+
             before += region.Data.Length;
         }
 
@@ -283,21 +322,9 @@ public sealed class Esp32Flasher : IAsyncDisposable
         return list;
     }
 
-    private async Task<Esp32RegionResult> WriteRegionAsync(Esp32FlashRegion region, long before, long total, CancellationToken cancellationToken)
+    private async Task<Esp32RegionResult> WriteRegionAsync(Esp32FlashRegion region, string expected, long before, long total, CancellationToken cancellationToken)
     {
-        var expected = Convert.ToHexString(MD5.HashData(region.Data)).ToLowerInvariant();
         var watch = Stopwatch.StartNew();
-        if (!options.Force)
-        {
-            var current = await WithRetriesAsync(region, "SPI_FLASH_MD5", () => FlashMd5Async(region.Offset, (uint)region.Data.Length, cancellationToken), cancellationToken).ConfigureAwait(false);
-            if (current == expected)
-            {
-                options.Log?.Invoke($"{region.Name} @ 0x{region.Offset:X}: unchanged (MD5 {expected}), skipped");
-                Report("Verifying", region, before + region.Data.Length, total, 0);
-                return Result(region, Esp32RegionStatus.Skipped, expected, watch.Elapsed, 0, 1);
-            }
-        }
-
         var compressed = Compress(region.Data);
         long wireBefore = WireBytesWritten;
         Exception? last = null;
@@ -372,7 +399,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
     /// <summary>Erases the whole flash (stub).</summary>
     public async Task EraseFlashAsync(CancellationToken cancellationToken = default)
     {
-        RequireStub("erase the flash");
+        await RequireStubAsync("erase the flash", cancellationToken).ConfigureAwait(false);
         Report("Erasing", "flash", 0, 0, Device.FlashSize, 0);
         await Connection.CommandAsync(Esp32Command.EraseFlash(), cancellationToken: cancellationToken).ConfigureAwait(false);
         Report("Erasing", "flash", 0, Device.FlashSize, Device.FlashSize, 0);
@@ -381,7 +408,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
     /// <summary>Erases a 4 KiB-aligned region (stub).</summary>
     public async Task EraseRegionAsync(uint offset, uint size, CancellationToken cancellationToken = default)
     {
-        RequireStub("erase a region");
+        await RequireStubAsync("erase a region", cancellationToken).ConfigureAwait(false);
         if (offset % 0x1000 != 0 || size % 0x1000 != 0 || size == 0)
         {
             throw new IoTHubMqttException("Esp32RegionNotAligned", IoTHubErrorKind.InvalidArgument, $"Offset 0x{offset:X} and size 0x{size:X} must be non-zero multiples of 4 KiB (0x1000).", null, offset);
@@ -398,7 +425,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
     /// <summary>Reads flash (stub READ_FLASH), checking the MD5 the stub sends at the end.</summary>
     public async Task<byte[]> ReadFlashAsync(uint offset, uint length, CancellationToken cancellationToken = default)
     {
-        RequireStub("read the flash");
+        await RequireStubAsync("read the flash", cancellationToken).ConfigureAwait(false);
         if ((long)offset + length > Device.FlashSize || length == 0)
         {
             throw Esp32Errors.ImageTooLarge("read", offset, length, Device.FlashSize - Math.Min(offset, Device.FlashSize), $"{Device.FlashSizeText} flash");
@@ -497,8 +524,9 @@ public sealed class Esp32Flasher : IAsyncDisposable
         return false;
     }
 
-    private void RequireStub(string what)
+    private async Task RequireStubAsync(string what, CancellationToken cancellationToken)
     {
+        await EnsureStubAsync(cancellationToken).ConfigureAwait(false);
         if (!Connection.IsStub)
         {
             throw new IoTHubMqttException("Esp32StubRequired", IoTHubErrorKind.InvalidOperation, $"To {what} the flasher stub must run.", "Do not disable the stub for this operation.", Connection.Port.Name);
