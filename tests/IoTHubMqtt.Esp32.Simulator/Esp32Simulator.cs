@@ -27,6 +27,7 @@ public sealed class Esp32Simulator
         chip = SimulatedChip.Get(Options.Chip);
         Flash = new byte[Options.FlashSize];
         Flash.AsSpan().Fill(0xFF);
+        Mode = Options.StartInBootloader ? SimulatedBootMode.Download : SimulatedBootMode.Application;
     }
 
     public SimulatorOptions Options { get; }
@@ -38,6 +39,12 @@ public sealed class Esp32Simulator
     public long BytesReceived { get; private set; }
 
     public long BytesSent { get; private set; }
+
+    /// <summary>Download = the ROM loader answers; Application = the chip runs its app and ignores the loader protocol.</summary>
+    public SimulatedBootMode Mode { get; internal set; }
+
+    /// <summary>Resets seen on the EN line (through DTR/RTS over RFC 2217).</summary>
+    public int Resets { get; internal set; }
 
     /// <summary>The baud rate the simulated UART runs at now.</summary>
     public int CurrentBaud { get; private set; } = 115200;
@@ -56,7 +63,16 @@ public sealed class Esp32Simulator
     {
         ArgumentNullException.ThrowIfNull(stream);
         CurrentBaud = 115200;
+        if (Options.StartInBootloader)
+        {
+            Mode = SimulatedBootMode.Download;
+        }
+
         var session = new Session(this, stream);
+        if (stream is ISerialLineEvents lines)
+        {
+            lines.ControlLinesChanged += session.OnControlLines;
+        }
         try
         {
             await session.RunAsync(cancellationToken).ConfigureAwait(false);
@@ -90,6 +106,8 @@ public sealed class Esp32Simulator
         private bool inFrame;
         private bool escaped;
         private bool stub;
+        private bool en = true;
+        private byte[]? pendingBootLog;
 
         // RAM download.
         private uint memAddress;
@@ -121,6 +139,11 @@ public sealed class Esp32Simulator
                     return;
                 }
 
+                if (sim.Mode != SimulatedBootMode.Download)
+                {
+                    continue; // the application does not speak the loader protocol
+                }
+
                 if (request.Length < 8 || request[0] != 0x00 || BinaryPrimitives.ReadUInt16LittleEndian(request.AsSpan(2)) != request.Length - 8)
                 {
                     continue; // malformed: the loader ignores it
@@ -136,6 +159,30 @@ public sealed class Esp32Simulator
                 var checksum = BinaryPrimitives.ReadUInt32LittleEndian(request.AsSpan(4));
                 await HandleAsync(op, occurrence, request.AsMemory(8), checksum, cancellationToken).ConfigureAwait(false);
             }
+        }
+
+        /// <summary>
+        /// The auto-reset circuit: RTS asserted = EN low (reset), DTR asserted = IO0 low. When EN rises the chip boots:
+        /// into the serial loader if IO0 is low, into the application otherwise, printing its boot log either way.
+        /// </summary>
+        public void OnControlLines(bool dtr, bool rts)
+        {
+            var enHigh = !rts;
+            if (enHigh && !en)
+            {
+                sim.Resets++;
+                stub = false;
+                writing = false;
+                ram.Clear();
+                sim.CurrentBaud = 115200;
+                var download = dtr;
+                sim.Mode = download ? SimulatedBootMode.Download : SimulatedBootMode.Application;
+                pendingBootLog = Encoding.ASCII.GetBytes(download
+                    ? "ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n"
+                    : "ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\nI (29) boot: ESP-IDF v5.2 2nd stage bootloader\r\n");
+            }
+
+            en = enHigh;
         }
 
         private async Task HandleAsync(byte op, int occurrence, ReadOnlyMemory<byte> payload, uint checksum, CancellationToken ct)
@@ -575,6 +622,12 @@ public sealed class Esp32Simulator
                 }
 
                 sim.BytesReceived += n;
+                if (pendingBootLog is { } log)
+                {
+                    pendingBootLog = null;
+                    await stream.WriteAsync(log, ct).ConfigureAwait(false);
+                }
+
                 if (sim.Options.LimitRate)
                 {
                     await inbound.WaitAsync(n, sim.CurrentBaud, ct).ConfigureAwait(false);

@@ -33,8 +33,20 @@ public sealed class SimulatorOptions
     /// <summary>Throttle both directions to the current baud rate (10 bits a byte), as a UART would.</summary>
     public bool LimitRate { get; set; }
 
+    /// <summary>
+    /// True: every connection finds the chip waiting in its serial loader (as with BOOT held). False: the chip runs its
+    /// application until the host resets it into the loader with DTR/RTS (only possible over RFC 2217).
+    /// </summary>
+    public bool StartInBootloader { get; set; } = true;
+
     /// <summary>The first N SYNC requests get no answer (a board that needs a few tries).</summary>
     public int IgnoreFirstSyncs { get; set; }
 
     public List<SimulatorFault> Faults { get; } = [];
+}
+
+public enum SimulatedBootMode
+{
+    Download,
+    Application,
 }

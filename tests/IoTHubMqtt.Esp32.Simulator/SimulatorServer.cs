@@ -12,9 +12,10 @@ public sealed class SimulatorServer : IAsyncDisposable
     private readonly Task acceptLoop;
     private readonly List<Task> sessions = [];
 
-    public SimulatorServer(Esp32Simulator simulator)
+    public SimulatorServer(Esp32Simulator simulator, bool rfc2217 = false)
     {
         Simulator = simulator ?? throw new ArgumentNullException(nameof(simulator));
+        Rfc2217 = rfc2217;
         listener.Start();
         Port = ((IPEndPoint)listener.LocalEndpoint).Port;
         acceptLoop = Task.Run(AcceptAsync);
@@ -29,7 +30,13 @@ public sealed class SimulatorServer : IAsyncDisposable
 
     public int Port { get; }
 
-    public string Url => $"socket://127.0.0.1:{Port}";
+    /// <summary>Serve RFC 2217 (Telnet COM-PORT-OPTION, with DTR/RTS) instead of a raw byte stream.</summary>
+    public bool Rfc2217 { get; }
+
+    /// <summary>The last RFC 2217 connection's stream (its host-set baud rate).</summary>
+    public Rfc2217Stream? LastRfc2217Stream { get; private set; }
+
+    public string Url => Rfc2217 ? $"rfc2217://127.0.0.1:{Port}" : $"socket://127.0.0.1:{Port}";
 
     public async ValueTask DisposeAsync()
     {
@@ -72,7 +79,13 @@ public sealed class SimulatorServer : IAsyncDisposable
             {
                 using (client)
                 {
-                    await Simulator.ServeAsync(client.GetStream(), stop.Token).ConfigureAwait(false);
+                    Stream stream = client.GetStream();
+                    if (Rfc2217)
+                    {
+                        stream = LastRfc2217Stream = new Rfc2217Stream(stream);
+                    }
+
+                    await Simulator.ServeAsync(stream, stop.Token).ConfigureAwait(false);
                 }
             });
             lock (sessions)

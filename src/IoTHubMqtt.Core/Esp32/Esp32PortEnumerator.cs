@@ -47,11 +47,12 @@ public static class Esp32PortEnumerator
 
         foreach (var tty in Directory.EnumerateDirectories(sysClassTty).Concat(Directory.EnumerateFileSystemEntries(sysClassTty).Where(p => new FileInfo(p).LinkTarget is not null)).Distinct().Order(StringComparer.Ordinal))
         {
-            var device = Path.Combine(tty, "device");
             string? dir;
             try
             {
-                dir = new DirectoryInfo(device).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? (Directory.Exists(device) ? Path.GetFullPath(device) : null);
+                // Resolve /sys/class/tty/X to its real directory first, so the relative "device" link resolves against it.
+                var device = Path.Combine(Resolve(tty), "device");
+                dir = Directory.Exists(device) ? Resolve(device) : null;
             }
             catch (IOException)
             {
@@ -77,6 +78,17 @@ public static class Esp32PortEnumerator
         }
 
         return result;
+    }
+
+    private static string Resolve(string path)
+    {
+        path = Path.GetFullPath(path);
+        for (var i = 0; i < 16 && new DirectoryInfo(path).LinkTarget is { } target; i++)
+        {
+            path = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path) ?? "/", target));
+        }
+
+        return path;
     }
 
     /// <summary>macOS: /dev/cu.* names the USB serial drivers create.</summary>
