@@ -26,7 +26,13 @@ public sealed class Rfc2217Tests
         }
 
         Assert.Equal(image, simulator.Flash.AsSpan(0x10000, image.Length).ToArray());
-        Assert.Equal(SimulatedBootMode.Application, simulator.Mode); // hard reset after the write: EN pulsed with IO0 high
+        // Hard reset after the write (EN pulsed with IO0 high); the line changes reach the simulator asynchronously.
+        for (var i = 0; i < 100 && simulator.Mode != SimulatedBootMode.Application; i++)
+        {
+            await Task.Delay(50, Token);
+        }
+
+        Assert.Equal(SimulatedBootMode.Application, simulator.Mode);
         Assert.True(simulator.Resets >= 2);
     }
 
