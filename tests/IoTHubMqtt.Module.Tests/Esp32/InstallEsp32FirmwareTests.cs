@@ -133,6 +133,25 @@ public sealed class InstallEsp32FirmwareTests : IDisposable
     }
 
     [Fact]
+    public async Task LostBlockResponse_RetriedWithinBounds_ResultShowsAttempts()
+    {
+        var options = new SimulatorOptions();
+        options.Faults.Add(new SimulatorFault(SimulatorFaultKind.DropResponse, 0x11, 1));
+        options.Faults.Add(new SimulatorFault(SimulatorFaultKind.CorruptResponse, 0x13, 1));
+        await using var sim = new SimulatorServer(options);
+        var app = Esp32Files.App(0, 24 * 1024, 11);
+        files.Write("app.bin", app);
+
+        var result = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0x10000=app.bin' -Verbose"), PowerShellSession.Vars(("port", sim.Url)));
+
+        Assert.Empty(result.AllErrors);
+        var region = Assert.Single(result.Output);
+        Assert.Equal(2, (int)Prop(region, "Attempts")!);
+        Assert.Equal(app, sim.Simulator.Flash.AsSpan(0x10000, app.Length).ToArray());
+        Assert.Contains(result.Verbose, v => v.Message.Contains("Re-syncing", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task NoSync_ErrorTellsToHoldBoot()
     {
         await using var sim = new SimulatorServer(new SimulatorOptions { IgnoreFirstSyncs = int.MaxValue });
