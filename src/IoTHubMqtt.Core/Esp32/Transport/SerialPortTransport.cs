@@ -40,23 +40,21 @@ public sealed class SerialPortTransport : PumpedPort
             port.DiscardInBuffer();
             return new SerialPortTransport(name, port);
         }
-        catch (UnauthorizedAccessException ex)
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException or ArgumentException)
         {
             port.Dispose();
-            // Windows reports a port held by another program as access denied; Unix reports EACCES for permissions.
-            throw OperatingSystem.IsWindows() ? Esp32Errors.PortBusy(name, ex) : Esp32Errors.PermissionDenied(name, ex);
-        }
-        catch (IOException ex) when (ex.Message.Contains("busy", StringComparison.OrdinalIgnoreCase) || ex.Message.Contains("in use", StringComparison.OrdinalIgnoreCase))
-        {
-            port.Dispose();
-            throw Esp32Errors.PortBusy(name, ex);
-        }
-        catch (Exception ex) when (ex is IOException or ArgumentException)
-        {
-            port.Dispose();
-            throw Esp32Errors.PortNotFound(name, ex);
+            throw MapOpenError(name, ex, OperatingSystem.IsWindows());
         }
     }
+
+    /// <summary>Turns the exceptions SerialPort.Open throws into errors that say what to do.</summary>
+    internal static Exception MapOpenError(string name, Exception ex, bool windows) => ex switch
+    {
+        // Windows reports a port held by another program as access denied; Unix reports EACCES for permissions.
+        UnauthorizedAccessException => windows ? Esp32Errors.PortBusy(name, ex) : Esp32Errors.PermissionDenied(name, ex),
+        IOException when ex.Message.Contains("busy", StringComparison.OrdinalIgnoreCase) || ex.Message.Contains("in use", StringComparison.OrdinalIgnoreCase) => Esp32Errors.PortBusy(name, ex),
+        _ => Esp32Errors.PortNotFound(name, ex),
+    };
 
     protected override ValueTask<int> ReadCoreAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
