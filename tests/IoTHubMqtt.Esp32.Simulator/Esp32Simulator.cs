@@ -480,7 +480,7 @@ public sealed class Esp32Simulator
                 return (uint)(mac[0] << 8 | mac[1]);
             }
 
-            return registers.GetValueOrDefault(address);
+            return registers.TryGetValue(address, out var value) ? value : sim.Options.Registers.GetValueOrDefault(address);
         }
 
         private void WriteRegister(uint address, uint value, uint mask)

@@ -30,6 +30,9 @@ public sealed class SimulatorOptions
 
     public byte[] Mac { get; set; } = [0x24, 0x0A, 0xC4, 0x12, 0x34, 0x56];
 
+    /// <summary>Register values the chip starts with, e.g. eFuse words that hold the chip revision (unset registers read 0).</summary>
+    public Dictionary<uint, uint> Registers { get; } = [];
+
     /// <summary>Throttle both directions to the current baud rate (10 bits a byte), as a UART would.</summary>
     public bool LimitRate { get; set; }
 

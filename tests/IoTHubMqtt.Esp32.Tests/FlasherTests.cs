@@ -17,14 +17,37 @@ public sealed class FlasherTests
     }
 
     [Theory]
-    [InlineData(SimulatedChipType.Esp32, Esp32Chip.Esp32, "v0.0")]
-    [InlineData(SimulatedChipType.Esp32S2, Esp32Chip.Esp32S2, null)]
-    [InlineData(SimulatedChipType.Esp32S3, Esp32Chip.Esp32S3, "v0.3")]
-    [InlineData(SimulatedChipType.Esp32C3, Esp32Chip.Esp32C3, "v0.3")]
-    [InlineData(SimulatedChipType.Esp32C6, Esp32Chip.Esp32C6, "v0.3")]
-    public async Task Connect_EachChip_DetectsChipMacFlashAndRunsStub(SimulatedChipType type, Esp32Chip expected, string? revision)
+    [InlineData(SimulatedChipType.Esp32, Esp32Chip.Esp32, "v3.1")]
+    [InlineData(SimulatedChipType.Esp32S2, Esp32Chip.Esp32S2, "v1.0")]
+    [InlineData(SimulatedChipType.Esp32S3, Esp32Chip.Esp32S3, "v0.2")]
+    [InlineData(SimulatedChipType.Esp32C3, Esp32Chip.Esp32C3, "v0.4")]
+    [InlineData(SimulatedChipType.Esp32C6, Esp32Chip.Esp32C6, "v0.1")]
+    public async Task Connect_EachChip_DetectsChipRevisionMacFlash(SimulatedChipType type, Esp32Chip expected, string revision)
     {
-        await using var server = new SimulatorServer(new SimulatorOptions { Chip = type, FlashSize = 8 * 1024 * 1024, Mac = [0x24, 0x0A, 0xC4, 0xAB, 0xCD, 0xEF] });
+        var options = new SimulatorOptions { Chip = type, FlashSize = 8 * 1024 * 1024, Mac = [0x24, 0x0A, 0xC4, 0xAB, 0xCD, 0xEF] };
+        // eFuse words as the chips' eFuse tables lay out the revision fields.
+        switch (type)
+        {
+            case SimulatedChipType.Esp32:
+                options.Registers[0x3FF5A00C] = 1u << 15; // BLK0 word 3: rev >= 1
+                options.Registers[0x3FF5A014] = (1u << 20) | (1u << 24); // word 5: rev >= 2, minor 1
+                options.Registers[0x3FF6607C] = 1u << 31; // APB_CTRL_DATE: rev 3
+                break;
+            case SimulatedChipType.Esp32S2:
+                options.Registers[0x3F41A044 + 12] = 1u << 18; // BLOCK1 word 3: major 1
+                break;
+            case SimulatedChipType.Esp32S3:
+                options.Registers[0x60007044 + 12] = 2u << 18; // BLOCK1 word 3: minor low bits 2
+                break;
+            case SimulatedChipType.Esp32C3:
+                options.Registers[0x60008844 + 12] = 4u << 18; // BLOCK1 word 3: minor low bits 4
+                break;
+            case SimulatedChipType.Esp32C6:
+                options.Registers[0x600B0844 + 12] = 1u << 18; // BLOCK1 word 3: minor 1
+                break;
+        }
+
+        await using var server = new SimulatorServer(options);
         await using var flasher = await ConnectAsync(server);
 
         Assert.Equal(expected, flasher.Device.Chip);

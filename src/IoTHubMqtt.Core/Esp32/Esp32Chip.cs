@@ -47,6 +47,9 @@ public sealed record Esp32ChipInfo
     public required uint SpiMosiDlenOffset { get; init; }
     public required uint SpiMisoDlenOffset { get; init; }
 
+    /// <summary>Where the eFuse BLOCK1 words (from <see cref="MacEfuseRegister"/>) keep the chip revision; null = not read.</summary>
+    public Esp32RevisionFields? RevisionFields { get; init; }
+
     public required string StubResource { get; init; }
     public required IReadOnlyList<string> Features { get; init; }
 
@@ -64,28 +67,32 @@ public sealed record Esp32ChipInfo
             Chip = Esp32Chip.Esp32S2, Name = "ESP32-S2", Magic = 0x000007C6, ImageChipId = 2, BootloaderOffset = 0x1000,
             RomBeginTakesEncryptedFlag = true, SupportsSecurityInfo = true, MacEfuseRegister = 0x3F41A044,
             SpiRegisterBase = 0x3F402000, SpiUsrOffset = 0x18, SpiUsr1Offset = 0x1C, SpiUsr2Offset = 0x20, SpiW0Offset = 0x58,
-            SpiMosiDlenOffset = 0x24, SpiMisoDlenOffset = 0x28, StubResource = "esp32s2.json", Features = ["WiFi", "Single Core"],
+            SpiMosiDlenOffset = 0x24, SpiMisoDlenOffset = 0x28, StubResource = "esp32s2.json",
+            RevisionFields = new(MajorWord: 3, MajorShift: 18, MajorMask: 0x3, MinorHiWord: 3, MinorHiShift: 20, MinorLowWord: 4, MinorLowShift: 4, MinorLowMask: 0x7), Features = ["WiFi", "Single Core"],
         },
         new()
         {
             Chip = Esp32Chip.Esp32S3, Name = "ESP32-S3", ImageChipId = 9, BootloaderOffset = 0x0,
             RomBeginTakesEncryptedFlag = true, SupportsSecurityInfo = true, MacEfuseRegister = 0x60007044,
             SpiRegisterBase = 0x60002000, SpiUsrOffset = 0x18, SpiUsr1Offset = 0x1C, SpiUsr2Offset = 0x20, SpiW0Offset = 0x58,
-            SpiMosiDlenOffset = 0x24, SpiMisoDlenOffset = 0x28, StubResource = "esp32s3.json", Features = ["WiFi", "BLE", "Dual Core", "USB-OTG"],
+            SpiMosiDlenOffset = 0x24, SpiMisoDlenOffset = 0x28, StubResource = "esp32s3.json",
+            RevisionFields = new(MajorWord: 5, MajorShift: 24, MajorMask: 0x3, MinorHiWord: 5, MinorHiShift: 23, MinorLowWord: 3, MinorLowShift: 18, MinorLowMask: 0x7), Features = ["WiFi", "BLE", "Dual Core", "USB-OTG"],
         },
         new()
         {
             Chip = Esp32Chip.Esp32C3, Name = "ESP32-C3", ImageChipId = 5, BootloaderOffset = 0x0,
             RomBeginTakesEncryptedFlag = true, SupportsSecurityInfo = true, MacEfuseRegister = 0x60008844,
             SpiRegisterBase = 0x60002000, SpiUsrOffset = 0x18, SpiUsr1Offset = 0x1C, SpiUsr2Offset = 0x20, SpiW0Offset = 0x58,
-            SpiMosiDlenOffset = 0x24, SpiMisoDlenOffset = 0x28, StubResource = "esp32c3.json", Features = ["WiFi", "BLE", "Single Core"],
+            SpiMosiDlenOffset = 0x24, SpiMisoDlenOffset = 0x28, StubResource = "esp32c3.json",
+            RevisionFields = new(MajorWord: 5, MajorShift: 24, MajorMask: 0x3, MinorHiWord: 5, MinorHiShift: 23, MinorLowWord: 3, MinorLowShift: 18, MinorLowMask: 0x7), Features = ["WiFi", "BLE", "Single Core"],
         },
         new()
         {
             Chip = Esp32Chip.Esp32C6, Name = "ESP32-C6", ImageChipId = 13, BootloaderOffset = 0x0,
             RomBeginTakesEncryptedFlag = true, SupportsSecurityInfo = true, MacEfuseRegister = 0x600B0844,
             SpiRegisterBase = 0x60003000, SpiUsrOffset = 0x18, SpiUsr1Offset = 0x1C, SpiUsr2Offset = 0x20, SpiW0Offset = 0x58,
-            SpiMosiDlenOffset = 0x24, SpiMisoDlenOffset = 0x28, StubResource = "esp32c6.json", Features = ["WiFi 6", "BLE", "802.15.4", "Single Core"],
+            SpiMosiDlenOffset = 0x24, SpiMisoDlenOffset = 0x28, StubResource = "esp32c6.json",
+            RevisionFields = new(MajorWord: 3, MajorShift: 22, MajorMask: 0x3, MinorHiWord: null, MinorHiShift: 0, MinorLowWord: 3, MinorLowShift: 18, MinorLowMask: 0xF), Features = ["WiFi 6", "BLE", "802.15.4", "Single Core"],
         },
         new()
         {
@@ -105,3 +112,9 @@ public sealed record Esp32ChipInfo
 
     public static string NameForImageChipId(int id) => All.FirstOrDefault(c => c.ImageChipId == id)?.Name ?? $"chip id {id}";
 }
+
+/// <summary>
+/// Bit fields of the chip revision in eFuse BLOCK1 words: major, and minor = (hi bit &lt;&lt; 3) + low bits.
+/// From the chips' eFuse tables (the same fields esptool reads).
+/// </summary>
+public sealed record Esp32RevisionFields(int MajorWord, int MajorShift, uint MajorMask, int? MinorHiWord, int MinorHiShift, int MinorLowWord, int MinorLowShift, uint MinorLowMask);

@@ -124,35 +124,49 @@ public sealed class Esp32Flasher : IAsyncDisposable
     private async Task<(Esp32ChipInfo Chip, string? Revision)> DetectChipAsync(CancellationToken cancellationToken)
     {
         // GET_SECURITY_INFO carries the chip id on newer ROMs; the ESP32 ROM rejects it, the S2 ROM answers without an id.
+        Esp32ChipInfo? chipInfo = null;
         try
         {
             var info = await Connection.CommandAsync(Esp32Command.GetSecurityInfo(), 20, TimeSpan.FromMilliseconds(500), cancellationToken: cancellationToken).ConfigureAwait(false);
-            var chipId = (int)BinaryPrimitives.ReadUInt32LittleEndian(info.Data.AsSpan(12));
-            var eco = BinaryPrimitives.ReadUInt32LittleEndian(info.Data.AsSpan(16));
-            if (Esp32ChipInfo.FromChipId(chipId) is { } byId)
-            {
-                return (byId, $"v{eco / 100}.{eco % 100}");
-            }
+            chipInfo = Esp32ChipInfo.FromChipId((int)BinaryPrimitives.ReadUInt32LittleEndian(info.Data.AsSpan(12)));
         }
         catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32CommandFailed" or "Esp32ProtocolError" or "Esp32Timeout")
         {
             Connection.DiscardInput();
         }
 
-        var magic = await Connection.ReadRegisterAsync(Esp32ChipInfo.MagicRegister, cancellationToken).ConfigureAwait(false);
-        var byMagic = Esp32ChipInfo.FromMagic(magic)
-            ?? throw new IoTHubMqttException("Esp32UnknownChip", IoTHubErrorKind.NotImplemented, $"The chip on {Connection.Port.Name} is not supported (magic 0x{magic:X8}).", "Supported: ESP32, ESP32-S2, -S3, -C3, -C6, -H2.", Connection.Port.Name);
-        string? revision = null;
-        if (byMagic.Chip == Esp32Chip.Esp32)
+        if (chipInfo is null)
         {
-            // ESP32: eFuse BLK0 word 3 bit 15 (rev 1) and word 5 bit 20 (rev 2).
-            var word3 = await Connection.ReadRegisterAsync(0x3FF5A00C, cancellationToken).ConfigureAwait(false);
-            var word5 = await Connection.ReadRegisterAsync(0x3FF5A014, cancellationToken).ConfigureAwait(false);
-            var major = (word3 >> 15 & 1) == 0 ? 0 : (word5 >> 20 & 1) == 0 ? 1 : 3;
-            revision = $"v{major}.0";
+            var magic = await Connection.ReadRegisterAsync(Esp32ChipInfo.MagicRegister, cancellationToken).ConfigureAwait(false);
+            chipInfo = Esp32ChipInfo.FromMagic(magic)
+                ?? throw new IoTHubMqttException("Esp32UnknownChip", IoTHubErrorKind.NotImplemented, $"The chip on {Connection.Port.Name} is not supported (magic 0x{magic:X8}).", "Supported: ESP32, ESP32-S2, -S3, -C3, -C6, -H2.", Connection.Port.Name);
         }
 
-        return (byMagic, revision);
+        return (chipInfo, await ReadRevisionAsync(chipInfo, cancellationToken).ConfigureAwait(false));
+    }
+
+    private async Task<string?> ReadRevisionAsync(Esp32ChipInfo info, CancellationToken cancellationToken)
+    {
+        async Task<uint> Word(uint address) => await Connection.ReadRegisterAsync(address, cancellationToken).ConfigureAwait(false);
+        if (info.Chip == Esp32Chip.Esp32)
+        {
+            // ESP32: eFuse BLK0 word 3 bit 15 (rev 1), word 5 bit 20 (rev 2), APB_CTRL_DATE bit 31 (rev 3); minor in word 5 bits 24-25.
+            var word3 = await Word(0x3FF5A00C).ConfigureAwait(false);
+            var word5 = await Word(0x3FF5A014).ConfigureAwait(false);
+            var major = (word3 >> 15 & 1) == 0 ? 0 : (word5 >> 20 & 1) == 0 ? 1 : (await Word(0x3FF6607C).ConfigureAwait(false) >> 31 & 1) == 0 ? 2 : 3;
+            return $"v{major}.{word5 >> 24 & 3}";
+        }
+
+        if (info.RevisionFields is not { } f)
+        {
+            return null;
+        }
+
+        var block1 = info.MacEfuseRegister;
+        var majorValue = (await Word(block1 + (uint)(4 * f.MajorWord)).ConfigureAwait(false) >> f.MajorShift) & f.MajorMask;
+        var low = (await Word(block1 + (uint)(4 * f.MinorLowWord)).ConfigureAwait(false) >> f.MinorLowShift) & f.MinorLowMask;
+        var hi = f.MinorHiWord is { } hiWord ? (await Word(block1 + (uint)(4 * hiWord)).ConfigureAwait(false) >> f.MinorHiShift) & 1 : 0;
+        return $"v{majorValue}.{(hi << 3) + low}";
     }
 
     private async Task<string> ReadMacAsync(CancellationToken cancellationToken)
