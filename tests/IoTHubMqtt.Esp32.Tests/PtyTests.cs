@@ -23,4 +23,22 @@ public sealed class PtyTests
         Assert.Equal(460800, flasher.Connection.Port.BaudRate);
         Assert.Equal(image, server.Simulator.Flash.AsSpan(0x10000, image.Length).ToArray());
     }
+
+    [Fact]
+    public async Task SerialPort_OverPty_LostAndCorruptedResponses_Recovered()
+    {
+        var token = TestContext.Current.CancellationToken;
+        var options = new SimulatorOptions();
+        options.Faults.Add(new SimulatorFault(SimulatorFaultKind.CorruptResponse, 0x0A, 3)); // a register read during detection
+        options.Faults.Add(new SimulatorFault(SimulatorFaultKind.DropResponse, 0x11, 2)); // a data block during the write
+        await using var server = new SimulatorServer(options);
+        using var pty = new PtyBridge(server);
+        var image = TestImages.FirmwareLike(64 * 1024, 22);
+
+        await using var flasher = await Esp32Flasher.ConnectAsync(pty.DevicePath, new Esp32FlasherOptions(), token);
+        var result = Assert.Single(await flasher.WriteAsync([new Esp32FlashRegion("app", 0x10000, image)], token));
+
+        Assert.Equal(2, result.Attempts);
+        Assert.Equal(image, server.Simulator.Flash.AsSpan(0x10000, image.Length).ToArray());
+    }
 }

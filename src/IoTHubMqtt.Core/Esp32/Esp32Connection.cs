@@ -98,10 +98,28 @@ public sealed class Esp32Connection
     }
 
     public async Task<uint> ReadRegisterAsync(uint address, CancellationToken cancellationToken = default) =>
-        (await CommandAsync(Esp32Command.ReadReg(address), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
+        (await IdempotentAsync(Esp32Command.ReadReg(address), cancellationToken).ConfigureAwait(false)).Value;
 
     public Task WriteRegisterAsync(uint address, uint value, CancellationToken cancellationToken = default) =>
-        CommandAsync(Esp32Command.WriteReg(address, value), cancellationToken: cancellationToken);
+        IdempotentAsync(Esp32Command.WriteReg(address, value), cancellationToken);
+
+    /// <summary>A command that may safely run twice: a lost or corrupted answer is retried (3 attempts in all).</summary>
+    public async Task<Esp32Response> IdempotentAsync(Esp32Command command, CancellationToken cancellationToken = default, int responseDataLength = 0)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await CommandAsync(command, responseDataLength, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (IoTHubMqttException ex) when (ex.ErrorId == "Esp32Timeout" && attempt < 3)
+            {
+                log?.Invoke($"{command.Opcode}: no answer, retrying");
+                DiscardInput();
+            }
+        }
+    }
 
     /// <summary>Writes a SLIP-framed packet (requests, and the READ_FLASH acknowledgements).</summary>
     public async Task SendRawAsync(byte[] packet, CancellationToken cancellationToken = default)
