@@ -124,6 +124,23 @@ public sealed class FirmwarePackageTests
     }
 
     [Fact]
+    public async Task WritePartition_ByName_UsesBoardTable_UnknownNameIsNotFound()
+    {
+        await using var server = new SimulatorServer();
+        TestImages.NanoPartitionTable(0x1C0000, 0x40000).CopyTo(server.Simulator.Flash, 0x8000);
+        await using var flasher = await FlasherTests.ConnectAsync(server);
+        var config = System.Text.Encoding.UTF8.GetBytes("{\"wifi\":\"lab\"}");
+
+        var result = await flasher.WritePartitionAsync(t => t.Find("config"), config, "config", Token);
+
+        Assert.Equal(0x200000u, result.Offset);
+        Assert.Equal(0x10000, result.Length);
+        Assert.Equal(config, server.Simulator.Flash.AsSpan(0x200000, config.Length).ToArray());
+        var missing = await Assert.ThrowsAsync<IoTHubMqttException>(() => flasher.WritePartitionAsync(t => t.Find("spiffs"), config, "spiffs", Token));
+        Assert.Equal("PartitionNotFound", missing.ErrorId);
+    }
+
+    [Fact]
     public void DeploymentImage_LargerThanPartition_ImageTooLarge()
     {
         var table = PartitionTable.Parse(TestImages.NanoPartitionTable(0x1E0000, 0x10000));

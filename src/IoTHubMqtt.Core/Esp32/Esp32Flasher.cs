@@ -289,6 +289,8 @@ public sealed class Esp32Flasher : IAsyncDisposable
                 results.Add(await WriteRegionAsync(region, expected[i], before, total, cancellationToken).ConfigureAwait(false));
             }
 
+            options.RegionCompleted?.Invoke(results[^1]);
+
             before += region.Data.Length;
         }
 
@@ -474,6 +476,23 @@ public sealed class Esp32Flasher : IAsyncDisposable
         }
 
         return data;
+    }
+
+    /// <summary>Reads and parses the partition table the board holds at 0x8000.</summary>
+    public async Task<NanoFramework.PartitionTable> ReadPartitionTableAsync(CancellationToken cancellationToken = default) =>
+        NanoFramework.PartitionTable.Parse(await ReadFlashAsync(NanoFramework.PartitionTable.DefaultOffset, NanoFramework.PartitionTable.MaxLength, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>
+    /// Writes <paramref name="data"/> to the partition the board's table names (by name, or by type and subtype), the rest
+    /// of the partition erased; bounds-checked against the partition, verified by MD5 like any region.
+    /// </summary>
+    public async Task<Esp32RegionResult> WritePartitionAsync(Func<NanoFramework.PartitionTable, NanoFramework.PartitionEntry?> select, byte[] data, string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(select);
+        var table = await ReadPartitionTableAsync(cancellationToken).ConfigureAwait(false);
+        var partition = select(table)
+            ?? throw new IoTHubMqttException("PartitionNotFound", IoTHubErrorKind.NotFound, $"The board's partition table has no partition for '{name}'.", "Flash a firmware package whose partition table has it.", name);
+        return (await WriteAsync([NanoFramework.FirmwarePackage.PartitionRegion(partition, data, name)], cancellationToken).ConfigureAwait(false))[0];
     }
 
     /// <summary>Runs the application (hard reset through RTS; no effect on ports without control lines).</summary>

@@ -40,4 +40,7 @@ public sealed class Esp32FlasherOptions
     public Action<string>? Log { get; set; }
 
     public IProgress<Esp32FlashProgress>? Progress { get; set; }
+
+    /// <summary>Called as each region is verified (or skipped), before the next one starts.</summary>
+    public Action<Esp32RegionResult>? RegionCompleted { get; set; }
 }

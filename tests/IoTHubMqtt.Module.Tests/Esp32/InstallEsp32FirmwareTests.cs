@@ -152,6 +152,25 @@ public sealed class InstallEsp32FirmwareTests : IDisposable
     }
 
     [Fact]
+    public async Task SecondRegionFails_FirstRegionStillReported_ThenError()
+    {
+        var options = new SimulatorOptions();
+        options.Faults.Add(new SimulatorFault(SimulatorFaultKind.SilentWriteFailure, 0x10, 2));
+        options.Faults.Add(new SimulatorFault(SimulatorFaultKind.SilentWriteFailure, 0x10, 3));
+        options.Faults.Add(new SimulatorFault(SimulatorFaultKind.SilentWriteFailure, 0x10, 4));
+        await using var sim = new SimulatorServer(options);
+        files.Write("a.bin", Esp32Files.App(0, 8192, 12));
+        files.Write("b.bin", Esp32Files.App(0, 8192, 13));
+
+        var result = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0x10000=a.bin', '0x20000=b.bin'"), PowerShellSession.Vars(("port", sim.Url)));
+
+        Assert.Equal("a.bin", Prop(Assert.Single(result.Output), "Name"));
+        var error = Assert.Single(result.AllErrors);
+        Assert.Equal($"Esp32Md5Mismatch,{Cmd}", error.FullyQualifiedErrorId);
+        Assert.Contains("'b.bin' at 0x20000", error.Exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NoSync_ErrorTellsToHoldBoot()
     {
         await using var sim = new SimulatorServer(new SimulatorOptions { IgnoreFirstSyncs = int.MaxValue });

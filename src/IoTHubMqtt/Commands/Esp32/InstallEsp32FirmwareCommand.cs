@@ -80,6 +80,7 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
         options.Force = Force;
         options.FlashMode = FlashMode.To<Esp32FlashMode>();
         options.ResetAfter = !NoReset;
+        options.RegionCompleted = result => Post(() => WriteObject(result)); // each region as soon as it is verified
         Esp32Flasher? flasher = null;
         try
         {
@@ -109,12 +110,8 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
                 Run(token => flasher.EraseFlashAsync(token));
             }
 
-            var results = Run(token => flasher.WriteAsync(plan, token));
+            Run(token => flasher.WriteAsync(plan, token));
             WriteProgress(new ProgressRecord(0x3532, "Install-Esp32Firmware", "Done") { RecordType = ProgressRecordType.Completed });
-            foreach (var result in results)
-            {
-                WriteObject(result);
-            }
         }
         catch (Exception ex) when (Infrastructure.ErrorMapper.IsMappable(ex))
         {
