@@ -151,6 +151,11 @@ public sealed class Esp32Simulator
 
                 var op = request[1];
                 var occurrence = sim.Count(op);
+                if (sim.FaultFor(SimulatorFaultKind.Disconnect, op, occurrence) is not null)
+                {
+                    return; // the session ends: the server closes the connection
+                }
+
                 if (sim.FaultFor(SimulatorFaultKind.DropRequestByte, op, occurrence) is not null)
                 {
                     continue; // a byte lost on the wire makes the packet length wrong: ignored

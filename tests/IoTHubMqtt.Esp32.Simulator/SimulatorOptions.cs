@@ -15,6 +15,9 @@ public enum SimulatorFaultKind
     /// <summary>A byte of the request is lost on the wire; the loader ignores the malformed packet.</summary>
     DropRequestByte,
 
+    /// <summary>The connection drops when the command arrives (a cable pulled, a board that resets).</summary>
+    Disconnect,
+
     /// <summary>A FLASH_DEFL/FLASH write session acknowledges every block but writes nothing (Occurrence 0 = every session).</summary>
     SilentWriteFailure,
 }

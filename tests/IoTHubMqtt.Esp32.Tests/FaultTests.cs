@@ -118,4 +118,18 @@ public sealed class FaultTests
         Assert.Contains("'app' at 0x30000", ex.Message, StringComparison.Ordinal);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20));
     }
+
+    [Fact]
+    public async Task ConnectionDropsMidWrite_SyncLostNamingRegionAndOffset()
+    {
+        var options = new SimulatorOptions();
+        options.Faults.Add(new SimulatorFault(SimulatorFaultKind.Disconnect, DeflData, 2));
+        await using var server = new SimulatorServer(options);
+        await using var flasher = await FlasherTests.ConnectAsync(server);
+
+        var ex = await Assert.ThrowsAsync<IoTHubMqttException>(() => flasher.WriteAsync([new Esp32FlashRegion("nanoCLR", 0x10000, TestImages.FirmwareLike(96 * 1024, 14))], Token));
+
+        Assert.Equal("Esp32SyncLost", ex.ErrorId);
+        Assert.Contains("'nanoCLR' at 0x10000", ex.Message, StringComparison.Ordinal);
+    }
 }

@@ -98,13 +98,13 @@ public sealed class Esp32Connection
     }
 
     public async Task<uint> ReadRegisterAsync(uint address, CancellationToken cancellationToken = default) =>
-        (await IdempotentAsync(Esp32Command.ReadReg(address), cancellationToken).ConfigureAwait(false)).Value;
+        (await IdempotentAsync(Esp32Command.ReadReg(address), cancellationToken: cancellationToken).ConfigureAwait(false)).Value;
 
     public Task WriteRegisterAsync(uint address, uint value, CancellationToken cancellationToken = default) =>
-        IdempotentAsync(Esp32Command.WriteReg(address, value), cancellationToken);
+        IdempotentAsync(Esp32Command.WriteReg(address, value), cancellationToken: cancellationToken);
 
     /// <summary>A command that may safely run twice: a lost or corrupted answer is retried (3 attempts in all).</summary>
-    public async Task<Esp32Response> IdempotentAsync(Esp32Command command, CancellationToken cancellationToken = default, int responseDataLength = 0)
+    public async Task<Esp32Response> IdempotentAsync(Esp32Command command, int responseDataLength = 0, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(command);
         for (var attempt = 1; ; attempt++)

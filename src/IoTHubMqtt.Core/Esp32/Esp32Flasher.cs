@@ -80,7 +80,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
 
         // The ROM attaches the flash and reads its id; the stub is loaded only when a write, erase or read needs it,
         // so an unchanged re-flash (MD5 checks only) never pays for the stub upload.
-        await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: true), cancellationToken).ConfigureAwait(false);
+        await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: true), cancellationToken: cancellationToken).ConfigureAwait(false);
         var flashId = await ReadFlashIdAsync(cancellationToken).ConfigureAwait(false);
         var capacity = (int)((flashId >> 16) & 0xFF);
         long flashSize = capacity is >= 0x12 and <= 0x1A ? 1L << capacity : 0x400000;
@@ -89,7 +89,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
             options.Log?.Invoke($"Unknown flash id 0x{flashId:X6}; assuming 4MB.");
         }
 
-        await Connection.IdempotentAsync(Esp32Command.SpiSetParams((uint)flashSize), cancellationToken).ConfigureAwait(false);
+        await Connection.IdempotentAsync(Esp32Command.SpiSetParams((uint)flashSize), cancellationToken: cancellationToken).ConfigureAwait(false);
         Device = new Esp32DeviceInfo
         {
             Port = port.Name,
@@ -113,8 +113,8 @@ public sealed class Esp32Flasher : IAsyncDisposable
         }
 
         await LoadStubAsync(cancellationToken).ConfigureAwait(false);
-        await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: false), cancellationToken).ConfigureAwait(false);
-        await Connection.IdempotentAsync(Esp32Command.SpiSetParams((uint)Device.FlashSize), cancellationToken).ConfigureAwait(false);
+        await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: false), cancellationToken: cancellationToken).ConfigureAwait(false);
+        await Connection.IdempotentAsync(Esp32Command.SpiSetParams((uint)Device.FlashSize), cancellationToken: cancellationToken).ConfigureAwait(false);
         if (options.BaudRate != RomBaudRate)
         {
             await ChangeBaudAsync(options.BaudRate, cancellationToken).ConfigureAwait(false);
@@ -358,6 +358,10 @@ public sealed class Esp32Flasher : IAsyncDisposable
 
                 last = Esp32Errors.Md5Mismatch(region.Name, region.Offset, expected, actual);
                 options.Log?.Invoke($"{region.Name} @ 0x{region.Offset:X}: MD5 mismatch on attempt {attempt}, rewriting");
+            }
+            catch (IoTHubMqttException ex) when (ex.ErrorId == "Esp32PortClosed")
+            {
+                throw Esp32Errors.SyncLost(Connection.Port.Name, "the write", region.Name, region.Offset, ex);
             }
             catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32Timeout" or "Esp32ProtocolError" or "Esp32CommandFailed")
             {
