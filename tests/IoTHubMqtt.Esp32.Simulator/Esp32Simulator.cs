@@ -699,19 +699,29 @@ internal sealed class RateLimiter
     private readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
     private double busyUntil;
 
-    public async Task WaitAsync(int bytes, int baud, CancellationToken ct)
+    public Task WaitAsync(int bytes, int baud, CancellationToken ct)
     {
         busyUntil = Math.Max(busyUntil, clock.Elapsed.TotalSeconds) + (bytes * 10.0 / baud);
-        var ahead = busyUntil - clock.Elapsed.TotalSeconds;
-        if (ahead > 0.003)
-        {
-            await Task.Delay(TimeSpan.FromSeconds(ahead - 0.002), ct).ConfigureAwait(false);
-        }
 
-        while (clock.Elapsed.TotalSeconds < busyUntil)
+        // A blocking sleep on the session's thread wakes more punctually than a timer continuation; the last
+        // millisecond is spun so the line is not held longer than the bytes take.
+        while (true)
         {
             ct.ThrowIfCancellationRequested();
-            Thread.Yield();
+            var ahead = busyUntil - clock.Elapsed.TotalSeconds;
+            if (ahead <= 0)
+            {
+                return Task.CompletedTask;
+            }
+
+            if (ahead > 0.002)
+            {
+                Thread.Sleep(TimeSpan.FromSeconds(Math.Min(ahead - 0.001, 0.05)));
+            }
+            else
+            {
+                Thread.SpinWait(200);
+            }
         }
     }
 }
