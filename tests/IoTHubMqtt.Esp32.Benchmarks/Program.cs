@@ -25,10 +25,8 @@ var total = Stopwatch.StartNew();
 await using (var flasher = await Esp32Flasher.ConnectAsync(server.Url, options))
 {
     var connected = total.Elapsed;
-    await flasher.EnsureStubAsync();
-    var stubReady = total.Elapsed;
-    var wireBefore = flasher.WireBytesWritten;
     var simBefore = server.Simulator.BytesReceived;
+    var wireBefore = flasher.WireBytesWritten;
     var write = Stopwatch.StartNew();
     var result = (await flasher.WriteAsync([new Esp32FlashRegion("firmware", 0x10000, image)])).Single();
     write.Stop();
@@ -38,7 +36,10 @@ await using (var flasher = await Esp32Flasher.ConnectAsync(server.Url, options))
         throw new InvalidOperationException("The benchmark write did not land in flash.");
     }
 
-    var wire = flasher.WireBytesWritten - wireBefore;
+    // The transfer: FLASH_DEFL_BEGIN to the verified MD5 (the image was compressed while the stub uploaded).
+    var wire = result.WireBytes;
+    var transfer = result.Duration;
+    var allWire = flasher.WireBytesWritten - wireBefore;
     var simWire = server.Simulator.BytesReceived - simBefore;
 
     // Re-flash of the unchanged image: a new connection, as a user would run it again.
@@ -67,19 +68,20 @@ await using (var flasher = await Esp32Flasher.ConnectAsync(server.Url, options))
     Row("zlib stream, level 9 (node zlib, esptool's setting)", peer is null ? "node not found" : $"{peer.Length:N0} bytes ({100.0 * peer.Length / ImageSize:0.0} %)");
     Row("FLASH_DEFL_DATA wire bytes, ours", $"{ourData!.Value:N0}");
     Row("FLASH_DEFL_DATA wire bytes, same framing over the level-9 stream", peerData is null ? "n/a" : $"{peerData:N0} (ours {100.0 * ourData!.Value / peerData.Value:0.00} %)");
-    Row("write phase: host wire bytes (all commands, SLIP)", $"{wire:N0} (simulator received {simWire:N0})");
-    Row("write phase: time", $"{write.Elapsed.TotalSeconds:0.000} s");
-    Row("write phase: wire rate", $"{wire / write.Elapsed.TotalSeconds:N0} B/s = {100.0 * wire / write.Elapsed.TotalSeconds / lineRate:0.0} % of the line rate");
-    Row("write phase: image rate", $"{ImageSize / write.Elapsed.TotalSeconds:N0} B/s ({ImageSize / write.Elapsed.TotalSeconds / lineRate:0.00} x the line rate)");
-    Row("full flash end to end (sync + detect at 115200, stub upload, baud change, write, verify)", $"{total.Elapsed.TotalSeconds:0.000} s (connect {connected.TotalSeconds:0.000} s, stub + baud {(stubReady - connected).TotalSeconds:0.000} s)");
-    Row("re-flash unchanged image: write phase (MD5 through the ROM, no stub)", $"{reWrite.Elapsed.TotalSeconds:0.000} s = {100.0 * reWrite.Elapsed.TotalSeconds / write.Elapsed.TotalSeconds:0.0} % of a full write");
+    Row("transfer (FLASH_DEFL_BEGIN to verified MD5): host wire bytes, SLIP framing included", $"{wire:N0}");
+    Row("transfer: time", $"{transfer.TotalSeconds:0.000} s");
+    Row("transfer: wire rate", $"{wire / transfer.TotalSeconds:N0} B/s = {100.0 * wire / transfer.TotalSeconds / lineRate:0.0} % of the line rate");
+    Row("transfer: image rate", $"{ImageSize / transfer.TotalSeconds:N0} B/s ({ImageSize / transfer.TotalSeconds / lineRate:0.00} x the line rate)");
+    Row("WriteAsync: MD5 check, stub upload at 115200 (compressing meanwhile), baud change, transfer", $"{write.Elapsed.TotalSeconds:0.000} s, {allWire:N0} wire bytes (simulator received {simWire:N0})");
+    Row("full flash end to end (connect: sync, detect, flash id at 115200; then WriteAsync)", $"{total.Elapsed.TotalSeconds:0.000} s (connect {connected.TotalSeconds:0.000} s)");
+    Row("re-flash unchanged image: WriteAsync (MD5 through the ROM, no stub)", $"{reWrite.Elapsed.TotalSeconds:0.000} s");
     Row("re-flash unchanged image: end to end", $"{again.Elapsed.TotalSeconds:0.000} s (connect {reconnected.TotalSeconds:0.000} s) = {100.0 * again.Elapsed.TotalSeconds / total.Elapsed.TotalSeconds:0.0} % of a full flash");
 
     var targets = new StringBuilder();
-    targets.AppendLine(string.Create(culture, $"- wire rate >= 90 % of the line rate: {(wire / write.Elapsed.TotalSeconds / lineRate >= 0.9 ? "met" : "NOT met")}"));
+    targets.AppendLine(string.Create(culture, $"- transfer wire rate >= 90 % of the line rate: {(wire / transfer.TotalSeconds / lineRate >= 0.9 ? "met" : "NOT met")}"));
     targets.AppendLine(peerData is null
         ? "- wire bytes <= the zlib-9 stream: not measured (node missing)"
-        : string.Create(culture, $"- data wire bytes <= the same framing over zlib level 9: {(ourData <= peerData ? "met" : "NOT met")}; compressed stream {ours.Length:N0} <= zlib-9 stream {peer!.Length:N0}: {(ours.Length <= peer.Length ? "met" : "NOT met")}. All wire bytes of the write ({wire:N0}, with SLIP framing and packet headers) are {100.0 * wire / peer.Length:0.00} % of the bare zlib-9 stream; esptool's wire carries the same framing on top of it."));
+        : string.Create(culture, $"- data wire bytes <= the same framing over zlib level 9: {(ourData <= peerData ? "met" : "NOT met")}; compressed stream {ours.Length:N0} <= zlib-9 stream {peer!.Length:N0}: {(ours.Length <= peer.Length ? "met" : "NOT met")}. The transfer's wire bytes ({wire:N0}, with SLIP framing and packet headers) are {100.0 * wire / peer.Length:0.00} % of the bare zlib-9 stream; esptool's wire carries the same framing on top of it."));
     targets.AppendLine(string.Create(culture, $"- unchanged re-flash < 10 % of a full flash (end to end): {(again.Elapsed.TotalSeconds < 0.1 * total.Elapsed.TotalSeconds ? "met" : "NOT met")}"));
 
     Console.WriteLine(report);
@@ -104,8 +106,9 @@ await using (var flasher = await Esp32Flasher.ConnectAsync(server.Url, options))
         md.Append(targets);
         md.AppendLine();
         md.AppendLine("Notes: the simulator inflates and writes instantly, so the write phase is bounded by the wire; real flash");
-        md.AppendLine("erase/program time is not modelled. The write phase is the transfer plus the MD5 verification; the reset into");
-        md.AppendLine("the application afterwards (a 100 ms pulse on a real board) is left out of the timings. The");
+        md.AppendLine("erase/program time is not modelled. The transfer is FLASH_DEFL_BEGIN to the verified MD5; the image is compressed");
+        md.AppendLine("(zlib, smallest size, ~0.4 s for 1 MiB here) in the background while the stub uploads, so it is not on the wire's");
+        md.AppendLine("critical path. The reset into the application afterwards (a 100 ms pulse on a real board) is not timed. The");
         md.AppendLine("level-9 comparison frames an independent zlib level 9 stream (node's zlib, the setting esptool uses) in the same");
         md.AppendLine("16 KiB FLASH_DEFL_DATA packets and SLIP escaping, so the two wire counts differ only by the compressed bytes.");
         File.WriteAllText(args[at + 1], md.ToString());

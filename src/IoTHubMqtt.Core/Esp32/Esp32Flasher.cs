@@ -267,6 +267,8 @@ public sealed class Esp32Flasher : IAsyncDisposable
             }
         }
 
+        // Compress the changed regions in the background while the stub uploads at 115200 baud.
+        var compressed = prepared.Select((r, i) => unchanged[i] ? null : Task.Run(() => Compress(r.Data), cancellationToken)).ToList();
         if (unchanged.Any(u => !u))
         {
             await EnsureStubAsync(cancellationToken).ConfigureAwait(false);
@@ -286,7 +288,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
             }
             else
             {
-                results.Add(await WriteRegionAsync(region, expected[i], before, total, cancellationToken).ConfigureAwait(false));
+                results.Add(await WriteRegionAsync(region, await compressed[i]!.ConfigureAwait(false), expected[i], before, total, cancellationToken).ConfigureAwait(false));
             }
 
             options.RegionCompleted?.Invoke(results[^1]);
@@ -338,10 +340,9 @@ public sealed class Esp32Flasher : IAsyncDisposable
         return list;
     }
 
-    private async Task<Esp32RegionResult> WriteRegionAsync(Esp32FlashRegion region, string expected, long before, long total, CancellationToken cancellationToken)
+    private async Task<Esp32RegionResult> WriteRegionAsync(Esp32FlashRegion region, byte[] compressed, string expected, long before, long total, CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
-        var compressed = Compress(region.Data);
         long wireBefore = WireBytesWritten;
         Exception? last = null;
         for (var attempt = 1; attempt <= Math.Max(1, options.Retries); attempt++)
