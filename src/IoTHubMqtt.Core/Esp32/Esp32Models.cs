@@ -28,7 +28,6 @@ public enum Esp32RegionStatus
 {
     Written,
     Skipped,
-    Planned,
 }
 
 /// <summary>What happened to one region. Only produced for a region whose flash MD5 matched the image.</summary>

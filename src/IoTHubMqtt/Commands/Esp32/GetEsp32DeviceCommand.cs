@@ -12,7 +12,7 @@ namespace IoTHubMqtt.Commands.Esp32;
 /// is reset into the bootloader and back into its application.</para>
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "Esp32Device", DefaultParameterSetName = ScanSet)]
-[OutputType(typeof(Esp32DeviceInfo))]
+[OutputType(typeof(Esp32DeviceInfo), typeof(Esp32PortCandidate))]
 public sealed class GetEsp32DeviceCommand : IoTHubCmdlet
 {
     private const string ScanSet = "Scan";
