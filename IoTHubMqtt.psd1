@@ -26,6 +26,10 @@
         'Start-IoTHubEmulator'
         'Stop-IoTHubEmulator'
         'Publish-NanoFrameworkApp'
+        'Get-Esp32Device'
+        'Install-Esp32Firmware'
+        'Clear-Esp32Flash'
+        'Read-Esp32Flash'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -1,0 +1,128 @@
+using System.IO.Ports;
+
+namespace IoTHubMqtt.Core.Esp32.Transport;
+
+/// <summary>A local serial port through System.IO.Ports (COM5, /dev/ttyUSB0, /dev/cu.usbserial-…, a pty).</summary>
+public sealed class SerialPortTransport : PumpedPort
+{
+    private readonly SerialPort port;
+
+    private SerialPortTransport(string name, SerialPort port)
+        : base(name)
+    {
+        this.port = port;
+        StartPump();
+    }
+
+    public override bool HasControlLines => true;
+
+    public override int BaudRate => port.BaudRate;
+
+    /// <summary>Opens the port; maps "busy", "permission denied" and "not found" to errors with the fix.</summary>
+    public static SerialPortTransport Open(string name, int baudRate = 115200)
+    {
+        if (!OperatingSystem.IsWindows() && !File.Exists(name))
+        {
+            throw Esp32Errors.PortNotFound(name, null);
+        }
+
+        var port = new SerialPort(name, baudRate, Parity.None, 8, StopBits.One)
+        {
+            Handshake = Handshake.None,
+            ReadTimeout = 200,
+            WriteTimeout = 10000,
+            DtrEnable = false,
+            RtsEnable = false,
+        };
+        try
+        {
+            port.Open();
+            port.DiscardInBuffer();
+            return new SerialPortTransport(name, port);
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException or ArgumentException)
+        {
+            port.Dispose();
+            throw MapOpenError(name, ex, OperatingSystem.IsWindows());
+        }
+    }
+
+    /// <summary>Turns the exceptions SerialPort.Open throws into errors that say what to do.</summary>
+    internal static Exception MapOpenError(string name, Exception ex, bool windows) => ex switch
+    {
+        // Windows reports a port held by another program as access denied; Unix reports EACCES for permissions.
+        UnauthorizedAccessException => windows ? Esp32Errors.PortBusy(name, ex) : Esp32Errors.PermissionDenied(name, ex),
+        IOException when ex.Message.Contains("busy", StringComparison.OrdinalIgnoreCase) || ex.Message.Contains("in use", StringComparison.OrdinalIgnoreCase) => Esp32Errors.PortBusy(name, ex),
+        _ => Esp32Errors.PortNotFound(name, ex),
+    };
+
+    protected override ValueTask<int> ReadCoreAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        // Blocking reads with a short ReadTimeout on the pump thread: portable across the Windows and Unix implementations.
+        var array = new byte[buffer.Length];
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var n = port.Read(array, 0, array.Length);
+                array.AsMemory(0, n).CopyTo(buffer);
+                return ValueTask.FromResult(n);
+            }
+            catch (TimeoutException)
+            {
+            }
+        }
+
+        return ValueTask.FromResult(0);
+    }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var array = data.ToArray();
+        port.Write(array, 0, array.Length);
+        return ValueTask.CompletedTask;
+    }
+
+    public override ValueTask SetControlLinesAsync(bool? dtr, bool? rts, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            if (dtr is { } d)
+            {
+                port.DtrEnable = d;
+            }
+
+            if (rts is { } r)
+            {
+                port.RtsEnable = r;
+            }
+        }
+        catch (IOException)
+        {
+            // A pty or some USB bridges have no modem lines; the reset simply does nothing there.
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public override ValueTask SetBaudRateAsync(int baudRate, CancellationToken cancellationToken = default)
+    {
+        port.BaudRate = baudRate;
+        return ValueTask.CompletedTask;
+    }
+
+    protected override ValueTask CloseCoreAsync()
+    {
+        try
+        {
+            port.Close();
+        }
+        catch (IOException)
+        {
+        }
+
+        port.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
