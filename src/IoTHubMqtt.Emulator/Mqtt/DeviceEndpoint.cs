@@ -242,14 +242,8 @@ internal sealed class DeviceEndpoint : IDisposable
         {
             hub.SetConnectionState(e.ClientId, false);
             hub.AbandonLocked(e.ClientId);
-            foreach (var (rid, pending) in pendingMethods)
-            {
-                if (pending.DeviceId == e.ClientId)
-                {
-                    pending.Completion.TrySetException(HubError.DeviceNotOnline(e.ClientId));
-                    pendingMethods.TryRemove(rid, out _);
-                }
-            }
+
+            // Pending method calls stay open until their timeout: a device may answer from its next connection.
         }
 
         log.Verbose($"Device '{e.ClientId}' disconnected ({e.DisconnectType}).");
