@@ -62,11 +62,11 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
                 adapters.Add(plainAdapter);
             }
 
-            deviceServer = new MqttServer(ServerOptions(), adapters, new MqttNetNullLogger());
+            deviceServer = new MqttServer(ServerOptions(options), adapters, new MqttNetNullLogger());
             Devices.Attach(deviceServer);
 
             dpsAdapter = new MqttListenerAdapter(options.ListenAddress, options.DpsPort, certificates.ServerCertificate, log);
-            dpsServer = new MqttServer(ServerOptions(), [dpsAdapter], new MqttNetNullLogger());
+            dpsServer = new MqttServer(ServerOptions(options), [dpsAdapter], new MqttNetNullLogger());
             new DpsEndpoint(Dps, authenticator, options.DpsRetryAfterSeconds, log).Attach(dpsServer);
 
             var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(options.ServiceRequestsPerSecond), log);
@@ -126,6 +126,9 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         $"HostName={HostName};SharedAccessKeyName=iothubowner;SharedAccessKey={Hub.Policies["iothubowner"].PrimaryKey}";
 
     internal HubState Hub { get; }
+
+    /// <summary>Sessions the MQTT server holds (connected plus persistent ones), for leak checks.</summary>
+    internal async Task<int> MqttSessionCountAsync() => (await deviceServer.GetSessionsAsync().ConfigureAwait(false)).Count;
 
     internal DeviceEndpoint Devices { get; }
 
@@ -313,12 +316,12 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         error.Status switch { 404 => IoTHubErrorKind.NotFound, 409 => IoTHubErrorKind.AlreadyExists, 412 => IoTHubErrorKind.InvalidOperation, _ => IoTHubErrorKind.InvalidArgument },
         error.Message, null, deviceId);
 
-    private static MqttServerOptions ServerOptions()
+    private static MqttServerOptions ServerOptions(IoTHubEmulatorOptions options)
     {
         var serverOptions = new MqttServerOptions
         {
             EnablePersistentSessions = true,
-            DefaultCommunicationTimeout = TimeSpan.FromSeconds(30),
+            DefaultCommunicationTimeout = options.ConnectTimeout,
             MaxPendingMessagesPerClient = 1000,
         };
         return serverOptions;

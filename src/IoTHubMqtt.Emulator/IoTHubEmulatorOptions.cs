@@ -62,6 +62,9 @@ public sealed class IoTHubEmulatorOptions
     /// <summary>Telemetry messages kept for the service to read (oldest dropped first).</summary>
     public int TelemetryRetention { get; set; } = 100_000;
 
+    /// <summary>How long a new MQTT connection may take to send CONNECT (and the server to wait on a silent client).</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Receives the emulator's log lines; never given secrets.</summary>
     public Action<EmulatorLogLevel, string>? Log { get; set; }
 

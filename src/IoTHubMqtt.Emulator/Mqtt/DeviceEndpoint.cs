@@ -51,6 +51,9 @@ internal sealed class DeviceEndpoint : IDisposable
 
     public bool IsConnected(string deviceId) => connections.ContainsKey(deviceId);
 
+    /// <summary>Devices with remembered subscriptions (connected, or offline with a persistent session).</summary>
+    public int SubscriptionStateCount => subscriptions.Count;
+
     public void Attach(MqttServer mqttServer)
     {
         server = mqttServer;
@@ -139,7 +142,7 @@ internal sealed class DeviceEndpoint : IDisposable
             subscriptions.TryRemove(deviceId, out _);
         }
 
-        connections[deviceId] = new DeviceConnection(deviceId, expires, Interlocked.Increment(ref nextConnectionId));
+        connections[deviceId] = new DeviceConnection(deviceId, expires, Interlocked.Increment(ref nextConnectionId), e.CleanSession != false);
         return Task.CompletedTask;
     }
 
@@ -238,8 +241,13 @@ internal sealed class DeviceEndpoint : IDisposable
             return Task.CompletedTask;
         }
 
-        if (connections.TryRemove(e.ClientId, out _))
+        if (connections.TryRemove(e.ClientId, out var ended))
         {
+            if (ended.CleanSession)
+            {
+                subscriptions.TryRemove(e.ClientId, out _); // nothing to keep for a clean session
+            }
+
             hub.SetConnectionState(e.ClientId, false);
             hub.AbandonLocked(e.ClientId);
 
@@ -633,7 +641,7 @@ internal sealed class DeviceEndpoint : IDisposable
         }
     }
 
-    private sealed record DeviceConnection(string DeviceId, DateTimeOffset? Expires, long Id);
+    private sealed record DeviceConnection(string DeviceId, DateTimeOffset? Expires, long Id, bool CleanSession);
 
     private sealed class DeviceSubscriptions
     {
