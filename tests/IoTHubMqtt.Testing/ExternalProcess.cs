@@ -81,6 +81,9 @@ public sealed class RunningProcess : IDisposable
         process.BeginErrorReadLine();
     }
 
+    /// <summary>The operating-system process id.</summary>
+    public int Id => process.Id;
+
     public async Task<string> ReadLineAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
