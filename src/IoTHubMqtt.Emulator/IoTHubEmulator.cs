@@ -35,6 +35,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     private readonly MqttListenerAdapter tlsAdapter;
     private readonly MqttListenerAdapter? plainAdapter;
     private readonly MqttListenerAdapter dpsAdapter;
+    private readonly AmqpEndpoint? amqp;
     private readonly bool ownsDataPath;
     private int stopped;
 
@@ -70,6 +71,8 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             new DpsEndpoint(Dps, authenticator, options.DpsRetryAfterSeconds, log).Attach(dpsServer);
 
             var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(options.ServiceRequestsPerSecond), log);
+            amqp = options.AmqpPort < 0 ? null
+                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort == 0 ? FreePort(options.ListenAddress) : options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
             httpServer = new HttpServer(options.ListenAddress, options.HttpsPort, certificates.ServerCertificate, api.HandleAsync, WebSocketPath,
                 (socket, remote, cert) => webSocketAdapter.RunAsync(socket, remote, cert), log);
         }
@@ -97,6 +100,9 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
     /// <summary>The service REST API over HTTPS.</summary>
     public int HttpsPort => httpServer.Port;
+
+    /// <summary>Service-side AMQP over TLS (C2D send, telemetry read, CBS), or 0 when disabled.</summary>
+    public int AmqpPort => amqp?.Port ?? 0;
 
     /// <summary>DPS over MQTT/TLS.</summary>
     public int DpsPort => dpsAdapter.Port;
@@ -173,8 +179,9 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         await dpsServer.StartAsync().ConfigureAwait(false);
         httpServer.Start();
+        amqp?.Start();
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
-        log.Information($"IoT Hub emulator '{HostName}' listening on {ListenAddress}: MQTT/TLS {MqttTlsPort}, HTTPS+WebSocket {HttpsPort}, DPS {DpsPort}" +
+        log.Information($"IoT Hub emulator '{HostName}' listening on {ListenAddress}: MQTT/TLS {MqttTlsPort}, HTTPS+WebSocket {HttpsPort}, DPS {DpsPort}, AMQP {AmqpPort}" +
             (plainAdapter is null ? "." : $", plain MQTT {MqttPort}."));
     }
 
@@ -253,6 +260,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await httpServer.StopAsync().ConfigureAwait(false);
+        amqp?.Dispose();
         await StopServerAsync(deviceServer).ConfigureAwait(false);
         await StopServerAsync(dpsServer).ConfigureAwait(false);
         Devices.Dispose();
@@ -301,6 +309,14 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         }
     }
 
+    private static int FreePort(IPAddress address)
+    {
+        // The AMQP listener cannot report an OS-chosen port: ask the OS for a free one first.
+        using var probe = new System.Net.Sockets.TcpListener(address, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
     private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
     private EmulatorDeviceCredentials CredentialsOf(JsonObject json)
@@ -342,6 +358,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         Port(options.MqttPort, "MqttPort", true);
         Port(options.HttpsPort, "HttpsPort", false);
         Port(options.DpsPort, "DpsPort", false);
+        Port(options.AmqpPort, "AmqpPort", true);
         if (string.IsNullOrWhiteSpace(options.HostName) || options.HostName.Any(c => c is '/' or ';' or ' ' or '?' or '#'))
         {
             throw new IoTHubMqttException("EmulatorHostNameInvalid", IoTHubErrorKind.InvalidArgument,

@@ -23,6 +23,9 @@ public sealed class IoTHubEmulatorOptions
     /// <summary>DPS over MQTT/TLS.</summary>
     public int DpsPort { get; set; }
 
+    /// <summary>Service-side AMQP over TLS (the hub's 5671): CBS, C2D send and telemetry read. -1 disables it.</summary>
+    public int AmqpPort { get; set; }
+
     /// <summary>Where the CA, server certificate and (with <see cref="Persist"/>) the SQLite database live. Null: a new temporary directory.</summary>
     public string? DataPath { get; set; }
 

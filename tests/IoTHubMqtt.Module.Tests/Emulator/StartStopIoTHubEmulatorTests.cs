@@ -22,7 +22,7 @@ public sealed class StartStopIoTHubEmulatorTests : IDisposable
         var emulator = Assert.Single(started.Output);
         Assert.Equal("localhost", emulator.Properties["HostName"].Value);
         var tlsPort = (int)emulator.Properties["MqttTlsPort"].Value;
-        foreach (var port in new[] { "MqttTlsPort", "HttpsPort", "WebSocketPort", "DpsPort" })
+        foreach (var port in new[] { "MqttTlsPort", "HttpsPort", "WebSocketPort", "DpsPort", "AmqpPort" })
         {
             Assert.InRange((int)emulator.Properties[port].Value, 1, 65535);
         }
