@@ -52,4 +52,28 @@ public sealed class WebSocketTests(EmulatorFixture fixture) : IClassFixture<Emul
         Assert.NotNull(error);
         Assert.NotEqual(WebSocketState.Open, socket.State);
     }
+
+    [Fact]
+    public async Task WebSocketClient_DeclaringAHugePacket_IsDisconnected()
+    {
+        using var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol("mqtt");
+        socket.Options.RemoteCertificateValidationCallback = (_, cert, _, errors) => fixture.Trust.Validate(cert, errors);
+        await socket.ConnectAsync(new Uri($"wss://localhost:{fixture.Emulator.WebSocketPort}{IoTHubEmulator.WebSocketPath}"), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("mqtt", socket.SubProtocol);
+        await socket.SendAsync(new byte[] { 0x30, 0xFF, 0xFF, 0xFF, 0x7F, 0x00 }, WebSocketMessageType.Binary, true, CancellationToken.None);
+        var buffer = new byte[64];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            var result = await socket.ReceiveAsync(buffer, cts.Token);
+            Assert.Equal(WebSocketMessageType.Close, result.MessageType);
+        }
+        catch (WebSocketException)
+        {
+            // closed without a close frame: also a refusal
+        }
+
+        Assert.False(cts.IsCancellationRequested, "The server did not end the WebSocket session.");
+    }
 }

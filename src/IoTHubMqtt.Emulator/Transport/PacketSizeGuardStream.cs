@@ -7,18 +7,7 @@ namespace IoTHubMqtt.Emulator.Transport;
 /// </summary>
 internal sealed class PacketSizeGuardStream(Stream inner, int maxRemainingLength) : Stream
 {
-    private State state = State.Type;
-    private int length;
-    private int multiplier;
-    private int lengthBytes;
-    private int remaining;
-
-    private enum State
-    {
-        Type,
-        Length,
-        Body,
-    }
+    private readonly MqttFrameGuard guard = new(maxRemainingLength);
 
     public override bool CanRead => true;
 
@@ -77,7 +66,26 @@ internal sealed class PacketSizeGuardStream(Stream inner, int maxRemainingLength
 
     public override ValueTask DisposeAsync() => inner.DisposeAsync();
 
-    private void Inspect(ReadOnlySpan<byte> data)
+    private void Inspect(ReadOnlySpan<byte> data) => guard.Inspect(data);
+}
+
+/// <summary>Follows MQTT fixed headers across reads and throws <see cref="IOException"/> on an oversized or malformed remaining length.</summary>
+internal sealed class MqttFrameGuard(int maxRemainingLength)
+{
+    private State state = State.Type;
+    private int length;
+    private int multiplier;
+    private int lengthBytes;
+    private int remaining;
+
+    private enum State
+    {
+        Type,
+        Length,
+        Body,
+    }
+
+    public void Inspect(ReadOnlySpan<byte> data)
     {
         var i = 0;
         while (i < data.Length)
