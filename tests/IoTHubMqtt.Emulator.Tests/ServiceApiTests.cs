@@ -109,6 +109,45 @@ public sealed class ServiceApiTests(EmulatorFixture fixture) : IClassFixture<Emu
     }
 
     [Fact]
+    public async Task Device_UpdateWithoutAuthentication_KeepsX509Thumbprint()
+    {
+        var id = fixture.NewDeviceId();
+        fixture.Emulator.CreateX509Device(id, new string('B', 40));
+        var updated = await Service.SendAsync(HttpMethod.Put, $"devices/{id}", new JsonObject { ["deviceId"] = id, ["status"] = "enabled" },
+            new Dictionary<string, string> { ["If-Match"] = "*" });
+        Assert.Equal(HttpStatusCode.OK, updated.Status);
+        Assert.Equal("selfSigned", updated.Json!["authentication"]!["type"]!.GetValue<string>());
+        Assert.Equal(new string('B', 40), updated.Json["authentication"]!["x509Thumbprint"]!["primaryThumbprint"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Device_FieldOfTheWrongType_Is400()
+    {
+        var id = fixture.NewDeviceId();
+        var response = await Service.SendAsync(HttpMethod.Put, $"devices/{id}", new JsonObject { ["deviceId"] = id, ["status"] = 1 });
+        Assert.Equal(HttpStatusCode.BadRequest, response.Status);
+    }
+
+    [Fact]
+    public async Task Enrollments_CreatedOverRest_ProvisionAndCanBeDeleted()
+    {
+        var group = "rest-grp-" + Guid.NewGuid().ToString("N")[..6];
+        var key = SharedAccessKeys.Generate(64);
+        var created = await Service.SendAsync(HttpMethod.Put, $"enrollmentGroups/{group}", new JsonObject
+        {
+            ["enrollmentGroupId"] = group,
+            ["attestation"] = new JsonObject { ["type"] = "symmetricKey", ["symmetricKey"] = new JsonObject { ["primaryKey"] = key, ["secondaryKey"] = SharedAccessKeys.Generate(64) } },
+        });
+        Assert.Equal(HttpStatusCode.OK, created.Status);
+        Assert.Equal(key, created.Json!["attestation"]!["symmetricKey"]!["primaryKey"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.OK, (await Service.SendAsync(HttpMethod.Get, $"enrollmentGroups/{group}")).Status);
+        Assert.Equal(HttpStatusCode.NoContent, (await Service.SendAsync(HttpMethod.Delete, $"enrollmentGroups/{group}")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await Service.SendAsync(HttpMethod.Get, $"enrollmentGroups/{group}")).Status);
+        var x509 = await Service.SendAsync(HttpMethod.Put, "enrollments/x509-one", new JsonObject { ["attestation"] = new JsonObject { ["type"] = "x509" } });
+        Assert.Equal(HttpStatusCode.BadRequest, x509.Status);
+    }
+
+    [Fact]
     public async Task Twin_ServiceChangingReported_Is400()
     {
         var (id, _) = fixture.CreateDevice();

@@ -105,6 +105,14 @@ internal sealed class HubState
 
         var status = body["status"]?.GetValue<string>();
         var auth = body["authentication"] as JsonObject;
+        if (auth is null && ifMatch is not null && FindDevice(deviceId) is { } current)
+        {
+            // An update that leaves authentication out keeps the device's credentials.
+            auth = current.AuthType == DeviceAuthType.Sas
+                ? new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = current.PrimaryKey, ["secondaryKey"] = current.SecondaryKey } }
+                : new JsonObject { ["type"] = "selfSigned", ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = current.PrimaryThumbprint, ["secondaryThumbprint"] = current.SecondaryThumbprint } };
+        }
+
         var type = auth?["type"]?.GetValue<string>() ?? "sas";
         string? primaryKey = null, secondaryKey = null, primaryThumb = null, secondaryThumb = null;
         DeviceAuthType authType;

@@ -30,22 +30,32 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
 
             return await RouteAsync(request, cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or JsonException or ArgumentException)
+        {
+            // a JSON value of the wrong type (e.g. "status": 1) or a malformed field
+            return ErrorResponse(request, HubError.BadRequest("A field in the request has the wrong type or format."));
+        }
         catch (HubError error)
         {
-            if (error.Status >= 500 || error.Status == 429)
-            {
-                log.Information($"{request.Method} {request.Path}: {error.Status} {error.Code}");
-            }
-
-            var response = new HttpResponse(error.Status, Encoding.UTF8.GetBytes(error.ToJson()), "application/json; charset=utf-8");
-            response.Headers["iothub-errorcode"] = error.Code;
-            if (error.RetryAfterSeconds is { } seconds)
-            {
-                response.Headers["Retry-After"] = seconds.ToString(CultureInfo.InvariantCulture);
-            }
-
-            return response;
+            return ErrorResponse(request, error);
         }
+    }
+
+    private HttpResponse ErrorResponse(HttpRequest request, HubError error)
+    {
+        if (error.Status >= 500 || error.Status == 429)
+        {
+            log.Information($"{request.Method} {request.Path}: {error.Status} {error.Code}");
+        }
+
+        var response = new HttpResponse(error.Status, Encoding.UTF8.GetBytes(error.ToJson()), "application/json; charset=utf-8");
+        response.Headers["iothub-errorcode"] = error.Code;
+        if (error.RetryAfterSeconds is { } seconds)
+        {
+            response.Headers["Retry-After"] = seconds.ToString(CultureInfo.InvariantCulture);
+        }
+
+        return response;
     }
 
     private async Task<HttpResponse> RouteAsync(HttpRequest request, CancellationToken cancellationToken)
