@@ -48,11 +48,28 @@ public sealed class StartStopIoTHubEmulatorTests : IDisposable
         Assert.DoesNotContain(key, (string)result.Output[1].BaseObject, StringComparison.Ordinal);
 
         var table = ps.Render("$e");
-        var list = ps.Render("$e | Format-List");
         Assert.Contains("MqttTlsPort", table, StringComparison.Ordinal);
         Assert.DoesNotContain(key, table, StringComparison.Ordinal);
-        Assert.DoesNotContain("SharedAccessKey", list, StringComparison.Ordinal);
-        Assert.DoesNotContain(key, list, StringComparison.Ordinal);
+        var defaults = ps.Invoke("$e.PSStandardMembers.DefaultDisplayPropertySet.ReferencedPropertyNames");
+        var names = defaults.Output.Select(o => (string)o.BaseObject).ToList();
+        Assert.Contains("MqttTlsPort", names);
+        Assert.Contains("CaCertificatePath", names);
+        Assert.DoesNotContain("OwnerConnectionString", names);
+    }
+
+    [Fact]
+    public void CreatedDevice_DefaultViews_ShowIdButNoKeyOrConnectionString()
+    {
+        var result = ps.Invoke("$e = Start-IoTHubEmulator; $d = $e.CreateDevice('viewed-device'); $d.PrimaryKey");
+        Assert.Empty(result.AllErrors);
+        var key = (string)Assert.Single(result.Output).BaseObject;
+        var table = ps.Render("$d");
+        Assert.Contains("viewed-device", table, StringComparison.Ordinal);
+        foreach (var text in new[] { table, ps.Render("$d.ToString()") })
+        {
+            Assert.DoesNotContain(key, text, StringComparison.Ordinal);
+            Assert.DoesNotContain("SharedAccessKey", text, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
