@@ -47,6 +47,48 @@ public sealed class RobustnessTests
         Assert.True(await ClosedWithinAsync(ssl, TimeSpan.FromSeconds(10)));
     }
 
+    [Theory]
+    [InlineData(new byte[] { 0x30, 0x05, 0x00, 0x01, 0x61, 0x00, 0x00 })] // PUBLISH before CONNECT
+    [InlineData(new byte[] { 0x10, 0x0C, 0x00, 0x04, 0x58, 0x58, 0x58, 0x58, 0x04, 0x02, 0x00, 0x3C, 0x00, 0x00 })] // CONNECT naming protocol "XXXX"
+    [InlineData(new byte[] { 0x10, 0x04, 0x00, 0x09, 0x4D, 0x51 })] // CONNECT whose protocol name runs past the packet
+    [InlineData(new byte[] { 0xF0, 0x00 })] // reserved packet type 15
+    public async Task MalformedFirstPacket_ClosesTheConnectionAndTheHubStaysUp(byte[] packet)
+    {
+        await using var fx = EmulatorFixture.Start(_ => { });
+        using (var ssl = await OpenTlsAsync(fx))
+        {
+            await ssl.WriteAsync(packet);
+            Assert.True(await ClosedWithinAsync(ssl, TimeSpan.FromSeconds(10)));
+        }
+
+        await using var device = await fx.ConnectNewDeviceAsync();
+        Assert.True(device.Client.IsConnected);
+    }
+
+    [Fact]
+    public async Task Https_MalformedAndOversizedRequests_GetTheirStatusAndTheApiStaysUp()
+    {
+        await using var fx = EmulatorFixture.Start(_ => { });
+        Assert.StartsWith("HTTP/1.1 400", await RawHttpAsync(fx, "NONSENSE\r\n\r\n"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 431", await RawHttpAsync(fx, "GET /devices HTTP/1.1\r\nX-Big: " + new string('a', 20_000) + "\r\n\r\n"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 413", await RawHttpAsync(fx, "PUT /devices/x?api-version=2021-04-12 HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 411", await RawHttpAsync(fx, "PUT /devices/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), StringComparison.Ordinal);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await fx.Service.SendAsync(HttpMethod.Get, "devices")).Status);
+    }
+
+    private static async Task<string> RawHttpAsync(EmulatorFixture fx, string request)
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync("127.0.0.1", fx.Emulator.HttpsPort);
+        using var ssl = new SslStream(tcp.GetStream(), false, (_, cert, _, errors) => fx.Trust.Validate(cert, errors));
+        await ssl.AuthenticateAsClientAsync("localhost");
+        await ssl.WriteAsync(Encoding.ASCII.GetBytes(request));
+        var buffer = new byte[4096];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var read = await ssl.ReadAsync(buffer, cts.Token);
+        return Encoding.ASCII.GetString(buffer, 0, read);
+    }
+
     [Fact]
     public async Task SilentTcpClient_IsClosedAfterTheConnectTimeout()
     {
