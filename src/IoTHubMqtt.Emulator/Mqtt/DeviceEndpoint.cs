@@ -643,15 +643,42 @@ internal sealed class DeviceEndpoint : IDisposable
 
     private sealed record DeviceConnection(string DeviceId, DateTimeOffset? Expires, long Id, bool CleanSession);
 
+    /// <summary>The granted QoS of each topic family a device subscribed to (read and written from several threads).</summary>
     private sealed class DeviceSubscriptions
     {
-        public MqttQualityOfServiceLevel? CloudToDeviceQos { get; set; }
+        private const int None = -1;
+        private volatile int cloudToDevice = None;
+        private volatile int methods = None;
+        private volatile int twinResponse = None;
+        private volatile int desired = None;
 
-        public MqttQualityOfServiceLevel? MethodsQos { get; set; }
+        public MqttQualityOfServiceLevel? CloudToDeviceQos
+        {
+            get => Get(cloudToDevice);
+            set => cloudToDevice = Set(value);
+        }
 
-        public MqttQualityOfServiceLevel? TwinResponseQos { get; set; }
+        public MqttQualityOfServiceLevel? MethodsQos
+        {
+            get => Get(methods);
+            set => methods = Set(value);
+        }
 
-        public MqttQualityOfServiceLevel? DesiredQos { get; set; }
+        public MqttQualityOfServiceLevel? TwinResponseQos
+        {
+            get => Get(twinResponse);
+            set => twinResponse = Set(value);
+        }
+
+        public MqttQualityOfServiceLevel? DesiredQos
+        {
+            get => Get(desired);
+            set => desired = Set(value);
+        }
+
+        private static MqttQualityOfServiceLevel? Get(int value) => value == None ? null : (MqttQualityOfServiceLevel)value;
+
+        private static int Set(MqttQualityOfServiceLevel? value) => value is { } qos ? (int)qos : None;
     }
 
     private sealed record PendingMethod(string DeviceId, TaskCompletionSource<MethodResult> Completion);

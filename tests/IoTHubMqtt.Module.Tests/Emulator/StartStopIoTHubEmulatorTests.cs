@@ -73,6 +73,23 @@ public sealed class StartStopIoTHubEmulatorTests : IDisposable
     }
 
     [Fact]
+    public void Start_WithVerbose_ReportsTheEndpoints()
+    {
+        var result = ps.Invoke("$e = Start-IoTHubEmulator -Verbose");
+        Assert.Empty(result.AllErrors);
+        Assert.Contains(result.Verbose, v => v.Message.Contains("listening on 127.0.0.1", StringComparison.Ordinal));
+        Assert.DoesNotContain(result.Verbose, v => v.Message.Contains("SharedAccessKey", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Stop_WithWhatIf_LeavesTheEmulatorRunning()
+    {
+        var result = ps.Invoke("$e = Start-IoTHubEmulator; Stop-IoTHubEmulator -WhatIf; $e.IsRunning");
+        Assert.Empty(result.AllErrors);
+        Assert.True((bool)Assert.Single(result.Output).BaseObject);
+    }
+
+    [Fact]
     public void Stop_WhenNothingRuns_IsEmulatorNotRunningError()
     {
         var result = ps.Invoke("Stop-IoTHubEmulator -Confirm:$false");
