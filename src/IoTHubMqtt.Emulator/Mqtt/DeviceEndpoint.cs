@@ -238,6 +238,9 @@ internal sealed class DeviceEndpoint : IDisposable
     {
         if (e.DisconnectType == MqttClientDisconnectType.Takeover)
         {
+            // A new connection of the same device replaced this one: what this one had not acknowledged goes to the new one.
+            hub.AbandonLocked(e.ClientId);
+            _ = DeliverCloudToDeviceAsync(e.ClientId);
             return Task.CompletedTask;
         }
 
