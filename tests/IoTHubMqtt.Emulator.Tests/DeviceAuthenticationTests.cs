@@ -144,10 +144,10 @@ public sealed class DeviceAuthenticationTests(EmulatorFixture fixture) : IClassF
     {
         await using var strict = EmulatorFixture.Start(o => o.TokenClockSkew = TimeSpan.Zero);
         var (id, key) = strict.CreateDevice();
-        var options = MqttTestDevice.Options(strict.Emulator, id, MqttTestDevice.Token(strict.Emulator, id, key, TimeSpan.FromSeconds(3))).Build();
+        var options = MqttTestDevice.Options(strict.Emulator, id, MqttTestDevice.Token(strict.Emulator, id, key, TimeSpan.FromSeconds(5))).Build();
         await using var device = await MqttTestDevice.ConnectAsync(options, id);
         Assert.True(device.Client.IsConnected);
-        var closed = await device.Disconnected.WaitAsync(TimeSpan.FromSeconds(10));
+        var closed = await device.Disconnected.WaitAsync(TimeSpan.FromSeconds(15));
         Assert.False(device.Client.IsConnected);
         Assert.NotNull(closed);
     }
