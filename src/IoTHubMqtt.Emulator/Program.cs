@@ -30,7 +30,7 @@ for (var i = 0; i < args.Length; i++)
         case "--verbose": verbose = true; break;
         case "-h" or "--help":
             Console.WriteLine("""
-                IoTHubMqtt emulator: a local IoT Hub (MQTT/TLS, MQTT over WebSockets, service REST, DPS).
+                IoTHubMqtt emulator: a local IoT Hub (MQTT/TLS, MQTT over WebSockets, service REST and AMQP, DPS).
                   --host-name NAME          hub host name (default localhost)
                   --address IP              listen address (default 127.0.0.1)
                   --mqtt-tls-port N         MQTT over TLS (default 8883)
