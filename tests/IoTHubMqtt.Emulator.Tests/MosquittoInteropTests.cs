@@ -87,8 +87,7 @@ public sealed class MosquittoInteropTests(EmulatorFixture fixture) : IClassFixtu
         var pub = ExternalProcess.Require("mosquitto_pub", "mosquitto-clients");
         var (id, key) = fixture.CreateDevice("mosq");
         using var listener = ExternalProcess.Start(sub, [.. Connection(id, key), "-t", "$iothub/twin/PATCH/properties/desired/#", "-C", "1", "-v", "-W", "15"]);
-        await WaitUntilAsync(() => Emulator.Devices.IsConnected(id));
-        await Task.Delay(300); // the SUBSCRIBE follows the CONNECT
+        await WaitUntilAsync(() => Emulator.Devices.IsSubscribedToDesired(id));
         var patch = await fixture.Service.SendAsync(HttpMethod.Patch, $"twins/{id}", new JsonObject { ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["mode"] = "eco" } } });
         Assert.Equal(HttpStatusCode.OK, patch.Status);
         var line = await listener.ReadLineAsync(ToolTimeout);
@@ -116,10 +115,10 @@ public sealed class MosquittoInteropTests(EmulatorFixture fixture) : IClassFixtu
 
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var deadline = DateTime.UtcNow.AddSeconds(15);
         while (!condition())
         {
-            Assert.True(DateTime.UtcNow < deadline, "The condition did not become true within 10 s.");
+            Assert.True(DateTime.UtcNow < deadline, "The condition did not become true within 15 s.");
             await Task.Delay(50);
         }
     }

@@ -51,6 +51,9 @@ internal sealed class DeviceEndpoint : IDisposable
 
     public bool IsConnected(string deviceId) => connections.ContainsKey(deviceId);
 
+    /// <summary>Whether the device has subscribed to desired-property notifications.</summary>
+    public bool IsSubscribedToDesired(string deviceId) => subscriptions.TryGetValue(deviceId, out var subs) && subs.DesiredQos is not null;
+
     /// <summary>Devices with remembered subscriptions (connected, or offline with a persistent session).</summary>
     public int SubscriptionStateCount => subscriptions.Count;
 
