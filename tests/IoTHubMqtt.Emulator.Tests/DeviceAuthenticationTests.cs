@@ -16,6 +16,19 @@ public sealed class DeviceAuthenticationTests(EmulatorFixture fixture) : IClassF
         Assert.Equal(MqttClientConnectResultCode.Success, code);
     }
 
+    [Theory]
+    [InlineData("{0}/{1}/?api-version=2021-04-12&DeviceClientType=azure-iot-device%2F1.0&model-id=dtmi%3Acom%3Aexample%3AThermostat%3B1")]
+    [InlineData("{0}/{1}/api-version=2016-11-14")]
+    [InlineData("{0}/{1}/?api-version=2018-06-30")]
+    public async Task Connect_WithUserNameVariantsClientsSend_Succeeds(string userNameFormat)
+    {
+        var (id, key) = fixture.CreateDevice();
+        var userName = string.Format(System.Globalization.CultureInfo.InvariantCulture, userNameFormat, Emulator.HostName, id);
+        var options = MqttTestDevice.Options(Emulator, id, MqttTestDevice.Token(Emulator, id, key))
+            .WithCredentials(userName, MqttTestDevice.Token(Emulator, id, key)).Build();
+        Assert.Equal(MqttClientConnectResultCode.Success, await MqttTestDevice.TryConnectAsync(options));
+    }
+
     [Fact]
     public async Task Connect_WithSecondaryKeySas_Succeeds()
     {
