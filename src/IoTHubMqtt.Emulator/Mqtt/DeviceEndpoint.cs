@@ -102,13 +102,7 @@ internal sealed class DeviceEndpoint : IDisposable
             return Task.CompletedTask;
         }
 
-        if (moduleId is not null)
-        {
-            Refuse(e, MqttConnectReasonCode.NotAuthorized, $"Refused '{clientId}': module identities are not supported by the emulator.");
-            return Task.CompletedTask;
-        }
-
-        var device = hub.FindDevice(deviceId);
+        var device = hub.FindDevice(expectedClientId);
         if (device is null || !device.Enabled)
         {
             Refuse(e, MqttConnectReasonCode.NotAuthorized, $"Refused '{clientId}': the device is {(device is null ? "not registered" : "disabled")}.");
@@ -129,7 +123,7 @@ internal sealed class DeviceEndpoint : IDisposable
         }
         else
         {
-            var resource = SasResource.ForDevice(hub.HostName, deviceId);
+            var resource = moduleId is null ? SasResource.ForDevice(hub.HostName, deviceId) : SasResource.ForModule(hub.HostName, deviceId, moduleId);
             var token = authenticator.Validate(password, resource, info => KeysFor(device, info), out var reason);
             if (token is null)
             {
@@ -142,10 +136,10 @@ internal sealed class DeviceEndpoint : IDisposable
 
         if (e.CleanSession != false)
         {
-            subscriptions.TryRemove(deviceId, out _);
+            subscriptions.TryRemove(expectedClientId, out _);
         }
 
-        connections[deviceId] = new DeviceConnection(deviceId, expires, Interlocked.Increment(ref nextConnectionId), e.CleanSession != false);
+        connections[expectedClientId] = new DeviceConnection(expectedClientId, expires, Interlocked.Increment(ref nextConnectionId), e.CleanSession != false);
         return Task.CompletedTask;
     }
 
@@ -310,7 +304,7 @@ internal sealed class DeviceEndpoint : IDisposable
         var filter = e.TopicFilter.Topic ?? "";
         var qos = e.TopicFilter.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce ? MqttQualityOfServiceLevel.AtMostOnce : MqttQualityOfServiceLevel.AtLeastOnce;
         var subs = subscriptions.GetOrAdd(deviceId, _ => new DeviceSubscriptions());
-        if (filter.StartsWith($"devices/{deviceId}/messages/devicebound/", StringComparison.Ordinal) && IsTrailingWildcard(filter, $"devices/{deviceId}/messages/devicebound/"))
+        if (!deviceId.Contains('/', StringComparison.Ordinal) && IsTrailingWildcard(filter, $"devices/{deviceId}/messages/devicebound/"))
         {
             subs.CloudToDeviceQos = qos;
             _ = DeliverCloudToDeviceAfterSubAckAsync(deviceId);
@@ -386,7 +380,10 @@ internal sealed class DeviceEndpoint : IDisposable
         }
 
         var payload = message.Payload;
-        var eventsPrefix = $"devices/{deviceId}/messages/events";
+        var slash = deviceId.IndexOf('/', StringComparison.Ordinal);
+        var parentId = slash < 0 ? deviceId : deviceId[..slash];
+        var moduleId = slash < 0 ? null : deviceId[(slash + 1)..];
+        var eventsPrefix = moduleId is null ? $"devices/{deviceId}/messages/events" : $"devices/{parentId}/modules/{moduleId}/messages/events";
         try
         {
             if (topic.StartsWith(eventsPrefix, StringComparison.Ordinal) && (topic.Length == eventsPrefix.Length || topic[eventsPrefix.Length] == '/'))
@@ -415,7 +412,8 @@ internal sealed class DeviceEndpoint : IDisposable
                 hub.AppendTelemetry(seq => new TelemetryMessage
                 {
                     SequenceNumber = seq,
-                    DeviceId = deviceId,
+                    DeviceId = parentId,
+                    ModuleId = moduleId,
                     EnqueuedTimeUtc = DateTime.UtcNow,
                     Body = body,
                     Properties = application,
