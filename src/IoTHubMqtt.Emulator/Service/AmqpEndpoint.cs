@@ -353,6 +353,11 @@ internal sealed class AmqpEndpoint : IDisposable
             message.MessageAnnotations[new Symbol("x-opt-offset")] = telemetry.SequenceNumber.ToString(CultureInfo.InvariantCulture);
             message.MessageAnnotations[new Symbol("x-opt-enqueued-time")] = telemetry.EnqueuedTimeUtc;
             message.MessageAnnotations[new Symbol("iothub-connection-device-id")] = telemetry.DeviceId;
+            if (telemetry.ModuleId is not null)
+            {
+                message.MessageAnnotations[new Symbol("iothub-connection-module-id")] = telemetry.ModuleId;
+            }
+
             message.MessageAnnotations[new Symbol("iothub-message-source")] = "Telemetry";
             message.ApplicationProperties = new ApplicationProperties();
             foreach (var (name, value) in telemetry.Properties)
