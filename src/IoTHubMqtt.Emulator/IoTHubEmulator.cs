@@ -35,6 +35,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     private readonly MqttListenerAdapter tlsAdapter;
     private readonly MqttListenerAdapter? plainAdapter;
     private readonly MqttListenerAdapter dpsAdapter;
+    private readonly AmqpEndpoint? amqp;
     private readonly bool ownsDataPath;
     private int stopped;
 
@@ -62,14 +63,16 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
                 adapters.Add(plainAdapter);
             }
 
-            deviceServer = new MqttServer(ServerOptions(), adapters, new MqttNetNullLogger());
+            deviceServer = new MqttServer(ServerOptions(options), adapters, new MqttNetNullLogger());
             Devices.Attach(deviceServer);
 
             dpsAdapter = new MqttListenerAdapter(options.ListenAddress, options.DpsPort, certificates.ServerCertificate, log);
-            dpsServer = new MqttServer(ServerOptions(), [dpsAdapter], new MqttNetNullLogger());
+            dpsServer = new MqttServer(ServerOptions(options), [dpsAdapter], new MqttNetNullLogger());
             new DpsEndpoint(Dps, authenticator, options.DpsRetryAfterSeconds, log).Attach(dpsServer);
 
             var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(options.ServiceRequestsPerSecond), log);
+            amqp = options.AmqpPort < 0 ? null
+                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort == 0 ? FreePort(options.ListenAddress) : options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
             httpServer = new HttpServer(options.ListenAddress, options.HttpsPort, certificates.ServerCertificate, api.HandleAsync, WebSocketPath,
                 (socket, remote, cert) => webSocketAdapter.RunAsync(socket, remote, cert), log);
         }
@@ -97,6 +100,9 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
     /// <summary>The service REST API over HTTPS.</summary>
     public int HttpsPort => httpServer.Port;
+
+    /// <summary>Service-side AMQP over TLS (C2D send, telemetry read, CBS), or 0 when disabled.</summary>
+    public int AmqpPort => amqp?.Port ?? 0;
 
     /// <summary>DPS over MQTT/TLS.</summary>
     public int DpsPort => dpsAdapter.Port;
@@ -126,6 +132,9 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         $"HostName={HostName};SharedAccessKeyName=iothubowner;SharedAccessKey={Hub.Policies["iothubowner"].PrimaryKey}";
 
     internal HubState Hub { get; }
+
+    /// <summary>Sessions the MQTT server holds (connected plus persistent ones), for leak checks.</summary>
+    internal async Task<int> MqttSessionCountAsync() => (await deviceServer.GetSessionsAsync().ConfigureAwait(false)).Count;
 
     internal DeviceEndpoint Devices { get; }
 
@@ -170,8 +179,9 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         await dpsServer.StartAsync().ConfigureAwait(false);
         httpServer.Start();
+        amqp?.Start();
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
-        log.Information($"IoT Hub emulator '{HostName}' listening on {ListenAddress}: MQTT/TLS {MqttTlsPort}, HTTPS+WebSocket {HttpsPort}, DPS {DpsPort}" +
+        log.Information($"IoT Hub emulator '{HostName}' listening on {ListenAddress}: MQTT/TLS {MqttTlsPort}, HTTPS+WebSocket {HttpsPort}, DPS {DpsPort}, AMQP {AmqpPort}" +
             (plainAdapter is null ? "." : $", plain MQTT {MqttPort}."));
     }
 
@@ -250,6 +260,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await httpServer.StopAsync().ConfigureAwait(false);
+        amqp?.Dispose();
         await StopServerAsync(deviceServer).ConfigureAwait(false);
         await StopServerAsync(dpsServer).ConfigureAwait(false);
         Devices.Dispose();
@@ -298,6 +309,14 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         }
     }
 
+    private static int FreePort(IPAddress address)
+    {
+        // The AMQP listener cannot report an OS-chosen port: ask the OS for a free one first.
+        using var probe = new System.Net.Sockets.TcpListener(address, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
     private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
     private EmulatorDeviceCredentials CredentialsOf(JsonObject json)
@@ -313,12 +332,12 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         error.Status switch { 404 => IoTHubErrorKind.NotFound, 409 => IoTHubErrorKind.AlreadyExists, 412 => IoTHubErrorKind.InvalidOperation, _ => IoTHubErrorKind.InvalidArgument },
         error.Message, null, deviceId);
 
-    private static MqttServerOptions ServerOptions()
+    private static MqttServerOptions ServerOptions(IoTHubEmulatorOptions options)
     {
         var serverOptions = new MqttServerOptions
         {
             EnablePersistentSessions = true,
-            DefaultCommunicationTimeout = TimeSpan.FromSeconds(30),
+            DefaultCommunicationTimeout = options.ConnectTimeout,
             MaxPendingMessagesPerClient = 1000,
         };
         return serverOptions;
@@ -339,6 +358,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         Port(options.MqttPort, "MqttPort", true);
         Port(options.HttpsPort, "HttpsPort", false);
         Port(options.DpsPort, "DpsPort", false);
+        Port(options.AmqpPort, "AmqpPort", true);
         if (string.IsNullOrWhiteSpace(options.HostName) || options.HostName.Any(c => c is '/' or ';' or ' ' or '?' or '#'))
         {
             throw new IoTHubMqttException("EmulatorHostNameInvalid", IoTHubErrorKind.InvalidArgument,

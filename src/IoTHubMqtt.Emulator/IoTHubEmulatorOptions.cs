@@ -23,6 +23,9 @@ public sealed class IoTHubEmulatorOptions
     /// <summary>DPS over MQTT/TLS.</summary>
     public int DpsPort { get; set; }
 
+    /// <summary>Service-side AMQP over TLS (the hub's 5671): CBS, C2D send and telemetry read. -1 disables it.</summary>
+    public int AmqpPort { get; set; }
+
     /// <summary>Where the CA, server certificate and (with <see cref="Persist"/>) the SQLite database live. Null: a new temporary directory.</summary>
     public string? DataPath { get; set; }
 
@@ -61,6 +64,9 @@ public sealed class IoTHubEmulatorOptions
 
     /// <summary>Telemetry messages kept for the service to read (oldest dropped first).</summary>
     public int TelemetryRetention { get; set; } = 100_000;
+
+    /// <summary>How long a new MQTT connection may take to send CONNECT (and the server to wait on a silent client).</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Receives the emulator's log lines; never given secrets.</summary>
     public Action<EmulatorLogLevel, string>? Log { get; set; }

@@ -4,7 +4,7 @@ using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Emulator;
 
 // Standalone: dotnet run --project src/IoTHubMqtt.Emulator -- [options]. Runs until Ctrl+C.
-var options = new IoTHubEmulatorOptions { MqttTlsPort = 8883, HttpsPort = 8443, DpsPort = 8884, Log = (level, line) => Console.Error.WriteLine($"[{level}] {line}") };
+var options = new IoTHubEmulatorOptions { MqttTlsPort = 8883, HttpsPort = 8443, DpsPort = 8884, AmqpPort = 5671, Log = (level, line) => Console.Error.WriteLine($"[{level}] {line}") };
 var verbose = false;
 for (var i = 0; i < args.Length; i++)
 {
@@ -18,7 +18,8 @@ for (var i = 0; i < args.Length; i++)
         case "--mqtt-port": options.MqttPort = NextPort(); break;
         case "--https-port": options.HttpsPort = NextPort(); break;
         case "--dps-port": options.DpsPort = NextPort(); break;
-        case "--ephemeral-ports": options.MqttTlsPort = options.HttpsPort = options.DpsPort = 0; break;
+        case "--amqp-port": options.AmqpPort = NextPort(); break;
+        case "--ephemeral-ports": options.MqttTlsPort = options.HttpsPort = options.DpsPort = options.AmqpPort = 0; break;
         case "--data-path": options.DataPath = Next(); break;
         case "--persist": options.Persist = true; break;
         case "--certificate": options.CertificatePath = Next(); break;
@@ -29,13 +30,14 @@ for (var i = 0; i < args.Length; i++)
         case "--verbose": verbose = true; break;
         case "-h" or "--help":
             Console.WriteLine("""
-                IoTHubMqtt emulator: a local IoT Hub (MQTT/TLS, MQTT over WebSockets, service REST, DPS).
+                IoTHubMqtt emulator: a local IoT Hub (MQTT/TLS, MQTT over WebSockets, service REST and AMQP, DPS).
                   --host-name NAME          hub host name (default localhost)
                   --address IP              listen address (default 127.0.0.1)
                   --mqtt-tls-port N         MQTT over TLS (default 8883)
                   --mqtt-port N             also plain MQTT on N (off by default)
                   --https-port N            REST API and /$iothub/websocket (default 8443)
                   --dps-port N              DPS over MQTT/TLS (default 8884)
+                  --amqp-port N             service AMQP over TLS (default 5671, -1 = off)
                   --ephemeral-ports         let the system choose every port
                   --data-path DIR           certificates, owner connection string and database folder
                   --persist                 keep devices, twins and C2D in DIR/emulator.db
@@ -87,6 +89,11 @@ try
 
     Console.WriteLine($"HTTPS/WS port:      {emulator.HttpsPort}");
     Console.WriteLine($"DPS port:           {emulator.DpsPort} (ID scope {emulator.IdScope})");
+    if (emulator.AmqpPort != 0)
+    {
+        Console.WriteLine($"AMQP/TLS port:      {emulator.AmqpPort}");
+    }
+
     Console.WriteLine($"CA certificate:     {emulator.CaCertificatePath}");
     Console.WriteLine($"Owner conn. string: in {secretPath}");
     Console.WriteLine("Press Ctrl+C to stop.");

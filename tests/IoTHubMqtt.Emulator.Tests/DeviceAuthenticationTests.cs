@@ -16,6 +16,19 @@ public sealed class DeviceAuthenticationTests(EmulatorFixture fixture) : IClassF
         Assert.Equal(MqttClientConnectResultCode.Success, code);
     }
 
+    [Theory]
+    [InlineData("{0}/{1}/?api-version=2021-04-12&DeviceClientType=azure-iot-device%2F1.0&model-id=dtmi%3Acom%3Aexample%3AThermostat%3B1")]
+    [InlineData("{0}/{1}/api-version=2016-11-14")]
+    [InlineData("{0}/{1}/?api-version=2018-06-30")]
+    public async Task Connect_WithUserNameVariantsClientsSend_Succeeds(string userNameFormat)
+    {
+        var (id, key) = fixture.CreateDevice();
+        var userName = string.Format(System.Globalization.CultureInfo.InvariantCulture, userNameFormat, Emulator.HostName, id);
+        var options = MqttTestDevice.Options(Emulator, id, MqttTestDevice.Token(Emulator, id, key))
+            .WithCredentials(userName, MqttTestDevice.Token(Emulator, id, key)).Build();
+        Assert.Equal(MqttClientConnectResultCode.Success, await MqttTestDevice.TryConnectAsync(options));
+    }
+
     [Fact]
     public async Task Connect_WithSecondaryKeySas_Succeeds()
     {
@@ -144,10 +157,10 @@ public sealed class DeviceAuthenticationTests(EmulatorFixture fixture) : IClassF
     {
         await using var strict = EmulatorFixture.Start(o => o.TokenClockSkew = TimeSpan.Zero);
         var (id, key) = strict.CreateDevice();
-        var options = MqttTestDevice.Options(strict.Emulator, id, MqttTestDevice.Token(strict.Emulator, id, key, TimeSpan.FromSeconds(3))).Build();
+        var options = MqttTestDevice.Options(strict.Emulator, id, MqttTestDevice.Token(strict.Emulator, id, key, TimeSpan.FromSeconds(5))).Build();
         await using var device = await MqttTestDevice.ConnectAsync(options, id);
         Assert.True(device.Client.IsConnected);
-        var closed = await device.Disconnected.WaitAsync(TimeSpan.FromSeconds(10));
+        var closed = await device.Disconnected.WaitAsync(TimeSpan.FromSeconds(15));
         Assert.False(device.Client.IsConnected);
         Assert.NotNull(closed);
     }

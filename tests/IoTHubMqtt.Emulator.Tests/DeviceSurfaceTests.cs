@@ -85,6 +85,32 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task CloudToDevice_NotAcknowledged_IsRedeliveredWhenTheLockExpiresThenDeadLettered()
+    {
+        await using var fx = EmulatorFixture.Start(o =>
+        {
+            o.CloudToDeviceLockDuration = TimeSpan.FromSeconds(1);
+            o.CloudToDeviceMaxDeliveryCount = 2;
+        });
+        var (id, key) = fx.CreateDevice();
+        await using var device = await MqttTestDevice.ConnectAsync(fx.Emulator, id, key);
+        var deliveries = 0;
+        device.Client.ApplicationMessageReceivedAsync += e =>
+        {
+            e.AutoAcknowledge = false;
+            Interlocked.Increment(ref deliveries);
+            return Task.CompletedTask;
+        };
+        await device.SubscribeAsync($"devices/{id}/messages/devicebound/#");
+        await fx.Service.SendAsync(HttpMethod.Post, $"$emulator/devices/{id}/messages/devicebound", rawBody: Encoding.UTF8.GetBytes("ack me"));
+
+        await WaitUntilAsync(() => Volatile.Read(ref deliveries) == 2);
+        await WaitUntilAsync(() => fx.Emulator.Hub.QueuedCount(id) == 0); // dead-lettered after the second lock ran out
+        await Task.Delay(1500);
+        Assert.Equal(2, Volatile.Read(ref deliveries));
+    }
+
+    [Fact]
     public async Task CloudToDevice_QueuedWhileOffline_IsDeliveredOnSubscribe()
     {
         var (id, key) = fixture.CreateDevice();

@@ -61,8 +61,16 @@ public sealed class ServiceApiTests(EmulatorFixture fixture) : IClassFixture<Emu
         Assert.Equal(HttpStatusCode.OK, created.Status);
         await using var device = await MqttTestDevice.ConnectAsync(fixture.Emulator, id, key);
         Assert.True(device.Client.IsConnected);
-        var twin = await Service.SendAsync(HttpMethod.Get, $"devices/{id}");
-        Assert.Equal("Connected", twin.Json!["connectionState"]!.GetValue<string>());
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string? state;
+        do
+        {
+            // the hub records the connection just after its CONNACK
+            state = (await Service.SendAsync(HttpMethod.Get, $"devices/{id}")).Json!["connectionState"]!.GetValue<string>();
+        }
+        while (state != "Connected" && DateTime.UtcNow < deadline && await Task.Delay(50).ContinueWith(_ => true));
+
+        Assert.Equal("Connected", state);
     }
 
     [Theory]
@@ -106,6 +114,45 @@ public sealed class ServiceApiTests(EmulatorFixture fixture) : IClassFixture<Emu
         Assert.Equal("me", replaced.Json["tags"]!["owner"]!.GetValue<string>());
         Assert.Null(replaced.Json["properties"]!["desired"]!["a"]);
         Assert.Equal(3, replaced.Json["properties"]!["desired"]!["c"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task Device_UpdateWithoutAuthentication_KeepsX509Thumbprint()
+    {
+        var id = fixture.NewDeviceId();
+        fixture.Emulator.CreateX509Device(id, new string('B', 40));
+        var updated = await Service.SendAsync(HttpMethod.Put, $"devices/{id}", new JsonObject { ["deviceId"] = id, ["status"] = "enabled" },
+            new Dictionary<string, string> { ["If-Match"] = "*" });
+        Assert.Equal(HttpStatusCode.OK, updated.Status);
+        Assert.Equal("selfSigned", updated.Json!["authentication"]!["type"]!.GetValue<string>());
+        Assert.Equal(new string('B', 40), updated.Json["authentication"]!["x509Thumbprint"]!["primaryThumbprint"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Device_FieldOfTheWrongType_Is400()
+    {
+        var id = fixture.NewDeviceId();
+        var response = await Service.SendAsync(HttpMethod.Put, $"devices/{id}", new JsonObject { ["deviceId"] = id, ["status"] = 1 });
+        Assert.Equal(HttpStatusCode.BadRequest, response.Status);
+    }
+
+    [Fact]
+    public async Task Enrollments_CreatedOverRest_ProvisionAndCanBeDeleted()
+    {
+        var group = "rest-grp-" + Guid.NewGuid().ToString("N")[..6];
+        var key = SharedAccessKeys.Generate(64);
+        var created = await Service.SendAsync(HttpMethod.Put, $"enrollmentGroups/{group}", new JsonObject
+        {
+            ["enrollmentGroupId"] = group,
+            ["attestation"] = new JsonObject { ["type"] = "symmetricKey", ["symmetricKey"] = new JsonObject { ["primaryKey"] = key, ["secondaryKey"] = SharedAccessKeys.Generate(64) } },
+        });
+        Assert.Equal(HttpStatusCode.OK, created.Status);
+        Assert.Equal(key, created.Json!["attestation"]!["symmetricKey"]!["primaryKey"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.OK, (await Service.SendAsync(HttpMethod.Get, $"enrollmentGroups/{group}")).Status);
+        Assert.Equal(HttpStatusCode.NoContent, (await Service.SendAsync(HttpMethod.Delete, $"enrollmentGroups/{group}")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await Service.SendAsync(HttpMethod.Get, $"enrollmentGroups/{group}")).Status);
+        var x509 = await Service.SendAsync(HttpMethod.Put, "enrollments/x509-one", new JsonObject { ["attestation"] = new JsonObject { ["type"] = "x509" } });
+        Assert.Equal(HttpStatusCode.BadRequest, x509.Status);
     }
 
     [Fact]

@@ -14,6 +14,12 @@ internal sealed class DeviceIdentity
 {
     public required string DeviceId { get; init; }
 
+    /// <summary>Set for a module identity of <see cref="DeviceId"/>.</summary>
+    public string? ModuleId { get; init; }
+
+    /// <summary>How the hub and MQTT client ids name it: <c>{deviceId}</c> or <c>{deviceId}/{moduleId}</c>.</summary>
+    public string Key => ModuleId is null ? DeviceId : $"{DeviceId}/{ModuleId}";
+
     public string GenerationId { get; set; } = Guid.NewGuid().ToString("N")[..18];
 
     public string ETag { get; set; } = NewETag();
@@ -56,5 +62,5 @@ internal sealed class DeviceIdentity
 
     public static string NewETag() => Convert.ToBase64String(Guid.NewGuid().ToByteArray())[..12];
 
-    public override string ToString() => $"Device {DeviceId}";
+    public override string ToString() => ModuleId is null ? $"Device {DeviceId}" : $"Module {DeviceId}/{ModuleId}";
 }

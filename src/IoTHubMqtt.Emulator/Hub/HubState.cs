@@ -41,7 +41,7 @@ internal sealed class HubState
 
         foreach (var device in store.LoadDevices())
         {
-            devices[device.DeviceId] = device;
+            devices[device.Key] = device;
         }
 
         foreach (var message in store.LoadCloudToDevice())
@@ -95,16 +95,46 @@ internal sealed class HubState
     }
 
     /// <summary>Creates a device (ifMatch null) or updates one (ifMatch = its ETag or "*"); returns the device JSON.</summary>
-    public JsonObject PutDevice(string deviceId, JsonObject body, string? ifMatch)
+    public JsonObject PutDevice(string deviceId, JsonObject body, string? ifMatch) => PutIdentity(deviceId, null, body, ifMatch);
+
+    /// <summary>Creates or updates a module identity of an existing device.</summary>
+    public JsonObject PutModule(string deviceId, string moduleId, JsonObject body, string? ifMatch) => PutIdentity(deviceId, moduleId, body, ifMatch);
+
+    private JsonObject PutIdentity(string parentId, string? moduleId, JsonObject body, string? ifMatch)
     {
-        IdentityValidatorCheck(deviceId);
-        if (body["deviceId"] is JsonValue idValue && idValue.GetValue<string>() != deviceId)
+        IdentityValidatorCheck(parentId);
+        if (moduleId is not null && !IdentityValidator.IsValidModuleId(moduleId))
+        {
+            throw HubError.BadRequest("The module ID is not valid.");
+        }
+
+        if (body["deviceId"] is JsonValue idValue && idValue.GetValue<string>() != parentId)
         {
             throw HubError.BadRequest("The deviceId in the body does not match the one in the path.");
         }
 
+        if (moduleId is not null && body["moduleId"] is JsonValue moduleValue && moduleValue.GetValue<string>() != moduleId)
+        {
+            throw HubError.BadRequest("The moduleId in the body does not match the one in the path.");
+        }
+
+        if (moduleId is not null && FindDevice(parentId) is null)
+        {
+            throw HubError.DeviceNotFound(parentId);
+        }
+
+        var deviceId = moduleId is null ? parentId : $"{parentId}/{moduleId}";
+
         var status = body["status"]?.GetValue<string>();
         var auth = body["authentication"] as JsonObject;
+        if (auth is null && ifMatch is not null && FindDevice(deviceId) is { } current)
+        {
+            // An update that leaves authentication out keeps the device's credentials.
+            auth = current.AuthType == DeviceAuthType.Sas
+                ? new JsonObject { ["type"] = "sas", ["symmetricKey"] = new JsonObject { ["primaryKey"] = current.PrimaryKey, ["secondaryKey"] = current.SecondaryKey } }
+                : new JsonObject { ["type"] = "selfSigned", ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = current.PrimaryThumbprint, ["secondaryThumbprint"] = current.SecondaryThumbprint } };
+        }
+
         var type = auth?["type"]?.GetValue<string>() ?? "sas";
         string? primaryKey = null, secondaryKey = null, primaryThumb = null, secondaryThumb = null;
         DeviceAuthType authType;
@@ -143,7 +173,7 @@ internal sealed class HubState
                     throw HubError.DeviceNotFound(deviceId);
                 }
 
-                existing = new DeviceIdentity { DeviceId = deviceId };
+                existing = new DeviceIdentity { DeviceId = parentId, ModuleId = moduleId };
             }
             else
             {
@@ -193,7 +223,7 @@ internal sealed class HubState
             DeviceRevoked?.Invoke(deviceId);
         }
 
-        log.Information($"Device '{deviceId}' saved.");
+        log.Information($"Identity '{deviceId}' saved.");
         return result;
     }
 
@@ -209,12 +239,27 @@ internal sealed class HubState
     {
         lock (gate)
         {
-            return new JsonArray(devices.Values.OrderBy(d => d.DeviceId, StringComparer.Ordinal).Take(top).Select(d => (JsonNode)DeviceJson(d)).ToArray());
+            return new JsonArray(devices.Values.Where(d => d.ModuleId is null).OrderBy(d => d.DeviceId, StringComparer.Ordinal).Take(top).Select(d => (JsonNode)DeviceJson(d)).ToArray());
+        }
+    }
+
+    public JsonArray ListModules(string deviceId)
+    {
+        lock (gate)
+        {
+            if (!devices.ContainsKey(deviceId))
+            {
+                throw HubError.DeviceNotFound(deviceId);
+            }
+
+            return new JsonArray(devices.Values.Where(d => d.DeviceId == deviceId && d.ModuleId is not null)
+                .OrderBy(d => d.ModuleId, StringComparer.Ordinal).Select(d => (JsonNode)DeviceJson(d)).ToArray());
         }
     }
 
     public void DeleteDevice(string deviceId, string? ifMatch)
     {
+        List<string> removed;
         lock (gate)
         {
             var existing = devices.GetValueOrDefault(deviceId) ?? throw HubError.DeviceNotFound(deviceId);
@@ -223,12 +268,22 @@ internal sealed class HubState
                 throw HubError.PreconditionFailed("the ETag does not match the device");
             }
 
-            store.DeleteDevice(deviceId);
-            devices.Remove(deviceId);
-            queues.Remove(deviceId);
+            removed = existing.ModuleId is null
+                ? devices.Values.Where(d => d.DeviceId == existing.DeviceId).Select(d => d.Key).ToList() // a device takes its modules with it
+                : [deviceId];
+            foreach (var key in removed)
+            {
+                store.DeleteDevice(key);
+                devices.Remove(key);
+                queues.Remove(key);
+            }
         }
 
-        DeviceRevoked?.Invoke(deviceId);
+        foreach (var key in removed)
+        {
+            DeviceRevoked?.Invoke(key);
+        }
+
         log.Information($"Device '{deviceId}' deleted.");
     }
 
@@ -357,7 +412,7 @@ internal sealed class HubState
     {
         lock (gate)
         {
-            var ordered = devices.Values.OrderBy(d => d.DeviceId, StringComparer.Ordinal).Skip(skip).Take(take + 1).ToList();
+            var ordered = devices.Values.Where(d => d.ModuleId is null).OrderBy(d => d.DeviceId, StringComparer.Ordinal).Skip(skip).Take(take + 1).ToList();
             var page = new JsonArray(ordered.Take(take).Select(d => (JsonNode)TwinJson(d)).ToArray());
             return (page, ordered.Count > take);
         }
@@ -376,7 +431,7 @@ internal sealed class HubState
         CloudToDeviceMessage message;
         lock (gate)
         {
-            if (!devices.ContainsKey(deviceId))
+            if (!devices.ContainsKey(deviceId) || deviceId.Contains('/', StringComparison.Ordinal))
             {
                 throw HubError.DeviceNotFound(deviceId);
             }
@@ -580,6 +635,7 @@ internal sealed class HubState
     private static DeviceIdentity Copy(DeviceIdentity d) => new()
     {
         DeviceId = d.DeviceId,
+        ModuleId = d.ModuleId,
         GenerationId = d.GenerationId,
         ETag = d.ETag,
         Enabled = d.Enabled,
@@ -604,7 +660,7 @@ internal sealed class HubState
 
     private static string Time(DateTime t) => t == DateTime.MinValue ? "0001-01-01T00:00:00Z" : t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture);
 
-    public static JsonObject DeviceJson(DeviceIdentity d) => new()
+    public static JsonObject DeviceJson(DeviceIdentity d) => WithModuleId(d, new JsonObject
     {
         ["deviceId"] = d.DeviceId,
         ["generationId"] = d.GenerationId,
@@ -623,9 +679,9 @@ internal sealed class HubState
             ["type"] = d.AuthType == DeviceAuthType.Sas ? "sas" : "selfSigned",
         },
         ["capabilities"] = new JsonObject { ["iotEdge"] = false },
-    };
+    });
 
-    public static JsonObject TwinJson(DeviceIdentity d) => new()
+    public static JsonObject TwinJson(DeviceIdentity d) => WithModuleId(d, new JsonObject
     {
         ["deviceId"] = d.DeviceId,
         ["etag"] = d.TwinETag,
@@ -645,5 +701,16 @@ internal sealed class HubState
             ["reported"] = TwinDocument.WithVersion(d.Reported, d.ReportedVersion),
         },
         ["capabilities"] = new JsonObject { ["iotEdge"] = false },
-    };
+    });
+
+    private static JsonObject WithModuleId(DeviceIdentity d, JsonObject json)
+    {
+        if (d.ModuleId is not null)
+        {
+            json["moduleId"] = d.ModuleId;
+            json.Remove("capabilities");
+        }
+
+        return json;
+    }
 }

@@ -6,7 +6,7 @@ internal sealed class TelemetryLog(int capacity)
     private readonly object gate = new();
     private readonly Queue<TelemetryMessage> messages = new();
     private long nextSequence = 1;
-    private TaskCompletionSource arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource? arrived; // created only while a reader waits
 
     public long NextSequenceNumber
     {
@@ -32,7 +32,7 @@ internal sealed class TelemetryLog(int capacity)
 
     public TelemetryMessage Append(Func<long, TelemetryMessage> create)
     {
-        TaskCompletionSource signal;
+        TaskCompletionSource? signal;
         TelemetryMessage message;
         lock (gate)
         {
@@ -44,10 +44,10 @@ internal sealed class TelemetryLog(int capacity)
             }
 
             signal = arrived;
-            arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            arrived = null;
         }
 
-        signal.TrySetResult();
+        signal?.TrySetResult();
         return message;
     }
 
@@ -79,7 +79,7 @@ internal sealed class TelemetryLog(int capacity)
                     return found;
                 }
 
-                signal = arrived.Task;
+                signal = (arrived ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
             }
 
             var left = deadline - DateTime.UtcNow;

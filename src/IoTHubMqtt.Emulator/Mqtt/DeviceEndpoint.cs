@@ -51,6 +51,12 @@ internal sealed class DeviceEndpoint : IDisposable
 
     public bool IsConnected(string deviceId) => connections.ContainsKey(deviceId);
 
+    /// <summary>Whether the device has subscribed to desired-property notifications.</summary>
+    public bool IsSubscribedToDesired(string deviceId) => subscriptions.TryGetValue(deviceId, out var subs) && subs.DesiredQos is not null;
+
+    /// <summary>Devices with remembered subscriptions (connected, or offline with a persistent session).</summary>
+    public int SubscriptionStateCount => subscriptions.Count;
+
     public void Attach(MqttServer mqttServer)
     {
         server = mqttServer;
@@ -96,13 +102,7 @@ internal sealed class DeviceEndpoint : IDisposable
             return Task.CompletedTask;
         }
 
-        if (moduleId is not null)
-        {
-            Refuse(e, MqttConnectReasonCode.NotAuthorized, $"Refused '{clientId}': module identities are not supported by the emulator.");
-            return Task.CompletedTask;
-        }
-
-        var device = hub.FindDevice(deviceId);
+        var device = hub.FindDevice(expectedClientId);
         if (device is null || !device.Enabled)
         {
             Refuse(e, MqttConnectReasonCode.NotAuthorized, $"Refused '{clientId}': the device is {(device is null ? "not registered" : "disabled")}.");
@@ -123,7 +123,7 @@ internal sealed class DeviceEndpoint : IDisposable
         }
         else
         {
-            var resource = SasResource.ForDevice(hub.HostName, deviceId);
+            var resource = moduleId is null ? SasResource.ForDevice(hub.HostName, deviceId) : SasResource.ForModule(hub.HostName, deviceId, moduleId);
             var token = authenticator.Validate(password, resource, info => KeysFor(device, info), out var reason);
             if (token is null)
             {
@@ -136,10 +136,10 @@ internal sealed class DeviceEndpoint : IDisposable
 
         if (e.CleanSession != false)
         {
-            subscriptions.TryRemove(deviceId, out _);
+            subscriptions.TryRemove(expectedClientId, out _);
         }
 
-        connections[deviceId] = new DeviceConnection(deviceId, expires, Interlocked.Increment(ref nextConnectionId));
+        connections[expectedClientId] = new DeviceConnection(expectedClientId, expires, Interlocked.Increment(ref nextConnectionId), e.CleanSession != false);
         return Task.CompletedTask;
     }
 
@@ -235,21 +235,23 @@ internal sealed class DeviceEndpoint : IDisposable
     {
         if (e.DisconnectType == MqttClientDisconnectType.Takeover)
         {
+            // A new connection of the same device replaced this one: what this one had not acknowledged goes to the new one.
+            hub.AbandonLocked(e.ClientId);
+            _ = DeliverCloudToDeviceAsync(e.ClientId);
             return Task.CompletedTask;
         }
 
-        if (connections.TryRemove(e.ClientId, out _))
+        if (connections.TryRemove(e.ClientId, out var ended))
         {
+            if (ended.CleanSession)
+            {
+                subscriptions.TryRemove(e.ClientId, out _); // nothing to keep for a clean session
+            }
+
             hub.SetConnectionState(e.ClientId, false);
             hub.AbandonLocked(e.ClientId);
-            foreach (var (rid, pending) in pendingMethods)
-            {
-                if (pending.DeviceId == e.ClientId)
-                {
-                    pending.Completion.TrySetException(HubError.DeviceNotOnline(e.ClientId));
-                    pendingMethods.TryRemove(rid, out _);
-                }
-            }
+
+            // Pending method calls stay open until their timeout: a device may answer from its next connection.
         }
 
         log.Verbose($"Device '{e.ClientId}' disconnected ({e.DisconnectType}).");
@@ -302,7 +304,7 @@ internal sealed class DeviceEndpoint : IDisposable
         var filter = e.TopicFilter.Topic ?? "";
         var qos = e.TopicFilter.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce ? MqttQualityOfServiceLevel.AtMostOnce : MqttQualityOfServiceLevel.AtLeastOnce;
         var subs = subscriptions.GetOrAdd(deviceId, _ => new DeviceSubscriptions());
-        if (filter.StartsWith($"devices/{deviceId}/messages/devicebound/", StringComparison.Ordinal) && IsTrailingWildcard(filter, $"devices/{deviceId}/messages/devicebound/"))
+        if (!deviceId.Contains('/', StringComparison.Ordinal) && IsTrailingWildcard(filter, $"devices/{deviceId}/messages/devicebound/"))
         {
             subs.CloudToDeviceQos = qos;
             _ = DeliverCloudToDeviceAfterSubAckAsync(deviceId);
@@ -378,7 +380,10 @@ internal sealed class DeviceEndpoint : IDisposable
         }
 
         var payload = message.Payload;
-        var eventsPrefix = $"devices/{deviceId}/messages/events";
+        var slash = deviceId.IndexOf('/', StringComparison.Ordinal);
+        var parentId = slash < 0 ? deviceId : deviceId[..slash];
+        var moduleId = slash < 0 ? null : deviceId[(slash + 1)..];
+        var eventsPrefix = moduleId is null ? $"devices/{deviceId}/messages/events" : $"devices/{parentId}/modules/{moduleId}/messages/events";
         try
         {
             if (topic.StartsWith(eventsPrefix, StringComparison.Ordinal) && (topic.Length == eventsPrefix.Length || topic[eventsPrefix.Length] == '/'))
@@ -407,7 +412,8 @@ internal sealed class DeviceEndpoint : IDisposable
                 hub.AppendTelemetry(seq => new TelemetryMessage
                 {
                     SequenceNumber = seq,
-                    DeviceId = deviceId,
+                    DeviceId = parentId,
+                    ModuleId = moduleId,
                     EnqueuedTimeUtc = DateTime.UtcNow,
                     Body = body,
                     Properties = application,
@@ -639,17 +645,44 @@ internal sealed class DeviceEndpoint : IDisposable
         }
     }
 
-    private sealed record DeviceConnection(string DeviceId, DateTimeOffset? Expires, long Id);
+    private sealed record DeviceConnection(string DeviceId, DateTimeOffset? Expires, long Id, bool CleanSession);
 
+    /// <summary>The granted QoS of each topic family a device subscribed to (read and written from several threads).</summary>
     private sealed class DeviceSubscriptions
     {
-        public MqttQualityOfServiceLevel? CloudToDeviceQos { get; set; }
+        private const int None = -1;
+        private volatile int cloudToDevice = None;
+        private volatile int methods = None;
+        private volatile int twinResponse = None;
+        private volatile int desired = None;
 
-        public MqttQualityOfServiceLevel? MethodsQos { get; set; }
+        public MqttQualityOfServiceLevel? CloudToDeviceQos
+        {
+            get => Get(cloudToDevice);
+            set => cloudToDevice = Set(value);
+        }
 
-        public MqttQualityOfServiceLevel? TwinResponseQos { get; set; }
+        public MqttQualityOfServiceLevel? MethodsQos
+        {
+            get => Get(methods);
+            set => methods = Set(value);
+        }
 
-        public MqttQualityOfServiceLevel? DesiredQos { get; set; }
+        public MqttQualityOfServiceLevel? TwinResponseQos
+        {
+            get => Get(twinResponse);
+            set => twinResponse = Set(value);
+        }
+
+        public MqttQualityOfServiceLevel? DesiredQos
+        {
+            get => Get(desired);
+            set => desired = Set(value);
+        }
+
+        private static MqttQualityOfServiceLevel? Get(int value) => value == None ? null : (MqttQualityOfServiceLevel)value;
+
+        private static int Set(MqttQualityOfServiceLevel? value) => value is { } qos ? (int)qos : None;
     }
 
     private sealed record PendingMethod(string DeviceId, TaskCompletionSource<MethodResult> Completion);

@@ -30,22 +30,32 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
 
             return await RouteAsync(request, cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception ex) when (ex is InvalidOperationException or FormatException or JsonException or ArgumentException)
+        {
+            // a JSON value of the wrong type (e.g. "status": 1) or a malformed field
+            return ErrorResponse(request, HubError.BadRequest("A field in the request has the wrong type or format."));
+        }
         catch (HubError error)
         {
-            if (error.Status >= 500 || error.Status == 429)
-            {
-                log.Information($"{request.Method} {request.Path}: {error.Status} {error.Code}");
-            }
-
-            var response = new HttpResponse(error.Status, Encoding.UTF8.GetBytes(error.ToJson()), "application/json; charset=utf-8");
-            response.Headers["iothub-errorcode"] = error.Code;
-            if (error.RetryAfterSeconds is { } seconds)
-            {
-                response.Headers["Retry-After"] = seconds.ToString(CultureInfo.InvariantCulture);
-            }
-
-            return response;
+            return ErrorResponse(request, error);
         }
+    }
+
+    private HttpResponse ErrorResponse(HttpRequest request, HubError error)
+    {
+        if (error.Status >= 500 || error.Status == 429)
+        {
+            log.Information($"{request.Method} {request.Path}: {error.Status} {error.Code}");
+        }
+
+        var response = new HttpResponse(error.Status, Encoding.UTF8.GetBytes(error.ToJson()), "application/json; charset=utf-8");
+        response.Headers["iothub-errorcode"] = error.Code;
+        if (error.RetryAfterSeconds is { } seconds)
+        {
+            response.Headers["Retry-After"] = seconds.ToString(CultureInfo.InvariantCulture);
+        }
+
+        return response;
     }
 
     private async Task<HttpResponse> RouteAsync(HttpRequest request, CancellationToken cancellationToken)
@@ -60,6 +70,11 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
         if (!request.Query.ContainsKey("api-version"))
         {
             throw HubError.BadRequest("The api-version query parameter is required.");
+        }
+
+        if (segments.Any(s => s.Contains('/', StringComparison.Ordinal)))
+        {
+            throw HubError.BadRequest("An identifier in the path contains '/'.");
         }
 
         switch (segments)
@@ -80,6 +95,31 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
                 Authorize(request, HubPermissions.RegistryWrite);
                 hub.DeleteDevice(id, request.Header("If-Match"));
                 return new HttpResponse(204);
+            case ["devices", var id, "modules"] when method == "GET":
+                Authorize(request, HubPermissions.RegistryRead);
+                return HttpResponse.Json(200, hub.ListModules(id));
+            case ["devices", var id, "modules", var mid] when method == "GET":
+                Authorize(request, HubPermissions.RegistryRead);
+                return WithETag(HttpResponse.Json(200, hub.GetDeviceJson($"{id}/{mid}")));
+            case ["devices", var id, "modules", var mid] when method == "PUT":
+                Authorize(request, HubPermissions.RegistryWrite);
+                return WithETag(HttpResponse.Json(200, hub.PutModule(id, mid, BodyObject(request), request.Header("If-Match"))));
+            case ["devices", var id, "modules", var mid] when method == "DELETE":
+                Authorize(request, HubPermissions.RegistryWrite);
+                hub.DeleteDevice($"{id}/{mid}", request.Header("If-Match"));
+                return new HttpResponse(204);
+            case ["twins", var id, "modules", var mid] when method == "GET":
+                Authorize(request, HubPermissions.RegistryRead);
+                return WithETag(HttpResponse.Json(200, hub.GetTwinJson($"{id}/{mid}")));
+            case ["twins", var id, "modules", var mid] when method == "PATCH":
+                Authorize(request, HubPermissions.ServiceConnect);
+                return WithETag(HttpResponse.Json(200, hub.PatchTwin($"{id}/{mid}", BodyObject(request), request.Header("If-Match"))));
+            case ["twins", var id, "modules", var mid] when method == "PUT":
+                Authorize(request, HubPermissions.ServiceConnect);
+                return WithETag(HttpResponse.Json(200, hub.ReplaceTwin($"{id}/{mid}", BodyObject(request), request.Header("If-Match"))));
+            case ["twins", var id, "modules", var mid, "methods"] when method == "POST":
+                Authorize(request, HubPermissions.ServiceConnect);
+                return await InvokeMethodAsync($"{id}/{mid}", BodyObject(request), cancellationToken).ConfigureAwait(false);
             case ["twins", var id] when method == "GET":
                 Authorize(request, HubPermissions.RegistryRead);
                 return WithETag(HttpResponse.Json(200, hub.GetTwinJson(id)));
@@ -249,6 +289,7 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
         {
             ["sequenceNumber"] = m.SequenceNumber,
             ["deviceId"] = m.DeviceId,
+            ["moduleId"] = m.ModuleId,
             ["enqueuedTimeUtc"] = m.EnqueuedTimeUtc.ToString("O", CultureInfo.InvariantCulture),
             ["body"] = Convert.ToBase64String(m.Body),
             ["properties"] = new JsonObject(m.Properties.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value))),

@@ -34,7 +34,7 @@ internal sealed class SqliteHubStore : IHubStore
     public IEnumerable<DeviceIdentity> LoadDevices() => Query("SELECT doc FROM devices", ReadDevice);
 
     public void SaveDevice(DeviceIdentity device) =>
-        Execute("INSERT INTO devices(id, doc) VALUES($a, $b) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", device.DeviceId, WriteDevice(device));
+        Execute("INSERT INTO devices(id, doc) VALUES($a, $b) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", device.Key, WriteDevice(device));
 
     public void DeleteDevice(string deviceId)
     {
@@ -118,6 +118,7 @@ internal sealed class SqliteHubStore : IHubStore
     private static string WriteDevice(DeviceIdentity d) => new JsonObject
     {
         ["id"] = d.DeviceId,
+        ["mid"] = d.ModuleId,
         ["gen"] = d.GenerationId,
         ["etag"] = d.ETag,
         ["enabled"] = d.Enabled,
@@ -143,6 +144,7 @@ internal sealed class SqliteHubStore : IHubStore
         return new DeviceIdentity
         {
             DeviceId = o["id"]!.GetValue<string>(),
+            ModuleId = o["mid"]?.GetValue<string>(),
             GenerationId = o["gen"]!.GetValue<string>(),
             ETag = o["etag"]!.GetValue<string>(),
             Enabled = o["enabled"]!.GetValue<bool>(),

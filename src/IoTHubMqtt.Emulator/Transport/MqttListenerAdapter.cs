@@ -18,6 +18,9 @@ namespace IoTHubMqtt.Emulator.Transport;
 /// </summary>
 internal sealed class MqttListenerAdapter : IMqttServerAdapter
 {
+    /// <summary>Largest MQTT packet accepted: a 256 KB message plus a topic of up to 64 KB and headers.</summary>
+    public const int MaxPacketBytes = (256 * 1024) + (64 * 1024) + 16;
+
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
     private readonly IPAddress address;
     private readonly int requestedPort;
@@ -146,7 +149,7 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
                 return;
             }
 
-            var channel = new MqttTcpChannel(stream, listener!.LocalEndpoint, remote, clientCertificate);
+            var channel = new MqttTcpChannel(new PacketSizeGuardStream(stream, MaxPacketBytes), listener!.LocalEndpoint, remote, clientCertificate);
             var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(4096, 65535));
             using var adapter = new MqttChannelAdapter(channel, formatter, mqttLogger);
             await handler(adapter).ConfigureAwait(false);

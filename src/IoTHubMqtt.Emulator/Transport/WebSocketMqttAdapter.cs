@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.WebSockets;
 using System.Security.Cryptography.X509Certificates;
 using MQTTnet.Adapter;
+using MQTTnet.Channel;
 using MQTTnet.Diagnostics.Logger;
 using MQTTnet.Formatter;
 using MQTTnet.Implementations;
@@ -37,9 +38,39 @@ internal sealed class WebSocketMqttAdapter : IMqttServerAdapter
             return;
         }
 
-        var channel = new MqttWebSocketChannel(webSocket, remoteEndPoint, true, clientCertificate);
+        var channel = new GuardedChannel(new MqttWebSocketChannel(webSocket, remoteEndPoint, true, clientCertificate), MqttListenerAdapter.MaxPacketBytes);
         var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(4096, 65535));
         using var adapter = new MqttChannelAdapter(channel, formatter, logger);
         await handler(adapter).ConfigureAwait(false);
+    }
+
+    /// <summary>Checks the MQTT framing of what a WebSocket client sends, like <see cref="PacketSizeGuardStream"/> does for TCP.</summary>
+    private sealed class GuardedChannel(IMqttChannel inner, int maxRemainingLength) : IMqttChannel
+    {
+        private readonly MqttFrameGuard guard = new(maxRemainingLength);
+
+        public X509Certificate2 ClientCertificate => inner.ClientCertificate;
+
+        public EndPoint RemoteEndPoint => inner.RemoteEndPoint;
+
+        public EndPoint LocalEndPoint => inner.LocalEndPoint;
+
+        public bool IsSecureConnection => inner.IsSecureConnection;
+
+        public Task ConnectAsync(CancellationToken cancellationToken) => inner.ConnectAsync(cancellationToken);
+
+        public Task DisconnectAsync(CancellationToken cancellationToken) => inner.DisconnectAsync(cancellationToken);
+
+        public async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            var read = await inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
+            guard.Inspect(buffer.AsSpan(offset, read));
+            return read;
+        }
+
+        public Task WriteAsync(System.Buffers.ReadOnlySequence<byte> buffer, bool isEndOfPacket, CancellationToken cancellationToken) =>
+            inner.WriteAsync(buffer, isEndOfPacket, cancellationToken);
+
+        public void Dispose() => inner.Dispose();
     }
 }

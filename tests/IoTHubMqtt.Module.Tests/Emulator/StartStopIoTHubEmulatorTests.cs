@@ -22,7 +22,7 @@ public sealed class StartStopIoTHubEmulatorTests : IDisposable
         var emulator = Assert.Single(started.Output);
         Assert.Equal("localhost", emulator.Properties["HostName"].Value);
         var tlsPort = (int)emulator.Properties["MqttTlsPort"].Value;
-        foreach (var port in new[] { "MqttTlsPort", "HttpsPort", "WebSocketPort", "DpsPort" })
+        foreach (var port in new[] { "MqttTlsPort", "HttpsPort", "WebSocketPort", "DpsPort", "AmqpPort" })
         {
             Assert.InRange((int)emulator.Properties[port].Value, 1, 65535);
         }
@@ -50,7 +50,43 @@ public sealed class StartStopIoTHubEmulatorTests : IDisposable
         var table = ps.Render("$e");
         Assert.Contains("MqttTlsPort", table, StringComparison.Ordinal);
         Assert.DoesNotContain(key, table, StringComparison.Ordinal);
-        Assert.DoesNotContain("SharedAccessKey", table, StringComparison.Ordinal);
+        var defaults = ps.Invoke("$e.PSStandardMembers.DefaultDisplayPropertySet.ReferencedPropertyNames");
+        var names = defaults.Output.Select(o => (string)o.BaseObject).ToList();
+        Assert.Contains("MqttTlsPort", names);
+        Assert.Contains("CaCertificatePath", names);
+        Assert.DoesNotContain("OwnerConnectionString", names);
+    }
+
+    [Fact]
+    public void CreatedDevice_DefaultViews_ShowIdButNoKeyOrConnectionString()
+    {
+        var result = ps.Invoke("$e = Start-IoTHubEmulator; $d = $e.CreateDevice('viewed-device'); $d.PrimaryKey");
+        Assert.Empty(result.AllErrors);
+        var key = (string)Assert.Single(result.Output).BaseObject;
+        var table = ps.Render("$d");
+        Assert.Contains("viewed-device", table, StringComparison.Ordinal);
+        foreach (var text in new[] { table, ps.Render("$d.ToString()") })
+        {
+            Assert.DoesNotContain(key, text, StringComparison.Ordinal);
+            Assert.DoesNotContain("SharedAccessKey", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Start_WithVerbose_ReportsTheEndpoints()
+    {
+        var result = ps.Invoke("$e = Start-IoTHubEmulator -Verbose");
+        Assert.Empty(result.AllErrors);
+        Assert.Contains(result.Verbose, v => v.Message.Contains("listening on 127.0.0.1", StringComparison.Ordinal));
+        Assert.DoesNotContain(result.Verbose, v => v.Message.Contains("SharedAccessKey", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Stop_WithWhatIf_LeavesTheEmulatorRunning()
+    {
+        var result = ps.Invoke("$e = Start-IoTHubEmulator; Stop-IoTHubEmulator -WhatIf; $e.IsRunning");
+        Assert.Empty(result.AllErrors);
+        Assert.True((bool)Assert.Single(result.Output).BaseObject);
     }
 
     [Fact]

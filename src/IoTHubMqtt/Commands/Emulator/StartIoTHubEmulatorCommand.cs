@@ -8,7 +8,7 @@ namespace IoTHubMqtt.Commands.Emulator;
 /// <summary>
 /// <para type="synopsis">Starts a local IoT Hub emulator in this process.</para>
 /// <para type="description">Starts the embedded IoT Hub emulator: MQTT over TLS, MQTT over WebSockets and the service REST API over
-/// HTTPS, and DPS over MQTT/TLS, all on the loopback address and on ports the system chooses unless given. Returns the emulator
+/// HTTPS, service-side AMQP over TLS, and DPS over MQTT/TLS, all on the loopback address and on ports the system chooses unless given. Returns the emulator
 /// object with its host name, ports, the CA certificate file clients must trust, and the owner connection string (hidden from
 /// the default view). With -DataPath, devices, twins and undelivered cloud-to-device messages survive a restart.
 /// The emulator runs until Stop-IoTHubEmulator or until the PowerShell process exits.</para>
@@ -46,6 +46,11 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
     [Parameter]
     [ValidateRange(0, 65535)]
     public int DpsPort { get; set; }
+
+    /// <summary>The service-side AMQP over TLS port (the hub's 5671: C2D send, telemetry read). 0, the default, lets the system choose; -1 turns it off.</summary>
+    [Parameter]
+    [ValidateRange(-1, 65535)]
+    public int AmqpPort { get; set; }
 
     /// <summary>A folder for the certificates and the state database; state then survives a restart.</summary>
     [Parameter]
@@ -95,6 +100,7 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
             MqttPort = MqttPort ?? -1,
             HttpsPort = HttpsPort,
             DpsPort = DpsPort,
+            AmqpPort = AmqpPort,
             DataPath = DataPath is null ? null : GetUnresolvedProviderPathFromPSPath(DataPath),
             Persist = DataPath is not null,
             CertificatePath = CertificatePath is null ? null : GetUnresolvedProviderPathFromPSPath(CertificatePath),

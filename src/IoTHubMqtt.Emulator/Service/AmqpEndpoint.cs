@@ -1,0 +1,373 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Amqp;
+using Amqp.Framing;
+using Amqp.Listener;
+using Amqp.Types;
+using IoTHubMqtt.Emulator.Hub;
+
+namespace IoTHubMqtt.Emulator.Service;
+
+/// <summary>
+/// The hub's service-side AMQP endpoint (amqps, like port 5671): CBS token authorization on <c>$cbs</c>, C2D send on
+/// <c>/messages/devicebound</c> and telemetry read on <c>messages/events[/ConsumerGroups/{cg}/Partitions/{p}]</c>
+/// (one partition, "0"; offsets are the emulator's sequence numbers).
+/// See https://learn.microsoft.com/azure/iot-hub/iot-hub-amqp-support
+/// </summary>
+internal sealed class AmqpEndpoint : IDisposable
+{
+    private readonly ContainerHost host;
+    private readonly HubState hub;
+    private readonly SasAuthenticator authenticator;
+    private readonly EmulatorLog log;
+    private readonly ConditionalWeakTable<Connection, AuthorizedConnection> authorized = new();
+
+    public AmqpEndpoint(System.Net.IPAddress address, int port, X509Certificate2 certificate, HubState hub, SasAuthenticator authenticator, EmulatorLog log)
+    {
+        this.hub = hub;
+        this.authenticator = authenticator;
+        this.log = log;
+        Port = port;
+        var listenAddress = new Address(address.ToString(), port, null, null, "/", "amqps");
+        host = new ContainerHost([listenAddress], certificate);
+        host.Listeners[0].SASL.EnableAnonymousMechanism = true;
+        host.RegisterRequestProcessor("$cbs", new CbsProcessor(this));
+        host.RegisterLinkProcessor(new LinkProcessor(this));
+    }
+
+    public int Port { get; }
+
+    public void Start() => host.Open();
+
+    public void Dispose() => host.Close();
+
+    private bool IsAuthorized(ListenerLink link) =>
+        authorized.TryGetValue(link.Session.Connection, out var state) && state.Expires > DateTimeOffset.UtcNow;
+
+    /// <summary>put-token on $cbs: a service policy token (ServiceConnect) authorizes the connection.</summary>
+    private sealed class CbsProcessor(AmqpEndpoint owner) : IRequestProcessor
+    {
+        public int Credit => 100;
+
+        public void Process(RequestContext requestContext)
+        {
+            var request = requestContext.Message;
+            var operation = request.ApplicationProperties?["operation"] as string;
+            var audience = request.ApplicationProperties?["name"] as string ?? owner.hub.HostName;
+            var token = request.Body as string;
+            int status;
+            string description;
+            if (operation != "put-token" || token is null)
+            {
+                (status, description) = (400, "Expected a put-token request with the token as the body.");
+            }
+            else
+            {
+                HubPermissions permissions = HubPermissions.None;
+                var info = owner.authenticator.Validate(token, Normalize(audience), t =>
+                {
+                    if (t.PolicyName is not null && owner.hub.Policies.TryGetValue(t.PolicyName, out var policy))
+                    {
+                        permissions = policy.Permissions;
+                        return [policy.PrimaryKey, policy.SecondaryKey];
+                    }
+
+                    return [];
+                }, out var reason);
+                if (info is null || !SasAuthenticator.IsResourcePrefix(owner.hub.HostName, Normalize(audience)))
+                {
+                    (status, description) = (401, $"Unauthorized: {(info is null ? reason : "the audience is not this hub")}.");
+                }
+                else if (!permissions.HasFlag(HubPermissions.ServiceConnect))
+                {
+                    (status, description) = (401, "The policy lacks the ServiceConnect permission.");
+                }
+                else
+                {
+                    owner.authorized.AddOrUpdate(requestContext.Link.Session.Connection, new AuthorizedConnection(info.Expiry));
+                    (status, description) = (200, "OK");
+                }
+            }
+
+            owner.log.Verbose($"AMQP CBS put-token for '{audience}': {status}.");
+            var response = new Message
+            {
+                Properties = new Properties { CorrelationId = request.Properties?.MessageId },
+                ApplicationProperties = new ApplicationProperties(),
+            };
+            response.ApplicationProperties["status-code"] = status;
+            response.ApplicationProperties["status-description"] = description;
+            requestContext.Complete(response);
+        }
+
+        private static string Normalize(string audience)
+        {
+            var a = audience;
+            var scheme = a.IndexOf("://", StringComparison.Ordinal);
+            return scheme >= 0 ? a[(scheme + 3)..] : a;
+        }
+    }
+
+    private sealed class LinkProcessor(AmqpEndpoint owner) : ILinkProcessor
+    {
+        public void Process(AttachContext attachContext)
+        {
+            var link = attachContext.Link;
+            if (link.Role)
+            {
+                // The client sends: only C2D.
+                var address = ((attachContext.Attach.Target as Target)?.Address ?? "").TrimStart('/');
+                if (!string.Equals(address, "messages/devicebound", StringComparison.OrdinalIgnoreCase))
+                {
+                    attachContext.Complete(new Error(ErrorCode.NotFound) { Description = $"No node '{address}' to send to." });
+                }
+                else if (!owner.IsAuthorized(link))
+                {
+                    attachContext.Complete(new Error(ErrorCode.UnauthorizedAccess) { Description = "Put a service token on $cbs first." });
+                }
+                else
+                {
+                    attachContext.Complete(new CloudToDeviceSink(owner), 100);
+                }
+
+                return;
+            }
+
+            var source = attachContext.Attach.Source as Source;
+            var sourceAddress = (source?.Address ?? "").TrimStart('/');
+            if (!sourceAddress.StartsWith("messages/events", StringComparison.OrdinalIgnoreCase))
+            {
+                attachContext.Complete(new Error(ErrorCode.NotFound) { Description = $"No node '{sourceAddress}' to receive from." });
+            }
+            else if (!owner.IsAuthorized(link))
+            {
+                attachContext.Complete(new Error(ErrorCode.UnauthorizedAccess) { Description = "Put a service token on $cbs first." });
+            }
+            else
+            {
+                var partition = sourceAddress.Split('/') is { Length: >= 6 } parts ? parts[5] : "0";
+                _ = new TelemetrySource(owner, attachContext, partition == "0", StartFrom(source));
+            }
+        }
+
+        /// <summary>Reads an Event Hubs start filter (<c>amqp.annotation.x-opt-offset &gt; 'n'</c> or <c>x-opt-enqueued-time</c>).</summary>
+        private static (long Sequence, DateTime? After) StartFrom(Source? source)
+        {
+            if (source?.FilterSet is null)
+            {
+                return (1, null);
+            }
+
+            foreach (var value in source.FilterSet.Values)
+            {
+                var text = (value as DescribedValue)?.Value as string ?? value?.ToString() ?? "";
+                var quote = text.IndexOf('\'', StringComparison.Ordinal);
+                var end = quote < 0 ? -1 : text.IndexOf('\'', quote + 1);
+                if (quote < 0 || end < 0)
+                {
+                    continue;
+                }
+
+                var literal = text[(quote + 1)..end];
+                var inclusive = text.Contains(">=", StringComparison.Ordinal);
+                if (text.Contains("x-opt-offset", StringComparison.Ordinal) && long.TryParse(literal, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var offset))
+                {
+                    return (offset < 0 ? 1 : inclusive ? offset : offset + 1, null);
+                }
+
+                if (text.Contains("x-opt-enqueued-time", StringComparison.Ordinal) && long.TryParse(literal, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
+                {
+                    return (1, DateTimeOffset.FromUnixTimeMilliseconds(ms).UtcDateTime);
+                }
+            }
+
+            return (1, null);
+        }
+    }
+
+    /// <summary>Receives C2D messages addressed <c>/devices/{id}/messages/devicebound</c> and queues them.</summary>
+    private sealed class CloudToDeviceSink(AmqpEndpoint owner) : LinkEndpoint
+    {
+        public override void OnMessage(MessageContext messageContext)
+        {
+            var message = messageContext.Message;
+            var to = message.Properties?.To ?? "";
+            var parts = to.Trim('/').Split('/');
+            if (parts.Length != 4 || parts[0] != "devices" || parts[2] != "messages" || !string.Equals(parts[3], "devicebound", StringComparison.OrdinalIgnoreCase))
+            {
+                messageContext.Complete(new Error(ErrorCode.InvalidField) { Description = "The 'to' property must be /devices/{deviceId}/messages/devicebound." });
+                return;
+            }
+
+            var body = message.Body switch
+            {
+                byte[] bytes => bytes,
+                string text => Encoding.UTF8.GetBytes(text),
+                null => [],
+                _ => Encoding.UTF8.GetBytes(message.Body.ToString() ?? ""),
+            };
+            var properties = new Dictionary<string, string>(StringComparer.Ordinal);
+            string? ack = null;
+            if (message.ApplicationProperties is not null)
+            {
+                foreach (var (key, value) in message.ApplicationProperties.Map)
+                {
+                    var name = key.ToString() ?? "";
+                    if (name == "iothub-ack")
+                    {
+                        ack = value?.ToString();
+                    }
+                    else
+                    {
+                        properties[name] = Convert.ToString(value, CultureInfo.InvariantCulture) ?? "";
+                    }
+                }
+            }
+
+            var p = message.Properties!;
+            var expiry = p.AbsoluteExpiryTime > DateTime.MinValue.AddYears(1) ? p.AbsoluteExpiryTime.ToUniversalTime() : (DateTime?)null;
+            try
+            {
+                owner.hub.EnqueueCloudToDevice(Uri.UnescapeDataString(parts[1]), body, properties, p.MessageId, p.CorrelationId,
+                    p.UserId is null ? null : Encoding.UTF8.GetString(p.UserId), p.ContentType, p.ContentEncoding, ack, expiry);
+                messageContext.Complete();
+            }
+            catch (HubError error)
+            {
+                var condition = error.Status switch
+                {
+                    404 => ErrorCode.NotFound,
+                    403 => ErrorCode.ResourceLimitExceeded,
+                    413 => ErrorCode.MessageSizeExceeded,
+                    _ => ErrorCode.InvalidField,
+                };
+                messageContext.Complete(new Error(condition) { Description = $"{error.ErrorCode}: {error.Message}" });
+            }
+        }
+
+        public override void OnFlow(FlowContext flowContext)
+        {
+        }
+
+        public override void OnDisposition(DispositionContext dispositionContext)
+        {
+        }
+    }
+
+    /// <summary>Sends telemetry to a receiver link as the Event Hub-compatible endpoint does, as far as credit allows.</summary>
+    private sealed class TelemetrySource : LinkEndpoint
+    {
+        private readonly AmqpEndpoint owner;
+        private readonly ListenerLink link;
+        private readonly CancellationTokenSource closed = new();
+        private readonly SemaphoreSlim creditArrived = new(0);
+        private readonly DateTime? after;
+        private int credit;
+        private long next;
+
+        public TelemetrySource(AmqpEndpoint owner, AttachContext attachContext, bool active, (long Sequence, DateTime? After) start)
+        {
+            this.owner = owner;
+            link = attachContext.Link;
+            next = start.Sequence;
+            after = start.After;
+            attachContext.Complete(this, 0);
+            if (active)
+            {
+                _ = Task.Run(PumpAsync);
+            }
+        }
+
+        public override void OnFlow(FlowContext flowContext)
+        {
+            Volatile.Write(ref credit, flowContext.Messages);
+            creditArrived.Release();
+        }
+
+        public override void OnDisposition(DispositionContext dispositionContext) => dispositionContext.Complete();
+
+        public override void OnLinkClosed(ListenerLink link, Error error)
+        {
+            closed.Cancel();
+        }
+
+        private async Task PumpAsync()
+        {
+            try
+            {
+                while (!closed.IsCancellationRequested)
+                {
+                    var available = Volatile.Read(ref credit);
+                    if (available <= 0)
+                    {
+                        await creditArrived.WaitAsync(TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    var batch = await owner.hub.Telemetry.ReadAsync(next, Math.Min(available, 100), null, TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
+                    foreach (var telemetry in batch)
+                    {
+                        next = telemetry.SequenceNumber + 1;
+                        if (after is { } t && telemetry.EnqueuedTimeUtc <= t)
+                        {
+                            continue;
+                        }
+
+                        link.SendMessage(ToAmqp(telemetry));
+                        Interlocked.Decrement(ref credit);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (AmqpException ex)
+            {
+                owner.log.Verbose($"AMQP telemetry link ended: {ex.Error?.Condition}.");
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        private static Message ToAmqp(TelemetryMessage telemetry)
+        {
+            var message = new Message { BodySection = new Data { Binary = telemetry.Body } };
+            var system = telemetry.SystemProperties;
+            message.Properties = new Properties
+            {
+                MessageId = system.GetValueOrDefault("message-id"),
+                CorrelationId = system.GetValueOrDefault("correlation-id"),
+                ContentType = system.GetValueOrDefault("content-type"),
+                ContentEncoding = system.GetValueOrDefault("content-encoding"),
+            };
+            if (system.TryGetValue("user-id", out var userId))
+            {
+                message.Properties.UserId = Encoding.UTF8.GetBytes(userId);
+            }
+
+            message.MessageAnnotations = new MessageAnnotations();
+            message.MessageAnnotations[new Symbol("x-opt-sequence-number")] = telemetry.SequenceNumber;
+            message.MessageAnnotations[new Symbol("x-opt-offset")] = telemetry.SequenceNumber.ToString(CultureInfo.InvariantCulture);
+            message.MessageAnnotations[new Symbol("x-opt-enqueued-time")] = telemetry.EnqueuedTimeUtc;
+            message.MessageAnnotations[new Symbol("iothub-connection-device-id")] = telemetry.DeviceId;
+            if (telemetry.ModuleId is not null)
+            {
+                message.MessageAnnotations[new Symbol("iothub-connection-module-id")] = telemetry.ModuleId;
+            }
+
+            message.MessageAnnotations[new Symbol("iothub-message-source")] = "Telemetry";
+            message.ApplicationProperties = new ApplicationProperties();
+            foreach (var (name, value) in telemetry.Properties)
+            {
+                message.ApplicationProperties[name] = value;
+            }
+
+            return message;
+        }
+    }
+
+    private sealed record AuthorizedConnection(DateTimeOffset Expires);
+}

@@ -1,0 +1,165 @@
+using System.Text;
+using Amqp;
+using Amqp.Framing;
+using Amqp.Sasl;
+using Amqp.Types;
+using IoTHubMqtt.Core.Connection;
+using IoTHubMqtt.Testing;
+
+namespace IoTHubMqtt.Emulator.Tests;
+
+/// <summary>The service side over AMQP with an AMQPNetLite client: CBS put-token, C2D send, telemetry read.</summary>
+public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<EmulatorFixture>
+{
+    private IoTHubEmulator Emulator => fixture.Emulator;
+
+    private async Task<Connection> ConnectAsync()
+    {
+        var factory = new ConnectionFactory();
+        factory.SSL.RemoteCertificateValidationCallback = (_, cert, _, errors) => fixture.Trust.Validate(cert, errors);
+        factory.SASL.Profile = SaslProfile.Anonymous;
+        return await factory.CreateAsync(new Address("localhost", Emulator.AmqpPort, null, null, "/", "amqps")).WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    private static async Task<int> PutTokenAsync(Session session, string audience, string token)
+    {
+        var sender = new SenderLink(session, "cbs-sender", "$cbs");
+        var receiver = new ReceiverLink(session, "cbs-receiver", new Attach { Source = new Source { Address = "$cbs" }, Target = new Target { Address = "cbs-reply" } }, null);
+        receiver.SetCredit(5); // before the request, so the response can be delivered
+        try
+        {
+            var request = new Message(token)
+            {
+                Properties = new Properties { MessageId = "cbs-1", ReplyTo = "cbs-reply" },
+                ApplicationProperties = new ApplicationProperties(),
+            };
+            request.ApplicationProperties["operation"] = "put-token";
+            request.ApplicationProperties["type"] = "servicebus.windows.net:sastoken";
+            request.ApplicationProperties["name"] = audience;
+            await sender.SendAsync(request).WaitAsync(TimeSpan.FromSeconds(10));
+            var response = await receiver.ReceiveAsync(TimeSpan.FromSeconds(10));
+            Assert.NotNull(response);
+            receiver.Accept(response);
+            return (int)response.ApplicationProperties["status-code"];
+        }
+        finally
+        {
+            await sender.CloseAsync();
+            await receiver.CloseAsync();
+        }
+    }
+
+    private string ServiceToken(string policy = "service") =>
+        SasToken.CreateForTimeToLive(Emulator.HostName, Emulator.Hub.Policies[policy].PrimaryKey, TimeSpan.FromMinutes(10), policy);
+
+    [Fact]
+    public async Task CloudToDevice_SentOverAmqpAfterCbs_ReachesTheMqttDevice()
+    {
+        await using var device = await fixture.ConnectNewDeviceAsync("amqp");
+        await device.SubscribeAsync($"devices/{device.DeviceId}/messages/devicebound/#");
+        var connection = await ConnectAsync();
+        try
+        {
+            var session = new Session(connection);
+            Assert.Equal(200, await PutTokenAsync(session, $"amqps://{Emulator.HostName}/messages/devicebound", ServiceToken()));
+            var sender = new SenderLink(session, "c2d", "/messages/devicebound");
+            var message = new Message { BodySection = new Data { Binary = Encoding.UTF8.GetBytes("over amqp") } };
+            message.Properties = new Properties { To = $"/devices/{device.DeviceId}/messages/devicebound", MessageId = "amqp-7", CorrelationId = "c-7" };
+            message.ApplicationProperties = new ApplicationProperties();
+            message.ApplicationProperties["color"] = "red";
+            await sender.SendAsync(message).WaitAsync(TimeSpan.FromSeconds(10));
+
+            var received = await device.ReceiveAsync($"devices/{device.DeviceId}/messages/devicebound/");
+            Assert.Equal("over amqp", MqttTestDevice.Text(received));
+            Assert.Contains("%24.mid=amqp-7", received.Topic, StringComparison.Ordinal);
+            Assert.Contains("%24.cid=c-7", received.Topic, StringComparison.Ordinal);
+            Assert.Contains("color=red", received.Topic, StringComparison.Ordinal);
+
+            var unknown = new Message { BodySection = new Data { Binary = [1] }, Properties = new Properties { To = "/devices/no-such-device/messages/devicebound" } };
+            var rejected = await Assert.ThrowsAsync<AmqpException>(() => sender.SendAsync(unknown).WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal((Symbol)ErrorCode.NotFound, rejected.Error.Condition);
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public async Task CloudToDevice_WithoutCbsToken_IsUnauthorized()
+    {
+        var connection = await ConnectAsync();
+        try
+        {
+            var session = new Session(connection);
+            var sender = new SenderLink(session, "c2d", "/messages/devicebound");
+            var message = new Message { BodySection = new Data { Binary = [1] }, Properties = new Properties { To = "/devices/x/messages/devicebound" } };
+            var error = await Assert.ThrowsAsync<AmqpException>(() => sender.SendAsync(message).WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal((Symbol)ErrorCode.UnauthorizedAccess, error.Error.Condition);
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Cbs_WithForgedOrDeviceOnlyToken_Answers401()
+    {
+        var connection = await ConnectAsync();
+        try
+        {
+            var session = new Session(connection);
+            var forged = SasToken.CreateForTimeToLive(Emulator.HostName, SharedAccessKeys.Generate(), TimeSpan.FromMinutes(10), "service");
+            Assert.Equal(401, await PutTokenAsync(session, Emulator.HostName, forged));
+            Assert.Equal(401, await PutTokenAsync(session, Emulator.HostName, ServiceToken("device")));
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Telemetry_ReadFromTheEventHubCompatiblePartition_CarriesDeviceIdAndProperties()
+    {
+        var startAfter = Emulator.Hub.Telemetry.NextSequenceNumber - 1;
+        await using var device = await fixture.ConnectNewDeviceAsync("amqp");
+        var connection = await ConnectAsync();
+        try
+        {
+            var session = new Session(connection);
+            Assert.Equal(200, await PutTokenAsync(session, $"{Emulator.HostName}/messages/events", ServiceToken()));
+            var filters = new Map { [new Symbol("apache.org:selector-filter:string")] = new DescribedValue(new Symbol("apache.org:selector-filter:string"), $"amqp.annotation.x-opt-offset > '{startAfter}'") };
+            var receiver = new ReceiverLink(session, "events", new Source { Address = "messages/events/ConsumerGroups/$Default/Partitions/0", FilterSet = filters }, null);
+            await device.PublishAsync($"devices/{device.DeviceId}/messages/events/kind=amqp-test&%24.mid=t-1", "{\"v\":1}");
+
+            Message? found = null;
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while (found is null && DateTime.UtcNow < deadline)
+            {
+                var message = await receiver.ReceiveAsync(TimeSpan.FromSeconds(2));
+                if (message is null)
+                {
+                    continue;
+                }
+
+                receiver.Accept(message);
+                if ((string)message.MessageAnnotations[new Symbol("iothub-connection-device-id")] == device.DeviceId)
+                {
+                    found = message;
+                }
+            }
+
+            Assert.NotNull(found);
+            Assert.Equal("{\"v\":1}", Encoding.UTF8.GetString((byte[])found.Body));
+            Assert.Equal("amqp-test", found.ApplicationProperties["kind"]);
+            Assert.Equal("t-1", found.Properties.MessageId);
+            await receiver.CloseAsync();
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+    }
+}
