@@ -25,6 +25,15 @@
         'Wait-IoTHubMethodCall'
         'Start-IoTHubEmulator'
         'Stop-IoTHubEmulator'
+        'Connect-IoTHubService'
+        'New-IoTHubDevice'
+        'Get-IoTHubDevice'
+        'Remove-IoTHubDevice'
+        'Register-IoTHubDevice'
+        'Invoke-IoTHubMethod'
+        'Set-IoTHubDesiredProperty'
+        'Send-IoTHubCloudMessage'
+        'Receive-IoTHubTelemetry'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()
