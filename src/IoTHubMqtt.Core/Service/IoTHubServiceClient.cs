@@ -335,8 +335,9 @@ public sealed class IoTHubServiceClient : IDisposable
                     $"{operation}: the TLS connection to {HostName}:{Port} failed: {ex.InnerException?.Message}",
                     "Check the host name and the CA certificate (-CaCertificatePath for the emulator).", target ?? HostName, ex);
             }
-            catch (HttpRequestException ex)
+            catch (Exception ex) when (ex is HttpRequestException or IOException)
             {
+                // Refused or dropped connections, and answers cut off mid-body (HttpIOException), are transient.
                 if (attempt < options.MaxRetries && !isMethodCall)
                 {
                     await RetryDelayAsync(backoff.Next(), $"{operation}: {ex.Message}", cancellationToken).ConfigureAwait(false);

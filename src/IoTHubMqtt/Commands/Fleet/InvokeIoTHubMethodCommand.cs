@@ -131,6 +131,7 @@ public sealed class InvokeIoTHubMethodCommand : ServiceCmdlet
 
     private void WriteReady()
     {
+        DrainPosted();
         foreach (var item in batch!.TakeReady())
         {
             if (item.Outcome.Result.Error is { } error)

@@ -154,6 +154,7 @@ public sealed class NewIoTHubDeviceCommand : ServiceCmdlet
 
     private void WriteReady()
     {
+        DrainPosted();
         foreach (var item in batch!.TakeReady())
         {
             if (item.Outcome.Result.Error is { } error)
