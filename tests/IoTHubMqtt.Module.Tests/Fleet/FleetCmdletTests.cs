@@ -143,6 +143,22 @@ public sealed class FleetCmdletTests : IDisposable
     }
 
     [Fact]
+    public void InvokeMethod_AsJob_ForAnOfflineDevice_FailsTheJobWithDeviceNotOnline()
+    {
+        var result = ps.Invoke(Start + """
+            New-IoTHubDevice -DeviceId away-1 | Out-Null
+            $job = Invoke-IoTHubMethod -DeviceId away-1 -Name ping -AsJob
+            $job | Wait-Job | Out-Null
+            $job.State
+            $job | Receive-Job -ErrorAction SilentlyContinue -ErrorVariable failures
+            $failures.Count
+            $failures[0].FullyQualifiedErrorId
+            """);
+
+        Assert.Equal(["Failed", "1", "DeviceNotOnline"], result.Output.Select(o => o.ToString()));
+    }
+
+    [Fact]
     public void InvokeMethod_OfflineAndUnknownDevices_AreClearErrors_AndTheRestGoOn()
     {
         var result = ps.Invoke(Start + """

@@ -80,7 +80,7 @@ public sealed class InvokeIoTHubMethodCommand : ServiceCmdlet
             var ids = deviceIds.ToList();
             var job = new IoTHubMethodJob(MyInvocation.Line, service.HostName);
             var throttle = ThrottleLimit;
-            job.Start(async ct =>
+            job.Start(async (report, ct) =>
             {
                 using var jobBatch = new OrderedBatch<IoTHubMethodResult>(throttle);
                 foreach (var id in ids)
@@ -89,14 +89,14 @@ public sealed class InvokeIoTHubMethodCommand : ServiceCmdlet
                     jobBatch.Add(id, token => call(service, token), ct);
                 }
 
-                var results = new List<(object, IoTHubMethodResult?, Exception?)>();
                 while (jobBatch.PeekNext() is { } next)
                 {
                     await next.Outcome.WaitAsync(ct).ConfigureAwait(false);
-                    results.AddRange(jobBatch.TakeReady().Select(i => (i.Target, i.Outcome.Result.Value, i.Outcome.Result.Error)));
+                    foreach (var item in jobBatch.TakeReady())
+                    {
+                        report(item.Target, item.Outcome.Result.Value, item.Outcome.Result.Error);
+                    }
                 }
-
-                return results;
             });
             JobRepository.Add(job);
             WriteObject(job);

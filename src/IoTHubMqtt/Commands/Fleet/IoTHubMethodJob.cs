@@ -11,6 +11,7 @@ public sealed class IoTHubMethodJob : Job
 {
     private readonly CancellationTokenSource cancel = new();
     private readonly string location;
+    private int finished;
 
     internal IoTHubMethodJob(string command, string location)
         : base(command)
@@ -25,52 +26,58 @@ public sealed class IoTHubMethodJob : Job
 
     public override string Location => location;
 
-    internal void Start(Func<CancellationToken, Task<IReadOnlyList<(object Target, IoTHubMethodResult? Result, Exception? Error)>>> work)
+    /// <summary>Runs <paramref name="work"/> on a background task; it reports each device's outcome as it comes.</summary>
+    internal void Start(Func<Action<object, IoTHubMethodResult?, Exception?>, CancellationToken, Task> work)
     {
         SetJobState(JobState.Running);
+        var failed = 0;
+        void Report(object target, IoTHubMethodResult? result, Exception? error)
+        {
+            if (error is null)
+            {
+                Output.Add(PSObject.AsPSObject(result));
+            }
+            else
+            {
+                Interlocked.Exchange(ref failed, 1);
+                Error.Add(ErrorMapper.ToErrorRecord(error, target));
+            }
+        }
+
         _ = Task.Run(async () =>
         {
-            var failed = false;
             try
             {
-                foreach (var (target, result, error) in await work(cancel.Token).ConfigureAwait(false))
-                {
-                    if (error is null)
-                    {
-                        Output.Add(PSObject.AsPSObject(result));
-                    }
-                    else
-                    {
-                        failed = true;
-                        Error.Add(ErrorMapper.ToErrorRecord(error, target));
-                    }
-                }
+                await work(Report, cancel.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancel.IsCancellationRequested)
             {
-                SetJobState(JobState.Stopped);
+                Finish(JobState.Stopped);
                 return;
             }
             catch (Exception ex) when (ErrorMapper.IsMappable(ex))
             {
-                failed = true;
-                Error.Add(ErrorMapper.ToErrorRecord(ex, location));
+                Report(location, null, ex);
             }
 
-            SetJobState(failed ? JobState.Failed : JobState.Completed);
+            Finish(Volatile.Read(ref failed) == 1 ? JobState.Failed : JobState.Completed);
         });
     }
 
     public override void StopJob()
     {
         cancel.Cancel();
-        if (!IsFinished(JobStateInfo.State))
-        {
-            SetJobState(JobState.Stopped);
-        }
+        Finish(JobState.Stopped);
     }
 
-    private static bool IsFinished(JobState state) => state is JobState.Completed or JobState.Failed or JobState.Stopped;
+    /// <summary>Sets the final state once, whichever of the work and StopJob gets there first.</summary>
+    private void Finish(JobState state)
+    {
+        if (Interlocked.Exchange(ref finished, 1) == 0)
+        {
+            SetJobState(state);
+        }
+    }
 
     protected override void Dispose(bool disposing)
     {
