@@ -21,11 +21,11 @@ public sealed class IoTHubServiceOptions
     public TimeSpan TokenTimeToLive { get; init; } = TimeSpan.FromHours(1);
 
     /// <summary>Retries of a throttled (429), failed (5xx) or interrupted request before giving up.</summary>
-    public int MaxRetries { get; init; } = 8;
+    public int MaxRetries { get; init; } = 6;
 
     public TimeSpan RetryInitialDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 
-    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Timeout of one HTTP request (a method call adds its own response timeout to this).</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
