@@ -34,6 +34,7 @@
         'Set-IoTHubDesiredProperty'
         'Send-IoTHubCloudMessage'
         'Receive-IoTHubTelemetry'
+        'Receive-IoTHubCloudMessageFeedback'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -239,6 +239,28 @@ public sealed class IoTHubServiceClient : IDisposable
     }
 
     /// <summary>
+    /// Reads the delivery feedback of C2D messages sent with an Ack, from sequence number <paramref name="from"/>.
+    /// The hub offers it over AMQP only (<c>/messages/serviceBound/feedback</c>); this reads the emulator's
+    /// <c>GET /$emulator/messages/feedback</c> and reports CloudMessageFeedbackNotSupported for a real hub.
+    /// </summary>
+    public async Task<CloudMessageFeedbackBatch> ReadCloudMessageFeedbackAsync(long from, int max, CancellationToken cancellationToken = default)
+    {
+        ThrowIfNoExtensions("CloudMessageFeedbackNotSupported", "Reading cloud-to-device feedback from a real hub needs its AMQP endpoint (/messages/serviceBound/feedback)");
+        var path = string.Create(CultureInfo.InvariantCulture, $"$emulator/messages/feedback?from={from}&max={Math.Clamp(max, 1, 1000)}");
+        var response = await SendAsync(HttpMethod.Get, path, null, null, "Read cloud-to-device feedback", null, cancellationToken,
+            extensionFeature: "CloudMessageFeedbackNotSupported").ConfigureAwait(false);
+        var json = ObjectOf(response);
+        var records = (json["feedback"] as JsonArray ?? []).OfType<JsonObject>().Select(r => new CloudMessageFeedback(
+            r["sequenceNumber"]?.GetValue<long>() ?? 0,
+            ServiceDevice.Text(r, "originalMessageId") ?? "",
+            ServiceDevice.Text(r, "deviceId") ?? "",
+            ServiceDevice.Text(r, "statusCode") ?? "",
+            ServiceDevice.Time(ServiceDevice.Text(r, "enqueuedTimeUtc")) ?? DateTimeOffset.UtcNow)).ToList();
+        var next = json["next"] is JsonValue n && n.TryGetValue<long>(out var nextValue) ? nextValue : from;
+        return new CloudMessageFeedbackBatch(records, next);
+    }
+
+    /// <summary>
     /// Reads device-to-cloud messages from sequence number <paramref name="from"/> (null = only new ones), waiting up to
     /// <paramref name="wait"/> for the first. Uses the emulator's <c>GET /$emulator/messages/events</c>; a real hub's
     /// telemetry is on its Event Hub-compatible AMQP endpoint, which this client does not read (TelemetryReadNotSupported).

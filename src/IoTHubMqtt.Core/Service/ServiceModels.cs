@@ -144,3 +144,9 @@ public sealed record TelemetryEvent(long SequenceNumber, string DeviceId, DateTi
 
 /// <summary>A batch of telemetry and the position to read from next.</summary>
 public sealed record TelemetryBatch(IReadOnlyList<TelemetryEvent> Events, long Next);
+
+/// <summary>One delivery outcome of a C2D message: Success, Expired, DeliveryCountExceeded or Rejected.</summary>
+public sealed record CloudMessageFeedback(long SequenceNumber, string OriginalMessageId, string DeviceId, string StatusCode, DateTimeOffset EnqueuedTime);
+
+/// <summary>A batch of feedback records and the position to read from next.</summary>
+public sealed record CloudMessageFeedbackBatch(IReadOnlyList<CloudMessageFeedback> Records, long Next);

@@ -275,12 +275,29 @@ public sealed class ServiceClientTests(EmulatorFixture hub) : IClassFixture<Emul
         await device.SendTelemetryAsync(IoTHubMqtt.Core.Mqtt.TelemetryMessage.FromText("{\"t\":1}", "application/json"), Ct);
         var batch = await service.ReadTelemetryAsync(0, 10, id, TimeSpan.FromSeconds(10), Ct);
 
+        await received!.CompleteAsync(Ct);
+        var feedback = await ReadFeedbackAsync(service, "m-7");
+        Assert.Contains(feedback.Records, r => r.OriginalMessageId == "m-7" && r.StatusCode == "Success" && r.DeviceId == id);
         Assert.Equal("m-7", receipt.MessageId);
         Assert.Equal("hi", Encoding.UTF8.GetString(received!.Body));
         var telemetry = Assert.Single(batch.Events);
         Assert.Equal("{\"t\":1}", Encoding.UTF8.GetString(telemetry.Body));
         Assert.Equal(id, telemetry.DeviceId);
         Assert.True(batch.Next > telemetry.SequenceNumber);
+    }
+
+    private static async Task<CloudMessageFeedbackBatch> ReadFeedbackAsync(IoTHubServiceClient service, string messageId)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var batch = await service.ReadCloudMessageFeedbackAsync(1, 100, Ct);
+            if (attempt == 40 || batch.Records.Any(r => r.OriginalMessageId == messageId))
+            {
+                return batch;
+            }
+
+            await Task.Delay(100, Ct);
+        }
     }
 
     [Fact]

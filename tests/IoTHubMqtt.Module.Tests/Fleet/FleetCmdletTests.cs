@@ -209,6 +209,28 @@ public sealed class FleetCmdletTests : IDisposable
     }
 
     [Fact]
+    public void CloudMessageFeedback_ReportsSuccessForCompletedMessagesWithAck_AndTimesOutForUndelivered()
+    {
+        var result = ps.Invoke(Start + """
+            $device = New-IoTHubDevice -DeviceId fb-1
+            New-IoTHubDevice -DeviceId fb-2 | Out-Null
+            Connect-IoTHub -ConnectionString $device.ConnectionString -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath | Out-Null
+            $acked = Send-IoTHubCloudMessage -DeviceId fb-1 -Message one -Ack full
+            $silent = Send-IoTHubCloudMessage -DeviceId fb-1 -Message two
+            $waiting = Send-IoTHubCloudMessage -DeviceId fb-2 -Message three -Ack full
+            1..2 | ForEach-Object { Receive-IoTHubMessage -Timeout 10 } | Out-Null
+            $feedback = $acked | Receive-IoTHubCloudMessageFeedback -Timeout 10
+            "$($feedback.OriginalMessageId -eq $acked.MessageId) $($feedback.DeviceId) $($feedback.StatusCode)"
+            @(Receive-IoTHubCloudMessageFeedback -Timeout 1).Count
+            $waiting | Receive-IoTHubCloudMessageFeedback -Timeout 1
+            Disconnect-IoTHub
+            """);
+
+        Assert.Equal(["True fb-1 Success", "1"], result.Output.Select(o => o.ToString()));
+        Assert.Equal(Fqid("CloudMessageFeedbackTimedOut", "ReceiveIoTHubCloudMessageFeedback"), Assert.Single(result.Errors).FullyQualifiedErrorId);
+    }
+
+    [Fact]
     public void ReceiveTelemetry_ReturnsMessagesWithPropertiesAndEnqueuedTime_AndCountTimeoutIsAnError()
     {
         var result = ps.Invoke(Start + """
@@ -234,9 +256,11 @@ public sealed class FleetCmdletTests : IDisposable
         var cs = "HostName=contoso.azure-devices.net;SharedAccessKeyName=service;SharedAccessKey=cGFzc3dvcmRwYXNzd29yZA==";
         var read = ps.Invoke($"Receive-IoTHubTelemetry -ConnectionString '{cs}' -Timeout 1");
         var send = ps.Invoke($"Send-IoTHubCloudMessage -ConnectionString '{cs}' -DeviceId d1 -Message hi");
+        var feedback = ps.Invoke($"Receive-IoTHubCloudMessageFeedback -ConnectionString '{cs}' -Timeout 1");
 
         Assert.Equal(Fqid("TelemetryReadNotSupported", "ReceiveIoTHubTelemetry"), Assert.Single(read.AllErrors).FullyQualifiedErrorId);
         Assert.Equal(Fqid("CloudMessageSendNotSupported", "SendIoTHubCloudMessage"), Assert.Single(send.AllErrors).FullyQualifiedErrorId);
+        Assert.Equal(Fqid("CloudMessageFeedbackNotSupported", "ReceiveIoTHubCloudMessageFeedback"), Assert.Single(feedback.AllErrors).FullyQualifiedErrorId);
     }
 
     [Fact]
