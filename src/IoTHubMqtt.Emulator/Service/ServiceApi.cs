@@ -12,7 +12,7 @@ namespace IoTHubMqtt.Emulator.Service;
 
 /// <summary>
 /// The service REST API (api-version 2021-04-12 paths: devices, twins, methods, query) plus the emulator's own
-/// documented extensions under <c>/$emulator/</c> for C2D send and telemetry read (the real hub does those over AMQP).
+/// documented extensions under <c>/$emulator/</c> for C2D send, C2D delivery feedback and telemetry read (the real hub does those over AMQP).
 /// Requests need <c>Authorization: SharedAccessSignature …</c> from a policy with the right permission.
 /// </summary>
 internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, DpsState dps, SasAuthenticator authenticator, RateLimiter limiter, EmulatorLog log)

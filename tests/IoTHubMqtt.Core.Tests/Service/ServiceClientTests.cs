@@ -286,6 +286,24 @@ public sealed class ServiceClientTests(EmulatorFixture hub) : IClassFixture<Emul
         Assert.True(batch.Next > telemetry.SequenceNumber);
     }
 
+    [Fact]
+    public async Task CloudMessage_ExpiredBeforeDelivery_IsExpiredFeedback_OnlyWhenNegativeFeedbackWasAsked()
+    {
+        using var service = NewClient(hub.Emulator);
+        var (id, _) = hub.CreateDevice("exp");
+        var soon = DateTimeOffset.UtcNow.AddSeconds(1);
+        await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "a"u8.ToArray(), MessageId = id + "-neg", Ack = "negative", Expiry = soon }, Ct);
+        await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "b"u8.ToArray(), MessageId = id + "-pos", Ack = "positive", Expiry = soon }, Ct);
+        await Task.Delay(TimeSpan.FromSeconds(1.5), Ct);
+
+        // The hub drops expired messages when the device's queue is next touched.
+        await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "c"u8.ToArray() }, Ct);
+        var feedback = await ReadFeedbackAsync(service, id + "-neg");
+
+        Assert.Contains(feedback.Records, r => r.OriginalMessageId == id + "-neg" && r.StatusCode == "Expired");
+        Assert.DoesNotContain(feedback.Records, r => r.OriginalMessageId == id + "-pos");
+    }
+
     private static async Task<CloudMessageFeedbackBatch> ReadFeedbackAsync(IoTHubServiceClient service, string messageId)
     {
         for (var attempt = 0; ; attempt++)
