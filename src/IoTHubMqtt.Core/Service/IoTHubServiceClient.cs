@@ -163,6 +163,16 @@ public sealed class IoTHubServiceClient : IDisposable
         return ToTwin(ObjectOf(response));
     }
 
+    /// <summary>Merges <paramref name="tags"/> into the twin's tags (null deletes a tag); with an <paramref name="etag"/> only if the twin has not changed.</summary>
+    public async Task<ServiceTwin> UpdateTagsAsync(string deviceId, JsonObject tags, string? etag, CancellationToken cancellationToken = default)
+    {
+        IdentityValidator.ThrowIfInvalidDeviceId(deviceId);
+        ArgumentNullException.ThrowIfNull(tags);
+        var body = new JsonObject { ["tags"] = tags.DeepClone() };
+        var response = await SendAsync(HttpMethod.Patch, TwinPath(deviceId), body, etag is null ? null : IfMatch(etag), "Update tags", deviceId, cancellationToken).ConfigureAwait(false);
+        return ToTwin(ObjectOf(response));
+    }
+
     /// <summary>
     /// Calls a direct method and returns the device's status and payload. A device that is not connected is
     /// DeviceNotOnline (after <paramref name="connectTimeout"/>); one that does not answer in time is MethodTimedOut.

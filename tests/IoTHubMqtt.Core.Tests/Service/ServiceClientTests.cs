@@ -259,6 +259,20 @@ public sealed class ServiceClientTests(EmulatorFixture hub) : IClassFixture<Emul
     }
 
     [Fact]
+    public async Task UpdateTags_MergesIntoTheTwin()
+    {
+        using var service = NewClient(hub.Emulator);
+        var (id, _) = hub.CreateDevice("tags");
+
+        await service.UpdateTagsAsync(id, new JsonObject { ["site"] = "north", ["floor"] = 2 }, null, Ct);
+        var twin = await service.UpdateTagsAsync(id, new JsonObject { ["floor"] = null, ["line"] = "a" }, null, Ct);
+
+        Assert.Equal("north", twin.Tags!["site"]!.GetValue<string>());
+        Assert.Equal("a", twin.Tags["line"]!.GetValue<string>());
+        Assert.False(twin.Tags.ContainsKey("floor"));
+    }
+
+    [Fact]
     public async Task CloudToDevice_AndTelemetry_GoThroughTheEmulatorExtensions()
     {
         using var service = NewClient(hub.Emulator);

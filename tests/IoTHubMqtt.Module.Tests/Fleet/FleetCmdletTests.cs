@@ -58,6 +58,23 @@ public sealed class FleetCmdletTests : IDisposable
     }
 
     [Fact]
+    public void NewDevice_Tags_FromHashtableOrJsonColumn_ReachTheTwin_AndBadJsonIsInvalidTags()
+    {
+        var result = ps.Invoke(Start + """
+            (New-IoTHubDevice -DeviceId tag-1 -Tag @{ site = 'north'; floor = 2 }).Tags.floor
+            $rows = [pscustomobject]@{ DeviceId = 'tag-2'; Tags = '{"site":"south"}' }, [pscustomobject]@{ DeviceId = 'tag-3'; Tags = 'site=west' }
+            $rows | New-IoTHubDevice | ForEach-Object { "$($_.DeviceId) $($_.Tags.site)" }
+            ([pscustomobject]@{ DeviceId = 'tag-2'; Tags = '{"site":"east"}' } | New-IoTHubDevice).Tags -eq $null
+            ([pscustomobject]@{ DeviceId = 'tag-2'; Tags = '{"site":"east"}' } | New-IoTHubDevice -Force).Tags.site
+            """);
+
+        Assert.Equal(["2", "tag-2 south", "True", "east"], result.Output.Select(o => o.ToString()));
+        var error = Assert.Single(result.Errors);
+        Assert.Equal(Fqid("InvalidTags", "NewIoTHubDevice"), error.FullyQualifiedErrorId);
+        Assert.Equal("tag-3", error.TargetObject);
+    }
+
+    [Fact]
     public void NewDevice_ManyInParallel_WritesInInputOrderWithProgress()
     {
         var result = ps.Invoke(Start + """

@@ -48,6 +48,9 @@ public sealed class IoTHubDevice
 
     public string? PrimaryThumbprint { get; }
 
+    /// <summary>The twin's tags after New-IoTHubDevice applied -Tag (null when it applied none).</summary>
+    public object? Tags { get; internal set; }
+
     /// <summary>Secret.</summary>
     public string? PrimaryKey { get; }
 

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using System.Text.Json.Nodes;
 using IoTHubMqtt.Core.Connection;
 using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Core.Service;
@@ -61,6 +62,12 @@ public sealed class NewIoTHubDeviceCommand : ServiceCmdlet
     [AllowNull]
     public string? SecondaryThumbprint { get; set; }
 
+    /// <summary>Tags for the device's twin: a hashtable, an object or a JSON object string (a CSV column). Applied to new devices, and with -Force to existing ones.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("Tags")]
+    [AllowNull]
+    public object? Tag { get; set; }
+
     /// <summary>Update a device that already exists to match the input (status, authentication; keys not given are kept).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -97,9 +104,31 @@ public sealed class NewIoTHubDeviceCommand : ServiceCmdlet
             return;
         }
 
+        JsonObject? tags;
+        try
+        {
+            tags = ToTags(row, spec.DeviceId);
+        }
+        catch (IoTHubMqttException ex)
+        {
+            batch!.AddFailed(target, ex);
+            WriteReady();
+            return;
+        }
+
         var force = Force.IsPresent;
         var service = Service;
-        batch!.Add(target, ct => CreateAsync(service, spec, force, ct), StopToken);
+        batch!.Add(target, async ct =>
+        {
+            var device = await CreateAsync(service, spec, force, ct).ConfigureAwait(false);
+            if (tags is not null && device.Action != "Existing")
+            {
+                var twin = await service.UpdateTagsAsync(spec.DeviceId, tags, null, ct).ConfigureAwait(false);
+                device.Tags = PowerShellJson.ToPowerShell(twin.Tags);
+            }
+
+            return device;
+        }, StopToken);
         WriteReady();
     }
 
@@ -245,6 +274,26 @@ public sealed class NewIoTHubDeviceCommand : ServiceCmdlet
             PrimaryThumbprint = Blank(PrimaryThumbprint),
             SecondaryThumbprint = Blank(SecondaryThumbprint),
         };
+    }
+
+    private JsonObject? ToTags(int index, string deviceId)
+    {
+        var value = Tag is PSObject pso ? pso.BaseObject : Tag;
+        if (value is null || (value is string text && string.IsNullOrWhiteSpace(text)))
+        {
+            return null;
+        }
+
+        try
+        {
+            var tags = PowerShellJson.ToJsonObject(value, nameof(Tag));
+            return tags.Count == 0 ? null : tags;
+        }
+        catch (IoTHubMqttException ex)
+        {
+            throw new IoTHubMqttException("InvalidTags", IoTHubErrorKind.InvalidArgument,
+                $"Input {index} ({deviceId}): the tags are not a JSON object or hashtable: {ex.Message}", "Give tags as a hashtable, or as JSON such as {\"site\":\"north\"}.", deviceId);
+        }
     }
 
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
