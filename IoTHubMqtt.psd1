@@ -30,6 +30,16 @@
         'Install-Esp32Firmware'
         'Clear-Esp32Flash'
         'Read-Esp32Flash'
+        'Connect-IoTHubService'
+        'New-IoTHubDevice'
+        'Get-IoTHubDevice'
+        'Remove-IoTHubDevice'
+        'Register-IoTHubDevice'
+        'Invoke-IoTHubMethod'
+        'Set-IoTHubDesiredProperty'
+        'Send-IoTHubCloudMessage'
+        'Receive-IoTHubTelemetry'
+        'Receive-IoTHubCloudMessageFeedback'
     )
     FunctionsToExport      = @()
     VariablesToExport      = @()

@@ -15,6 +15,8 @@ internal sealed class HubState
     public const int MaxCloudToDeviceBytes = 64 * 1024;
 
     private readonly object gate = new();
+    private readonly List<CloudToDeviceFeedback> feedback = [];
+    private long nextFeedbackSequence = 1;
     private readonly Dictionary<string, DeviceIdentity> devices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<CloudToDeviceMessage>> queues = new(StringComparer.Ordinal);
     private readonly IHubStore store;
@@ -507,6 +509,7 @@ internal sealed class HubState
                 log.Warning($"C2D message {dead.MessageId} for '{deviceId}' dead-lettered after {dead.DeliveryCount} deliveries.");
                 queue.Remove(dead);
                 store.DeleteCloudToDevice(dead.SequenceNumber);
+                AddFeedback(dead, "DeliveryCountExceeded");
             }
         }
 
@@ -530,6 +533,7 @@ internal sealed class HubState
             }
 
             store.DeleteCloudToDevice(queue[index].SequenceNumber);
+            AddFeedback(queue[index], "Success");
             queue.RemoveAt(index);
             return true;
         }
@@ -586,6 +590,39 @@ internal sealed class HubState
         {
             queue.Remove(expired);
             store.DeleteCloudToDevice(expired.SequenceNumber);
+            AddFeedback(expired, "Expired");
+        }
+    }
+
+    // Delivery feedback the sender asked for with iothub-ack (positive: Success; negative: Expired, DeliveryCountExceeded).
+    // Kept in memory, the last 10,000, for GET /$emulator/messages/feedback. Called under the gate.
+    private void AddFeedback(CloudToDeviceMessage message, string status)
+    {
+        var wanted = message.Ack switch
+        {
+            "full" => true,
+            "positive" => status == "Success",
+            "negative" => status != "Success",
+            _ => false,
+        };
+        if (!wanted)
+        {
+            return;
+        }
+
+        feedback.Add(new CloudToDeviceFeedback(nextFeedbackSequence++, message.MessageId, message.DeviceId, status, DateTime.UtcNow));
+        if (feedback.Count > 10_000)
+        {
+            feedback.RemoveAt(0);
+        }
+    }
+
+    /// <summary>Feedback records from sequence number <paramref name="from"/> on.</summary>
+    public List<CloudToDeviceFeedback> ReadFeedback(long from, int max)
+    {
+        lock (gate)
+        {
+            return feedback.Where(f => f.SequenceNumber >= from).Take(max).ToList();
         }
     }
 
@@ -714,3 +751,6 @@ internal sealed class HubState
         return json;
     }
 }
+
+/// <summary>One delivery outcome of a C2D message, as the hub's feedback endpoint reports it.</summary>
+internal sealed record CloudToDeviceFeedback(long SequenceNumber, string OriginalMessageId, string DeviceId, string StatusCode, DateTime EnqueuedTimeUtc);

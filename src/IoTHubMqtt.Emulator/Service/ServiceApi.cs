@@ -12,7 +12,7 @@ namespace IoTHubMqtt.Emulator.Service;
 
 /// <summary>
 /// The service REST API (api-version 2021-04-12 paths: devices, twins, methods, query) plus the emulator's own
-/// documented extensions under <c>/$emulator/</c> for C2D send and telemetry read (the real hub does those over AMQP).
+/// documented extensions under <c>/$emulator/</c> for C2D send, C2D delivery feedback and telemetry read (the real hub does those over AMQP).
 /// Requests need <c>Authorization: SharedAccessSignature …</c> from a policy with the right permission.
 /// </summary>
 internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, DpsState dps, SasAuthenticator authenticator, RateLimiter limiter, EmulatorLog log)
@@ -152,6 +152,9 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
             case ["devices", var id, "messages", "devicebound"] when request.Method == "POST":
                 Authorize(request, HubPermissions.ServiceConnect);
                 return SendCloudToDevice(id, request);
+            case ["messages", "feedback"] when request.Method == "GET":
+                Authorize(request, HubPermissions.ServiceConnect);
+                return ReadFeedback(request);
             case ["messages", "events"] when request.Method == "GET":
                 Authorize(request, HubPermissions.ServiceConnect);
                 return await ReadTelemetryAsync(request, cancellationToken).ConfigureAwait(false);
@@ -296,6 +299,21 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
             ["systemProperties"] = new JsonObject(m.SystemProperties.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value))),
         }).ToArray());
         return HttpResponse.Json(200, new JsonObject { ["messages"] = array, ["next"] = next });
+    }
+
+    private HttpResponse ReadFeedback(HttpRequest request)
+    {
+        var from = request.Query.TryGetValue("from", out var fromText) && long.TryParse(fromText, NumberStyles.None, CultureInfo.InvariantCulture, out var f) ? f : 1;
+        var records = hub.ReadFeedback(from, IntQuery(request, "max", 100, 1, 1000));
+        var array = new JsonArray(records.Select(r => (JsonNode)new JsonObject
+        {
+            ["sequenceNumber"] = r.SequenceNumber,
+            ["originalMessageId"] = r.OriginalMessageId,
+            ["deviceId"] = r.DeviceId,
+            ["statusCode"] = r.StatusCode,
+            ["enqueuedTimeUtc"] = r.EnqueuedTimeUtc.ToString("O", CultureInfo.InvariantCulture),
+        }).ToArray());
+        return HttpResponse.Json(200, new JsonObject { ["feedback"] = array, ["next"] = records.Count > 0 ? records[^1].SequenceNumber + 1 : from });
     }
 
     private static HttpResponse WithETag(HttpResponse response)

@@ -1,0 +1,559 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using IoTHubMqtt.Core.Connection;
+using IoTHubMqtt.Core.Errors;
+using IoTHubMqtt.Core.Mqtt;
+
+namespace IoTHubMqtt.Core.Service;
+
+/// <summary>
+/// The hub's service REST API (api-version 2021-04-12) over HttpClient: registry, twins, direct methods and device
+/// query, authenticated with policy SAS tokens that are signed again before they expire. Throttling (429, honouring
+/// Retry-After), 5xx answers and transient network faults are retried with backoff; every other failure is an
+/// <see cref="IoTHubMqttException"/> carrying the hub's error code. Thread-safe: one client serves parallel calls.
+/// See https://learn.microsoft.com/rest/api/iothub/service/devices
+/// </summary>
+public sealed class IoTHubServiceClient : IDisposable
+{
+    public const string ApiVersion = "2021-04-12";
+
+    private static readonly string[] AzureHubSuffixes = [".azure-devices.net", ".azure-devices.cn", ".azure-devices.us", ".azure-devices.de", ".azure-devices-int.net"];
+    private readonly IoTHubServiceOptions options;
+    private readonly IoTHubConnectionString policy;
+    private readonly HttpClient http;
+    private readonly Uri baseUri;
+    private readonly object tokenGate = new();
+    private string? token;
+    private DateTimeOffset renewAt;
+    private int tokenRenewals;
+    private int retries;
+    private bool disposed;
+
+    public IoTHubServiceClient(IoTHubServiceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        this.options = options;
+        policy = options.ParsePolicy();
+        var trust = new TlsTrust(options.CaCertificatePath, options.UseSystemTrustStore);
+        var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = Math.Max(1, options.MaxConnections),
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            ConnectTimeout = TimeSpan.FromSeconds(15),
+            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, chain, errors) => trust.Validate(certificate, chain, errors) },
+        };
+        http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        Port = options.Port ?? 443;
+        baseUri = new Uri($"https://{policy.HostName}:{Port.ToString(CultureInfo.InvariantCulture)}/");
+    }
+
+    public string HostName => policy.HostName;
+
+    public int Port { get; }
+
+    public string PolicyName => policy.SharedAccessKeyName ?? "";
+
+    /// <summary>True when made for this module's emulator.</summary>
+    public bool IsEmulator => options.IsEmulator;
+
+    /// <summary>When the current policy token expires (null before the first request).</summary>
+    public DateTimeOffset? TokenExpiresAt { get; private set; }
+
+    public int TokenRenewalCount => Volatile.Read(ref tokenRenewals);
+
+    /// <summary>Requests retried after throttling, a 5xx answer or a network fault.</summary>
+    public int RetryCount => Volatile.Read(ref retries);
+
+    #region Registry
+
+    public async Task<ServiceDevice> CreateDeviceAsync(DeviceSpec spec, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        IdentityValidator.ThrowIfInvalidDeviceId(spec.DeviceId);
+        var response = await SendAsync(HttpMethod.Put, DevicePath(spec.DeviceId), spec.ToJson(null), null, "Create device", spec.DeviceId, cancellationToken).ConfigureAwait(false);
+        return ServiceDevice.FromJson(ObjectOf(response), HostName);
+    }
+
+    /// <summary>Replaces a device's identity; <paramref name="etag"/> null means unconditionally (<c>If-Match: *</c>).</summary>
+    public async Task<ServiceDevice> UpdateDeviceAsync(DeviceSpec spec, string? etag, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        IdentityValidator.ThrowIfInvalidDeviceId(spec.DeviceId);
+        var response = await SendAsync(HttpMethod.Put, DevicePath(spec.DeviceId), spec.ToJson(etag), IfMatch(etag), "Update device", spec.DeviceId, cancellationToken).ConfigureAwait(false);
+        return ServiceDevice.FromJson(ObjectOf(response), HostName);
+    }
+
+    public async Task<ServiceDevice> GetDeviceAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        IdentityValidator.ThrowIfInvalidDeviceId(deviceId);
+        var response = await SendAsync(HttpMethod.Get, DevicePath(deviceId), null, null, "Get device", deviceId, cancellationToken).ConfigureAwait(false);
+        return ServiceDevice.FromJson(ObjectOf(response), HostName);
+    }
+
+    /// <summary>Deletes a device; with an <paramref name="etag"/> only if it has not changed since (else PreconditionFailed).</summary>
+    public async Task DeleteDeviceAsync(string deviceId, string? etag, CancellationToken cancellationToken = default)
+    {
+        IdentityValidator.ThrowIfInvalidDeviceId(deviceId);
+        await SendAsync(HttpMethod.Delete, DevicePath(deviceId), null, IfMatch(etag), "Remove device", deviceId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One page of <c>SELECT * FROM devices</c>; pass the returned continuation to get the next.</summary>
+    public async Task<DeviceQueryPage> QueryDevicesAsync(string? continuation, int pageSize = 100, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(pageSize, 1000);
+        var headers = new Dictionary<string, string> { ["x-ms-max-item-count"] = pageSize.ToString(CultureInfo.InvariantCulture) };
+        if (continuation is not null)
+        {
+            headers["x-ms-continuation"] = continuation;
+        }
+
+        var response = await SendAsync(HttpMethod.Post, "devices/query", new JsonObject { ["query"] = "SELECT * FROM devices" }, headers, "Query devices", null, cancellationToken).ConfigureAwait(false);
+        var items = JsonNode.Parse(response.Body) as JsonArray ?? throw Unexpected("Query devices", "a JSON array");
+        var devices = items.OfType<JsonObject>().Select(twin =>
+        {
+            var device = ServiceDevice.FromJson(twin, HostName);
+            return ServiceDevice.Text(twin, "deviceEtag") is { } deviceEtag ? WithETag(device, deviceEtag) : device;
+        }).ToList();
+        return new DeviceQueryPage(devices, response.Header("x-ms-continuation"));
+    }
+
+    /// <summary>Every device, page by page, following continuation tokens.</summary>
+    public async IAsyncEnumerable<ServiceDevice> QueryAllDevicesAsync(int pageSize = 100, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        string? continuation = null;
+        do
+        {
+            var page = await QueryDevicesAsync(continuation, pageSize, cancellationToken).ConfigureAwait(false);
+            foreach (var device in page.Devices)
+            {
+                yield return device;
+            }
+
+            continuation = page.Continuation;
+        }
+        while (continuation is not null);
+    }
+
+    #endregion
+
+    #region Twins and methods
+
+    public async Task<ServiceTwin> GetTwinAsync(string deviceId, CancellationToken cancellationToken = default)
+    {
+        IdentityValidator.ThrowIfInvalidDeviceId(deviceId);
+        var response = await SendAsync(HttpMethod.Get, TwinPath(deviceId), null, null, "Get twin", deviceId, cancellationToken).ConfigureAwait(false);
+        return ToTwin(ObjectOf(response));
+    }
+
+    /// <summary>Patches desired properties (null deletes one); with an <paramref name="etag"/> only if the twin has not changed.</summary>
+    public async Task<ServiceTwin> UpdateDesiredPropertiesAsync(string deviceId, JsonObject desired, string? etag, CancellationToken cancellationToken = default)
+    {
+        IdentityValidator.ThrowIfInvalidDeviceId(deviceId);
+        ArgumentNullException.ThrowIfNull(desired);
+        var body = new JsonObject { ["properties"] = new JsonObject { ["desired"] = desired.DeepClone() } };
+        var headers = etag is null ? null : IfMatch(etag);
+        var response = await SendAsync(HttpMethod.Patch, TwinPath(deviceId), body, headers, "Update desired properties", deviceId, cancellationToken).ConfigureAwait(false);
+        return ToTwin(ObjectOf(response));
+    }
+
+    /// <summary>Merges <paramref name="tags"/> into the twin's tags (null deletes a tag); with an <paramref name="etag"/> only if the twin has not changed.</summary>
+    public async Task<ServiceTwin> UpdateTagsAsync(string deviceId, JsonObject tags, string? etag, CancellationToken cancellationToken = default)
+    {
+        IdentityValidator.ThrowIfInvalidDeviceId(deviceId);
+        ArgumentNullException.ThrowIfNull(tags);
+        var body = new JsonObject { ["tags"] = tags.DeepClone() };
+        var response = await SendAsync(HttpMethod.Patch, TwinPath(deviceId), body, etag is null ? null : IfMatch(etag), "Update tags", deviceId, cancellationToken).ConfigureAwait(false);
+        return ToTwin(ObjectOf(response));
+    }
+
+    /// <summary>
+    /// Calls a direct method and returns the device's status and payload. A device that is not connected is
+    /// DeviceNotOnline (after <paramref name="connectTimeout"/>); one that does not answer in time is MethodTimedOut.
+    /// </summary>
+    public async Task<MethodInvocationResult> InvokeMethodAsync(string deviceId, string methodName, JsonNode? payload, TimeSpan responseTimeout, TimeSpan connectTimeout, CancellationToken cancellationToken = default)
+    {
+        IdentityValidator.ThrowIfInvalidDeviceId(deviceId);
+        if (string.IsNullOrEmpty(methodName) || methodName.Length > 128 || methodName.Any(c => c is '/' or '?' or '#' || char.IsControl(c) || char.IsWhiteSpace(c)))
+        {
+            throw new IoTHubMqttException("InvalidMethodName", IoTHubErrorKind.InvalidArgument,
+                $"'{methodName}' is not a valid method name: use up to 128 characters without '/', '?', '#' or spaces.", null, methodName);
+        }
+
+        var response = (int)Math.Clamp(responseTimeout.TotalSeconds, 5, 300);
+        var connect = (int)Math.Clamp(connectTimeout.TotalSeconds, 0, 300);
+        var body = new JsonObject
+        {
+            ["methodName"] = methodName,
+            ["payload"] = payload?.DeepClone(),
+            ["responseTimeoutInSeconds"] = response,
+            ["connectTimeoutInSeconds"] = connect,
+        };
+        var answer = await SendAsync(HttpMethod.Post, TwinPath(deviceId) + "/methods", body, null, $"Invoke method '{methodName}'", deviceId, cancellationToken,
+            extraTimeout: TimeSpan.FromSeconds(response + connect), isMethodCall: true).ConfigureAwait(false);
+        var json = ObjectOf(answer);
+        var status = json["status"] is JsonValue s && s.TryGetValue<int>(out var code) ? code : throw Unexpected("Invoke method", "a status");
+        return new MethodInvocationResult(deviceId, methodName, status, json["payload"]?.DeepClone());
+    }
+
+    #endregion
+
+    #region Cloud-to-device and telemetry (emulator extensions)
+
+    /// <summary>
+    /// Queues a cloud-to-device message. The hub takes these over AMQP only; this client sends them through the emulator's
+    /// REST extension <c>POST /$emulator/devices/{id}/messages/devicebound</c>, and reports CloudMessageSendNotSupported for a real hub.
+    /// </summary>
+    public async Task<CloudMessageReceipt> SendCloudToDeviceAsync(string deviceId, CloudMessage message, CancellationToken cancellationToken = default)
+    {
+        IdentityValidator.ThrowIfInvalidDeviceId(deviceId);
+        ArgumentNullException.ThrowIfNull(message);
+        ThrowIfNoExtensions("CloudMessageSendNotSupported", "Sending cloud-to-device messages to a real hub needs its AMQP endpoint (amqps://{hub}/messages/devicebound)");
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        void Add(string name, string? value)
+        {
+            if (!string.IsNullOrEmpty(value))
+            {
+                headers[name] = value;
+            }
+        }
+
+        Add("iothub-messageid", message.MessageId);
+        Add("iothub-correlationid", message.CorrelationId);
+        Add("iothub-ack", message.Ack);
+        Add("Content-Type", message.ContentType);
+        Add("Content-Encoding", message.ContentEncoding);
+        Add("iothub-expiry", message.Expiry?.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+        foreach (var (name, value) in message.Properties)
+        {
+            if (string.IsNullOrEmpty(name) || name.Any(c => c > 126 || c <= 32 || c is ':' or '(' or ')' or ',' or '/' or '"' or '[' or ']' or '?' or '=' or '{' or '}' or '\\' or ';' or '@'))
+            {
+                throw new IoTHubMqttException("InvalidPropertyName", IoTHubErrorKind.InvalidArgument,
+                    $"The property name '{name}' cannot be sent: use ASCII letters, digits and - _ . characters.", null, name);
+            }
+
+            headers["iothub-app-" + name] = value;
+        }
+
+        var response = await SendAsync(HttpMethod.Post, $"$emulator/devices/{Uri.EscapeDataString(deviceId)}/messages/devicebound", message.Body, headers,
+            "Send cloud-to-device message", deviceId, cancellationToken, extensionFeature: "CloudMessageSendNotSupported").ConfigureAwait(false);
+        var json = ObjectOf(response);
+        return new CloudMessageReceipt(deviceId, ServiceDevice.Text(json, "messageId") ?? message.MessageId ?? "",
+            json["queued"] is JsonValue q && q.TryGetValue<int>(out var queued) ? queued : 0);
+    }
+
+    /// <summary>
+    /// Reads the delivery feedback of C2D messages sent with an Ack, from sequence number <paramref name="from"/>.
+    /// The hub offers it over AMQP only (<c>/messages/serviceBound/feedback</c>); this reads the emulator's
+    /// <c>GET /$emulator/messages/feedback</c> and reports CloudMessageFeedbackNotSupported for a real hub.
+    /// </summary>
+    public async Task<CloudMessageFeedbackBatch> ReadCloudMessageFeedbackAsync(long from, int max, CancellationToken cancellationToken = default)
+    {
+        ThrowIfNoExtensions("CloudMessageFeedbackNotSupported", "Reading cloud-to-device feedback from a real hub needs its AMQP endpoint (/messages/serviceBound/feedback)");
+        var path = string.Create(CultureInfo.InvariantCulture, $"$emulator/messages/feedback?from={from}&max={Math.Clamp(max, 1, 1000)}");
+        var response = await SendAsync(HttpMethod.Get, path, null, null, "Read cloud-to-device feedback", null, cancellationToken,
+            extensionFeature: "CloudMessageFeedbackNotSupported").ConfigureAwait(false);
+        var json = ObjectOf(response);
+        var records = (json["feedback"] as JsonArray ?? []).OfType<JsonObject>().Select(r => new CloudMessageFeedback(
+            r["sequenceNumber"]?.GetValue<long>() ?? 0,
+            ServiceDevice.Text(r, "originalMessageId") ?? "",
+            ServiceDevice.Text(r, "deviceId") ?? "",
+            ServiceDevice.Text(r, "statusCode") ?? "",
+            ServiceDevice.Time(ServiceDevice.Text(r, "enqueuedTimeUtc")) ?? DateTimeOffset.UtcNow)).ToList();
+        var next = json["next"] is JsonValue n && n.TryGetValue<long>(out var nextValue) ? nextValue : from;
+        return new CloudMessageFeedbackBatch(records, next);
+    }
+
+    /// <summary>
+    /// Reads device-to-cloud messages from sequence number <paramref name="from"/> (null = only new ones), waiting up to
+    /// <paramref name="wait"/> for the first. Uses the emulator's <c>GET /$emulator/messages/events</c>; a real hub's
+    /// telemetry is on its Event Hub-compatible AMQP endpoint, which this client does not read (TelemetryReadNotSupported).
+    /// </summary>
+    public async Task<TelemetryBatch> ReadTelemetryAsync(long? from, int max, string? deviceId, TimeSpan wait, CancellationToken cancellationToken = default)
+    {
+        ThrowIfNoExtensions("TelemetryReadNotSupported", "Reading telemetry from a real hub needs its Event Hub-compatible AMQP endpoint");
+        var seconds = (int)Math.Clamp(Math.Ceiling(wait.TotalSeconds), 0, 60);
+        var query = new StringBuilder("$emulator/messages/events?from=")
+            .Append(from is null ? "end" : from.Value.ToString(CultureInfo.InvariantCulture))
+            .Append("&max=").Append(Math.Clamp(max, 1, 1000).ToString(CultureInfo.InvariantCulture))
+            .Append("&timeout=").Append(seconds.ToString(CultureInfo.InvariantCulture));
+        if (deviceId is not null)
+        {
+            query.Append("&deviceId=").Append(Uri.EscapeDataString(deviceId));
+        }
+
+        var response = await SendAsync(HttpMethod.Get, query.ToString(), null, null, "Read telemetry", deviceId, cancellationToken,
+            extraTimeout: TimeSpan.FromSeconds(seconds), extensionFeature: "TelemetryReadNotSupported").ConfigureAwait(false);
+        var json = ObjectOf(response);
+        var events = new List<TelemetryEvent>();
+        foreach (var item in (json["messages"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            events.Add(new TelemetryEvent(
+                item["sequenceNumber"]?.GetValue<long>() ?? 0,
+                ServiceDevice.Text(item, "deviceId") ?? "",
+                ServiceDevice.Time(ServiceDevice.Text(item, "enqueuedTimeUtc")) ?? DateTimeOffset.UtcNow,
+                Convert.FromBase64String(ServiceDevice.Text(item, "body") ?? ""),
+                Strings(item["properties"] as JsonObject),
+                Strings(item["systemProperties"] as JsonObject)));
+        }
+
+        var next = json["next"] is JsonValue n && n.TryGetValue<long>(out var nextValue) ? nextValue : (events.Count > 0 ? events[^1].SequenceNumber + 1 : from ?? 0);
+        return new TelemetryBatch(events, next);
+    }
+
+    #endregion
+
+    #region HTTP
+
+    private sealed record ServiceResponse(HttpStatusCode Status, HttpResponseHeaders Headers, HttpContentHeaders? ContentHeaders, string Body)
+    {
+        public string? Header(string name) =>
+            Headers.TryGetValues(name, out var values) ? values.FirstOrDefault()
+            : ContentHeaders is not null && ContentHeaders.TryGetValues(name, out var content) ? content.FirstOrDefault() : null;
+    }
+
+    private async Task<ServiceResponse> SendAsync(HttpMethod method, string pathAndQuery, object? body, IReadOnlyDictionary<string, string>? headers,
+        string operation, string? target, CancellationToken cancellationToken, TimeSpan? extraTimeout = null, bool isMethodCall = false, string? extensionFeature = null)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        var uri = new Uri(baseUri, pathAndQuery + (pathAndQuery.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "api-version=" + ApiVersion);
+        var backoff = new Backoff(options.RetryInitialDelay, options.RetryMaxDelay);
+        for (var attempt = 0; ; attempt++)
+        {
+            using var request = new HttpRequestMessage(method, uri);
+            request.Headers.TryAddWithoutValidation("Authorization", CurrentToken());
+            request.Headers.Accept.ParseAdd("application/json");
+            if (body is byte[] bytes)
+            {
+                request.Content = new ByteArrayContent(bytes);
+            }
+            else if (body is JsonNode node)
+            {
+                request.Content = new StringContent(node.ToJsonString(), Encoding.UTF8, "application/json");
+            }
+
+            foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+            {
+                if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
+                {
+                    request.Content ??= new ByteArrayContent([]);
+                    request.Content.Headers.Remove(name);
+                    request.Content.Headers.TryAddWithoutValidation(name, value);
+                }
+                else
+                {
+                    request.Headers.TryAddWithoutValidation(name, value);
+                }
+            }
+
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero));
+            HttpResponseMessage response;
+            string text;
+            try
+            {
+                response = await http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+                text = await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException || ex.HttpRequestError == HttpRequestError.SecureConnectionError && ex.InnerException is AuthenticationException)
+            {
+                throw new IoTHubMqttException("TlsAuthenticationFailed", IoTHubErrorKind.Unauthorized,
+                    $"{operation}: the TLS connection to {HostName}:{Port} failed: {ex.InnerException?.Message}",
+                    "Check the host name and the CA certificate (-CaCertificatePath for the emulator).", target ?? HostName, ex);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException)
+            {
+                // Refused or dropped connections, and answers cut off mid-body (HttpIOException), are transient.
+                if (attempt < options.MaxRetries && !isMethodCall)
+                {
+                    await RetryDelayAsync(backoff.Next(), $"{operation}: {ex.Message}", cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                throw new IoTHubMqttException("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError,
+                    $"{operation}: could not reach {HostName}:{Port}: {ex.Message}", "Check the host name, the port and the network.", target ?? HostName, ex);
+            }
+            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                if (attempt < options.MaxRetries && !isMethodCall)
+                {
+                    await RetryDelayAsync(backoff.Next(), $"{operation}: no answer in time", cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout,
+                    $"{operation}: {HostName}:{Port} did not answer within {(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero)).TotalSeconds:0} s.", null, target ?? HostName, ex);
+            }
+
+            using (response)
+            {
+                var status = (int)response.StatusCode;
+                if (status is >= 200 and < 300)
+                {
+                    return new ServiceResponse(response.StatusCode, response.Headers, response.Content.Headers, text);
+                }
+
+                var retryable = status == 429 || (status >= 500 && !(isMethodCall && status == 504));
+                if (retryable && attempt < options.MaxRetries)
+                {
+                    var delay = RetryAfter(response) ?? backoff.Next();
+                    await RetryDelayAsync(delay, $"{operation}: {status}", cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                var errorCode = response.Headers.TryGetValues("iothub-errorcode", out var codes) ? codes.FirstOrDefault() : null;
+                var error = ServiceErrors.FromResponse(response.StatusCode, errorCode, text, target, operation);
+                if (extensionFeature is not null && status == 404 && error.ErrorId == "IoTHubResourceNotFound")
+                {
+                    throw NotSupported(extensionFeature, operation);
+                }
+
+                throw error;
+            }
+        }
+    }
+
+    private async Task RetryDelayAsync(TimeSpan delay, string why, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref retries);
+        options.Log?.Invoke($"{why}; retrying in {delay.TotalMilliseconds:0} ms.");
+        await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static TimeSpan? RetryAfter(HttpResponseMessage response)
+    {
+        var retryAfter = response.Headers.RetryAfter;
+        if (retryAfter?.Delta is { } delta)
+        {
+            return delta < TimeSpan.Zero ? TimeSpan.Zero : delta > TimeSpan.FromMinutes(2) ? TimeSpan.FromMinutes(2) : delta;
+        }
+
+        if (retryAfter?.Date is { } date)
+        {
+            var wait = date - DateTimeOffset.UtcNow;
+            return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > TimeSpan.FromMinutes(2) ? TimeSpan.FromMinutes(2) : wait;
+        }
+
+        return null;
+    }
+
+    /// <summary>The policy token: the one in the connection string, or one signed now and again when 15 % of its life is left.</summary>
+    private string CurrentToken()
+    {
+        if (policy.SharedAccessSignature is { } fixedToken)
+        {
+            return fixedToken;
+        }
+
+        lock (tokenGate)
+        {
+            var now = DateTimeOffset.UtcNow;
+            if (token is null || now >= renewAt)
+            {
+                var expiry = now + options.TokenTimeToLive;
+                token = SasToken.Create(SasResource.ForHub(HostName), policy.SharedAccessKey!, expiry, policy.SharedAccessKeyName, now);
+                renewAt = now + (options.TokenTimeToLive * 0.85);
+                if (TokenExpiresAt is not null)
+                {
+                    tokenRenewals++;
+                    options.Log?.Invoke($"Signed a new policy token for {HostName}, valid until {expiry.UtcDateTime:u}.");
+                }
+
+                TokenExpiresAt = expiry;
+            }
+
+            return token;
+        }
+    }
+
+    private void ThrowIfNoExtensions(string errorId, string what)
+    {
+        if (!options.IsEmulator && AzureHubSuffixes.Any(s => HostName.EndsWith(s, StringComparison.OrdinalIgnoreCase)))
+        {
+            throw NotSupported(errorId, what);
+        }
+    }
+
+    private IoTHubMqttException NotSupported(string errorId, string what) =>
+        new(errorId, IoTHubErrorKind.NotImplemented,
+            $"{what}: {HostName} does not offer the emulator's REST extension, and this module does not speak AMQP to a hub yet.",
+            "Use the Azure CLI (az iot hub monitor-events / az iot device c2d-message send) for a real hub, or run against Start-IoTHubEmulator.", HostName);
+
+    private static Dictionary<string, string>? IfMatch(string? etag) =>
+        new(StringComparer.OrdinalIgnoreCase) { ["If-Match"] = etag is null or "*" ? "*" : $"\"{etag.Trim('"')}\"" };
+
+    private static string DevicePath(string deviceId) => "devices/" + Uri.EscapeDataString(deviceId);
+
+    private static string TwinPath(string deviceId) => "twins/" + Uri.EscapeDataString(deviceId);
+
+    private static JsonObject ObjectOf(ServiceResponse response)
+    {
+        try
+        {
+            return JsonNode.Parse(response.Body) as JsonObject ?? throw Unexpected("The hub", "a JSON object");
+        }
+        catch (JsonException ex)
+        {
+            throw new IoTHubMqttException("IoTHubInvalidResponse", IoTHubErrorKind.ProtocolError, $"The hub answered with invalid JSON: {ex.Message}", null, null, ex);
+        }
+    }
+
+    private static IoTHubMqttException Unexpected(string operation, string expected) =>
+        new("IoTHubInvalidResponse", IoTHubErrorKind.ProtocolError, $"{operation}: the hub's answer is not {expected}.");
+
+    private static Dictionary<string, string> Strings(JsonObject? json) =>
+        json is null ? [] : json.Where(p => p.Value is not null).ToDictionary(p => p.Key, p => p.Value is JsonValue v && v.TryGetValue<string>(out var s) ? s : p.Value!.ToJsonString(), StringComparer.Ordinal);
+
+    private static ServiceTwin ToTwin(JsonObject json)
+    {
+        var properties = json["properties"] as JsonObject;
+        var desired = (properties?["desired"] as JsonObject)?.DeepClone() as JsonObject ?? [];
+        var reported = (properties?["reported"] as JsonObject)?.DeepClone() as JsonObject ?? [];
+        static long Version(JsonObject section) => section["$version"] is JsonValue v && v.TryGetValue<long>(out var n) ? n : 0;
+        var desiredVersion = Version(desired);
+        var reportedVersion = Version(reported);
+        foreach (var section in new[] { desired, reported })
+        {
+            section.Remove("$version");
+            section.Remove("$metadata");
+        }
+
+        return new ServiceTwin(ServiceDevice.Text(json, "deviceId") ?? "", ServiceDevice.Text(json, "etag"), desiredVersion, reportedVersion, desired, reported,
+            (json["tags"] as JsonObject)?.DeepClone() as JsonObject);
+    }
+
+    private static ServiceDevice WithETag(ServiceDevice d, string etag) => new()
+    {
+        DeviceId = d.DeviceId,
+        HostName = d.HostName,
+        ETag = etag.Trim('"'),
+        GenerationId = d.GenerationId,
+        Status = d.Status,
+        StatusReason = d.StatusReason,
+        ConnectionState = d.ConnectionState,
+        LastActivityTime = d.LastActivityTime,
+        AuthenticationType = d.AuthenticationType,
+        PrimaryKey = d.PrimaryKey,
+        SecondaryKey = d.SecondaryKey,
+        PrimaryThumbprint = d.PrimaryThumbprint,
+    };
+
+    #endregion
+
+    public void Dispose()
+    {
+        if (!disposed)
+        {
+            disposed = true;
+            http.Dispose();
+        }
+    }
+
+    public override string ToString() => $"{HostName}:{Port} ({PolicyName})";
+}

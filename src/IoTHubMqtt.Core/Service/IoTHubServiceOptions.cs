@@ -1,0 +1,53 @@
+using IoTHubMqtt.Core.Connection;
+using IoTHubMqtt.Core.Errors;
+
+namespace IoTHubMqtt.Core.Service;
+
+/// <summary>How an <see cref="IoTHubServiceClient"/> reaches the hub's service REST API.</summary>
+public sealed class IoTHubServiceOptions
+{
+    /// <summary>A shared-access-policy connection string (<c>HostName=…;SharedAccessKeyName=…;SharedAccessKey=…</c>). Secret.</summary>
+    public required string ConnectionString { get; init; }
+
+    /// <summary>The HTTPS port; 443 when null.</summary>
+    public int? Port { get; init; }
+
+    /// <summary>A PEM file of extra CA certificates to trust (the emulator's CA).</summary>
+    public string? CaCertificatePath { get; init; }
+
+    public bool UseSystemTrustStore { get; init; } = true;
+
+    /// <summary>Lifetime of the policy SAS tokens the client signs; a new one is made when 15 % of it is left.</summary>
+    public TimeSpan TokenTimeToLive { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Retries of a throttled (429), failed (5xx) or interrupted request before giving up.</summary>
+    public int MaxRetries { get; init; } = 6;
+
+    public TimeSpan RetryInitialDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Timeout of one HTTP request (a method call adds its own response timeout to this).</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Parallel HTTP connections to the hub.</summary>
+    public int MaxConnections { get; init; } = 64;
+
+    /// <summary>True when the hub is known to be this module's emulator (its <c>/$emulator/</c> extensions exist).</summary>
+    public bool IsEmulator { get; init; }
+
+    public Action<string>? Log { get; init; }
+
+    internal IoTHubConnectionString ParsePolicy()
+    {
+        var parsed = IoTHubConnectionString.Parse(ConnectionString);
+        if (parsed.Kind != ConnectionStringKind.Policy)
+        {
+            throw new IoTHubMqttException("ServiceConnectionStringRequired", IoTHubErrorKind.InvalidArgument,
+                $"The connection string is a {parsed.Kind.ToString().ToLowerInvariant()} connection string; the service API needs a shared access policy string.",
+                "Use the iothubowner (or another policy's) connection string: HostName=…;SharedAccessKeyName=…;SharedAccessKey=….", parsed.HostName);
+        }
+
+        return parsed;
+    }
+}

@@ -1,0 +1,221 @@
+using System.Collections;
+using IoTHubMqtt.Core.Provisioning;
+using IoTHubMqtt.Core.Service;
+using IoTHubMqtt.Infrastructure;
+
+namespace IoTHubMqtt.Commands.Fleet;
+
+/// <summary>
+/// A device identity in the registry. <see cref="PrimaryKey"/>, <see cref="SecondaryKey"/> and <see cref="ConnectionString"/>
+/// are secret: no view shows them and <see cref="ToString"/> leaves them out; a script can still pass them on.
+/// </summary>
+public sealed class IoTHubDevice
+{
+    internal IoTHubDevice(ServiceDevice device, string action)
+    {
+        DeviceId = device.DeviceId;
+        HostName = device.HostName;
+        Status = device.Status;
+        ConnectionState = device.ConnectionState;
+        AuthenticationType = device.AuthenticationType;
+        ETag = device.ETag;
+        LastActivityTime = device.LastActivityTime;
+        PrimaryKey = device.PrimaryKey;
+        SecondaryKey = device.SecondaryKey;
+        PrimaryThumbprint = device.PrimaryThumbprint;
+        ConnectionString = device.ConnectionString;
+        Action = action;
+    }
+
+    public string DeviceId { get; }
+
+    public string HostName { get; }
+
+    /// <summary>enabled or disabled.</summary>
+    public string Status { get; }
+
+    public string ConnectionState { get; }
+
+    /// <summary>sas or selfSigned.</summary>
+    public string AuthenticationType { get; }
+
+    public string? ETag { get; }
+
+    public DateTimeOffset? LastActivityTime { get; }
+
+    /// <summary>What New-IoTHubDevice did: Created, Existing (left as it was) or Updated (-Force); Read for Get-IoTHubDevice.</summary>
+    public string Action { get; }
+
+    public string? PrimaryThumbprint { get; }
+
+    /// <summary>The twin's tags after New-IoTHubDevice applied -Tag (null when it applied none).</summary>
+    public object? Tags { get; internal set; }
+
+    /// <summary>Secret.</summary>
+    public string? PrimaryKey { get; }
+
+    /// <summary>Secret.</summary>
+    public string? SecondaryKey { get; }
+
+    /// <summary>HostName=…;DeviceId=…;SharedAccessKey=… with the primary key, for Connect-IoTHub or a device's configuration. Secret.</summary>
+    public string? ConnectionString { get; }
+
+    public override string ToString() => $"{DeviceId}@{HostName} ({Status})";
+}
+
+/// <summary>The outcome of a DPS registration. <see cref="DeviceKey"/> and <see cref="ConnectionString"/> are secret.</summary>
+public sealed class IoTHubRegistration
+{
+    internal IoTHubRegistration(DpsRegistrationResult result)
+    {
+        RegistrationId = result.RegistrationId;
+        Status = result.Status;
+        Substatus = result.Substatus;
+        AssignedHub = result.AssignedHub;
+        DeviceId = result.DeviceId;
+        ErrorMessage = result.ErrorMessage;
+        DeviceKey = result.DeviceKey;
+        ConnectionString = result.ConnectionString;
+    }
+
+    public string RegistrationId { get; }
+
+    /// <summary>assigned, failed or disabled.</summary>
+    public string Status { get; }
+
+    public string? Substatus { get; }
+
+    /// <summary>The host name of the hub DPS assigned the device to.</summary>
+    public string? AssignedHub { get; }
+
+    public string? DeviceId { get; }
+
+    public string? ErrorMessage { get; }
+
+    /// <summary>The device's symmetric key (derived from the group key for a group enrollment). Secret.</summary>
+    public string DeviceKey { get; }
+
+    /// <summary>A device connection string for the assigned hub, for Connect-IoTHub. Secret.</summary>
+    public string? ConnectionString { get; }
+
+    public override string ToString() => $"{RegistrationId}: {Status}{(AssignedHub is null ? "" : $" to {AssignedHub}/{DeviceId}")}";
+}
+
+/// <summary>A device's answer to a direct method.</summary>
+public sealed class IoTHubMethodResult
+{
+    internal IoTHubMethodResult(MethodInvocationResult result)
+    {
+        DeviceId = result.DeviceId;
+        MethodName = result.MethodName;
+        Status = result.Status;
+        PayloadJson = result.Payload?.ToJsonString() ?? "null";
+        Payload = PowerShellJson.ToPowerShell(result.Payload);
+    }
+
+    public string DeviceId { get; }
+
+    public string MethodName { get; }
+
+    /// <summary>The status the device answered with (200 by convention for success).</summary>
+    public int Status { get; }
+
+    /// <summary>The device's payload as objects (like ConvertFrom-Json).</summary>
+    public object? Payload { get; }
+
+    /// <summary>The device's payload as JSON text.</summary>
+    public string PayloadJson { get; }
+
+    public override string ToString() => $"{DeviceId} {MethodName} -> {Status}";
+}
+
+/// <summary>A device twin's desired properties after Set-IoTHubDesiredProperty.</summary>
+public sealed class IoTHubDesiredProperties
+{
+    internal IoTHubDesiredProperties(ServiceTwin twin)
+    {
+        DeviceId = twin.DeviceId;
+        ETag = twin.ETag;
+        Version = twin.DesiredVersion;
+        Desired = PowerShellJson.ToPowerShell(twin.Desired);
+        DesiredJson = twin.Desired.ToJsonString();
+    }
+
+    public string DeviceId { get; }
+
+    /// <summary>The twin's ETag: pass it to -ETag for the next conditional patch.</summary>
+    public string? ETag { get; }
+
+    /// <summary>The desired properties' $version.</summary>
+    public long Version { get; }
+
+    public object? Desired { get; }
+
+    public string DesiredJson { get; }
+
+    public override string ToString() => $"{DeviceId} desired v{Version}";
+}
+
+/// <summary>A cloud-to-device message the hub queued.</summary>
+public sealed class IoTHubCloudMessageReceipt
+{
+    internal IoTHubCloudMessageReceipt(CloudMessageReceipt receipt, string? ack, DateTimeOffset? expiry)
+    {
+        DeviceId = receipt.DeviceId;
+        MessageId = receipt.MessageId;
+        QueuedCount = receipt.QueuedCount;
+        Ack = ack ?? "none";
+        ExpiryTime = expiry;
+    }
+
+    public string DeviceId { get; }
+
+    public string MessageId { get; }
+
+    /// <summary>Messages now waiting for this device (at most 50).</summary>
+    public int QueuedCount { get; }
+
+    /// <summary>The delivery feedback requested: none, positive, negative or full.</summary>
+    public string Ack { get; }
+
+    public DateTimeOffset? ExpiryTime { get; }
+
+    public override string ToString() => $"{MessageId} -> {DeviceId}";
+}
+
+/// <summary>A device-to-cloud message read from the hub.</summary>
+public sealed class IoTHubTelemetryMessage
+{
+    internal IoTHubTelemetryMessage(TelemetryEvent e)
+    {
+        DeviceId = e.DeviceId;
+        SequenceNumber = e.SequenceNumber;
+        EnqueuedTime = e.EnqueuedTime;
+        BodyBytes = e.Body;
+        Body = System.Text.Encoding.UTF8.GetString(e.Body);
+        Properties = new Hashtable(e.Properties.ToDictionary(p => p.Key, p => (object?)p.Value), StringComparer.OrdinalIgnoreCase);
+        SystemProperties = new Hashtable(e.SystemProperties.ToDictionary(p => p.Key, p => (object?)p.Value), StringComparer.OrdinalIgnoreCase);
+        MessageId = new[] { "$.mid", "message-id", "messageId" }.Select(e.SystemProperties.GetValueOrDefault).FirstOrDefault(v => v is not null);
+    }
+
+    public string DeviceId { get; }
+
+    public long SequenceNumber { get; }
+
+    public DateTimeOffset EnqueuedTime { get; }
+
+    public string? MessageId { get; }
+
+    /// <summary>The body as UTF-8 text.</summary>
+    public string Body { get; }
+
+    public byte[] BodyBytes { get; }
+
+    /// <summary>Application properties.</summary>
+    public Hashtable Properties { get; }
+
+    /// <summary>System properties (message id, content type, correlation id…).</summary>
+    public Hashtable SystemProperties { get; }
+
+    public override string ToString() => $"{DeviceId} #{SequenceNumber}";
+}

@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Management.Automation;
+using IoTHubMqtt.Core.Errors;
+using IoTHubMqtt.Core.Service;
+using IoTHubMqtt.Infrastructure;
+
+namespace IoTHubMqtt.Commands.Fleet;
+
+/// <summary>The delivery outcome of a cloud-to-device message.</summary>
+public sealed class IoTHubCloudMessageFeedback
+{
+    internal IoTHubCloudMessageFeedback(CloudMessageFeedback feedback)
+    {
+        OriginalMessageId = feedback.OriginalMessageId;
+        DeviceId = feedback.DeviceId;
+        StatusCode = feedback.StatusCode;
+        EnqueuedTime = feedback.EnqueuedTime;
+    }
+
+    /// <summary>The MessageId of the message sent with Send-IoTHubCloudMessage.</summary>
+    public string OriginalMessageId { get; }
+
+    public string DeviceId { get; }
+
+    /// <summary>Success (the device completed it), Expired or DeliveryCountExceeded.</summary>
+    public string StatusCode { get; }
+
+    public DateTimeOffset EnqueuedTime { get; }
+
+    public override string ToString() => $"{OriginalMessageId} {DeviceId}: {StatusCode}";
+}
+
+/// <summary>
+/// <para type="synopsis">Reads the delivery feedback of cloud-to-device messages sent with -Ack.</para>
+/// </summary>
+[Cmdlet(VerbsCommunications.Receive, "IoTHubCloudMessageFeedback")]
+[OutputType(typeof(IoTHubCloudMessageFeedback))]
+public sealed class ReceiveIoTHubCloudMessageFeedbackCommand : ServiceCmdlet
+{
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Only feedback on these message ids; from the pipeline by property name (receipts of Send-IoTHubCloudMessage).</summary>
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string[]? MessageId { get; set; }
+
+    /// <summary>Stop after this many records; fewer within -Timeout is the error CloudMessageFeedbackTimedOut. 0 (default): read until -Timeout.</summary>
+    [Parameter]
+    [ValidateRange(0, int.MaxValue)]
+    public int Count { get; set; }
+
+    /// <summary>Seconds to wait for feedback. Default 30.</summary>
+    [Parameter]
+    [ValidateRange(0, 3600)]
+    public int Timeout { get; set; } = 30;
+
+    private readonly List<string> messageIds = [];
+
+    protected override void ProcessRecord()
+    {
+        messageIds.AddRange(MessageId ?? []);
+    }
+
+    protected override void EndProcessing()
+    {
+        var wanted = Count > 0 ? Count : messageIds.Count;
+        var clock = Stopwatch.StartNew();
+        long from = 1;
+        var received = 0;
+        while (true)
+        {
+            CloudMessageFeedbackBatch batch;
+            try
+            {
+                var start = from;
+                batch = Run(ct => Service.ReadCloudMessageFeedbackAsync(start, 1000, ct));
+            }
+            catch (Exception ex) when (ErrorMapper.IsMappable(ex))
+            {
+                ThrowTerminatingError(ex, Service.HostName);
+                return;
+            }
+
+            foreach (var record in batch.Records.Where(r => messageIds.Count == 0 || messageIds.Contains(r.OriginalMessageId, StringComparer.Ordinal)))
+            {
+                WriteObject(new IoTHubCloudMessageFeedback(record));
+                if (wanted > 0 && ++received >= wanted)
+                {
+                    return;
+                }
+            }
+
+            from = batch.Next;
+            var remaining = TimeSpan.FromSeconds(Timeout) - clock.Elapsed;
+            if (remaining <= TimeSpan.Zero)
+            {
+                break;
+            }
+
+            Run(ct => Task.Delay(remaining < PollInterval ? remaining : PollInterval, ct));
+        }
+
+        if (wanted > 0)
+        {
+            WriteError(new IoTHubMqttException("CloudMessageFeedbackTimedOut", IoTHubErrorKind.Timeout,
+                $"{received} of {wanted} feedback record(s) arrived within {Timeout} s.",
+                "The device may not have received the message yet: wait longer with -Timeout. Feedback comes only for messages sent with -Ack.", null));
+        }
+    }
+}

@@ -1,0 +1,184 @@
+using System.Management.Automation;
+using IoTHubMqtt.Core.Errors;
+using IoTHubMqtt.Core.Provisioning;
+using IoTHubMqtt.Infrastructure;
+
+namespace IoTHubMqtt.Commands.Fleet;
+
+/// <summary>
+/// <para type="synopsis">Registers devices with the Device Provisioning Service (DPS) over MQTT and returns their assigned hub and connection string.</para>
+/// </summary>
+[Cmdlet(VerbsLifecycle.Register, "IoTHubDevice", DefaultParameterSetName = GroupSet, SupportsShouldProcess = true)]
+[OutputType(typeof(IoTHubRegistration))]
+public sealed class RegisterIoTHubDeviceCommand : IoTHubCmdlet
+{
+    private const string GroupSet = "Group";
+    private const string IndividualSet = "Individual";
+    private OrderedBatch<IoTHubRegistration>? batch;
+    private int row;
+
+    /// <summary>The registration id (lowercase); from the pipeline by value or property name (RegistrationId, DeviceId, Id, SerialNumber).</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("DeviceId", "Id", "SerialNumber")]
+    [AllowEmptyString]
+    public string RegistrationId { get; set; } = string.Empty;
+
+    /// <summary>The DPS ID scope (the emulator's IdScope).</summary>
+    [Parameter(Mandatory = true)]
+    [ValidateNotNullOrEmpty]
+    public string IdScope { get; set; } = string.Empty;
+
+    /// <summary>The enrollment group's key: each device's key is derived from it and its registration id. A SecureString is accepted too.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = GroupSet)]
+    [SecretTransformation]
+    [ValidateNotNullOrEmpty]
+    public string GroupKey { get; set; } = string.Empty;
+
+    /// <summary>The device's own key (individual enrollment); from the pipeline by property name.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = IndividualSet, ValueFromPipelineByPropertyName = true)]
+    [SecretTransformation]
+    [ValidateNotNullOrEmpty]
+    public string SymmetricKey { get; set; } = string.Empty;
+
+    /// <summary>The DPS host. Default: global.azure-devices-provisioning.net; localhost for the emulator.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string ProvisioningHost { get; set; } = DpsRegistrationOptions.GlobalEndpoint;
+
+    /// <summary>The DPS MQTT/TLS port. Default 8883; the emulator's DpsPort.</summary>
+    [Parameter]
+    [ValidateRange(1, 65535)]
+    public int Port { get; set; } = 8883;
+
+    /// <summary>A PEM file of extra CA certificates to trust (the emulator's CaCertificatePath).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? CaCertificatePath { get; set; }
+
+    /// <summary>Custom data for the registration request (a hashtable or object, sent as JSON).</summary>
+    [Parameter]
+    public object? Payload { get; set; }
+
+    /// <summary>Seconds for each registration, polling included. Default 60.</summary>
+    [Parameter]
+    [ValidateRange(1, 3600)]
+    public int Timeout { get; set; } = 60;
+
+    /// <summary>How many registrations run at the same time. Default 8.</summary>
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int ThrottleLimit { get; set; } = 8;
+
+    protected override void BeginProcessing()
+    {
+        batch = new OrderedBatch<IoTHubRegistration>(ThrottleLimit);
+    }
+
+    protected override void ProcessRecord()
+    {
+        row++;
+        var id = RegistrationId.Trim();
+        if (id.Length == 0)
+        {
+            batch!.AddFailed($"input {row}", new IoTHubMqttException("RegistrationIdMissing", IoTHubErrorKind.InvalidArgument,
+                $"Input {row} has no registration id.", "Give every row a RegistrationId (or DeviceId) value.", $"input {row}"));
+            WriteReady();
+            return;
+        }
+
+        if (!ShouldProcess(id, "Register with DPS"))
+        {
+            return;
+        }
+
+        DpsRegistrationOptions options;
+        try
+        {
+            options = new DpsRegistrationOptions
+            {
+                IdScope = IdScope,
+                RegistrationId = id,
+                GroupKey = ParameterSetName == GroupSet ? GroupKey : null,
+                SymmetricKey = ParameterSetName == IndividualSet ? SymmetricKey : null,
+                ProvisioningHost = ProvisioningHost,
+                Port = Port,
+                CaCertificatePath = CaCertificatePath is null ? null : GetUnresolvedProviderPathFromPSPath(CaCertificatePath),
+                Payload = Payload is null ? null : PowerShellJson.ToJsonNode(Payload),
+                Timeout = TimeSpan.FromSeconds(Timeout),
+                Log = VerboseSink,
+            };
+            options.DeviceKey(); // validates id, scope and key now, in input order
+        }
+        catch (IoTHubMqttException ex) when (ex.ErrorId is "KeyNotBase64" or "KeyEmpty" or "InvalidIdScope" or "CaCertificateInvalid")
+        {
+            ThrowTerminatingError(ex, id);
+            return;
+        }
+        catch (IoTHubMqttException ex)
+        {
+            batch!.AddFailed(id, ex);
+            WriteReady();
+            return;
+        }
+
+        batch!.Add(id, async ct =>
+        {
+            var result = await DpsClient.RegisterAsync(options, ct).ConfigureAwait(false);
+            if (!result.IsAssigned)
+            {
+                throw new IoTHubMqttException("ProvisioningNotAssigned", IoTHubErrorKind.InvalidOperation,
+                    $"DPS did not assign '{result.RegistrationId}': {result.Status}{(result.ErrorMessage is null ? "" : ": " + result.ErrorMessage)}.",
+                    "Check the enrollment (enabled, linked hubs, allocation policy).", result.RegistrationId);
+            }
+
+            return new IoTHubRegistration(result);
+        }, StopToken);
+        WriteReady();
+    }
+
+    protected override void EndProcessing()
+    {
+        while (batch!.PeekNext() is { } next)
+        {
+            Run(ct => next.Outcome.WaitAsync(ct));
+            WriteReady();
+        }
+
+        WriteProgress(new ProgressRecord(3, "Register-IoTHubDevice", "Done") { RecordType = ProgressRecordType.Completed });
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            batch?.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private void WriteReady()
+    {
+        DrainPosted();
+        foreach (var item in batch!.TakeReady())
+        {
+            if (item.Outcome.Result.Error is { } error)
+            {
+                WriteError(error is OperationCanceledException && StopToken.IsCancellationRequested ? throw new PipelineStoppedException() : error, item.Target);
+            }
+            else
+            {
+                WriteObject(item.Outcome.Result.Value);
+            }
+
+            if (batch.Completed % 10 == 0 || batch.PeekNext() is null)
+            {
+                WriteProgress(new ProgressRecord(3, "Register-IoTHubDevice", $"{batch.Completed} of {batch.Added} registrations ({batch.Rate:0.#}/s)")
+                {
+                    PercentComplete = (int)(100L * batch.Completed / Math.Max(1, batch.Added)),
+                    CurrentOperation = item.Target.ToString(),
+                });
+            }
+        }
+    }
+}
