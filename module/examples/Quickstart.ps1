@@ -25,6 +25,7 @@ param(
 $ErrorActionPreference = 'Stop'
 $hub = $null
 $service = $null
+$conn = $null
 try {
     if ($ConnectionString) {
         '== Connecting to your hub'
@@ -92,6 +93,6 @@ try {
     'Done.'
 }
 finally {
-    Get-Variable conn -ValueOnly -ErrorAction Ignore | Disconnect-IoTHub
+    if ($conn) { $conn | Disconnect-IoTHub }
     if ($hub) { $hub | Stop-IoTHubEmulator }
 }

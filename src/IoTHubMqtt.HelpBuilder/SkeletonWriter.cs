@@ -73,7 +73,8 @@ public static class SkeletonWriter
     public static Dictionary<string, List<string>> ParametersOf(CmdletInfo command)
     {
         var result = new Dictionary<string, List<string>>(StringComparer.OrdinalIgnoreCase);
-        var common = new HashSet<string>(PSCmdlet.CommonParameters.Concat(PSCmdlet.OptionalCommonParameters), StringComparer.OrdinalIgnoreCase);
+        // -WhatIf and -Confirm are documented per cmdlet, as platyPS does; the other common parameters are not.
+        var common = new HashSet<string>(PSCmdlet.CommonParameters.Append("UseTransaction"), StringComparer.OrdinalIgnoreCase);
         foreach (var parameter in command.Parameters.Values.Where(p => !common.Contains(p.Name)))
         {
             var groups = parameter.ParameterSets
@@ -114,5 +115,6 @@ public static class SkeletonWriter
             """;
     }
 
-    public static string TypeName(Type type) => type.IsArray ? TypeName(type.GetElementType()!) + "[]" : type.Name;
+    public static string TypeName(Type type) =>
+        type.IsArray ? TypeName(type.GetElementType()!) + "[]" : Nullable.GetUnderlyingType(type) is { } underlying ? underlying.Name : type.Name;
 }

@@ -12,12 +12,19 @@ public sealed class QuickstartTests
 
         var result = HostProcess.Run(TimeSpan.FromMinutes(3), null, "-File", script);
 
-        Assert.True(result.ExitCode == 0, result.StdErr);
+        Assert.True(result.ExitCode == 0, result.StdOut + result.StdErr);
         Assert.Equal(string.Empty, result.StdErr);
-        Assert.Contains("quickstart-device", result.StdOut, StringComparison.Ordinal);
-        Assert.Contains("sensor-003", result.StdOut, StringComparison.Ordinal);
-        Assert.Contains("Done.", result.StdOut, StringComparison.Ordinal);
-        Assert.DoesNotContain("cXVpY2tzdGFydC1kZXZpY2Uta2V5", result.StdOut, StringComparison.Ordinal);
-        Assert.DoesNotContain("SharedAccessSignature", result.StdOut, StringComparison.Ordinal);
+        var output = result.StdOut;
+        Assert.Contains("quickstart-device", output, StringComparison.Ordinal);
+        Assert.Contains("Connected", output, StringComparison.Ordinal);
+        Assert.Contains("\"sequence\":3", output, StringComparison.Ordinal);   // telemetry read back by the service
+        Assert.Contains("turn on the fan", output, StringComparison.Ordinal);     // C2D received by the device
+        Assert.Contains("The service got status 200", output, StringComparison.Ordinal);
+        Assert.Contains("Desired telemetryInterval is now 30 s", output, StringComparison.Ordinal);
+        Assert.Contains("firmwareVersion", output, StringComparison.Ordinal);
+        Assert.Contains("Done.", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("SharedAccessKey=", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("SharedAccessSignature", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("sig=", output, StringComparison.Ordinal);
     }
 }
