@@ -4,7 +4,7 @@ using System.Text;
 using IoTHubMqtt.Core.Esp32;
 using IoTHubMqtt.Esp32.Simulator;
 
-// Usage: dotnet run -c Release --project tests/IoTHubMqtt.Esp32.Benchmarks [-- --write docs/benchmarks-esp32.md]
+// Usage: dotnet run -c Release --project tests/IoTHubMqtt.Esp32.Benchmarks [-- --write BenchmarkResults/esp32.md]
 const int Baud = 921600;
 const int ImageSize = 1024 * 1024;
 const int BlockSize = 0x4000;
@@ -97,7 +97,7 @@ await using (var flasher = await Esp32Flasher.ConnectAsync(server.Url, options))
         md.AppendLine("directions to the UART rate (921600 baud after the baud change, 115200 before). Numbers from one run on");
         md.AppendLine(string.Create(culture, $"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}, {DateTime.UtcNow:yyyy-MM-dd}."));
         md.AppendLine();
-        md.AppendLine("Reproduce: `dotnet run -c Release --project tests/IoTHubMqtt.Esp32.Benchmarks -- --write docs/benchmarks-esp32.md`");
+        md.AppendLine("Reproduce: `dotnet run -c Release --project tests/IoTHubMqtt.Esp32.Benchmarks -- --write BenchmarkResults/esp32.md`");
         md.AppendLine();
         md.Append(report);
         md.AppendLine();

@@ -220,9 +220,8 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
                 await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.Token);
-                    timeout.CancelAfter(options.OperationTimeout);
-                    var result = await mqtt.PublishAsync(application, timeout.Token).ConfigureAwait(false);
+                    // The publish itself observes the caller's token; the acknowledgement wait is bounded here.
+                    var result = await mqtt.PublishAsync(application, cancellationToken).WaitAsync(options.OperationTimeout, lifetime.Token).ConfigureAwait(false);
                     if (result.IsSuccess)
                     {
                         return new TelemetrySendResult(message.MessageId, message.Body.Length, DateTimeOffset.UtcNow, attempt);
@@ -862,7 +861,7 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     }
 
     private static bool IsTransient(Exception ex) =>
-        ex is MqttCommunicationException or MqttClientNotConnectedException or MqttClientDisconnectedException or OperationCanceledException or ObjectDisposedException;
+        ex is MqttCommunicationException or MqttClientNotConnectedException or MqttClientDisconnectedException or OperationCanceledException or ObjectDisposedException or TimeoutException;
 
     private IoTHubMqttException Closed() =>
         new("ConnectionClosed", IoTHubErrorKind.InvalidOperation, $"The connection of '{topics.ClientId}' is closed.", "Connect again with Connect-IoTHub.", DeviceId);

@@ -40,6 +40,11 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
         }
     }
 
+    /// <summary>Whether verbose output is on for this call (-Verbose or $VerbosePreference), to skip building lines no one reads.</summary>
+    protected bool IsVerbose =>
+        (MyInvocation.BoundParameters.TryGetValue("Verbose", out var flag) && flag is SwitchParameter { IsPresent: true }) ||
+        (!MyInvocation.BoundParameters.ContainsKey("Verbose") && GetVariableValue("VerbosePreference") is ActionPreference preference && preference != ActionPreference.SilentlyContinue);
+
     /// <summary>A verbose sink for the core that is safe to call from any thread.</summary>
     protected Action<string> VerboseSink => message => Post(() => WriteVerbose(message));
 
@@ -58,7 +63,12 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
             throw new PipelineStoppedException();
         }
 
-        task.ContinueWith(_ => Post(null), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        if (!task.IsCompleted)
+        {
+            // Wake the pump when the operation ends; an operation that finished synchronously needs no wake-up.
+            task.ContinueWith(_ => Post(null), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
         while (!task.IsCompleted)
         {
             var work = pipelineWork.Take();

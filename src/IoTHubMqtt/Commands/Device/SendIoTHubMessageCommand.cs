@@ -18,6 +18,7 @@ namespace IoTHubMqtt.Commands.Device;
 public sealed class SendIoTHubMessageCommand : DeviceCmdlet
 {
     private readonly Queue<(Task<TelemetrySendResult> Acknowledged, TelemetryMessage Message, object? Body)> pending = new();
+    private bool verbose;
 
     /// <summary>The body: a string (text/plain), bytes (application/octet-stream), or any other object or hashtable (JSON).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -54,6 +55,12 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
+    protected override void BeginProcessing()
+    {
+        base.BeginProcessing();
+        verbose = IsVerbose;
+    }
+
     protected override void ProcessRecord()
     {
         if (Body is null)
@@ -74,7 +81,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
             return;
         }
 
-        if (!ShouldProcess($"{Device.DeviceId}: {message.Body.Length} bytes", "Send telemetry"))
+        if (!ShouldProcess(Device.DeviceId, "Send telemetry"))
         {
             return;
         }
@@ -122,7 +129,11 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
             if (acknowledged.IsCompletedSuccessfully)
             {
                 var result = acknowledged.Result;
-                WriteVerbose($"Sent {message.Body.Length} bytes{(message.MessageId is null ? "" : $" ({message.MessageId})")}; acknowledged after {result.Attempts} attempt(s).");
+                if (verbose)
+                {
+                    WriteVerbose($"Sent {message.Body.Length} bytes{(message.MessageId is null ? "" : $" ({message.MessageId})")}; acknowledged after {result.Attempts} attempt(s).");
+                }
+
                 if (PassThru)
                 {
                     var properties = new OrderedDictionary(StringComparer.Ordinal);
