@@ -104,14 +104,26 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
             }
 
             SetState(IoTHubConnectionState.Connecting);
-            try
+            var backoff = new Backoff(TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(2));
+            for (var attempt = 1; ; attempt++)
             {
-                await ConnectCoreAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                SetState(IoTHubConnectionState.Disconnected);
-                throw;
+                try
+                {
+                    await ConnectCoreAsync(cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (IoTHubMqttException ex) when (ex.ErrorId == "ConnectionFailed" && attempt < 3 && !cancellationToken.IsCancellationRequested)
+                {
+                    // A connection dropped before the CONNACK (a busy server, a reset) is worth another try;
+                    // refused credentials, TLS failures and timeouts are not.
+                    Log($"Connect attempt {attempt} failed ({ex.Message}); retrying.");
+                    await Task.Delay(backoff.Next(), cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    SetState(IoTHubConnectionState.Disconnected);
+                    throw;
+                }
             }
         }
         finally

@@ -109,8 +109,17 @@ public sealed class DeviceClientReliabilityTests
     {
         await using var hub = new EmulatorFixture();
         var (id, key) = hub.CreateDevice();
-        var client = HubProbe.NewClient(hub.Emulator, id, key);
-        await client.ConnectAsync(TestContext.Current.CancellationToken);
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var client = HubProbe.NewClient(hub.Emulator, id, key, log: log.Enqueue);
+        try
+        {
+            await client.ConnectAsync(TestContext.Current.CancellationToken);
+        }
+        catch (Errors.IoTHubMqttException ex)
+        {
+            Assert.Fail($"{ex.ErrorId}: {ex.Message}\nclient: {string.Join(" | ", log)}\nemulator: {string.Join(" | ", hub.Log.TakeLast(20))}");
+        }
+
         var waiting = client.ReceiveCloudToDeviceAsync(TimeSpan.FromMinutes(5), TestContext.Current.CancellationToken);
 
         await client.DisposeAsync();

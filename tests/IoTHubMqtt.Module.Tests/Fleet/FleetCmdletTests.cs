@@ -290,7 +290,7 @@ public sealed class FleetCmdletTests : IDisposable
             Get-IoTHubDevice -DeviceId one-off -ConnectionString $wrong -Port $hub.HttpsPort -CaCertificatePath $hub.CaCertificatePath
             """);
 
-        Assert.Equal(["one-off"], result.Output.Select(o => o.ToString()));
+        Assert.True(result.Output.Select(o => o.ToString()).SequenceEqual(["one-off"]), "output: " + string.Join(", ", result.Output) + "; errors: " + string.Join(" | ", result.AllErrors.Select(e => e.FullyQualifiedErrorId + ": " + e)));
         var error = Assert.Single(result.Errors);
         Assert.Equal(Fqid("IoTHubUnauthorized", "GetIoTHubDevice"), error.FullyQualifiedErrorId);
         Assert.DoesNotContain("cGFzc3dvcmRwYXNzd29yZA", error.ToString(), StringComparison.Ordinal);
