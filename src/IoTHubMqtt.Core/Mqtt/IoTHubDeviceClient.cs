@@ -309,7 +309,16 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
         var message = new MqttApplicationMessageBuilder().WithTopic(DeviceTopics.MethodResponse(status, request.RequestId)).WithPayload(payload).Build();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, lifetime.Token);
         timeout.CancelAfter(options.OperationTimeout);
-        await mqtt.PublishAsync(message, timeout.Token).ConfigureAwait(false);
+        try
+        {
+            await mqtt.PublishAsync(message, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsTransient(ex) && ex is not OperationCanceledException)
+        {
+            // The service will answer the caller with a timeout; the device can do nothing more for this call.
+            throw new IoTHubMqttException("MethodResponseNotSent", IoTHubErrorKind.ConnectionError,
+                $"The answer to '{request.Name}' could not be sent: {ex.Message}", "Check the connection.", request.Name, ex);
+        }
     }
 
     #endregion
@@ -387,9 +396,16 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
 
                 throw TwinFailure(response);
             }
-            catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested && !lifetime.IsCancellationRequested && attempt < 5)
+            catch (Exception ex) when (IsTransient(ex) && ex is not OperationCanceledException && !cancellationToken.IsCancellationRequested && !lifetime.IsCancellationRequested)
             {
+                if (attempt >= 5)
+                {
+                    throw new IoTHubMqttException("NotConnected", IoTHubErrorKind.ConnectionError,
+                        $"The twin request failed {attempt} times: {ex.Message}", "Check the connection; it comes back by itself when the hub is reachable.", DeviceId, ex);
+                }
+
                 Log($"Twin request attempt {attempt} failed ({ex.GetType().Name}); retrying.");
+                await Task.Delay(backoff.Next(), cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !lifetime.IsCancellationRequested)
             {
