@@ -114,6 +114,52 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
         }
     }
 
+    /// <summary>
+    /// Writes the results of a parallel batch that are ready, in input order (errors per item), with progress when
+    /// <paramref name="progress"/> names its record id, activity and the noun counted.
+    /// </summary>
+    private protected void WriteReady<T>(OrderedBatch<T> batch, (int Id, string Activity, string Noun)? progress = null)
+        where T : class
+    {
+        DrainPosted();
+        foreach (var item in batch.TakeReady())
+        {
+            if (item.Outcome.Result.Error is { } error)
+            {
+                WriteError(error is OperationCanceledException && StopToken.IsCancellationRequested ? throw new PipelineStoppedException() : error, item.Target);
+            }
+            else
+            {
+                WriteObject(item.Outcome.Result.Value);
+            }
+
+            if (progress is { } p && (batch.Completed % 10 == 0 || batch.PeekNext() is null))
+            {
+                WriteProgress(new ProgressRecord(p.Id, p.Activity, $"{batch.Completed} of {batch.Added} {p.Noun} ({batch.Rate:0.#}/s)")
+                {
+                    PercentComplete = (int)(100L * batch.Completed / Math.Max(1, batch.Added)),
+                    CurrentOperation = item.Target.ToString(),
+                });
+            }
+        }
+    }
+
+    /// <summary>Waits for the rest of a parallel batch, writing its results in order, then completes its progress.</summary>
+    private protected void FinishBatch<T>(OrderedBatch<T> batch, (int Id, string Activity, string Noun)? progress = null)
+        where T : class
+    {
+        while (batch.PeekNext() is { } next)
+        {
+            Run(ct => next.Outcome.WaitAsync(ct));
+            WriteReady(batch, progress);
+        }
+
+        if (progress is { } p)
+        {
+            WriteProgress(new ProgressRecord(p.Id, p.Activity, "Done") { RecordType = ProgressRecordType.Completed });
+        }
+    }
+
     /// <summary>Writes a non-terminating error for one item of a pipeline and goes on.</summary>
     protected void WriteError(Exception exception, object? target = null) => WriteError(ErrorMapper.ToErrorRecord(exception, target));
 

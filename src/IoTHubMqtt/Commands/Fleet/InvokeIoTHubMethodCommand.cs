@@ -103,11 +103,7 @@ public sealed class InvokeIoTHubMethodCommand : ServiceCmdlet
             return;
         }
 
-        while (batch!.PeekNext() is { } next)
-        {
-            Run(ct => next.Outcome.WaitAsync(ct));
-            WriteReady();
-        }
+        FinishBatch(batch!);
     }
 
     protected override void Dispose(bool disposing)
@@ -129,19 +125,5 @@ public sealed class InvokeIoTHubMethodCommand : ServiceCmdlet
         return async (service, ct) => new IoTHubMethodResult(await service.InvokeMethodAsync(deviceId, name, payload, timeout, connect, ct).ConfigureAwait(false));
     }
 
-    private void WriteReady()
-    {
-        DrainPosted();
-        foreach (var item in batch!.TakeReady())
-        {
-            if (item.Outcome.Result.Error is { } error)
-            {
-                WriteError(error is OperationCanceledException && StopToken.IsCancellationRequested ? throw new PipelineStoppedException() : error, item.Target);
-            }
-            else
-            {
-                WriteObject(item.Outcome.Result.Value);
-            }
-        }
-    }
+    private void WriteReady() => WriteReady(batch!);
 }

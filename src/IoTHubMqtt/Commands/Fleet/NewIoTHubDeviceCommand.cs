@@ -134,13 +134,7 @@ public sealed class NewIoTHubDeviceCommand : ServiceCmdlet
 
     protected override void EndProcessing()
     {
-        while (batch!.PeekNext() is { } next)
-        {
-            Run(ct => next.Outcome.WaitAsync(ct));
-            WriteReady();
-        }
-
-        WriteProgress(new ProgressRecord(1, "New-IoTHubDevice", "Done") { RecordType = ProgressRecordType.Completed });
+        FinishBatch(batch!, BatchProgress);
     }
 
     protected override void Dispose(bool disposing)
@@ -181,30 +175,9 @@ public sealed class NewIoTHubDeviceCommand : ServiceCmdlet
         }
     }
 
-    private void WriteReady()
-    {
-        DrainPosted();
-        foreach (var item in batch!.TakeReady())
-        {
-            if (item.Outcome.Result.Error is { } error)
-            {
-                WriteError(error is OperationCanceledException && StopToken.IsCancellationRequested ? throw new PipelineStoppedException() : error, item.Target);
-            }
-            else
-            {
-                WriteObject(item.Outcome.Result.Value);
-            }
+    private static readonly (int Id, string Activity, string Noun) BatchProgress = (1, "New-IoTHubDevice", "devices");
 
-            if (batch.Completed % 10 == 0 || batch.PeekNext() is null)
-            {
-                WriteProgress(new ProgressRecord(1, "New-IoTHubDevice", $"{batch.Completed} of {batch.Added} devices ({batch.Rate:0.#}/s)")
-                {
-                    PercentComplete = (int)(100L * batch.Completed / Math.Max(1, batch.Added)),
-                    CurrentOperation = item.Target.ToString(),
-                });
-            }
-        }
-    }
+    private void WriteReady() => WriteReady(batch!, BatchProgress);
 
     private DeviceSpec ToSpec(int index)
     {

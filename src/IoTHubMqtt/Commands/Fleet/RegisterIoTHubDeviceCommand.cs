@@ -138,13 +138,7 @@ public sealed class RegisterIoTHubDeviceCommand : IoTHubCmdlet
 
     protected override void EndProcessing()
     {
-        while (batch!.PeekNext() is { } next)
-        {
-            Run(ct => next.Outcome.WaitAsync(ct));
-            WriteReady();
-        }
-
-        WriteProgress(new ProgressRecord(3, "Register-IoTHubDevice", "Done") { RecordType = ProgressRecordType.Completed });
+        FinishBatch(batch!, BatchProgress);
     }
 
     protected override void Dispose(bool disposing)
@@ -157,28 +151,7 @@ public sealed class RegisterIoTHubDeviceCommand : IoTHubCmdlet
         base.Dispose(disposing);
     }
 
-    private void WriteReady()
-    {
-        DrainPosted();
-        foreach (var item in batch!.TakeReady())
-        {
-            if (item.Outcome.Result.Error is { } error)
-            {
-                WriteError(error is OperationCanceledException && StopToken.IsCancellationRequested ? throw new PipelineStoppedException() : error, item.Target);
-            }
-            else
-            {
-                WriteObject(item.Outcome.Result.Value);
-            }
+    private static readonly (int Id, string Activity, string Noun) BatchProgress = (3, "Register-IoTHubDevice", "registrations");
 
-            if (batch.Completed % 10 == 0 || batch.PeekNext() is null)
-            {
-                WriteProgress(new ProgressRecord(3, "Register-IoTHubDevice", $"{batch.Completed} of {batch.Added} registrations ({batch.Rate:0.#}/s)")
-                {
-                    PercentComplete = (int)(100L * batch.Completed / Math.Max(1, batch.Added)),
-                    CurrentOperation = item.Target.ToString(),
-                });
-            }
-        }
-    }
+    private void WriteReady() => WriteReady(batch!, BatchProgress);
 }
