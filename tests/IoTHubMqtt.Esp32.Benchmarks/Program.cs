@@ -9,7 +9,7 @@ const int Baud = 921600;
 const int ImageSize = 1024 * 1024;
 const int BlockSize = 0x4000;
 var culture = CultureInfo.InvariantCulture;
-var image = FirmwareLike(ImageSize, seed: 1);
+var image = IoTHubMqtt.Esp32.Simulator.FirmwareLikeBytes.Create(ImageSize, seed: 1);
 var lineRate = Baud / 10.0; // bytes a second: 8N1 = 10 bits a byte
 
 // Compressed streams: ours (.NET ZLibStream, SmallestSize) and an independent zlib level 9 (node's zlib, as esptool uses).
@@ -155,39 +155,4 @@ static byte[]? NodeZlib9(byte[] data)
     {
         return null;
     }
-}
-
-// Bytes that compress like firmware (zlib-9 to about 55-60 %): skewed instruction-like words, noise and zero runs.
-static byte[] FirmwareLike(int length, int seed)
-{
-    var random = new Random(seed);
-    var data = new byte[length];
-    var vocabulary = Enumerable.Range(0, 4096).Select(_ => { var w = new byte[4]; random.NextBytes(w); return w; }).ToArray();
-    var i = 0;
-    while (i < length)
-    {
-        var kind = random.NextDouble();
-        if (kind < 0.5)
-        {
-            var w = vocabulary[Math.Min(4095, (int)(random.NextDouble() * random.NextDouble() * 4096))];
-            for (var k = 0; k < 4 && i < length; k++)
-            {
-                data[i++] = w[k];
-            }
-        }
-        else if (kind < 0.9)
-        {
-            data[i++] = (byte)random.Next(256);
-        }
-        else
-        {
-            var run = random.Next(4, 17);
-            for (var k = 0; k < run && i < length; k++)
-            {
-                data[i++] = 0;
-            }
-        }
-    }
-
-    return data;
 }
