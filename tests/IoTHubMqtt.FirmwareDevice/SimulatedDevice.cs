@@ -22,7 +22,8 @@ public sealed class SimulatedDevice : IDisposable
     {
         Configuration = configuration;
         transport = new MqttNetTransport(TimeSpan.FromSeconds(10));
-        App = new DeviceApp(configuration, transport, new NetHmacSha256(), new SystemClock(), Board, Log, firmwareVersion, new Random());
+        App = new DeviceApp(configuration, transport, new NetHmacSha256(), Clock, Board, Log, firmwareVersion, new Random());
+        App.CloudMessage = (body, properties) => CloudMessages.Enqueue(body);
         loop = new Thread(Run) { IsBackground = true, Name = "SimulatedDevice " + configuration };
         loop.Start();
     }
@@ -34,6 +35,12 @@ public sealed class SimulatedDevice : IDisposable
     public SimulatedBoard Board { get; } = new();
 
     public QueueLog Log { get; } = new();
+
+    /// <summary>The device's wall clock; tests move it forward to reach a token renewal.</summary>
+    public AdjustableClock Clock { get; } = new();
+
+    /// <summary>Bodies of the cloud-to-device messages the app took.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<byte[]> CloudMessages { get; } = new();
 
     /// <summary>An exception that ended the loop (a bug in the logic), or null.</summary>
     public Exception? Fault { get; private set; }
