@@ -8,6 +8,7 @@ public enum SimulatedChipType
     Esp32S3,
     Esp32C3,
     Esp32C6,
+    Esp32H2,
 }
 
 internal sealed record SimulatedChip(
@@ -21,6 +22,7 @@ internal sealed record SimulatedChip(
         SimulatedChipType.Esp32S3 => new(type, 0x00000009, 9, true, true, true, 0x60007044, 0x60002000, 0x18, 0x20, 0x58, "esp32s3.json"),
         SimulatedChipType.Esp32C3 => new(type, 0x6921506F, 5, true, true, true, 0x60008844, 0x60002000, 0x18, 0x20, 0x58, "esp32c3.json"),
         SimulatedChipType.Esp32C6 => new(type, 0x2CE0806F, 13, true, true, true, 0x600B0844, 0x60003000, 0x18, 0x20, 0x58, "esp32c6.json"),
+        SimulatedChipType.Esp32H2 => new(type, 0xD7B73E80, 16, true, true, true, 0x600B0844, 0x60003000, 0x18, 0x20, 0x58, "esp32h2.json"),
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 }

@@ -22,6 +22,7 @@ public sealed class FlasherTests
     [InlineData(SimulatedChipType.Esp32S3, Esp32Chip.Esp32S3, "v0.2")]
     [InlineData(SimulatedChipType.Esp32C3, Esp32Chip.Esp32C3, "v0.4")]
     [InlineData(SimulatedChipType.Esp32C6, Esp32Chip.Esp32C6, "v0.1")]
+    [InlineData(SimulatedChipType.Esp32H2, Esp32Chip.Esp32H2, "v1.2")]
     public async Task Connect_EachChip_DetectsChipRevisionMacFlash(SimulatedChipType type, Esp32Chip expected, string revision)
     {
         var options = new SimulatorOptions { Chip = type, FlashSize = 8 * 1024 * 1024, Mac = [0x24, 0x0A, 0xC4, 0xAB, 0xCD, 0xEF] };
@@ -44,6 +45,9 @@ public sealed class FlasherTests
                 break;
             case SimulatedChipType.Esp32C6:
                 options.Registers[0x600B0844 + 12] = 1u << 18; // BLOCK1 word 3: minor 1
+                break;
+            case SimulatedChipType.Esp32H2:
+                options.Registers[0x600B0844 + 12] = (1u << 21) | (2u << 18); // BLOCK1 word 3: major 1, minor 2
                 break;
         }
 

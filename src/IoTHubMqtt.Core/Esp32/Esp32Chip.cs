@@ -99,7 +99,8 @@ public sealed record Esp32ChipInfo
             Chip = Esp32Chip.Esp32H2, Name = "ESP32-H2", ImageChipId = 16, BootloaderOffset = 0x0,
             RomBeginTakesEncryptedFlag = true, SupportsSecurityInfo = true, MacEfuseRegister = 0x600B0844,
             SpiRegisterBase = 0x60003000, SpiUsrOffset = 0x18, SpiUsr1Offset = 0x1C, SpiUsr2Offset = 0x20, SpiW0Offset = 0x58,
-            SpiMosiDlenOffset = 0x24, SpiMisoDlenOffset = 0x28, StubResource = "esp32h2.json", Features = ["BLE", "802.15.4", "Single Core"],
+            SpiMosiDlenOffset = 0x24, SpiMisoDlenOffset = 0x28, StubResource = "esp32h2.json",
+            RevisionFields = new(MajorWord: 3, MajorShift: 21, MajorMask: 0x3, MinorHiWord: null, MinorHiShift: 0, MinorLowWord: 3, MinorLowShift: 18, MinorLowMask: 0x7), Features = ["BLE", "802.15.4", "Single Core"],
         },
     ];
 

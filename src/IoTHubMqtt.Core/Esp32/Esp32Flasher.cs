@@ -332,12 +332,23 @@ public sealed class Esp32Flasher : IAsyncDisposable
             }
 
             var data = region.Offset == ChipInfo.BootloaderOffset && region.Data[0] == Esp32Image.Magic
-                ? Esp32Image.PatchHeader(region.Data, options.FlashMode, options.FlashSize ?? Device.FlashSize, options.FlashFrequencyCode)
+                ? Esp32Image.PatchHeader(region.Data, options.FlashMode, options.FlashSize ?? Device.FlashSize, FrequencyCode())
                 : region.Data;
             list.Add(region with { Data = data });
         }
 
         return list;
+    }
+
+    private int? FrequencyCode()
+    {
+        if (options.FlashFrequencyCode is not null || options.FlashFrequency is not { } name)
+        {
+            return options.FlashFrequencyCode;
+        }
+
+        return Esp32Image.FrequencyCode(ChipInfo.Chip, name) ?? throw Esp32Errors.InvalidImage("Esp32FlashFrequencyNotSupported",
+            $"The {ChipInfo.Name} has no '{name}' flash frequency; it takes {string.Join(", ", Esp32Image.FrequencyNames(ChipInfo.Chip))}.", name);
     }
 
     private async Task<Esp32RegionResult> WriteRegionAsync(Esp32FlashRegion region, byte[] compressed, string expected, long before, long total, CancellationToken cancellationToken)

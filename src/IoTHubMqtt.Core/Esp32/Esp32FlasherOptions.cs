@@ -34,8 +34,11 @@ public sealed class Esp32FlasherOptions
     /// <summary>Flash size written to the bootloader header; null = the detected size.</summary>
     public long? FlashSize { get; set; }
 
-    /// <summary>Raw frequency code for the bootloader header; null keeps it.</summary>
+    /// <summary>Raw frequency code for the bootloader header; null keeps it (or uses <see cref="FlashFrequency"/>).</summary>
     public int? FlashFrequencyCode { get; set; }
+
+    /// <summary>Flash frequency for the bootloader header by name ("40m", "80m"…), coded for the detected chip; null keeps it.</summary>
+    public string? FlashFrequency { get; set; }
 
     public Action<string>? Log { get; set; }
 

@@ -37,6 +37,34 @@ public static class Esp32Image
     };
 
     /// <summary>
+    /// The header code (low nibble of byte 3) of a flash frequency such as "40m" on <paramref name="chip"/>; null when the chip
+    /// has no such frequency. The codes come from the chips' bootloader headers: the classic ESP32 family and S2/S3/C3 share
+    /// one table, the C6 runs its flash at 80 MHz for codes 0 (80m, 40m), the H2 counts from a 48 MHz clock.
+    /// </summary>
+    public static int? FrequencyCode(Esp32Chip chip, string frequency)
+    {
+        foreach (var (name, code) in FrequencyTable(chip))
+        {
+            if (string.Equals(name, frequency, StringComparison.OrdinalIgnoreCase))
+            {
+                return code;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The frequency names <paramref name="chip"/> accepts, fastest first.</summary>
+    public static IEnumerable<string> FrequencyNames(Esp32Chip chip) => FrequencyTable(chip).Select(e => e.Name);
+
+    private static (string Name, int Code)[] FrequencyTable(Esp32Chip chip) => chip switch
+    {
+        Esp32Chip.Esp32C6 => [("80m", 0x0), ("40m", 0x0), ("20m", 0x2)],
+        Esp32Chip.Esp32H2 => [("48m", 0xF), ("24m", 0x0), ("16m", 0x1), ("12m", 0x2)],
+        _ => [("80m", 0xF), ("40m", 0x0), ("26m", 0x1), ("20m", 0x2)],
+    };
+
+    /// <summary>
     /// Returns a copy of a bootloader image with the flash mode/size/frequency patched, and its appended SHA-256
     /// (when the header says there is one) recomputed so the ROM still accepts it.
     /// </summary>
