@@ -21,6 +21,9 @@ public static class DeviceConfigurationFormat
     /// <summary>The file name the firmware looks for on its internal drive (I:\).</summary>
     public const string FileName = "iothub-device.cfg";
 
+    /// <summary>The partition (in nanoFramework's partition tables) whose littlefs image holds <see cref="FileName"/>.</summary>
+    public const string PartitionName = "config";
+
     public static byte[] Encode(DeviceConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);

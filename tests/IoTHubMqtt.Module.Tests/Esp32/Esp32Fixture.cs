@@ -39,17 +39,25 @@ internal sealed class Esp32Files : IDisposable
         return image;
     }
 
-    /// <summary>An ESP-IDF partition table with a nanoFramework deployment partition (data/0x84) at <paramref name="deployOffset"/>.</summary>
-    public static byte[] PartitionTable(uint deployOffset, uint deploySize)
+    /// <summary>
+    /// An ESP-IDF partition table with a nanoFramework deployment partition (data/0x84) at <paramref name="deployOffset"/>
+    /// and, when <paramref name="configSize"/> is not 0, a littlefs <c>config</c> partition (data/0x83) right after it.
+    /// </summary>
+    public static byte[] PartitionTable(uint deployOffset, uint deploySize, uint configSize = 0)
     {
-        var entries = new (string Name, byte Type, byte SubType, uint Offset, uint Size)[]
+        var entries = new List<(string Name, byte Type, byte SubType, uint Offset, uint Size)>
         {
             ("nvs", 1, 2, 0x9000, 0x6000),
             ("factory", 0, 0, 0x10000, deployOffset - 0x10000),
             ("deploy", 1, 0x84, deployOffset, deploySize),
         };
+        if (configSize != 0)
+        {
+            entries.Add(("config", 1, 0x83, deployOffset + deploySize, configSize));
+        }
+
         var table = Enumerable.Repeat((byte)0xFF, 0xC00).ToArray();
-        for (var i = 0; i < entries.Length; i++)
+        for (var i = 0; i < entries.Count; i++)
         {
             var e = entries[i];
             var span = table.AsSpan(i * 32, 32);
@@ -64,17 +72,17 @@ internal sealed class Esp32Files : IDisposable
             BinaryPrimitives.WriteUInt32LittleEndian(span[28..], 0);
         }
 
-        var md5 = table.AsSpan(entries.Length * 32, 32);
+        var md5 = table.AsSpan(entries.Count * 32, 32);
         md5[0] = 0xEB;
         md5[1] = 0xEB;
-        MD5.HashData(table.AsSpan(0, entries.Length * 32)).CopyTo(md5[16..]);
+        MD5.HashData(table.AsSpan(0, entries.Count * 32)).CopyTo(md5[16..]);
         return table;
     }
 
-    public string Package(int chipId, uint deployOffset)
+    public string Package(int chipId, uint deployOffset, uint configSize = 0)
     {
         Write("package/bootloader.bin", App(chipId, 8 * 1024, 1));
-        Write("package/partitions_4mb.bin", PartitionTable(deployOffset, 0x20000));
+        Write("package/partitions_4mb.bin", PartitionTable(deployOffset, 0x20000, configSize));
         Write("package/nanoCLR.bin", App(chipId, 64 * 1024, 2));
         return Path.Combine(Root, "package");
     }

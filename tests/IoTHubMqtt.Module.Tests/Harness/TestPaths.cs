@@ -20,4 +20,6 @@ public static class TestPaths
     public static string HostAssembly => Metadata("HostAssembly");
 
     public static string ConflictingMqttnet => Metadata("ConflictingMqttnet");
+
+    public static string FirmwareDeviceAssembly => Metadata("FirmwareDeviceAssembly");
 }

@@ -13,13 +13,14 @@ namespace IoTHubMqtt.Commands.Esp32;
 /// table (from -Package, or read from the board). One result object per region; any failure is an error naming the region
 /// and offset, never a success.</para>
 /// </summary>
-[Cmdlet(VerbsLifecycle.Install, "Esp32Firmware", DefaultParameterSetName = DeploymentSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsLifecycle.Install, "Esp32Firmware", DefaultParameterSetName = ConfigurationSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Esp32RegionResult))]
 public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
 {
     private const string PackageSet = "Package";
     private const string ImageSet = "Image";
     private const string DeploymentSet = "Deployment";
+    private const string ConfigurationSet = "Configuration";
 
     /// <summary>A nanoFramework ESP32 firmware package: a folder or .zip with bootloader.bin, partitions_*.bin, nanoCLR.bin.</summary>
     [Parameter(Mandatory = true, ParameterSetName = PackageSet)]
@@ -37,6 +38,18 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
     [ValidateNotNullOrEmpty]
     public string? DeploymentImage { get; set; }
 
+    /// <summary>
+    /// The device's configuration, written as a littlefs image to the board's <c>config</c> partition (read at boot by the
+    /// firmware): a hashtable or object with WifiSsid, WifiPassword (or WifiCredential), ConnectionString or IdScope +
+    /// RegistrationId + SymmetricKey, optional CaCertificate (PEM path or text), TelemetryInterval, MqttPort.
+    /// </summary>
+    [Parameter(ParameterSetName = PackageSet)]
+    [Parameter(ParameterSetName = ImageSet)]
+    [Parameter(ParameterSetName = DeploymentSet)]
+    [Parameter(Mandatory = true, ParameterSetName = ConfigurationSet)]
+    [ValidateNotNull]
+    public object? Configuration { get; set; }
+
     /// <summary>Rewrite regions even when the flash already holds them.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -49,6 +62,17 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
     [Parameter]
     public Esp32FlashModeName FlashMode { get; set; } = Esp32FlashModeName.Keep;
 
+    /// <summary>Flash size written to the bootloader header; Detect uses the size read from the board.</summary>
+    [Parameter]
+    [ValidateSet("Detect", "1MB", "2MB", "4MB", "8MB", "16MB", "32MB", "64MB", "128MB")]
+    public string FlashSize { get; set; } = "Detect";
+
+    /// <summary>SPI flash frequency written to the bootloader header (Keep leaves the image's); the chip must support it.</summary>
+    [Parameter]
+    [Alias("FlashFreq")]
+    [ValidateSet("Keep", "80m", "48m", "40m", "26m", "24m", "20m", "16m", "12m")]
+    public string FlashFrequency { get; set; } = "Keep";
+
     /// <summary>Stay in the bootloader instead of resetting into the application afterwards.</summary>
     [Parameter]
     public SwitchParameter NoReset { get; set; }
@@ -58,6 +82,7 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
         FirmwarePackage? package = null;
         var images = new List<Esp32FlashRegion>();
         byte[]? deployment = null;
+        DeviceConfiguration? configuration = null;
         Terminating(() =>
         {
             if (ParameterSetName == PackageSet)
@@ -74,11 +99,18 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
             {
                 deployment = File.ReadAllBytes(GetUnresolvedProviderPathFromPSPath(DeploymentImage));
             }
+
+            if (Configuration is not null)
+            {
+                configuration = Esp32DeviceConfigurationReader.Read(Configuration, GetUnresolvedProviderPathFromPSPath);
+            }
         }, Package);
 
         var options = Options("Install-Esp32Firmware");
         options.Force = Force;
         options.FlashMode = FlashMode.To<Esp32FlashMode>();
+        options.FlashSize = FlashSize == "Detect" ? null : long.Parse(FlashSize[..^2], System.Globalization.CultureInfo.InvariantCulture) * 1024 * 1024;
+        options.FlashFrequency = FlashFrequency == "Keep" ? null : FlashFrequency;
         options.ResetAfter = !NoReset;
         options.RegionCompleted = result => Post(() => WriteObject(result)); // each region as soon as it is verified
         Esp32Flasher? flasher = null;
@@ -92,10 +124,18 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
                 regions.AddRange(package.Regions(chip));
             }
 
-            if (deployment is not null)
+            if (deployment is not null || configuration is not null)
             {
                 var table = package?.Partitions ?? PartitionTable.Parse(Run(token => flasher.ReadFlashAsync(PartitionTable.DefaultOffset, PartitionTable.MaxLength, token)));
-                regions.Add(FirmwarePackage.DeploymentRegion(table, deployment));
+                if (deployment is not null)
+                {
+                    regions.Add(FirmwarePackage.DeploymentRegion(table, deployment));
+                }
+
+                if (configuration is not null)
+                {
+                    regions.Add(ConfigurationRegion(table, configuration));
+                }
             }
 
             var plan = flasher.Prepare(regions);
@@ -124,6 +164,18 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
                 flasher.DisposeAsync().AsTask().GetAwaiter().GetResult();
             }
         }
+    }
+
+    // The littlefs image of the config partition (by name, else the data partition of subtype littlefs or spiffs).
+    private static Esp32FlashRegion ConfigurationRegion(PartitionTable table, DeviceConfiguration configuration)
+    {
+        var partition = table.Find(DeviceConfigurationFormat.PartitionName)
+            ?? table.Find(PartitionEntry.TypeData, 0x83)
+            ?? table.Find(PartitionEntry.TypeData, 0x82)
+            ?? throw new Core.Errors.IoTHubMqttException("PartitionNotFound", Core.Errors.IoTHubErrorKind.NotFound,
+                $"The partition table has no '{DeviceConfigurationFormat.PartitionName}' partition for the device configuration.",
+                "Flash a nanoFramework firmware package whose partition table has a config (littlefs) partition.", DeviceConfigurationFormat.PartitionName);
+        return FirmwarePackage.PartitionRegion(partition, DeviceConfigurationFormat.BuildConfigPartition(configuration, (int)partition.Size), DeviceConfigurationFormat.PartitionName);
     }
 
     private IEnumerable<Esp32FlashRegion> ReadImages()
