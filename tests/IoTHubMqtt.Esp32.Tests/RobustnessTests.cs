@@ -76,6 +76,22 @@ public sealed class RobustnessTests
 
         var unixBusy = Assert.IsType<IoTHubMqttException>(SerialPortTransport.MapOpenError("/dev/ttyACM0", new IOException("Device or resource busy : '/dev/ttyACM0'"), windows: false));
         Assert.Equal("Esp32PortBusy", unixBusy.ErrorId);
+
+        // .NET on Unix reports EBUSY (a tty another program opened with TIOCEXCL) as access denied too: a port whose
+        // permissions let us in is busy, not forbidden (tests/IoTHubMqtt.Module.Tests PortAccessTests checks both for real).
+        if (!OperatingSystem.IsWindows())
+        {
+            var readable = Path.GetTempFileName();
+            try
+            {
+                var held = Assert.IsType<IoTHubMqttException>(SerialPortTransport.MapOpenError(readable, new UnauthorizedAccessException("Access to the port is denied."), windows: false));
+                Assert.Equal("Esp32PortBusy", held.ErrorId);
+            }
+            finally
+            {
+                File.Delete(readable);
+            }
+        }
     }
 
     [Fact]

@@ -50,8 +50,10 @@ public sealed class SerialPortTransport : PumpedPort
     /// <summary>Turns the exceptions SerialPort.Open throws into errors that say what to do.</summary>
     internal static Exception MapOpenError(string name, Exception ex, bool windows) => ex switch
     {
-        // Windows reports a port held by another program as access denied; Unix reports EACCES for permissions.
-        UnauthorizedAccessException => windows ? Esp32Errors.PortBusy(name, ex) : Esp32Errors.PermissionDenied(name, ex),
+        // Windows reports a port held by another program as access denied. On Unix, .NET reports both EACCES (no permission)
+        // and EBUSY (another program opened the tty with TIOCEXCL, as .NET and pyserial do) as access denied: the file's
+        // permissions tell them apart.
+        UnauthorizedAccessException => windows || UnixFileAccess.CanReadWrite(name) ? Esp32Errors.PortBusy(name, ex) : Esp32Errors.PermissionDenied(name, ex),
         IOException when ex.Message.Contains("busy", StringComparison.OrdinalIgnoreCase) || ex.Message.Contains("in use", StringComparison.OrdinalIgnoreCase) => Esp32Errors.PortBusy(name, ex),
         _ => Esp32Errors.PortNotFound(name, ex),
     };
@@ -125,4 +127,30 @@ public sealed class SerialPortTransport : PumpedPort
         port.Dispose();
         return ValueTask.CompletedTask;
     }
+}
+
+/// <summary>access(2): whether this process's user may open a file for reading and writing (its permissions, not its state).</summary>
+internal static class UnixFileAccess
+{
+    private const int ReadWrite = 4 | 2; // R_OK | W_OK
+
+    public static bool CanReadWrite(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return false;
+        }
+
+        try
+        {
+            return Access(path, ReadWrite) == 0;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "access", SetLastError = true, CharSet = System.Runtime.InteropServices.CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
+    private static extern int Access(string path, int mode);
 }
