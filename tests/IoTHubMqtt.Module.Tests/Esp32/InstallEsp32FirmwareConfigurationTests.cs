@@ -106,6 +106,30 @@ public sealed class InstallEsp32FirmwareConfigurationTests : IDisposable
         Assert.Equal("Skipped", Prop(Assert.Single(again.Output), "Status")!.ToString());
     }
 
+    [Fact]
+    public async Task ImagesWithConfiguration_WhatIfWritesNothing_ThenBothAreWritten()
+    {
+        await using var sim = new SimulatorServer();
+        Esp32Files.PartitionTable(DeployOffset, 0x20000, 0x10000).CopyTo(sim.Simulator.Flash, 0x8000);
+        var app = files.Write("app.bin", Esp32Files.App(0, 16 * 1024, 8));
+        const string script = "Install-Esp32Firmware -Port $port -Image \"0x10000=$app\" -Configuration @{ Ssid = 'lab'; ConnectionString = $cs }";
+        var vars = PowerShellSession.Vars(("port", sim.Url), ("app", app), ("cs", $"HostName=h.azure-devices.net;DeviceId=d1;SharedAccessKey={Key}"));
+
+        var whatIf = ps.Invoke(script + " -WhatIf", vars);
+
+        Assert.Empty(whatIf.AllErrors);
+        Assert.Empty(whatIf.Output);
+        Assert.Equal(0, sim.Simulator.CountOf(0x02));
+        AssertNoSecrets(whatIf);
+
+        var result = ps.Invoke(script, vars);
+
+        Assert.Empty(result.AllErrors);
+        Assert.Equal([("app.bin", 0x10000u), ("config", ConfigOffset)], result.Output.Select(o => ((string)Prop(o, "Name")!, (uint)Prop(o, "Offset")!)));
+        var c = FirmwareDeviceProcess.ReadConfiguration(sim.Simulator.Flash).Configuration!.Value;
+        Assert.Equal(("lab", "d1", string.Empty), (c.GetProperty("wifiSsid").GetString(), c.GetProperty("deviceId").GetString(), c.GetProperty("wifiPassword").GetString()));
+    }
+
     [Theory]
     [InlineData("@{ WifiSsid = 'lab'; WifiPasswrd = 'x'; ConnectionString = $cs }", "Esp32ConfigurationUnknownKey")]
     [InlineData("@{ WifiSsid = 'lab' }", "DeviceConfigurationNoCredential")]
