@@ -111,7 +111,8 @@ public sealed class SendIoTHubCloudMessageCommand : ServiceCmdlet
         }
         catch (Exception ex) when (ErrorMapper.IsMappable(ex))
         {
-            if (ex is Core.Errors.IoTHubMqttException { ErrorId: "CloudMessageSendNotSupported" })
+            // Failures of the connection itself would fail every other device too.
+            if (ex is Core.Errors.IoTHubMqttException { ErrorId: "IoTHubUnauthorized" or "IoTHubConnectionFailed" or "TlsAuthenticationFailed" or "AmqpNotAvailable" })
             {
                 ThrowTerminatingError(ex, DeviceId);
             }
