@@ -221,7 +221,7 @@ public sealed partial class IoTHubServiceClient
         try
         {
             var (link, refused) = await AttachAsync(on => new ReceiverLink(connection.Session, "feedback-" + Guid.NewGuid().ToString("N")[..12],
-                new Source { Address = "/messages/servicebound/feedback" }, on), cancellationToken).ConfigureAwait(false);
+                new Source { Address = "/messages/serviceBound/feedback" }, on), cancellationToken).ConfigureAwait(false);
             if (refused is not null)
             {
                 throw AmqpErrors.From(refused, operation, HostName);
@@ -257,7 +257,7 @@ public sealed partial class IoTHubServiceClient
         await using (var hub = await OpenHubAmqpAsync(operation, cancellationToken).ConfigureAwait(false))
         {
             var (link, refused) = await AttachAsync(on => new ReceiverLink(hub.Session, "events-" + Guid.NewGuid().ToString("N")[..12],
-                new Source { Address = $"messages/events/ConsumerGroups/{group}/Partitions/0" }, on), cancellationToken).ConfigureAwait(false);
+                new Source { Address = $"/messages/events/ConsumerGroups/{group}/Partitions/0" }, on), cancellationToken).ConfigureAwait(false);
             if (refused is null)
             {
                 await AmqpServiceConnection.CloseQuietlyAsync(link).ConfigureAwait(false);
