@@ -224,12 +224,12 @@ internal static class AmqpErrors
         var text = $"{operation}{(target is null ? "" : $" ({target})")}: the hub answered {condition}{(error?.Description is { } d ? ": " + d : "")}";
         return condition switch
         {
-            "amqp:not-found" or "com.microsoft:device-not-found" when text.Contains("evice", StringComparison.Ordinal) =>
+            "amqp:not-found" or "com.microsoft:device-not-found" when condition == "com.microsoft:device-not-found" || error?.Description?.Contains("device", StringComparison.OrdinalIgnoreCase) == true =>
                 new("DeviceNotFound", IoTHubErrorKind.NotFound, text, "Check the device id, or create it with New-IoTHubDevice.", target, inner),
             "amqp:not-found" => new("IoTHubResourceNotFound", IoTHubErrorKind.NotFound, text, "Check the host name, the consumer group and that this hub offers the operation.", target, inner),
             "amqp:unauthorized-access" => new("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized, text,
                 "Check the policy key and name in the connection string (a regenerated key or a policy without the ServiceConnect permission), and the clock.", target, inner),
-            "amqp:resource-limit-exceeded" or "com.microsoft:device-container-throttled" when text.Contains("Queue", StringComparison.OrdinalIgnoreCase) =>
+            "amqp:resource-limit-exceeded" or "com.microsoft:device-container-throttled" when error?.Description?.Contains("QueueDepth", StringComparison.OrdinalIgnoreCase) == true || error?.Description?.Contains("queue", StringComparison.OrdinalIgnoreCase) == true =>
                 new("CloudMessageQueueFull", IoTHubErrorKind.ResourceBusy, text, "The device has 50 undelivered messages: let it receive them first.", target, inner),
             "amqp:resource-limit-exceeded" or "com.microsoft:server-busy" or "com.microsoft:device-container-throttled" or "com.microsoft:iot-hub-quota-exceeded" =>
                 new("IoTHubThrottled", IoTHubErrorKind.Throttled, text, "Retry later.", target, inner),

@@ -309,7 +309,7 @@ public sealed partial class IoTHubServiceClient
         }
     }
 
-    private static (string Host, int Port, string Entity) ParseRedirect(Error redirect, string operation)
+    internal static (string Host, int Port, string Entity) ParseRedirect(Error redirect, string operation)
     {
         var info = redirect.Info;
         var address = info?[new Symbol("address")] as string;

@@ -326,7 +326,7 @@ internal sealed class AmqpEndpoint : IDisposable
                     413 => ErrorCode.MessageSizeExceeded,
                     _ => ErrorCode.InvalidField,
                 };
-                messageContext.Complete(new Error(condition) { Description = $"{error.ErrorCode}: {error.Message}" });
+                messageContext.Complete(new Error(condition) { Description = $"ErrorCode:{error.Code};{error.Message}" });
             }
         }
 

@@ -425,6 +425,23 @@ public sealed class ServiceClientTests(EmulatorFixture hub) : IClassFixture<Emul
     }
 
     [Fact]
+    public async Task CloudToDevice_ToAFullQueue_IsCloudMessageQueueFull_AndTooLargeIsMessageTooLarge()
+    {
+        using var service = NewClient(hub.Emulator);
+        var (id, _) = hub.CreateDevice("full");
+        for (var i = 0; i < 50; i++)
+        {
+            await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = [(byte)i] }, Ct);
+        }
+
+        var full = await Assert.ThrowsAsync<IoTHubMqttException>(() => service.SendCloudToDeviceAsync(id, new CloudMessage { Body = [51] }, Ct));
+        var large = await Assert.ThrowsAsync<IoTHubMqttException>(() => service.SendCloudToDeviceAsync(hub.CreateDevice("large").DeviceId, new CloudMessage { Body = new byte[70_000] }, Ct));
+
+        Assert.Equal("CloudMessageQueueFull", full.ErrorId);
+        Assert.Equal("MessageTooLarge", large.ErrorId);
+    }
+
+    [Fact]
     public async Task Amqp_WithAWrongPolicyKey_IsIoTHubUnauthorized()
     {
         var wrong = $"HostName={hub.Emulator.HostName};SharedAccessKeyName=iothubowner;SharedAccessKey={SharedAccessKeys.Generate()}";
