@@ -126,7 +126,7 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
         var closed = new TaskCompletionSource<Error?>(TaskCreationOptions.RunContinuationsAsynchronously);
         link.Closed += (_, error) => closed.TrySetResult(error);
         link.SetCredit(1);
-        var done = await Task.WhenAny(closed.Task, Task.Delay(TimeSpan.FromSeconds(2)));
+        var done = await Task.WhenAny(closed.Task, Task.Delay(TimeSpan.FromSeconds(10)));
         return done == closed.Task ? closed.Task.Result : null;
     }
 
