@@ -86,6 +86,44 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
     }
 
     [Fact]
+    public async Task CloudToDevice_OverAmqp_KeepsExpiryAckAndSystemProperties()
+    {
+        var (id, _) = fixture.CreateDevice("amqp-exp");
+        var connection = await ConnectAsync();
+        try
+        {
+            var session = new Session(connection);
+            Assert.Equal(200, await PutTokenAsync(session, Emulator.HostName, ServiceToken()));
+            var sender = new SenderLink(session, "c2d", "/messages/devicebound");
+            var expiry = DateTime.UtcNow.AddMinutes(7);
+            var message = new Message { BodySection = new Data { Binary = "{}"u8.ToArray() } };
+            message.Properties = new Properties
+            {
+                To = $"/devices/{Uri.EscapeDataString(id)}/messages/devicebound", MessageId = "exp-1", CorrelationId = "c-1",
+                ContentType = "application/json", ContentEncoding = "utf-8", AbsoluteExpiryTime = expiry,
+            };
+            message.ApplicationProperties = new ApplicationProperties();
+            message.ApplicationProperties["iothub-ack"] = "negative";
+            message.ApplicationProperties["zone"] = "b";
+            await sender.SendAsync(message).WaitAsync(TimeSpan.FromSeconds(10));
+
+            var queued = Assert.Single(Emulator.Hub.TakeDeliverable(id));
+            Assert.Equal("exp-1", queued.MessageId);
+            Assert.Equal("c-1", queued.CorrelationId);
+            Assert.Equal("application/json", queued.ContentType);
+            Assert.Equal("utf-8", queued.ContentEncoding);
+            Assert.Equal("negative", queued.Ack);
+            Assert.Equal("b", queued.Properties["zone"]);
+            Assert.False(queued.Properties.ContainsKey("iothub-ack"));
+            Assert.InRange(queued.ExpiryTimeUtc, expiry.AddSeconds(-1), expiry.AddSeconds(1));
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+    }
+
+    [Fact]
     public async Task CloudToDevice_WithoutCbsToken_IsUnauthorized()
     {
         var connection = await ConnectAsync();
