@@ -48,7 +48,7 @@ public sealed class ReceiveIoTHubCloudMessageFeedbackCommand : ServiceCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? MessageId { get; set; }
 
-    /// <summary>Stop after this many records; fewer within -Timeout is the error CloudMessageFeedbackTimedOut. 0 (default): read until -Timeout.</summary>
+    /// <summary>Stop after this many records (the rest of the hub's last batch comes too); fewer within -Timeout is the error CloudMessageFeedbackTimedOut. 0 (default): read until -Timeout.</summary>
     [Parameter]
     [ValidateRange(0, int.MaxValue)]
     public int Count { get; set; }
