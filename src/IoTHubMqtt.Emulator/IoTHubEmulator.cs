@@ -73,6 +73,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(options.ServiceRequestsPerSecond), log);
             amqp = options.AmqpPort < 0 ? null
                 : new AmqpEndpoint(options.ListenAddress, options.AmqpPort == 0 ? FreePort(options.ListenAddress) : options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
+            api.AmqpPort = amqp?.Port ?? 0;
             httpServer = new HttpServer(options.ListenAddress, options.HttpsPort, certificates.ServerCertificate, api.HandleAsync, WebSocketPath,
                 (socket, remote, cert) => webSocketAdapter.RunAsync(socket, remote, cert), log);
         }
@@ -359,6 +360,12 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         Port(options.HttpsPort, "HttpsPort", false);
         Port(options.DpsPort, "DpsPort", false);
         Port(options.AmqpPort, "AmqpPort", true);
+        if (options.PartitionCount is < 1 or > 32)
+        {
+            throw new IoTHubMqttException("EmulatorPartitionCountInvalid", IoTHubErrorKind.InvalidArgument,
+                $"The PartitionCount {options.PartitionCount} is not between 1 and 32.", "Pass a partition count from 1 to 32 (a real hub has 2 to 32).", "PartitionCount");
+        }
+
         if (string.IsNullOrWhiteSpace(options.HostName) || options.HostName.Any(c => c is '/' or ';' or ' ' or '?' or '#'))
         {
             throw new IoTHubMqttException("EmulatorHostNameInvalid", IoTHubErrorKind.InvalidArgument,

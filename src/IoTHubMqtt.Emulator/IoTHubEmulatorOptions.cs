@@ -26,6 +26,9 @@ public sealed class IoTHubEmulatorOptions
     /// <summary>Service-side AMQP over TLS (the hub's 5671): CBS, C2D send and telemetry read. -1 disables it.</summary>
     public int AmqpPort { get; set; }
 
+    /// <summary>Partitions of the Event Hub-compatible endpoint (1 to 32); a device's telemetry always goes to the same one.</summary>
+    public int PartitionCount { get; set; } = 4;
+
     /// <summary>Where the CA, server certificate and (with <see cref="Persist"/>) the SQLite database live. Null: a new temporary directory.</summary>
     public string? DataPath { get; set; }
 

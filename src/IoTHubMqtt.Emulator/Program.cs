@@ -19,6 +19,7 @@ for (var i = 0; i < args.Length; i++)
         case "--https-port": options.HttpsPort = NextPort(); break;
         case "--dps-port": options.DpsPort = NextPort(); break;
         case "--amqp-port": options.AmqpPort = NextPort(); break;
+        case "--partitions": options.PartitionCount = NextPort(); break;
         case "--ephemeral-ports": options.MqttTlsPort = options.HttpsPort = options.DpsPort = options.AmqpPort = 0; break;
         case "--data-path": options.DataPath = Next(); break;
         case "--persist": options.Persist = true; break;
@@ -38,6 +39,7 @@ for (var i = 0; i < args.Length; i++)
                   --https-port N            REST API and /$iothub/websocket (default 8443)
                   --dps-port N              DPS over MQTT/TLS (default 8884)
                   --amqp-port N             service AMQP over TLS (default 5671, -1 = off)
+                  --partitions N            partitions of the Event Hub-compatible endpoint (default 4)
                   --ephemeral-ports         let the system choose every port
                   --data-path DIR           certificates, owner connection string and database folder
                   --persist                 keep devices, twins and C2D in DIR/emulator.db

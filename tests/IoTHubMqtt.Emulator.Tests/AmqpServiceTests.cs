@@ -86,6 +86,44 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
     }
 
     [Fact]
+    public async Task CloudToDevice_OverAmqp_KeepsExpiryAckAndSystemProperties()
+    {
+        var (id, _) = fixture.CreateDevice("amqp-exp");
+        var connection = await ConnectAsync();
+        try
+        {
+            var session = new Session(connection);
+            Assert.Equal(200, await PutTokenAsync(session, Emulator.HostName, ServiceToken()));
+            var sender = new SenderLink(session, "c2d", "/messages/devicebound");
+            var expiry = DateTime.UtcNow.AddMinutes(7);
+            var message = new Message { BodySection = new Data { Binary = "{}"u8.ToArray() } };
+            message.Properties = new Properties
+            {
+                To = $"/devices/{Uri.EscapeDataString(id)}/messages/devicebound", MessageId = "exp-1", CorrelationId = "c-1",
+                ContentType = "application/json", ContentEncoding = "utf-8", AbsoluteExpiryTime = expiry,
+            };
+            message.ApplicationProperties = new ApplicationProperties();
+            message.ApplicationProperties["iothub-ack"] = "negative";
+            message.ApplicationProperties["zone"] = "b";
+            await sender.SendAsync(message).WaitAsync(TimeSpan.FromSeconds(10));
+
+            var queued = Assert.Single(Emulator.Hub.TakeDeliverable(id));
+            Assert.Equal("exp-1", queued.MessageId);
+            Assert.Equal("c-1", queued.CorrelationId);
+            Assert.Equal("application/json", queued.ContentType);
+            Assert.Equal("utf-8", queued.ContentEncoding);
+            Assert.Equal("negative", queued.Ack);
+            Assert.Equal("b", queued.Properties["zone"]);
+            Assert.False(queued.Properties.ContainsKey("iothub-ack"));
+            Assert.InRange(queued.ExpiryTimeUtc, expiry.AddSeconds(-1), expiry.AddSeconds(1));
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+    }
+
+    [Fact]
     public async Task CloudToDevice_WithoutCbsToken_IsUnauthorized()
     {
         var connection = await ConnectAsync();
@@ -120,8 +158,18 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
         }
     }
 
+    /// <summary>Attaches a receiver and returns the error the peer detached it with (null when it attached).</summary>
+    private static async Task<Error?> RefusalAsync(ReceiverLink link)
+    {
+        var closed = new TaskCompletionSource<Error?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        link.Closed += (_, error) => closed.TrySetResult(error);
+        link.SetCredit(1);
+        var done = await Task.WhenAny(closed.Task, Task.Delay(TimeSpan.FromSeconds(10)));
+        return done == closed.Task ? closed.Task.Result : null;
+    }
+
     [Fact]
-    public async Task Telemetry_ReadFromTheEventHubCompatiblePartition_CarriesDeviceIdAndProperties()
+    public async Task Events_OnTheHub_RedirectToTheEventHubCompatibleEntity_WhichServesTheDevicePartition()
     {
         var startAfter = Emulator.Hub.Telemetry.NextSequenceNumber - 1;
         await using var device = await fixture.ConnectNewDeviceAsync("amqp");
@@ -130,8 +178,27 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
         {
             var session = new Session(connection);
             Assert.Equal(200, await PutTokenAsync(session, $"{Emulator.HostName}/messages/events", ServiceToken()));
+            var redirect = await RefusalAsync(new ReceiverLink(session, "events", new Source { Address = "messages/events/ConsumerGroups/$Default/Partitions/0" }, null));
+            Assert.NotNull(redirect);
+            Assert.Equal((Symbol)ErrorCode.LinkRedirect, redirect.Condition);
+            Assert.Equal(Emulator.HostName, redirect.Info[new Symbol("hostname")]);
+            Assert.Equal(Emulator.AmqpPort, redirect.Info[new Symbol("port")]);
+            var address = (string)redirect.Info[new Symbol("address")];
+            Assert.Equal($"amqps://{Emulator.HostName}:{Emulator.AmqpPort}/{Emulator.Hub.EventHubName}/ConsumerGroups/$Default/Partitions/0", address);
+
+            // The Event Hub-compatible entity: $management names the partitions; the device's partition has its message.
+            var management = new Message { ApplicationProperties = new ApplicationProperties() };
+            management.ApplicationProperties["operation"] = "READ";
+            management.ApplicationProperties["type"] = "com.microsoft:eventhub";
+            management.ApplicationProperties["name"] = Emulator.Hub.EventHubName;
+            var answer = await RequestAsync(session, "$management", management);
+            Assert.Equal(200, answer.ApplicationProperties["status-code"]);
+            Assert.Equal(["0", "1", "2", "3"], (string[])((Map)answer.Body)["partition_ids"]);
+
+            var partition = Emulator.Hub.PartitionOf(device.DeviceId);
             var filters = new Map { [new Symbol("apache.org:selector-filter:string")] = new DescribedValue(new Symbol("apache.org:selector-filter:string"), $"amqp.annotation.x-opt-offset > '{startAfter}'") };
-            var receiver = new ReceiverLink(session, "events", new Source { Address = "messages/events/ConsumerGroups/$Default/Partitions/0", FilterSet = filters }, null);
+            var receiver = new ReceiverLink(session, "events-p", new Source { Address = $"{Emulator.Hub.EventHubName}/ConsumerGroups/$Default/Partitions/{partition}", FilterSet = filters }, null);
+            var other = new ReceiverLink(session, "events-q", new Source { Address = $"{Emulator.Hub.EventHubName}/ConsumerGroups/$Default/Partitions/{(partition + 1) % 4}", FilterSet = filters }, null);
             await device.PublishAsync($"devices/{device.DeviceId}/messages/events/kind=amqp-test&%24.mid=t-1", "{\"v\":1}");
 
             Message? found = null;
@@ -155,11 +222,104 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
             Assert.Equal("{\"v\":1}", Encoding.UTF8.GetString((byte[])found.Body));
             Assert.Equal("amqp-test", found.ApplicationProperties["kind"]);
             Assert.Equal("t-1", found.Properties.MessageId);
-            await receiver.CloseAsync();
+            Assert.Equal(partition.ToString(System.Globalization.CultureInfo.InvariantCulture), found.MessageAnnotations[new Symbol("x-opt-partition-id")]);
+            Assert.IsType<DateTime>(found.MessageAnnotations[new Symbol("x-opt-enqueued-time")]);
+            for (var m = await other.ReceiveAsync(TimeSpan.FromSeconds(1)); m is not null; m = await other.ReceiveAsync(TimeSpan.FromSeconds(1)))
+            {
+                other.Accept(m);
+                Assert.NotEqual(device.DeviceId, (string)m.MessageAnnotations[new Symbol("iothub-connection-device-id")]);
+            }
+
+            var missing = await RefusalAsync(new ReceiverLink(session, "events-x", new Source { Address = $"{Emulator.Hub.EventHubName}/ConsumerGroups/$Default/Partitions/9" }, null));
+            Assert.Equal((Symbol)ErrorCode.NotFound, missing?.Condition);
         }
         finally
         {
             await connection.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Feedback_IsDeliveredUntilAReaderAcceptsIt_ThenGone()
+    {
+        await using var device = await fixture.ConnectNewDeviceAsync("fb");
+        await device.SubscribeAsync($"devices/{device.DeviceId}/messages/devicebound/#");
+        var connection = await ConnectAsync();
+        try
+        {
+            var session = new Session(connection);
+            Assert.Equal(200, await PutTokenAsync(session, Emulator.HostName, ServiceToken()));
+            var sender = new SenderLink(session, "c2d", "/messages/devicebound");
+            var message = new Message { BodySection = new Data { Binary = [1] } };
+            message.Properties = new Properties { To = $"/devices/{device.DeviceId}/messages/devicebound", MessageId = device.DeviceId + "-ack" };
+            message.ApplicationProperties = new ApplicationProperties();
+            message.ApplicationProperties["iothub-ack"] = "positive";
+            await sender.SendAsync(message).WaitAsync(TimeSpan.FromSeconds(10));
+            await device.ReceiveAsync($"devices/{device.DeviceId}/messages/devicebound/"); // MQTTnet acknowledges it: Success
+
+            async Task<Message?> FindAsync(ReceiverLink link)
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(10);
+                while (DateTime.UtcNow < deadline)
+                {
+                    var m = await link.ReceiveAsync(TimeSpan.FromSeconds(1));
+                    if (m is not null && Encoding.UTF8.GetString((byte[])m.Body).Contains(device.DeviceId + "-ack", StringComparison.Ordinal))
+                    {
+                        return m;
+                    }
+
+                    if (m is not null)
+                    {
+                        link.Release(m);
+                    }
+                }
+
+                return null;
+            }
+
+            var first = new ReceiverLink(session, "feedback-1", "/messages/servicebound/feedback");
+            var released = await FindAsync(first);
+            Assert.NotNull(released);
+            Assert.Equal("application/vnd.microsoft.iothub.feedback.json", released.Properties.ContentType);
+            first.Release(released);
+            await first.CloseAsync();
+
+            var second = new ReceiverLink(session, "feedback-2", "/messages/serviceBound/feedback");
+            var accepted = await FindAsync(second);
+            Assert.NotNull(accepted);
+            var record = System.Text.Json.Nodes.JsonNode.Parse((byte[])accepted.Body)!.AsArray().Single(r => (string?)r!["originalMessageId"] == device.DeviceId + "-ack")!;
+            Assert.Equal("Success", (string?)record["statusCode"]);
+            Assert.Equal(device.DeviceId, (string?)record["deviceId"]);
+            second.Accept(accepted);
+            await second.CloseAsync();
+
+            var third = new ReceiverLink(session, "feedback-3", "/messages/servicebound/feedback");
+            Assert.Null(await FindAsync(third));
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+    }
+
+    private static async Task<Message> RequestAsync(Session session, string node, Message request)
+    {
+        var sender = new SenderLink(session, "mgmt-sender", node);
+        var receiver = new ReceiverLink(session, "mgmt-receiver", new Attach { Source = new Source { Address = node }, Target = new Target { Address = "mgmt-reply" } }, null);
+        receiver.SetCredit(1);
+        try
+        {
+            request.Properties = new Properties { MessageId = "mgmt-1", ReplyTo = "mgmt-reply" };
+            await sender.SendAsync(request).WaitAsync(TimeSpan.FromSeconds(10));
+            var response = await receiver.ReceiveAsync(TimeSpan.FromSeconds(10));
+            Assert.NotNull(response);
+            receiver.Accept(response);
+            return response;
+        }
+        finally
+        {
+            await sender.CloseAsync();
+            await receiver.CloseAsync();
         }
     }
 }

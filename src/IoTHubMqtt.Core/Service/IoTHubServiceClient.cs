@@ -19,7 +19,7 @@ namespace IoTHubMqtt.Core.Service;
 /// <see cref="IoTHubMqttException"/> carrying the hub's error code. Thread-safe: one client serves parallel calls.
 /// See https://learn.microsoft.com/rest/api/iothub/service/devices
 /// </summary>
-public sealed class IoTHubServiceClient : IDisposable
+public sealed partial class IoTHubServiceClient : IDisposable
 {
     public const string ApiVersion = "2021-04-12";
 
@@ -28,6 +28,7 @@ public sealed class IoTHubServiceClient : IDisposable
     private readonly IoTHubConnectionString policy;
     private readonly HttpClient http;
     private readonly Uri baseUri;
+    private readonly TlsTrust tlsTrust;
     private readonly object tokenGate = new();
     private string? token;
     private DateTimeOffset renewAt;
@@ -40,7 +41,7 @@ public sealed class IoTHubServiceClient : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         this.options = options;
         policy = options.ParsePolicy();
-        var trust = new TlsTrust(options.CaCertificatePath, options.UseSystemTrustStore);
+        var trust = tlsTrust = new TlsTrust(options.CaCertificatePath, options.UseSystemTrustStore);
         var handler = new SocketsHttpHandler
         {
             MaxConnectionsPerServer = Math.Max(1, options.MaxConnections),
@@ -204,111 +205,6 @@ public sealed class IoTHubServiceClient : IDisposable
 
     #endregion
 
-    #region Cloud-to-device and telemetry (emulator extensions)
-
-    /// <summary>
-    /// Queues a cloud-to-device message. The hub takes these over AMQP only; this client sends them through the emulator's
-    /// REST extension <c>POST /$emulator/devices/{id}/messages/devicebound</c>, and reports CloudMessageSendNotSupported for a real hub.
-    /// </summary>
-    public async Task<CloudMessageReceipt> SendCloudToDeviceAsync(string deviceId, CloudMessage message, CancellationToken cancellationToken = default)
-    {
-        IdentityValidator.ThrowIfInvalidDeviceId(deviceId);
-        ArgumentNullException.ThrowIfNull(message);
-        ThrowIfNoExtensions("CloudMessageSendNotSupported", "Sending cloud-to-device messages to a real hub needs its AMQP endpoint (amqps://{hub}/messages/devicebound)");
-        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        void Add(string name, string? value)
-        {
-            if (!string.IsNullOrEmpty(value))
-            {
-                headers[name] = value;
-            }
-        }
-
-        Add("iothub-messageid", message.MessageId);
-        Add("iothub-correlationid", message.CorrelationId);
-        Add("iothub-ack", message.Ack);
-        Add("Content-Type", message.ContentType);
-        Add("Content-Encoding", message.ContentEncoding);
-        Add("iothub-expiry", message.Expiry?.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
-        foreach (var (name, value) in message.Properties)
-        {
-            if (string.IsNullOrEmpty(name) || name.Any(c => c > 126 || c <= 32 || c is ':' or '(' or ')' or ',' or '/' or '"' or '[' or ']' or '?' or '=' or '{' or '}' or '\\' or ';' or '@'))
-            {
-                throw new IoTHubMqttException("InvalidPropertyName", IoTHubErrorKind.InvalidArgument,
-                    $"The property name '{name}' cannot be sent: use ASCII letters, digits and - _ . characters.", null, name);
-            }
-
-            headers["iothub-app-" + name] = value;
-        }
-
-        var response = await SendAsync(HttpMethod.Post, $"$emulator/devices/{Uri.EscapeDataString(deviceId)}/messages/devicebound", message.Body, headers,
-            "Send cloud-to-device message", deviceId, cancellationToken, extensionFeature: "CloudMessageSendNotSupported").ConfigureAwait(false);
-        var json = ObjectOf(response);
-        return new CloudMessageReceipt(deviceId, ServiceDevice.Text(json, "messageId") ?? message.MessageId ?? "",
-            json["queued"] is JsonValue q && q.TryGetValue<int>(out var queued) ? queued : 0);
-    }
-
-    /// <summary>
-    /// Reads the delivery feedback of C2D messages sent with an Ack, from sequence number <paramref name="from"/>.
-    /// The hub offers it over AMQP only (<c>/messages/serviceBound/feedback</c>); this reads the emulator's
-    /// <c>GET /$emulator/messages/feedback</c> and reports CloudMessageFeedbackNotSupported for a real hub.
-    /// </summary>
-    public async Task<CloudMessageFeedbackBatch> ReadCloudMessageFeedbackAsync(long from, int max, CancellationToken cancellationToken = default)
-    {
-        ThrowIfNoExtensions("CloudMessageFeedbackNotSupported", "Reading cloud-to-device feedback from a real hub needs its AMQP endpoint (/messages/serviceBound/feedback)");
-        var path = string.Create(CultureInfo.InvariantCulture, $"$emulator/messages/feedback?from={from}&max={Math.Clamp(max, 1, 1000)}");
-        var response = await SendAsync(HttpMethod.Get, path, null, null, "Read cloud-to-device feedback", null, cancellationToken,
-            extensionFeature: "CloudMessageFeedbackNotSupported").ConfigureAwait(false);
-        var json = ObjectOf(response);
-        var records = (json["feedback"] as JsonArray ?? []).OfType<JsonObject>().Select(r => new CloudMessageFeedback(
-            r["sequenceNumber"]?.GetValue<long>() ?? 0,
-            ServiceDevice.Text(r, "originalMessageId") ?? "",
-            ServiceDevice.Text(r, "deviceId") ?? "",
-            ServiceDevice.Text(r, "statusCode") ?? "",
-            ServiceDevice.Time(ServiceDevice.Text(r, "enqueuedTimeUtc")) ?? DateTimeOffset.UtcNow)).ToList();
-        var next = json["next"] is JsonValue n && n.TryGetValue<long>(out var nextValue) ? nextValue : from;
-        return new CloudMessageFeedbackBatch(records, next);
-    }
-
-    /// <summary>
-    /// Reads device-to-cloud messages from sequence number <paramref name="from"/> (null = only new ones), waiting up to
-    /// <paramref name="wait"/> for the first. Uses the emulator's <c>GET /$emulator/messages/events</c>; a real hub's
-    /// telemetry is on its Event Hub-compatible AMQP endpoint, which this client does not read (TelemetryReadNotSupported).
-    /// </summary>
-    public async Task<TelemetryBatch> ReadTelemetryAsync(long? from, int max, string? deviceId, TimeSpan wait, CancellationToken cancellationToken = default)
-    {
-        ThrowIfNoExtensions("TelemetryReadNotSupported", "Reading telemetry from a real hub needs its Event Hub-compatible AMQP endpoint");
-        var seconds = (int)Math.Clamp(Math.Ceiling(wait.TotalSeconds), 0, 60);
-        var query = new StringBuilder("$emulator/messages/events?from=")
-            .Append(from is null ? "end" : from.Value.ToString(CultureInfo.InvariantCulture))
-            .Append("&max=").Append(Math.Clamp(max, 1, 1000).ToString(CultureInfo.InvariantCulture))
-            .Append("&timeout=").Append(seconds.ToString(CultureInfo.InvariantCulture));
-        if (deviceId is not null)
-        {
-            query.Append("&deviceId=").Append(Uri.EscapeDataString(deviceId));
-        }
-
-        var response = await SendAsync(HttpMethod.Get, query.ToString(), null, null, "Read telemetry", deviceId, cancellationToken,
-            extraTimeout: TimeSpan.FromSeconds(seconds), extensionFeature: "TelemetryReadNotSupported").ConfigureAwait(false);
-        var json = ObjectOf(response);
-        var events = new List<TelemetryEvent>();
-        foreach (var item in (json["messages"] as JsonArray ?? []).OfType<JsonObject>())
-        {
-            events.Add(new TelemetryEvent(
-                item["sequenceNumber"]?.GetValue<long>() ?? 0,
-                ServiceDevice.Text(item, "deviceId") ?? "",
-                ServiceDevice.Time(ServiceDevice.Text(item, "enqueuedTimeUtc")) ?? DateTimeOffset.UtcNow,
-                Convert.FromBase64String(ServiceDevice.Text(item, "body") ?? ""),
-                Strings(item["properties"] as JsonObject),
-                Strings(item["systemProperties"] as JsonObject)));
-        }
-
-        var next = json["next"] is JsonValue n && n.TryGetValue<long>(out var nextValue) ? nextValue : (events.Count > 0 ? events[^1].SequenceNumber + 1 : from ?? 0);
-        return new TelemetryBatch(events, next);
-    }
-
-    #endregion
-
     #region HTTP
 
     private sealed record ServiceResponse(HttpStatusCode Status, HttpResponseHeaders Headers, HttpContentHeaders? ContentHeaders, string Body)
@@ -319,7 +215,7 @@ public sealed class IoTHubServiceClient : IDisposable
     }
 
     private async Task<ServiceResponse> SendAsync(HttpMethod method, string pathAndQuery, object? body, IReadOnlyDictionary<string, string>? headers,
-        string operation, string? target, CancellationToken cancellationToken, TimeSpan? extraTimeout = null, bool isMethodCall = false, string? extensionFeature = null)
+        string operation, string? target, CancellationToken cancellationToken, TimeSpan? extraTimeout = null, bool isMethodCall = false)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         var uri = new Uri(baseUri, pathAndQuery + (pathAndQuery.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "api-version=" + ApiVersion);
@@ -408,13 +304,7 @@ public sealed class IoTHubServiceClient : IDisposable
                 }
 
                 var errorCode = response.Headers.TryGetValues("iothub-errorcode", out var codes) ? codes.FirstOrDefault() : null;
-                var error = ServiceErrors.FromResponse(response.StatusCode, errorCode, text, target, operation);
-                if (extensionFeature is not null && status == 404 && error.ErrorId == "IoTHubResourceNotFound")
-                {
-                    throw NotSupported(extensionFeature, operation);
-                }
-
-                throw error;
+                throw ServiceErrors.FromResponse(response.StatusCode, errorCode, text, target, operation);
             }
         }
     }
@@ -472,19 +362,6 @@ public sealed class IoTHubServiceClient : IDisposable
         }
     }
 
-    private void ThrowIfNoExtensions(string errorId, string what)
-    {
-        if (!options.IsEmulator && AzureHubSuffixes.Any(s => HostName.EndsWith(s, StringComparison.OrdinalIgnoreCase)))
-        {
-            throw NotSupported(errorId, what);
-        }
-    }
-
-    private IoTHubMqttException NotSupported(string errorId, string what) =>
-        new(errorId, IoTHubErrorKind.NotImplemented,
-            $"{what}: {HostName} does not offer the emulator's REST extension, and this module does not speak AMQP to a hub yet.",
-            "Use the Azure CLI (az iot hub monitor-events / az iot device c2d-message send) for a real hub, or run against Start-IoTHubEmulator.", HostName);
-
     private static Dictionary<string, string>? IfMatch(string? etag) =>
         new(StringComparer.OrdinalIgnoreCase) { ["If-Match"] = etag is null or "*" ? "*" : $"\"{etag.Trim('"')}\"" };
 
@@ -506,9 +383,6 @@ public sealed class IoTHubServiceClient : IDisposable
 
     private static IoTHubMqttException Unexpected(string operation, string expected) =>
         new("IoTHubInvalidResponse", IoTHubErrorKind.ProtocolError, $"{operation}: the hub's answer is not {expected}.");
-
-    private static Dictionary<string, string> Strings(JsonObject? json) =>
-        json is null ? [] : json.Where(p => p.Value is not null).ToDictionary(p => p.Key, p => p.Value is JsonValue v && v.TryGetValue<string>(out var s) ? s : p.Value!.ToJsonString(), StringComparer.Ordinal);
 
     private static ServiceTwin ToTwin(JsonObject json)
     {
@@ -551,6 +425,7 @@ public sealed class IoTHubServiceClient : IDisposable
         if (!disposed)
         {
             disposed = true;
+            DisposeAmqp();
             http.Dispose();
         }
     }

@@ -12,6 +12,12 @@ public sealed class IoTHubServiceOptions
     /// <summary>The HTTPS port; 443 when null.</summary>
     public int? Port { get; init; }
 
+    /// <summary>
+    /// The AMQP port (C2D send, feedback and telemetry read). Null: 5671 for a hub in Azure; for any other host the
+    /// emulator's <c>GET /$emulator/endpoints</c> is asked first, and 5671 used when it does not exist.
+    /// </summary>
+    public int? AmqpPort { get; init; }
+
     /// <summary>A PEM file of extra CA certificates to trust (the emulator's CA).</summary>
     public string? CaCertificatePath { get; init; }
 

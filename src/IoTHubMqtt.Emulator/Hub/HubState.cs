@@ -17,6 +17,7 @@ internal sealed class HubState
     private readonly object gate = new();
     private readonly List<CloudToDeviceFeedback> feedback = [];
     private long nextFeedbackSequence = 1;
+    private TaskCompletionSource? feedbackArrived; // created only while a feedback reader waits
     private readonly Dictionary<string, DeviceIdentity> devices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<CloudToDeviceMessage>> queues = new(StringComparer.Ordinal);
     private readonly IHubStore store;
@@ -74,6 +75,24 @@ internal sealed class HubState
     public TelemetryLog Telemetry { get; }
 
     public string HostName => options.HostName;
+
+    /// <summary>Partitions of the Event Hub-compatible endpoint.</summary>
+    public int PartitionCount => options.PartitionCount;
+
+    /// <summary>The name of the Event Hub-compatible entity the hub's events endpoint redirects to.</summary>
+    public string EventHubName => "iothub-ehub-" + HostName.Split('.')[0].ToLowerInvariant();
+
+    /// <summary>The partition a device's telemetry goes to: a stable hash of its id.</summary>
+    public int PartitionOf(string deviceId)
+    {
+        var hash = 2166136261u;
+        foreach (var c in deviceId)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        return (int)(hash % (uint)options.PartitionCount);
+    }
 
     public int DeviceCount
     {
@@ -595,7 +614,7 @@ internal sealed class HubState
     }
 
     // Delivery feedback the sender asked for with iothub-ack (positive: Success; negative: Expired, DeliveryCountExceeded).
-    // Kept in memory, the last 10,000, for GET /$emulator/messages/feedback. Called under the gate.
+    // Kept in memory until a reader takes it (at most 10,000 waiting: the oldest are dropped). Called under the gate.
     private void AddFeedback(CloudToDeviceMessage message, string status)
     {
         var wanted = message.Ack switch
@@ -615,15 +634,69 @@ internal sealed class HubState
         {
             feedback.RemoveAt(0);
         }
+
+        var signal = feedbackArrived;
+        feedbackArrived = null;
+        signal?.TrySetResult();
     }
 
-    /// <summary>Feedback records from sequence number <paramref name="from"/> on.</summary>
-    public List<CloudToDeviceFeedback> ReadFeedback(long from, int max)
+    /// <summary>
+    /// Takes up to <paramref name="max"/> waiting feedback records (oldest first), waiting up to <paramref name="wait"/>
+    /// for one. Taken records are gone unless given back with <see cref="ReturnFeedback"/> (a reader that did not complete them).
+    /// </summary>
+    public async Task<List<CloudToDeviceFeedback>> TakeFeedbackAsync(int max, TimeSpan wait, CancellationToken cancellationToken = default)
     {
+        var deadline = DateTime.UtcNow + wait;
+        while (true)
+        {
+            Task signal;
+            lock (gate)
+            {
+                if (feedback.Count > 0)
+                {
+                    var taken = feedback.Take(max).ToList();
+                    feedback.RemoveRange(0, taken.Count);
+                    return taken;
+                }
+
+                signal = (feedbackArrived ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                return [];
+            }
+
+            try
+            {
+                await signal.WaitAsync(left, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return [];
+            }
+        }
+    }
+
+    /// <summary>Puts taken records back in order (a reader abandoned them or went away before completing them).</summary>
+    public void ReturnFeedback(IReadOnlyCollection<CloudToDeviceFeedback> records)
+    {
+        if (records.Count == 0)
+        {
+            return;
+        }
+
+        TaskCompletionSource? signal;
         lock (gate)
         {
-            return feedback.Where(f => f.SequenceNumber >= from).Take(max).ToList();
+            feedback.AddRange(records);
+            feedback.Sort((a, b) => a.SequenceNumber.CompareTo(b.SequenceNumber));
+            signal = feedbackArrived;
+            feedbackArrived = null;
         }
+
+        signal?.TrySetResult();
     }
 
     private static void IdentityValidatorCheck(string deviceId)

@@ -65,7 +65,8 @@ internal sealed class TelemetryLog(int capacity)
     }
 
     /// <summary>Messages with sequence number ≥ <paramref name="fromSequence"/>, waiting up to <paramref name="wait"/> for the first one.</summary>
-    public async Task<IReadOnlyList<TelemetryMessage>> ReadAsync(long fromSequence, int max, string? deviceId, TimeSpan wait, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<TelemetryMessage>> ReadAsync(long fromSequence, int max, string? deviceId, TimeSpan wait, CancellationToken cancellationToken = default,
+        Func<TelemetryMessage, bool>? where = null)
     {
         var deadline = DateTime.UtcNow + wait;
         while (true)
@@ -73,7 +74,7 @@ internal sealed class TelemetryLog(int capacity)
             Task signal;
             lock (gate)
             {
-                var found = messages.Where(m => m.SequenceNumber >= fromSequence && (deviceId is null || m.DeviceId == deviceId)).Take(max).ToList();
+                var found = messages.Where(m => m.SequenceNumber >= fromSequence && (deviceId is null || m.DeviceId == deviceId) && (where is null || where(m))).Take(max).ToList();
                 if (found.Count > 0)
                 {
                     return found;

@@ -12,8 +12,10 @@ namespace IoTHubMqtt.Emulator.Service;
 
 /// <summary>
 /// The hub's service-side AMQP endpoint (amqps, like port 5671): CBS token authorization on <c>$cbs</c>, C2D send on
-/// <c>/messages/devicebound</c> and telemetry read on <c>messages/events[/ConsumerGroups/{cg}/Partitions/{p}]</c>
-/// (one partition, "0"; offsets are the emulator's sequence numbers).
+/// <c>/messages/devicebound</c>, C2D delivery feedback on <c>/messages/servicebound/feedback</c> (each record delivered
+/// until a reader accepts it), and <c>messages/events…</c>, which redirects (<c>amqp:link:redirect</c>) as the hub does to
+/// its Event Hub-compatible entity, served on this same endpoint: <c>{eventHub}/ConsumerGroups/{cg}/Partitions/{p}</c>,
+/// with <c>$management</c> READ for the partition ids. Offsets are the emulator's sequence numbers.
 /// See https://learn.microsoft.com/azure/iot-hub/iot-hub-amqp-support
 /// </summary>
 internal sealed class AmqpEndpoint : IDisposable
@@ -34,6 +36,7 @@ internal sealed class AmqpEndpoint : IDisposable
         host = new ContainerHost([listenAddress], certificate);
         host.Listeners[0].SASL.EnableAnonymousMechanism = true;
         host.RegisterRequestProcessor("$cbs", new CbsProcessor(this));
+        host.RegisterRequestProcessor("$management", new ManagementProcessor(this));
         host.RegisterLinkProcessor(new LinkProcessor(this));
     }
 
@@ -45,6 +48,54 @@ internal sealed class AmqpEndpoint : IDisposable
 
     private bool IsAuthorized(ListenerLink link) =>
         authorized.TryGetValue(link.Session.Connection, out var state) && state.Expires > DateTimeOffset.UtcNow;
+
+    /// <summary>$management READ of the Event Hub-compatible entity: its partition ids (as Event Hubs answers).</summary>
+    private sealed class ManagementProcessor(AmqpEndpoint owner) : IRequestProcessor
+    {
+        public int Credit => 100;
+
+        public void Process(RequestContext requestContext)
+        {
+            var request = requestContext.Message;
+            var operation = request.ApplicationProperties?["operation"] as string;
+            var name = request.ApplicationProperties?["name"] as string;
+            var response = new Message
+            {
+                Properties = new Properties { CorrelationId = request.Properties?.MessageId },
+                ApplicationProperties = new ApplicationProperties(),
+            };
+            int status;
+            string description;
+            if (!owner.IsAuthorized(requestContext.Link))
+            {
+                (status, description) = (401, "Put a service token on $cbs first.");
+            }
+            else if (operation != "READ" || !string.Equals(name, owner.hub.EventHubName, StringComparison.OrdinalIgnoreCase))
+            {
+                (status, description) = (404, $"No entity '{name}' (operation '{operation}').");
+            }
+            else
+            {
+                var ids = Enumerable.Range(0, owner.hub.PartitionCount).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+                response.BodySection = new AmqpValue
+                {
+                    Value = new Map
+                    {
+                        ["name"] = owner.hub.EventHubName,
+                        ["type"] = "com.microsoft:eventhub",
+                        ["created_at"] = DateTime.UnixEpoch,
+                        ["partition_count"] = ids.Length,
+                        ["partition_ids"] = ids,
+                    },
+                };
+                (status, description) = (200, "OK");
+            }
+
+            response.ApplicationProperties["status-code"] = status;
+            response.ApplicationProperties["status-description"] = description;
+            requestContext.Complete(response);
+        }
+    }
 
     /// <summary>put-token on $cbs: a service policy token (ServiceConnect) authorizes the connection.</summary>
     private sealed class CbsProcessor(AmqpEndpoint owner) : IRequestProcessor
@@ -137,18 +188,50 @@ internal sealed class AmqpEndpoint : IDisposable
 
             var source = attachContext.Attach.Source as Source;
             var sourceAddress = (source?.Address ?? "").TrimStart('/');
-            if (!sourceAddress.StartsWith("messages/events", StringComparison.OrdinalIgnoreCase))
-            {
-                attachContext.Complete(new Error(ErrorCode.NotFound) { Description = $"No node '{sourceAddress}' to receive from." });
-            }
-            else if (!owner.IsAuthorized(link))
+            var segments = sourceAddress.Split('/');
+            if (!owner.IsAuthorized(link))
             {
                 attachContext.Complete(new Error(ErrorCode.UnauthorizedAccess) { Description = "Put a service token on $cbs first." });
             }
+            else if (sourceAddress.StartsWith("messages/events", StringComparison.OrdinalIgnoreCase))
+            {
+                // The hub does not serve events itself: it redirects to its Event Hub-compatible entity.
+                var rest = sourceAddress["messages/events".Length..];
+                var address = $"amqps://{owner.hub.HostName}:{owner.Port.ToString(CultureInfo.InvariantCulture)}/{owner.hub.EventHubName}{rest}";
+                owner.log.Verbose($"AMQP attach to '{sourceAddress}' redirected to '{address}'.");
+                attachContext.Complete(new Error(ErrorCode.LinkRedirect)
+                {
+                    Description = "Read events from the Event Hub-compatible endpoint.",
+                    Info = new Fields
+                    {
+                        [new Symbol("hostname")] = owner.hub.HostName,
+                        [new Symbol("network-host")] = owner.hub.HostName,
+                        [new Symbol("port")] = owner.Port,
+                        [new Symbol("address")] = address,
+                    },
+                });
+            }
+            else if (segments is [var entity, var groups, _, var partitions, var partition]
+                && string.Equals(entity, owner.hub.EventHubName, StringComparison.OrdinalIgnoreCase)
+                && string.Equals(groups, "ConsumerGroups", StringComparison.OrdinalIgnoreCase)
+                && string.Equals(partitions, "Partitions", StringComparison.OrdinalIgnoreCase))
+            {
+                if (!int.TryParse(partition, NumberStyles.None, CultureInfo.InvariantCulture, out var index) || index >= owner.hub.PartitionCount)
+                {
+                    attachContext.Complete(new Error(ErrorCode.NotFound) { Description = $"No partition '{partition}': there are {owner.hub.PartitionCount}." });
+                }
+                else
+                {
+                    _ = new TelemetrySource(owner, attachContext, index, StartFrom(source));
+                }
+            }
+            else if (string.Equals(sourceAddress, "messages/servicebound/feedback", StringComparison.OrdinalIgnoreCase))
+            {
+                FeedbackSource.Attach(owner, attachContext);
+            }
             else
             {
-                var partition = sourceAddress.Split('/') is { Length: >= 6 } parts ? parts[5] : "0";
-                _ = new TelemetrySource(owner, attachContext, partition == "0", StartFrom(source));
+                attachContext.Complete(new Error(ErrorCode.NotFound) { Description = $"No node '{sourceAddress}' to receive from." });
             }
         }
 
@@ -243,7 +326,7 @@ internal sealed class AmqpEndpoint : IDisposable
                     413 => ErrorCode.MessageSizeExceeded,
                     _ => ErrorCode.InvalidField,
                 };
-                messageContext.Complete(new Error(condition) { Description = $"{error.ErrorCode}: {error.Message}" });
+                messageContext.Complete(new Error(condition) { Description = $"ErrorCode:{error.Code};{error.Message}" });
             }
         }
 
@@ -264,20 +347,19 @@ internal sealed class AmqpEndpoint : IDisposable
         private readonly CancellationTokenSource closed = new();
         private readonly SemaphoreSlim creditArrived = new(0);
         private readonly DateTime? after;
+        private readonly int partition;
         private int credit;
         private long next;
 
-        public TelemetrySource(AmqpEndpoint owner, AttachContext attachContext, bool active, (long Sequence, DateTime? After) start)
+        public TelemetrySource(AmqpEndpoint owner, AttachContext attachContext, int partition, (long Sequence, DateTime? After) start)
         {
             this.owner = owner;
+            this.partition = partition;
             link = attachContext.Link;
             next = start.Sequence;
             after = start.After;
             attachContext.Complete(this, 0);
-            if (active)
-            {
-                _ = Task.Run(PumpAsync);
-            }
+            _ = Task.Run(PumpAsync);
         }
 
         public override void OnFlow(FlowContext flowContext)
@@ -306,7 +388,8 @@ internal sealed class AmqpEndpoint : IDisposable
                         continue;
                     }
 
-                    var batch = await owner.hub.Telemetry.ReadAsync(next, Math.Min(available, 100), null, TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
+                    var batch = await owner.hub.Telemetry.ReadAsync(next, Math.Min(available, 100), null, TimeSpan.FromSeconds(1), closed.Token,
+                        m => owner.hub.PartitionOf(m.DeviceId) == partition).ConfigureAwait(false);
                     foreach (var telemetry in batch)
                     {
                         next = telemetry.SequenceNumber + 1;
@@ -315,7 +398,7 @@ internal sealed class AmqpEndpoint : IDisposable
                             continue;
                         }
 
-                        link.SendMessage(ToAmqp(telemetry));
+                        link.SendMessage(ToAmqp(telemetry, partition));
                         Interlocked.Decrement(ref credit);
                     }
                 }
@@ -332,7 +415,7 @@ internal sealed class AmqpEndpoint : IDisposable
             }
         }
 
-        private static Message ToAmqp(TelemetryMessage telemetry)
+        private static Message ToAmqp(TelemetryMessage telemetry, int partition)
         {
             var message = new Message { BodySection = new Data { Binary = telemetry.Body } };
             var system = telemetry.SystemProperties;
@@ -359,6 +442,11 @@ internal sealed class AmqpEndpoint : IDisposable
             }
 
             message.MessageAnnotations[new Symbol("iothub-message-source")] = "Telemetry";
+            message.MessageAnnotations[new Symbol("x-opt-partition-id")] = partition.ToString(CultureInfo.InvariantCulture);
+            if (telemetry.SystemProperties.TryGetValue("iothub-creation-time-utc", out var created))
+            {
+                message.MessageAnnotations[new Symbol("iothub-creation-time-utc")] = created;
+            }
             message.ApplicationProperties = new ApplicationProperties();
             foreach (var (name, value) in telemetry.Properties)
             {
@@ -366,6 +454,146 @@ internal sealed class AmqpEndpoint : IDisposable
             }
 
             return message;
+        }
+    }
+
+    /// <summary>
+    /// The feedback queue as a sender link: one message per batch of records (a JSON array, as the hub sends), kept
+    /// unsettled until the reader accepts it; released, rejected or left unsettled when the link closes, its records go
+    /// back to the queue for the next reader.
+    /// </summary>
+    private sealed class FeedbackSource
+    {
+        private readonly AmqpEndpoint owner;
+        private readonly ListenerLink link;
+        private readonly CancellationTokenSource closed = new();
+        private readonly SemaphoreSlim creditArrived = new(0);
+        private readonly Dictionary<Message, List<CloudToDeviceFeedback>> outstanding = [];
+        private int credit;
+
+        private FeedbackSource(AmqpEndpoint owner, ListenerLink link)
+        {
+            this.owner = owner;
+            this.link = link;
+        }
+
+        public static void Attach(AmqpEndpoint owner, AttachContext attachContext)
+        {
+            var source = new FeedbackSource(owner, attachContext.Link);
+            var link = attachContext.Link;
+            // The low-level sender callbacks, since the disposition's outcome decides whether records are done.
+            link.InitializeSender((messages, _, _) => source.OnFlow(messages), (message, state, _, _) => source.OnDisposition(message, state), source);
+            link.Closed += (_, _) => source.OnClosed();
+            link.CompleteAttach(attachContext.Attach, null);
+            _ = Task.Run(source.PumpAsync);
+        }
+
+        private void OnFlow(int messages)
+        {
+            Volatile.Write(ref credit, messages);
+            creditArrived.Release();
+        }
+
+        private void OnDisposition(Message message, DeliveryState? state)
+        {
+            List<CloudToDeviceFeedback>? records;
+            lock (outstanding)
+            {
+                if (!outstanding.Remove(message, out records))
+                {
+                    return;
+                }
+            }
+
+            if (state is not Accepted)
+            {
+                owner.hub.ReturnFeedback(records);
+            }
+
+            link.DisposeMessage(message, new Accepted(), true);
+        }
+
+        private void OnClosed()
+        {
+            closed.Cancel();
+            List<CloudToDeviceFeedback> back;
+            lock (outstanding)
+            {
+                back = outstanding.Values.SelectMany(r => r).ToList();
+                outstanding.Clear();
+            }
+
+            owner.hub.ReturnFeedback(back);
+        }
+
+        private async Task PumpAsync()
+        {
+            try
+            {
+                while (!closed.IsCancellationRequested)
+                {
+                    if (Volatile.Read(ref credit) <= 0)
+                    {
+                        await creditArrived.WaitAsync(TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    var records = await owner.hub.TakeFeedbackAsync(100, TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
+                    if (records.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    if (closed.IsCancellationRequested)
+                    {
+                        owner.hub.ReturnFeedback(records);
+                        break;
+                    }
+
+                    var message = ToAmqp(records, owner.hub.HostName);
+                    lock (outstanding)
+                    {
+                        outstanding[message] = records;
+                    }
+
+                    try
+                    {
+                        link.SendMessage(message);
+                        Interlocked.Decrement(ref credit);
+                    }
+                    catch (Exception ex) when (ex is AmqpException or ObjectDisposedException)
+                    {
+                        OnClosed();
+                        break;
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        private static Message ToAmqp(List<CloudToDeviceFeedback> records, string hostName)
+        {
+            var json = new System.Text.Json.Nodes.JsonArray(records.Select(r => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
+            {
+                ["originalMessageId"] = r.OriginalMessageId,
+                ["description"] = r.StatusCode,
+                ["statusCode"] = r.StatusCode,
+                ["deviceId"] = r.DeviceId,
+                ["deviceGenerationId"] = "",
+                ["enqueuedTimeUtc"] = r.EnqueuedTimeUtc.ToString("O", CultureInfo.InvariantCulture),
+            }).ToArray());
+            return new Message
+            {
+                BodySection = new Data { Binary = Encoding.UTF8.GetBytes(json.ToJsonString()) },
+                Properties = new Properties
+                {
+                    MessageId = Guid.NewGuid().ToString(),
+                    ContentType = "application/vnd.microsoft.iothub.feedback.json",
+                    UserId = Encoding.UTF8.GetBytes(hostName.Split('.')[0]),
+                },
+            };
         }
     }
 

@@ -145,6 +145,9 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
         }
     }
 
+    /// <summary>The AMQP port served as <c>GET /$emulator/endpoints</c> (0 when AMQP is disabled), so that a client given only the HTTPS port finds it.</summary>
+    public int AmqpPort { get; set; }
+
     private async Task<HttpResponse> RouteExtensionAsync(HttpRequest request, string[] segments, CancellationToken cancellationToken)
     {
         switch (segments)
@@ -158,6 +161,9 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
             case ["messages", "events"] when request.Method == "GET":
                 Authorize(request, HubPermissions.ServiceConnect);
                 return await ReadTelemetryAsync(request, cancellationToken).ConfigureAwait(false);
+            case ["endpoints"] when request.Method == "GET":
+                Authorize(request, HubPermissions.ServiceConnect);
+                return HttpResponse.Json(200, new JsonObject { ["amqpPort"] = AmqpPort });
             default:
                 throw new HubError(404, 404000, "NotFound", "No such emulator resource.");
         }
@@ -303,8 +309,9 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
 
     private HttpResponse ReadFeedback(HttpRequest request)
     {
+        // Each record is delivered once, as the hub's feedback queue completes what a reader took.
         var from = request.Query.TryGetValue("from", out var fromText) && long.TryParse(fromText, NumberStyles.None, CultureInfo.InvariantCulture, out var f) ? f : 1;
-        var records = hub.ReadFeedback(from, IntQuery(request, "max", 100, 1, 1000));
+        var records = hub.TakeFeedbackAsync(IntQuery(request, "max", 100, 1, 1000), TimeSpan.Zero).GetAwaiter().GetResult();
         var array = new JsonArray(records.Select(r => (JsonNode)new JsonObject
         {
             ["sequenceNumber"] = r.SequenceNumber,

@@ -273,31 +273,66 @@ public sealed class ServiceClientTests(EmulatorFixture hub) : IClassFixture<Emul
     }
 
     [Fact]
-    public async Task CloudToDevice_AndTelemetry_GoThroughTheEmulatorExtensions()
+    public async Task CloudToDevice_OverAmqp_ArrivesWithPropertiesAndExpiry_AndFeedbackIsReadOnce()
     {
         using var service = NewClient(hub.Emulator);
         var (id, key) = hub.CreateDevice("c2d");
         await using var device = HubProbe.NewClient(hub.Emulator, id, key);
         await device.ConnectAsync(Ct);
+        var expiry = DateTimeOffset.UtcNow.AddMinutes(5);
 
         var receipt = await service.SendCloudToDeviceAsync(id, new CloudMessage
         {
-            Body = "hi"u8.ToArray(), MessageId = "m-7", Ack = "full", Expiry = DateTimeOffset.UtcNow.AddMinutes(5),
+            Body = "hi"u8.ToArray(), MessageId = "m-7", CorrelationId = "c-7", Ack = "full", Expiry = expiry,
             Properties = new Dictionary<string, string> { ["kind"] = "greeting" },
         }, Ct);
         var received = await device.ReceiveCloudToDeviceAsync(TimeSpan.FromSeconds(10), Ct);
-        await device.SendTelemetryAsync(IoTHubMqtt.Core.Mqtt.TelemetryMessage.FromText("{\"t\":1}", "application/json"), Ct);
-        var batch = await service.ReadTelemetryAsync(0, 10, id, TimeSpan.FromSeconds(10), Ct);
+        Assert.NotNull(received);
+        await received.CompleteAsync(Ct);
+        var unknown = await Assert.ThrowsAsync<IoTHubMqttException>(() => service.SendCloudToDeviceAsync("no-such-device", new CloudMessage { Body = [1] }, Ct));
 
-        await received!.CompleteAsync(Ct);
-        var feedback = await ReadFeedbackAsync(service, "m-7");
-        Assert.Contains(feedback.Records, r => r.OriginalMessageId == "m-7" && r.StatusCode == "Success" && r.DeviceId == id);
         Assert.Equal("m-7", receipt.MessageId);
-        Assert.Equal("hi", Encoding.UTF8.GetString(received!.Body));
-        var telemetry = Assert.Single(batch.Events);
-        Assert.Equal("{\"t\":1}", Encoding.UTF8.GetString(telemetry.Body));
-        Assert.Equal(id, telemetry.DeviceId);
-        Assert.True(batch.Next > telemetry.SequenceNumber);
+        Assert.Equal("hi", received.BodyText);
+        Assert.Equal("m-7", received.MessageId);
+        Assert.Equal("c-7", received.CorrelationId);
+        Assert.Equal("greeting", received.Properties["kind"]);
+        Assert.Equal("DeviceNotFound", unknown.ErrorId);
+
+        var feedback = await ReadFeedbackAsync(service, "m-7", TimeSpan.FromSeconds(10));
+        var record = Assert.Single(feedback, r => r.OriginalMessageId == "m-7");
+        Assert.Equal("Success", record.StatusCode);
+        Assert.Equal(id, record.DeviceId);
+        Assert.DoesNotContain(await ReadFeedbackAsync(service, "m-7", TimeSpan.FromSeconds(1.5)), r => r.OriginalMessageId == "m-7");
+    }
+
+    [Fact]
+    public async Task Feedback_AbandonedByOneReader_IsDeliveredToTheNext()
+    {
+        using var service = NewClient(hub.Emulator);
+        var (id, _) = hub.CreateDevice("aband");
+        await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "a"u8.ToArray(), MessageId = id + "-x", Ack = "negative", Expiry = DateTimeOffset.UtcNow.AddSeconds(1) }, Ct);
+        await Task.Delay(TimeSpan.FromSeconds(1.5), Ct);
+        await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "b"u8.ToArray() }, Ct); // the hub drops expired messages when the queue is next touched
+
+        await using (var first = await service.OpenCloudMessageFeedbackReaderAsync(Ct))
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            CloudMessageFeedbackBatch? batch = null;
+            while (DateTime.UtcNow < deadline && batch?.Records.Any(r => r.OriginalMessageId == id + "-x") != true)
+            {
+                batch = await first.ReceiveAsync(TimeSpan.FromSeconds(1), Ct);
+                if (batch is not null && batch.Records.All(r => r.OriginalMessageId != id + "-x"))
+                {
+                    first.Abandon(batch);
+                }
+            }
+
+            Assert.NotNull(batch);
+            first.Abandon(batch);
+        }
+
+        var again = await ReadFeedbackAsync(service, id + "-x", TimeSpan.FromSeconds(10));
+        Assert.Contains(again, r => r.OriginalMessageId == id + "-x" && r.StatusCode == "Expired");
     }
 
     [Fact]
@@ -312,41 +347,117 @@ public sealed class ServiceClientTests(EmulatorFixture hub) : IClassFixture<Emul
 
         // The hub drops expired messages when the device's queue is next touched.
         await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "c"u8.ToArray() }, Ct);
-        var feedback = await ReadFeedbackAsync(service, id + "-neg");
+        var feedback = await ReadFeedbackAsync(service, id + "-neg", TimeSpan.FromSeconds(10));
 
-        Assert.Contains(feedback.Records, r => r.OriginalMessageId == id + "-neg" && r.StatusCode == "Expired");
-        Assert.DoesNotContain(feedback.Records, r => r.OriginalMessageId == id + "-pos");
+        Assert.Contains(feedback, r => r.OriginalMessageId == id + "-neg" && r.StatusCode == "Expired");
+        Assert.DoesNotContain(feedback, r => r.OriginalMessageId == id + "-pos");
     }
 
-    private static async Task<CloudMessageFeedbackBatch> ReadFeedbackAsync(IoTHubServiceClient service, string messageId)
+    /// <summary>Completes every feedback batch until one names <paramref name="messageId"/> or the time is up; returns the records read.</summary>
+    private static async Task<List<CloudMessageFeedback>> ReadFeedbackAsync(IoTHubServiceClient service, string messageId, TimeSpan within)
     {
-        for (var attempt = 0; ; attempt++)
+        var records = new List<CloudMessageFeedback>();
+        await using var reader = await service.OpenCloudMessageFeedbackReaderAsync(Ct);
+        var deadline = DateTime.UtcNow + within;
+        while (DateTime.UtcNow < deadline && !records.Any(r => r.OriginalMessageId == messageId))
         {
-            var batch = await service.ReadCloudMessageFeedbackAsync(1, 100, Ct);
-            if (attempt == 40 || batch.Records.Any(r => r.OriginalMessageId == messageId))
+            if (await reader.ReceiveAsync(TimeSpan.FromMilliseconds(500), Ct) is { } batch)
             {
-                return batch;
+                reader.Complete(batch);
+                records.AddRange(batch.Records);
+            }
+        }
+
+        return records;
+    }
+
+    [Fact]
+    public async Task Telemetry_ReadThroughTheRedirect_FromEveryPartition_WithPropertiesAndEnqueuedTime()
+    {
+        using var service = NewClient(hub.Emulator);
+        var before = DateTimeOffset.UtcNow.AddSeconds(-1);
+        var devices = new List<(string Id, IoTHubMqtt.Core.Mqtt.IoTHubDeviceClient Client)>();
+        try
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                var (id, key) = hub.CreateDevice("tel");
+                var client = HubProbe.NewClient(hub.Emulator, id, key);
+                devices.Add((id, client));
+                await client.ConnectAsync(Ct);
+                var message = IoTHubMqtt.Core.Mqtt.TelemetryMessage.FromText($"{{\"n\":{i}}}", "application/json");
+                message.Properties.Add(new("kind", "count"));
+                await client.SendTelemetryAsync(message, Ct);
             }
 
-            await Task.Delay(100, Ct);
+            var ids = devices.Select(d => d.Id).ToHashSet();
+            await using var reader = await service.OpenTelemetryReaderAsync(new TelemetryReadOptions { EnqueuedAfter = before }, Ct);
+            var events = new List<TelemetryEvent>();
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while (DateTime.UtcNow < deadline && events.Count(e => ids.Contains(e.DeviceId)) < ids.Count)
+            {
+                events.AddRange(await reader.ReadAsync(100, TimeSpan.FromSeconds(1), Ct));
+            }
+
+            var mine = events.Where(e => ids.Contains(e.DeviceId)).ToList();
+            Assert.Equal(ids.Count, mine.Count);
+            Assert.Equal(["0", "1", "2", "3"], reader.PartitionIds); // the emulator's default four
+            Assert.All(mine, e =>
+            {
+                Assert.Equal("count", e.Properties["kind"]);
+                Assert.StartsWith("{\"n\":", Encoding.UTF8.GetString(e.Body), StringComparison.Ordinal);
+                Assert.InRange(e.EnqueuedTime, before, DateTimeOffset.UtcNow.AddSeconds(1));
+                Assert.Equal("application/json", e.SystemProperties["content-type"]);
+                Assert.Contains(e.PartitionId, reader.PartitionIds);
+            });
+            Assert.True(mine.Select(e => e.PartitionId).Distinct().Count() > 1, "six devices spread over more than one partition");
+
+            await using var later = await service.OpenTelemetryReaderAsync(new TelemetryReadOptions { EnqueuedAfter = DateTimeOffset.UtcNow, DeviceId = devices[0].Id }, Ct);
+            Assert.Empty(await later.ReadAsync(10, TimeSpan.FromSeconds(1), Ct));
+        }
+        finally
+        {
+            foreach (var (_, client) in devices)
+            {
+                await client.DisposeAsync();
+            }
         }
     }
 
     [Fact]
-    public async Task RealHubHost_TelemetryAndCloudToDevice_AreNotSupported_WithoutAnyRequest()
+    public async Task CloudToDevice_ToAFullQueue_IsCloudMessageQueueFull_AndTooLargeIsMessageTooLarge()
     {
-        using var service = new IoTHubServiceClient(new IoTHubServiceOptions
+        using var service = NewClient(hub.Emulator);
+        var (id, _) = hub.CreateDevice("full");
+        for (var i = 0; i < 50; i++)
         {
-            ConnectionString = $"HostName=contoso.azure-devices.net;SharedAccessKeyName=service;SharedAccessKey={SharedAccessKeys.Generate()}",
-            Port = 1, MaxRetries = 0,
-        });
+            await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = [(byte)i] }, Ct);
+        }
 
-        var read = await Assert.ThrowsAsync<IoTHubMqttException>(() => service.ReadTelemetryAsync(null, 1, null, TimeSpan.Zero, Ct));
+        var full = await Assert.ThrowsAsync<IoTHubMqttException>(() => service.SendCloudToDeviceAsync(id, new CloudMessage { Body = [51] }, Ct));
+        var large = await Assert.ThrowsAsync<IoTHubMqttException>(() => service.SendCloudToDeviceAsync(hub.CreateDevice("large").DeviceId, new CloudMessage { Body = new byte[70_000] }, Ct));
+
+        Assert.Equal("CloudMessageQueueFull", full.ErrorId);
+        Assert.Equal("MessageTooLarge", large.ErrorId);
+    }
+
+    [Fact]
+    public async Task Amqp_WithAWrongPolicyKey_IsIoTHubUnauthorized()
+    {
+        var wrong = $"HostName={hub.Emulator.HostName};SharedAccessKeyName=iothubowner;SharedAccessKey={SharedAccessKeys.Generate()}";
+        using var service = NewClient(hub.Emulator, o => new IoTHubServiceOptions
+        {
+            ConnectionString = o.ConnectionString, Port = o.Port, CaCertificatePath = o.CaCertificatePath, AmqpPort = hub.Emulator.AmqpPort, MaxRetries = 0,
+        }, wrong);
+
         var send = await Assert.ThrowsAsync<IoTHubMqttException>(() => service.SendCloudToDeviceAsync("d", new CloudMessage { Body = [] }, Ct));
+        var read = await Assert.ThrowsAsync<IoTHubMqttException>(() => service.OpenTelemetryReaderAsync(null, Ct));
+        var feedback = await Assert.ThrowsAsync<IoTHubMqttException>(() => service.OpenCloudMessageFeedbackReaderAsync(Ct));
 
-        Assert.Equal("TelemetryReadNotSupported", read.ErrorId);
-        Assert.Equal("CloudMessageSendNotSupported", send.ErrorId);
-        Assert.Contains("AMQP", read.Message, StringComparison.Ordinal);
+        Assert.Equal("IoTHubUnauthorized", send.ErrorId);
+        Assert.Equal("IoTHubUnauthorized", read.ErrorId);
+        Assert.Equal("IoTHubUnauthorized", feedback.ErrorId);
+        Assert.Contains("401", send.Message, StringComparison.Ordinal);
     }
 
     [Fact]

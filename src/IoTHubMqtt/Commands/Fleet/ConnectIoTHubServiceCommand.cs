@@ -26,6 +26,11 @@ public sealed class ConnectIoTHubServiceCommand : IoTHubCmdlet
     [ValidateRange(1, 65535)]
     public int Port { get; set; }
 
+    /// <summary>The AMQP port (C2D messages, feedback, telemetry) when not 5671; for the emulator it is found through its HTTPS API.</summary>
+    [Parameter(ParameterSetName = ConnectionStringSet)]
+    [ValidateRange(1, 65535)]
+    public int AmqpPort { get; set; }
+
     /// <summary>A PEM file of extra CA certificates to trust.</summary>
     [Parameter(ParameterSetName = ConnectionStringSet)]
     [ValidateNotNullOrEmpty]
@@ -56,6 +61,7 @@ public sealed class ConnectIoTHubServiceCommand : IoTHubCmdlet
                 {
                     ConnectionString = emulator.OwnerConnectionString,
                     Port = emulator.HttpsPort,
+                    AmqpPort = emulator.AmqpPort == 0 ? null : emulator.AmqpPort,
                     CaCertificatePath = emulator.CaCertificatePath,
                     TokenTimeToLive = TokenTimeToLive,
                     IsEmulator = true,
@@ -70,6 +76,7 @@ public sealed class ConnectIoTHubServiceCommand : IoTHubCmdlet
                 {
                     ConnectionString = ConnectionString,
                     Port = Port == 0 ? null : Port,
+                    AmqpPort = AmqpPort == 0 ? null : AmqpPort,
                     CaCertificatePath = path,
                     TokenTimeToLive = TokenTimeToLive,
                     Log = log,

@@ -156,14 +156,13 @@ public sealed class IoTHubDesiredProperties
     public override string ToString() => $"{DeviceId} desired v{Version}";
 }
 
-/// <summary>A cloud-to-device message the hub queued.</summary>
+/// <summary>A cloud-to-device message the hub accepted.</summary>
 public sealed class IoTHubCloudMessageReceipt
 {
     internal IoTHubCloudMessageReceipt(CloudMessageReceipt receipt, string? ack, DateTimeOffset? expiry)
     {
         DeviceId = receipt.DeviceId;
         MessageId = receipt.MessageId;
-        QueuedCount = receipt.QueuedCount;
         Ack = ack ?? "none";
         ExpiryTime = expiry;
     }
@@ -171,9 +170,6 @@ public sealed class IoTHubCloudMessageReceipt
     public string DeviceId { get; }
 
     public string MessageId { get; }
-
-    /// <summary>Messages now waiting for this device (at most 50).</summary>
-    public int QueuedCount { get; }
 
     /// <summary>The delivery feedback requested: none, positive, negative or full.</summary>
     public string Ack { get; }
@@ -196,7 +192,11 @@ public sealed class IoTHubTelemetryMessage
         Properties = new Hashtable(e.Properties.ToDictionary(p => p.Key, p => (object?)p.Value), StringComparer.OrdinalIgnoreCase);
         SystemProperties = new Hashtable(e.SystemProperties.ToDictionary(p => p.Key, p => (object?)p.Value), StringComparer.OrdinalIgnoreCase);
         MessageId = new[] { "$.mid", "message-id", "messageId" }.Select(e.SystemProperties.GetValueOrDefault).FirstOrDefault(v => v is not null);
+        PartitionId = e.PartitionId;
     }
+
+    /// <summary>The partition of the Event Hub-compatible endpoint the message was read from.</summary>
+    public string? PartitionId { get; }
 
     public string DeviceId { get; }
 

@@ -28,7 +28,7 @@ public sealed class IoTHubServiceConnection
 
     public string PolicyName => Client.PolicyName;
 
-    /// <summary>True when made from an emulator object: C2D send and telemetry read use the emulator's REST extensions.</summary>
+    /// <summary>True when made from an emulator object.</summary>
     public bool IsEmulator => Client.IsEmulator;
 
     public DateTimeOffset? TokenExpiresAt => Client.TokenExpiresAt;

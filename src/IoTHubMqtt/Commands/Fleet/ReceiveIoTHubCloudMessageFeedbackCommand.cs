@@ -14,6 +14,7 @@ public sealed class IoTHubCloudMessageFeedback
         OriginalMessageId = feedback.OriginalMessageId;
         DeviceId = feedback.DeviceId;
         StatusCode = feedback.StatusCode;
+        Description = feedback.Description;
         EnqueuedTime = feedback.EnqueuedTime;
     }
 
@@ -22,8 +23,11 @@ public sealed class IoTHubCloudMessageFeedback
 
     public string DeviceId { get; }
 
-    /// <summary>Success (the device completed it), Expired or DeliveryCountExceeded.</summary>
+    /// <summary>Success (the device completed it), Expired, DeliveryCountExceeded, Rejected or Purged.</summary>
     public string StatusCode { get; }
+
+    /// <summary>The hub's description of the outcome.</summary>
+    public string? Description { get; }
 
     public DateTimeOffset EnqueuedTime { get; }
 
@@ -37,14 +41,14 @@ public sealed class IoTHubCloudMessageFeedback
 [OutputType(typeof(IoTHubCloudMessageFeedback))]
 public sealed class ReceiveIoTHubCloudMessageFeedbackCommand : ServiceCmdlet
 {
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
 
     /// <summary>Only feedback on these message ids; from the pipeline by property name (receipts of Send-IoTHubCloudMessage).</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string[]? MessageId { get; set; }
 
-    /// <summary>Stop after this many records; fewer within -Timeout is the error CloudMessageFeedbackTimedOut. 0 (default): read until -Timeout.</summary>
+    /// <summary>Stop after this many records (the rest of the hub's last batch comes too); fewer within -Timeout is the error CloudMessageFeedbackTimedOut. 0 (default): read until -Timeout.</summary>
     [Parameter]
     [ValidateRange(0, int.MaxValue)]
     public int Count { get; set; }
@@ -65,42 +69,73 @@ public sealed class ReceiveIoTHubCloudMessageFeedbackCommand : ServiceCmdlet
     {
         var wanted = Count > 0 ? Count : messageIds.Count;
         var clock = Stopwatch.StartNew();
-        long from = 1;
         var received = 0;
-        while (true)
+        CloudMessageFeedbackReader reader;
+        try
         {
-            CloudMessageFeedbackBatch batch;
-            try
-            {
-                var start = from;
-                batch = Run(ct => Service.ReadCloudMessageFeedbackAsync(start, 1000, ct));
-            }
-            catch (Exception ex) when (ErrorMapper.IsMappable(ex))
-            {
-                ThrowTerminatingError(ex, Service.HostName);
-                return;
-            }
-
-            foreach (var record in batch.Records.Where(r => messageIds.Count == 0 || messageIds.Contains(r.OriginalMessageId, StringComparer.Ordinal)))
-            {
-                WriteObject(new IoTHubCloudMessageFeedback(record));
-                if (wanted > 0 && ++received >= wanted)
-                {
-                    return;
-                }
-            }
-
-            from = batch.Next;
-            var remaining = TimeSpan.FromSeconds(Timeout) - clock.Elapsed;
-            if (remaining <= TimeSpan.Zero)
-            {
-                break;
-            }
-
-            Run(ct => Task.Delay(remaining < PollInterval ? remaining : PollInterval, ct));
+            reader = Run(ct => Service.OpenCloudMessageFeedbackReaderAsync(ct));
+        }
+        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
+        {
+            ThrowTerminatingError(ex, Service.HostName);
+            return;
         }
 
-        if (wanted > 0)
+        // Batches with none of the wanted message ids stay unsettled while this reads, then go back to the queue.
+        var skipped = new List<CloudMessageFeedbackBatch>();
+        try
+        {
+            while (wanted == 0 || received < wanted)
+            {
+                var remaining = TimeSpan.FromSeconds(Timeout) - clock.Elapsed;
+                if (remaining <= TimeSpan.Zero)
+                {
+                    break;
+                }
+
+                CloudMessageFeedbackBatch? batch;
+                try
+                {
+                    batch = Run(ct => reader.ReceiveAsync(remaining < PollInterval ? remaining : PollInterval, ct));
+                }
+                catch (Exception ex) when (ErrorMapper.IsMappable(ex))
+                {
+                    ThrowTerminatingError(ex, Service.HostName);
+                    return;
+                }
+
+                if (batch is null)
+                {
+                    continue;
+                }
+
+                var matching = batch.Records.Where(r => messageIds.Count == 0 || messageIds.Contains(r.OriginalMessageId, StringComparer.Ordinal)).ToList();
+                if (matching.Count == 0)
+                {
+                    skipped.Add(batch);
+                    continue;
+                }
+
+                reader.Complete(batch);
+                foreach (var record in matching)
+                {
+                    WriteObject(new IoTHubCloudMessageFeedback(record));
+                    received++;
+                }
+            }
+        }
+        finally
+        {
+            foreach (var batch in skipped)
+            {
+                reader.Abandon(batch);
+            }
+
+            // Closing needs no pipeline thread; bounded, so that Ctrl+C is not held up by a slow peer.
+            _ = reader.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+        }
+
+        if (wanted > 0 && received < wanted)
         {
             WriteError(new IoTHubMqttException("CloudMessageFeedbackTimedOut", IoTHubErrorKind.Timeout,
                 $"{received} of {wanted} feedback record(s) arrived within {Timeout} s.",

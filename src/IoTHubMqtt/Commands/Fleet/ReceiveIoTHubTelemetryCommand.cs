@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Management.Automation;
 using IoTHubMqtt.Core.Errors;
+using IoTHubMqtt.Core.Service;
 using IoTHubMqtt.Infrastructure;
 
 namespace IoTHubMqtt.Commands.Fleet;
@@ -27,45 +28,72 @@ public sealed class ReceiveIoTHubTelemetryCommand : ServiceCmdlet
     [ValidateRange(0, int.MaxValue)]
     public int Timeout { get; set; } = 30;
 
-    /// <summary>Start (default): the messages the hub still holds, then new ones; End: only messages sent from now on.</summary>
+    /// <summary>Start (default): the messages the hub still holds, then new ones; End: only messages enqueued from now on.</summary>
     [Parameter]
     [ValidateSet("Start", "End")]
     public string StartPosition { get; set; } = "Start";
 
+    /// <summary>The consumer group of the Event Hub-compatible endpoint. Default: $Default.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string ConsumerGroup { get; set; } = "$Default";
+
     protected override void ProcessRecord()
     {
         var clock = Stopwatch.StartNew();
-        long? from = StartPosition == "Start" ? 0 : null;
-        var received = 0;
-        while (Count == 0 || received < Count)
+        var read = new TelemetryReadOptions
         {
-            var remaining = Timeout == 0 ? TimeSpan.FromSeconds(20) : TimeSpan.FromSeconds(Timeout) - clock.Elapsed;
-            if (remaining <= TimeSpan.Zero)
-            {
-                break;
-            }
+            ConsumerGroup = ConsumerGroup,
+            DeviceId = DeviceId,
+            EnqueuedAfter = StartPosition == "End" ? DateTimeOffset.UtcNow : null,
+        };
+        TelemetryReader reader;
+        try
+        {
+            reader = Run(ct => Service.OpenTelemetryReaderAsync(read, ct));
+        }
+        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
+        {
+            ThrowTerminatingError(ex, DeviceId ?? Service.HostName);
+            return;
+        }
 
-            var wait = remaining > TimeSpan.FromSeconds(20) ? TimeSpan.FromSeconds(20) : remaining;
-            var max = Count == 0 ? 100 : Math.Min(100, Count - received);
-            var start = from;
-            Core.Service.TelemetryBatch batch;
-            try
+        WriteVerbose($"Reading partitions {string.Join(", ", reader.PartitionIds)} of {reader.EventHubName} on {reader.EventHubHost}.");
+        var received = 0;
+        try
+        {
+            while (Count == 0 || received < Count)
             {
-                batch = Run(ct => Service.ReadTelemetryAsync(start, max, DeviceId, wait, ct));
-            }
-            catch (Exception ex) when (ErrorMapper.IsMappable(ex))
-            {
-                ThrowTerminatingError(ex, DeviceId ?? Service.HostName);
-                return;
-            }
+                var remaining = Timeout == 0 ? TimeSpan.FromSeconds(20) : TimeSpan.FromSeconds(Timeout) - clock.Elapsed;
+                if (remaining <= TimeSpan.Zero)
+                {
+                    break;
+                }
 
-            foreach (var message in batch.Events.Take(Count == 0 ? int.MaxValue : Count - received))
-            {
-                WriteObject(new IoTHubTelemetryMessage(message));
-                received++;
-            }
+                var wait = remaining > TimeSpan.FromSeconds(20) ? TimeSpan.FromSeconds(20) : remaining;
+                var max = Count == 0 ? 100 : Math.Min(100, Count - received);
+                IReadOnlyList<TelemetryEvent> batch;
+                try
+                {
+                    batch = Run(ct => reader.ReadAsync(max, wait, ct));
+                }
+                catch (Exception ex) when (ErrorMapper.IsMappable(ex))
+                {
+                    ThrowTerminatingError(ex, DeviceId ?? Service.HostName);
+                    return;
+                }
 
-            from = batch.Next;
+                foreach (var message in batch)
+                {
+                    WriteObject(new IoTHubTelemetryMessage(message));
+                    received++;
+                }
+            }
+        }
+        finally
+        {
+            // Closing needs no pipeline thread; bounded, so that Ctrl+C is not held up by a slow peer.
+            _ = reader.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
         }
 
         if (Count > 0 && received < Count)

@@ -111,7 +111,8 @@ public sealed class SendIoTHubCloudMessageCommand : ServiceCmdlet
         }
         catch (Exception ex) when (ErrorMapper.IsMappable(ex))
         {
-            if (ex is Core.Errors.IoTHubMqttException { ErrorId: "CloudMessageSendNotSupported" })
+            // Failures of the connection itself would fail every other device too.
+            if ((ex as Core.Errors.IoTHubMqttException ?? ex.InnerException as Core.Errors.IoTHubMqttException) is { ErrorId: "IoTHubUnauthorized" or "IoTHubConnectionFailed" or "TlsAuthenticationFailed" or "AmqpNotAvailable" })
             {
                 ThrowTerminatingError(ex, DeviceId);
             }
