@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using IoTHubMqtt.Completion;
 using IoTHubMqtt.Core.Mqtt;
 using IoTHubMqtt.Infrastructure;
 
@@ -37,6 +38,7 @@ public sealed class ConnectIoTHubCommand : IoTHubCmdlet
     [Parameter(Mandatory = true, ParameterSetName = SasTokenSet, ValueFromPipelineByPropertyName = true)]
     [Parameter(Mandatory = true, ParameterSetName = CertificateSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DeviceIdCompleter))]
     public string DeviceId { get; set; } = string.Empty;
 
     [Parameter(ParameterSetName = KeySet, ValueFromPipelineByPropertyName = true)]

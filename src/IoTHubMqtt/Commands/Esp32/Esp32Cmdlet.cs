@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using IoTHubMqtt.Completion;
 using IoTHubMqtt.Core.Esp32;
 using IoTHubMqtt.Infrastructure;
 
@@ -10,6 +11,7 @@ public abstract class Esp32Cmdlet : IoTHubCmdlet
     /// <summary>Serial port (COM5, /dev/ttyUSB0), socket://host:port or rfc2217://host:port.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(PortCompleter))]
     public string Port { get; set; } = string.Empty;
 
     /// <summary>The chip you expect; the board's chip is checked against it.</summary>

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using IoTHubMqtt.Completion;
 using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Core.Esp32;
 using IoTHubMqtt.Infrastructure;
@@ -21,6 +22,7 @@ public sealed class GetEsp32DeviceCommand : IoTHubCmdlet
     /// <summary>Ports to ask (COM5, /dev/ttyUSB0, socket://host:port, rfc2217://host:port).</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PortSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(PortCompleter))]
     public string[] Port { get; set; } = [];
 
     /// <summary>How to enter the bootloader.</summary>

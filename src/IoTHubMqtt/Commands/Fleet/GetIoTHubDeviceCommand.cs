@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using IoTHubMqtt.Completion;
 using IoTHubMqtt.Core.Service;
 using IoTHubMqtt.Infrastructure;
 
@@ -15,6 +16,7 @@ public sealed class GetIoTHubDeviceCommand : ServiceCmdlet
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Id")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DeviceIdCompleter))]
     public string[]? DeviceId { get; set; }
 
     /// <summary>Devices a query page asks for (1 to 1000). Default 100.</summary>

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using System.Text.Json.Nodes;
+using IoTHubMqtt.Completion;
 using IoTHubMqtt.Core.Service;
 using IoTHubMqtt.Infrastructure;
 
@@ -18,6 +19,7 @@ public sealed class InvokeIoTHubMethodCommand : ServiceCmdlet
     /// <summary>The device to call; from the pipeline by value or property name (devices from Get-IoTHubDevice).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DeviceIdCompleter))]
     public string DeviceId { get; set; } = string.Empty;
 
     /// <summary>The method name.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Management.Automation;
+using IoTHubMqtt.Completion;
 using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Core.Service;
 using IoTHubMqtt.Infrastructure;
@@ -16,6 +17,7 @@ public sealed class ReceiveIoTHubTelemetryCommand : ServiceCmdlet
     /// <summary>Only messages of this device. Default: every device.</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DeviceIdCompleter))]
     public string? DeviceId { get; set; }
 
     /// <summary>Stop after this many messages; a timeout before then is an error (TelemetryWaitTimedOut). 0 (default): read until -Timeout.</summary>

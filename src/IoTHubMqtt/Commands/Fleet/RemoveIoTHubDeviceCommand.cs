@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using IoTHubMqtt.Completion;
 using IoTHubMqtt.Infrastructure;
 
 namespace IoTHubMqtt.Commands.Fleet;
@@ -14,6 +15,7 @@ public sealed class RemoveIoTHubDeviceCommand : ServiceCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Id")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DeviceIdCompleter))]
     public string DeviceId { get; set; } = string.Empty;
 
     /// <summary>Remove only if the device has not changed since this ETag was read (else PreconditionFailed).</summary>

@@ -2,6 +2,7 @@ using System.Collections;
 using System.Globalization;
 using System.Management.Automation;
 using System.Text;
+using IoTHubMqtt.Completion;
 using IoTHubMqtt.Core.Service;
 using IoTHubMqtt.Infrastructure;
 
@@ -21,6 +22,7 @@ public sealed class SendIoTHubCloudMessageCommand : ServiceCmdlet
     /// <summary>The device to send to; from the pipeline by value or property name.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DeviceIdCompleter))]
     public string DeviceId { get; set; } = string.Empty;
 
     /// <summary>The body: a string (UTF-8), a byte array, or a hashtable/object (sent as JSON).</summary>

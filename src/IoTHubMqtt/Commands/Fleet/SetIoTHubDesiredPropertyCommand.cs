@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using System.Text.Json.Nodes;
+using IoTHubMqtt.Completion;
 using IoTHubMqtt.Infrastructure;
 
 namespace IoTHubMqtt.Commands.Fleet;
@@ -16,6 +17,7 @@ public sealed class SetIoTHubDesiredPropertyCommand : ServiceCmdlet
     /// <summary>The device whose twin to patch; from the pipeline by value or property name.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(DeviceIdCompleter))]
     public string DeviceId { get; set; } = string.Empty;
 
     /// <summary>The patch: a hashtable or object (or a JSON object string); $null as a value deletes that property.</summary>
