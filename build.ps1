@@ -7,7 +7,8 @@
     Test    - dotnet test (everything that needs no hardware or cloud), then the Pester tests in tests/*.Tests.ps1
               when Pester 5 is installed.
     Package - a Release build of the module folder, help compiled with platyPS when it is installed, and a .nupkg
-              in out/packages/ made with PSResourceGet (Publish-PSResource), ready for Install-PSResource.
+              in out/packages/ ready for Install-PSResource and Publish-PSResource (the same packer as
+              'dotnet build src/IoTHubMqtt -c Release -p:PackModule=true').
 .EXAMPLE
     ./build.ps1 -Task Build, Test
 .EXAMPLE
@@ -71,16 +72,11 @@ function Invoke-Package {
 
     Test-ModuleManifest (Join-Path $moduleOut 'IoTHubMqtt.psd1') | Out-Null
 
+    # The same packer as 'dotnet build src/IoTHubMqtt -p:PackModule=true': the module folder at the package root and
+    # a nuspec from the manifest (PSModule, PSCmdlet_*, PSIncludes_Cmdlet tags), as Publish-PSResource writes it.
     $packages = Join-Path $root 'out/packages'
-    New-Item -ItemType Directory -Force -Path $packages | Out-Null
-    $repoName = "IoTHubMqttBuild$PID"
-    Register-PSResourceRepository -Name $repoName -Uri $packages -Trusted
-    try {
-        Publish-PSResource -Path $moduleOut -Repository $repoName
-    }
-    finally {
-        Unregister-PSResourceRepository -Name $repoName
-    }
+    $packer = Join-Path $root "src/IoTHubMqtt.HelpBuilder/bin/$Configuration/net10.0/iothubmqtt-helpbuilder.dll"
+    Invoke-Dotnet $packer package $moduleOut $packages
 
     Get-ChildItem $packages -Filter "IoTHubMqtt.$version.nupkg" | ForEach-Object { Write-Host "Package: $($_.FullName)" }
 }

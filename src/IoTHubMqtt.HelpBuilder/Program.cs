@@ -2,6 +2,7 @@ using IoTHubMqtt.HelpBuilder;
 
 // iothubmqtt-helpbuilder build <help dir> <output dir>   markdown -> en-US/IoTHubMqtt.dll-Help.xml + about_*.help.txt
 // iothubmqtt-helpbuilder new <module psd1> <help dir>     markdown skeletons for exported cmdlets that have none
+// iothubmqtt-helpbuilder package <module dir> <output dir> the module folder as a PowerShellGet/PSResourceGet .nupkg
 try
 {
     switch (args)
@@ -25,8 +26,11 @@ try
             }
 
             return 0;
+        case ["package", var moduleDirectory, var outputDirectory]:
+            Console.WriteLine($"Package: {ModulePackager.Pack(moduleDirectory, outputDirectory)}");
+            return 0;
         default:
-            Console.Error.WriteLine("Usage: iothubmqtt-helpbuilder build <help dir> <output dir> | new <module psd1> <help dir>");
+            Console.Error.WriteLine("Usage: iothubmqtt-helpbuilder build <help dir> <output dir> | new <module psd1> <help dir> | package <module dir> <output dir>");
             return 64;
     }
 }
