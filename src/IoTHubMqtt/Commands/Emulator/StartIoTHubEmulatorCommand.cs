@@ -13,7 +13,7 @@ namespace IoTHubMqtt.Commands.Emulator;
 /// the default view). With -DataPath, devices, twins and undelivered cloud-to-device messages survive a restart.
 /// The emulator runs until Stop-IoTHubEmulator or until the PowerShell process exits.</para>
 /// </summary>
-[Cmdlet(VerbsLifecycle.Start, "IoTHubEmulator")]
+[Cmdlet(VerbsLifecycle.Start, "IoTHubEmulator", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(IoTHubEmulator))]
 public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
 {
@@ -88,6 +88,12 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
         if (!IPAddress.TryParse(ListenAddress, out var address))
         {
             ThrowTerminatingError(InvalidArgument("EmulatorListenAddressInvalid", $"'{ListenAddress}' is not an IP address.", "Pass an address such as 127.0.0.1 or ::1.", ListenAddress));
+            return;
+        }
+
+        var ports = MqttTlsPort == 0 ? "ports the system chooses" : $"MQTT/TLS port {MqttTlsPort}";
+        if (!ShouldProcess($"IoT Hub emulator {HostName} on {address} ({ports}{(DataPath is null ? string.Empty : ", data in " + DataPath)})", "Start"))
+        {
             return;
         }
 

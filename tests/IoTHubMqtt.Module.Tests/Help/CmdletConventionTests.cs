@@ -1,0 +1,109 @@
+using System.Management.Automation;
+using System.Text.RegularExpressions;
+using IoTHubMqtt.HelpBuilder;
+using IoTHubMqtt.Module.Tests.Harness;
+
+namespace IoTHubMqtt.Module.Tests.Help;
+
+/// <summary>
+/// The rules every cmdlet follows, checked on the compiled cmdlets in a real engine and on their help, so a new cmdlet
+/// cannot quietly break them: -WhatIf/-Confirm on whatever changes state, high confirm impact for what destroys, and
+/// the ErrorIds a cmdlet raises listed in its help.
+/// </summary>
+public sealed partial class CmdletConventionTests : IDisposable
+{
+    /// <summary>Verbs that change something; a cmdlet with one of them supports ShouldProcess unless exempt below.</summary>
+    private static readonly HashSet<string> ChangingVerbs = new(StringComparer.Ordinal)
+    {
+        "New", "Remove", "Set", "Update", "Clear", "Install", "Send", "Start", "Stop", "Register", "Unregister", "Publish",
+        "Disconnect", "Reset", "Restart", "Write", "Add", "Rename", "Move", "Copy", "Enable", "Disable",
+    };
+
+    /// <summary>Exempt, with the reason: they compute a value in memory and change nothing anywhere.</summary>
+    private static readonly HashSet<string> ComputeOnly = new(StringComparer.Ordinal) { "New-IoTHubSasToken", "New-IoTHubDeviceKey" };
+
+    private static readonly HashSet<string> DestroyingVerbs = new(StringComparer.Ordinal) { "Remove", "Clear" };
+
+    private readonly PowerShellSession ps = new();
+
+    public void Dispose() => ps.Dispose();
+
+    public static TheoryData<string> Cmdlets() => HelpCoverageTests.Cmdlets();
+
+    private CmdletInfo Info(string cmdlet) => (CmdletInfo)ps.Invoke($"Get-Command {cmdlet}").Output.Single().BaseObject;
+
+    [Theory]
+    [MemberData(nameof(Cmdlets))]
+    public void StateChangingCmdlets_SupportWhatIfAndConfirm(string cmdlet)
+    {
+        var info = Info(cmdlet);
+        var attribute = (CmdletAttribute)info.ImplementingType.GetCustomAttributes(typeof(CmdletAttribute), false).Single();
+        if (ChangingVerbs.Contains(info.Verb) && !ComputeOnly.Contains(cmdlet))
+        {
+            Assert.True(attribute.SupportsShouldProcess, $"{cmdlet} changes state: it must support -WhatIf and -Confirm (SupportsShouldProcess).");
+            Assert.Contains("WhatIf", info.Parameters.Keys);
+            Assert.Contains("Confirm", info.Parameters.Keys);
+        }
+
+        if (DestroyingVerbs.Contains(info.Verb))
+        {
+            Assert.Equal(ConfirmImpact.High, attribute.ConfirmImpact);
+        }
+    }
+
+    [Fact]
+    public void WhatIf_OnStartIoTHubEmulator_StartsNothing()
+    {
+        var result = ps.Invoke("$hub = Start-IoTHubEmulator -WhatIf; $null -eq $hub");
+
+        Assert.Empty(result.AllErrors);
+        Assert.Equal(true, Assert.Single(result.Output).BaseObject);
+    }
+
+    [Theory]
+    [MemberData(nameof(Cmdlets))]
+    public void Help_ListsTheErrorIdsTheCmdletRaises(string cmdlet)
+    {
+        var notes = MarkdownReader.Read(Path.Combine(TestPaths.RepoRoot, "module", "help", cmdlet + ".md")).Notes;
+        var at = notes.IndexOf("ErrorIds:", StringComparison.Ordinal);
+        Assert.True(at >= 0, $"{cmdlet}: the NOTES of its help have no 'ErrorIds:' list.");
+        var documented = BacktickedRegex().Matches(notes[at..]).Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
+
+        // Every ErrorId the cmdlet's own code (its class and its base classes) raises is documented ...
+        var raised = SourceChain(Info(cmdlet).ImplementingType)
+            .SelectMany(source => RaisedRegex().Matches(File.ReadAllText(source)).Select(m => m.Groups[1].Value))
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+        Assert.All(raised, id => Assert.True(documented.Contains(id), $"{cmdlet} raises {id}, which its help NOTES do not list."));
+
+        // ... and every ErrorId the help names exists in the code: none invented, none left behind by a rename.
+        var allSource = string.Concat(Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "src"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .Select(File.ReadAllText));
+        Assert.All(documented, id => Assert.True(allSource.Contains($"\"{id}\"", StringComparison.Ordinal), $"{cmdlet}'s help names ErrorId {id}, which no code raises."));
+    }
+
+    /// <summary>The source files of the cmdlet class and its base classes, found by class name under src/IoTHubMqtt.</summary>
+    private static List<string> SourceChain(Type type)
+    {
+        var sources = Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "src", "IoTHubMqtt"), "*.cs", SearchOption.AllDirectories);
+        var chain = new List<string>();
+        for (var t = type; t is not null && t.Assembly == type.Assembly; t = t.BaseType)
+        {
+            var file = sources.SingleOrDefault(f => Path.GetFileNameWithoutExtension(f) == t.Name);
+            Assert.True(file is not null || t != type, $"The source of {t.Name} was not found.");
+            if (file is not null)
+            {
+                chain.Add(file);
+            }
+        }
+
+        return chain;
+    }
+
+    [GeneratedRegex(@"(?:InvalidArgument|IoTHubMqttException)\(\s*""([A-Za-z0-9]+)""")]
+    private static partial Regex RaisedRegex();
+
+    [GeneratedRegex(@"`([A-Z][A-Za-z0-9]+)`")]
+    private static partial Regex BacktickedRegex();
+}
