@@ -17,6 +17,9 @@ public sealed partial class CmdletConventionTests : IDisposable
     {
         "New", "Remove", "Set", "Update", "Clear", "Install", "Send", "Start", "Stop", "Register", "Unregister", "Publish",
         "Disconnect", "Reset", "Restart", "Write", "Add", "Rename", "Move", "Copy", "Enable", "Disable",
+
+        // Invoke-IoTHubMethod runs a direct method, which acts on the device (reboot, update, factory reset).
+        "Invoke",
     };
 
     /// <summary>Exempt, with the reason: they compute a value in memory and change nothing anywhere.</summary>
@@ -52,12 +55,16 @@ public sealed partial class CmdletConventionTests : IDisposable
     }
 
     [Fact]
-    public void WhatIf_OnStartIoTHubEmulator_StartsNothing()
+    public void WhatIf_StartsNoEmulator_AndCallsNoMethod()
     {
-        var result = ps.Invoke("$hub = Start-IoTHubEmulator -WhatIf; $null -eq $hub");
-
+        var result = ps.Invoke("$none = Start-IoTHubEmulator -WhatIf; $null -eq $none");
         Assert.Empty(result.AllErrors);
         Assert.Equal(true, Assert.Single(result.Output).BaseObject);
+
+        // A real call to a device that does not exist is DeviceNotFound; with -WhatIf nothing is sent.
+        result = ps.Invoke("$hub = Start-IoTHubEmulator; $null = $hub | Connect-IoTHubService; 'nobody', 'nobody-else' | Invoke-IoTHubMethod -Name reboot -WhatIf; $hub | Stop-IoTHubEmulator -Confirm:$false");
+        Assert.Empty(result.AllErrors);
+        Assert.Empty(result.Output);
     }
 
     [Theory]

@@ -9,7 +9,7 @@ namespace IoTHubMqtt.Commands.Fleet;
 /// <summary>
 /// <para type="synopsis">Calls a direct method on devices and returns each device's status and payload.</para>
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "IoTHubMethod")]
+[Cmdlet(VerbsLifecycle.Invoke, "IoTHubMethod", SupportsShouldProcess = true)]
 [OutputType(typeof(IoTHubMethodResult), typeof(IoTHubMethodJob))]
 public sealed class InvokeIoTHubMethodCommand : ServiceCmdlet
 {
@@ -62,6 +62,12 @@ public sealed class InvokeIoTHubMethodCommand : ServiceCmdlet
 
     protected override void ProcessRecord()
     {
+        // A direct method acts on the device (reboot, update, reset): -WhatIf lists the calls, -Confirm asks for each.
+        if (!ShouldProcess(DeviceId, $"Invoke direct method '{Name}'"))
+        {
+            return;
+        }
+
         if (AsJob)
         {
             deviceIds.Add(DeviceId);
