@@ -150,6 +150,16 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
     {
         while (batch.PeekNext() is { } next)
         {
+            if (progress is { } waiting && !next.Outcome.IsCompleted)
+            {
+                // The pipeline has ended: say what is still being waited for (a method call can take its whole timeout).
+                WriteProgress(new ProgressRecord(waiting.Id, waiting.Activity, $"{batch.Completed} of {batch.Added} {waiting.Noun}")
+                {
+                    PercentComplete = (int)(100L * batch.Completed / Math.Max(1, batch.Added)),
+                    CurrentOperation = $"waiting for {next.Target}",
+                });
+            }
+
             Run(ct => next.Outcome.WaitAsync(ct));
             WriteReady(batch, progress);
         }

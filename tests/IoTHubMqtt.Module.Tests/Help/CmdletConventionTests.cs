@@ -67,6 +67,19 @@ public sealed partial class CmdletConventionTests : IDisposable
         Assert.Empty(result.Output);
     }
 
+    [Fact]
+    public void LongOperations_WriteProgress()
+    {
+        var start = ps.Invoke("$hub = Start-IoTHubEmulator; $null = $hub | Connect-IoTHubService; $null = 'p-1', 'p-2', 'p-3' | ForEach-Object { [pscustomobject]@{ DeviceId = $_ } } | New-IoTHubDevice");
+        Assert.Empty(start.AllErrors);
+        Assert.Contains(start.Progress, p => p.Activity == "Start-IoTHubEmulator" && p.StatusDescription.StartsWith("Starting the IoT Hub emulator", StringComparison.Ordinal));
+
+        // Offline devices answer DeviceNotOnline; the calls still report how many of them are done.
+        var calls = ps.Invoke("'p-1', 'p-2', 'p-3' | Invoke-IoTHubMethod -Name reboot; $hub | Stop-IoTHubEmulator -Confirm:$false");
+        Assert.Equal(3, calls.Errors.Count);
+        Assert.Contains(calls.Progress, p => p.Activity == "Invoke-IoTHubMethod" && p.StatusDescription.StartsWith("3 of 3 devices answered", StringComparison.Ordinal));
+    }
+
     [Theory]
     [MemberData(nameof(Cmdlets))]
     public void Help_ListsTheErrorIdsTheCmdletRaises(string cmdlet)

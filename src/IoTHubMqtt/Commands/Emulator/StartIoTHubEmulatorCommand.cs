@@ -124,8 +124,10 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
         };
 
         IoTHubEmulator? emulator = null;
+        var progress = new ProgressRecord(0x4548, "Start-IoTHubEmulator", $"Starting the IoT Hub emulator {HostName}");
         try
         {
+            WriteProgress(progress);
             emulator = Run(token => IoTHubEmulator.StartAsync(options, token));
         }
         catch (Exception ex) when (ErrorMapper.IsMappable(ex))
@@ -136,6 +138,9 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
         {
             Volatile.Write(ref logging, false); // later log lines have no pipeline to go to
         }
+
+        progress.RecordType = ProgressRecordType.Completed;
+        WriteProgress(progress);
 
         EmulatorSession.Add(emulator!);
         WriteObject(emulator);

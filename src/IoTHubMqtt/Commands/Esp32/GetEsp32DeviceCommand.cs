@@ -54,18 +54,28 @@ public sealed class GetEsp32DeviceCommand : IoTHubCmdlet
             return;
         }
 
-        foreach (var candidate in candidates)
+        for (var i = 0; i < candidates.Count; i++)
         {
+            var candidate = candidates[i];
             if (ListOnly)
             {
                 WriteObject(candidate);
             }
             else
             {
+                // Each board is reset into its bootloader and asked: about a second per port.
+                WriteProgress(new ProgressRecord(ProgressId, "Get-Esp32Device", $"Asking {candidate.Port} ({i + 1} of {candidates.Count})") { PercentComplete = 100 * i / candidates.Count });
                 Probe(candidate.Port, candidate);
             }
         }
+
+        if (!ListOnly)
+        {
+            WriteProgress(new ProgressRecord(ProgressId, "Get-Esp32Device", "Done") { RecordType = ProgressRecordType.Completed });
+        }
     }
+
+    private const int ProgressId = 0x3533;
 
     private void Probe(string port, Esp32PortCandidate? candidate)
     {

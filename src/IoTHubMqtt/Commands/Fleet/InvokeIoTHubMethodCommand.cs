@@ -111,7 +111,7 @@ public sealed class InvokeIoTHubMethodCommand : ServiceCmdlet
             return;
         }
 
-        FinishBatch(batch!);
+        FinishBatch(batch!, BatchProgress);
     }
 
     protected override void Dispose(bool disposing)
@@ -133,5 +133,7 @@ public sealed class InvokeIoTHubMethodCommand : ServiceCmdlet
         return async (service, ct) => new IoTHubMethodResult(await service.InvokeMethodAsync(deviceId, name, payload, timeout, connect, ct).ConfigureAwait(false));
     }
 
-    private void WriteReady() => WriteReady(batch!);
+    private static readonly (int Id, string Activity, string Noun) BatchProgress = (4, "Invoke-IoTHubMethod", "devices answered");
+
+    private void WriteReady() => WriteReady(batch!, BatchProgress);
 }
