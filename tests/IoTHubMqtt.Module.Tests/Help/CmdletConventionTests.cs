@@ -68,6 +68,25 @@ public sealed partial class CmdletConventionTests : IDisposable
     }
 
     [Fact]
+    public void ImportModule_LoadsNoDependency_UntilACmdletNeedsIt()
+    {
+        // A new process, as a user's shell: a public constructor or base type that names a core type would load the
+        // core (and what it drags in) during Import-Module, which must stay cheap.
+        var script = $$"""
+            $before = @([AppDomain]::CurrentDomain.GetAssemblies().GetName().Name)
+            Import-Module '{{TestPaths.ModuleManifest}}' -ErrorAction Stop
+            'import: ' + (@([AppDomain]::CurrentDomain.GetAssemblies().GetName().Name).Where({ $_ -notin $before -and $_ -ne 'Microsoft.CSharp' }) -join ',')
+            $null = ConvertFrom-IoTHubConnectionString 'HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=AAAAAAAAAAAAAAAAAAAAAA=='
+            'first command: ' + (@([AppDomain]::CurrentDomain.GetAssemblies().GetName().Name) -contains 'IoTHubMqtt.Core')
+            """;
+        var result = HostProcess.Run(TimeSpan.FromMinutes(2), null, "-NoModule", "-Command", script);
+
+        Assert.True(result.ExitCode == 0, result.StdOut + result.StdErr);
+        Assert.Contains("import: IoTHubMqtt", result.StdOut.Split('\n').Select(l => l.Trim()));
+        Assert.Contains("first command: True", result.StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void LongOperations_WriteProgress()
     {
         var start = ps.Invoke("$hub = Start-IoTHubEmulator; $null = $hub | Connect-IoTHubService; $null = 'p-1', 'p-2', 'p-3' | ForEach-Object { [pscustomobject]@{ DeviceId = $_ } } | New-IoTHubDevice");
