@@ -28,6 +28,9 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     public const int MaxTwinSectionBytes = 32 * 1024;
     private const int MaxPublishAttempts = 10;
 
+    /// <summary>A connection that ends sooner than this (a throttling hub closing it) makes the next reconnect wait longer.</summary>
+    private static readonly TimeSpan StableConnection = TimeSpan.FromSeconds(10);
+
     private readonly IoTHubDeviceClientOptions options;
     private readonly DeviceTopics topics;
     private readonly IMqttClient mqtt;
@@ -42,8 +45,11 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     private readonly Channel<DesiredPropertiesUpdate> desiredUpdates = Channel.CreateUnbounded<DesiredPropertiesUpdate>(new UnboundedChannelOptions { SingleWriter = true });
     private TaskCompletionSource connected = NewSignal();
     private Task? reconnectTask;
+    private Backoff? reconnectBackoff;
+    private bool lastConnectionShortLived;
     private Timer? renewTimer;
     private long requestCounter;
+    private long acknowledgedCount;
     private int expectedDisconnect;
     private int state = (int)IoTHubConnectionState.Disconnected;
     private int disposed;
@@ -227,15 +233,22 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     {
         try
         {
+            // A throttling hub closes the connection instead of acknowledging: the message is sent again after the
+            // reconnect, with a growing, jittered pause. It is given up only after MaxPublishAttempts failures in a
+            // row during which no other message was acknowledged (a hub that refuses this message, not a busy one).
+            Backoff? backoff = null;
+            var fruitless = 0;
             for (var attempt = 1; ; attempt++)
             {
                 await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
+                var acknowledgedBefore = Volatile.Read(ref acknowledgedCount);
                 try
                 {
                     // The publish itself observes the caller's token; the acknowledgement wait is bounded here.
                     var result = await mqtt.PublishAsync(application, cancellationToken).WaitAsync(options.OperationTimeout, lifetime.Token).ConfigureAwait(false);
                     if (result.IsSuccess)
                     {
+                        Interlocked.Increment(ref acknowledgedCount);
                         return new TelemetrySendResult(message.MessageId, message.Body.Length, DateTimeOffset.UtcNow, attempt);
                     }
 
@@ -244,14 +257,17 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
                 }
                 catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested && !lifetime.IsCancellationRequested)
                 {
-                    if (attempt >= MaxPublishAttempts)
+                    fruitless = Volatile.Read(ref acknowledgedCount) == acknowledgedBefore ? fruitless + 1 : 1;
+                    if (fruitless >= MaxPublishAttempts)
                     {
                         throw new IoTHubMqttException("TelemetryNotAcknowledged", IoTHubErrorKind.ConnectionError,
                             $"The message was not acknowledged after {attempt} attempts: {ex.Message}", "Check the connection; the hub may be throttling this device.", message.MessageId, ex);
                     }
 
-                    Log($"Publish attempt {attempt} failed ({ex.GetType().Name}); retrying after reconnect.");
-                    await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt), cancellationToken).ConfigureAwait(false);
+                    backoff ??= new Backoff(TimeSpan.FromMilliseconds(50), TimeSpan.FromTicks(Math.Min(options.ReconnectMaxDelay.Ticks, TimeSpan.FromSeconds(5).Ticks)));
+                    var delay = backoff.Next();
+                    Log($"Publish attempt {attempt} failed ({ex.GetType().Name}); retrying in {delay.TotalMilliseconds:0} ms, after reconnecting if needed.");
+                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (lifetime.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                 {
@@ -368,6 +384,9 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     {
         ThrowIfDisposed();
         var backoff = new Backoff(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10));
+
+        // Throttled (429) and failed (5xx) requests are retried with backoff for as long as one operation may take.
+        var retryUntil = DateTime.UtcNow + options.OperationTimeout;
         for (var attempt = 1; ; attempt++)
         {
             await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
@@ -386,9 +405,9 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
                     return response;
                 }
 
-                if ((response.Status == 429 || response.Status >= 500) && attempt < 5)
+                var delay = backoff.Next();
+                if ((response.Status == 429 || response.Status >= 500) && DateTime.UtcNow + delay < retryUntil)
                 {
-                    var delay = backoff.Next();
                     Log($"Twin request answered {response.Status}; retrying in {delay.TotalMilliseconds:0} ms.");
                     await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                     continue;
@@ -646,6 +665,7 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
         }
 
         LastError = e.Exception?.Message ?? e.Reason.ToString();
+        lastConnectionShortLived = ConnectedSince is { } since && DateTimeOffset.UtcNow - since < StableConnection;
         Log($"Connection lost ({e.Reason}); reconnecting.");
         StartReconnectLoop();
         return Task.CompletedTask;
@@ -672,7 +692,18 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
 
     private async Task ReconnectLoopAsync()
     {
-        var backoff = new Backoff(options.ReconnectInitialDelay, options.ReconnectMaxDelay);
+        // The backoff carries over from one lost connection to the next while connections keep ending soon after
+        // they were made (a hub that throttles this device): then the pause comes before the first attempt too.
+        var backoff = reconnectBackoff ??= new Backoff(options.ReconnectInitialDelay, options.ReconnectMaxDelay);
+        if (!lastConnectionShortLived)
+        {
+            backoff.Reset();
+        }
+        else if (!await PauseAsync(backoff, "The connection ended soon after it was made").ConfigureAwait(false))
+        {
+            return;
+        }
+
         while (!lifetime.IsCancellationRequested)
         {
             try
@@ -716,16 +747,26 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
                 connectLock.Release();
             }
 
-            var delay = backoff.Next();
-            Log($"Reconnect attempt {backoff.Attempt} failed ({LastError}); next in {delay.TotalSeconds:0.0} s.");
-            try
-            {
-                await Task.Delay(delay, lifetime.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
+            if (!await PauseAsync(backoff, $"Reconnect attempt failed ({LastError})").ConfigureAwait(false))
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>Waits the backoff's next delay; false when the client was closed meanwhile.</summary>
+    private async Task<bool> PauseAsync(Backoff backoff, string reason)
+    {
+        var delay = backoff.Next();
+        Log($"{reason}; next attempt in {delay.TotalSeconds:0.0} s.");
+        try
+        {
+            await Task.Delay(delay, lifetime.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
     }
 
@@ -853,6 +894,10 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
 
     private IoTHubMqttException MapConnectFailure(MqttClientConnectResultCode code, Exception? inner) => code switch
     {
+        MqttClientConnectResultCode.BadUserNameOrPassword or MqttClientConnectResultCode.NotAuthorized when options.ClientCertificate is { } certificate =>
+            new IoTHubMqttException("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized,
+                $"The hub refused the client certificate of '{topics.ClientId}' (thumbprint {certificate.Thumbprint}, {code}).",
+                "Check that the device is registered for X.509 with this certificate's thumbprint (or CA), that it is enabled, and that the certificate is valid now.", DeviceId, inner),
         MqttClientConnectResultCode.BadUserNameOrPassword or MqttClientConnectResultCode.NotAuthorized =>
             new IoTHubMqttException("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized,
                 $"The hub refused the credentials of '{topics.ClientId}' ({code}).",
