@@ -42,9 +42,12 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     private readonly ConcurrentDictionary<string, byte> registeredMethods = new(StringComparer.Ordinal);
     private readonly Channel<CloudToDeviceMessage> cloudToDevice = Channel.CreateUnbounded<CloudToDeviceMessage>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly Channel<MethodRequest> methodRequests = Channel.CreateUnbounded<MethodRequest>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly Channel<QueuedTelemetry> outbox = Channel.CreateUnbounded<QueuedTelemetry>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<DesiredPropertiesUpdate> desiredUpdates = Channel.CreateUnbounded<DesiredPropertiesUpdate>(new UnboundedChannelOptions { SingleWriter = true });
     private TaskCompletionSource connected = NewSignal();
     private Task? reconnectTask;
+    private Task? senderTask;
+    private int queuedTelemetry;
     private Backoff? reconnectBackoff;
     private bool lastConnectionShortLived;
     private Timer? renewTimer;
@@ -168,6 +171,7 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
             pending.TrySetException(Closed());
         }
 
+        outbox.Writer.TryComplete();
         cloudToDevice.Writer.TryComplete();
         methodRequests.Writer.TryComplete();
         desiredUpdates.Writer.TryComplete();
@@ -185,6 +189,11 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
         if (reconnectTask is not null)
         {
             await reconnectTask.ConfigureAwait(false);
+        }
+
+        if (senderTask is not null)
+        {
+            await senderTask.ConfigureAwait(false);
         }
 
         mqtt.Dispose();
@@ -214,20 +223,147 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(message);
         ThrowIfDisposed();
+        var application = BuildTelemetry(message, atMostOnce);
+        await inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return PublishWithRetryAsync(application, message, cancellationToken);
+    }
+
+    /// <summary>
+    /// Queues a message without waiting and returns the task that completes at its PUBACK. One sender publishes queued
+    /// messages in order as places in the in-flight window free up, so a producer (a pipeline) is not woken for every
+    /// acknowledgement. The queue is not bounded: producers keep <see cref="QueuedTelemetryCount"/> in check, e.g. by
+    /// waiting for an earlier message's acknowledgement once about a window is queued.
+    /// </summary>
+    public Task<TelemetrySendResult> QueueTelemetry(TelemetryMessage message, bool atMostOnce = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ThrowIfDisposed();
+        var application = BuildTelemetry(message, atMostOnce);
+        if (State == IoTHubConnectionState.Closed)
+        {
+            throw Closed();
+        }
+
+        var item = new QueuedTelemetry(application, message, cancellationToken, new TaskCompletionSource<TelemetrySendResult>(TaskCreationOptions.RunContinuationsAsynchronously));
+        Interlocked.Increment(ref queuedTelemetry);
+        if (!outbox.Writer.TryWrite(item))
+        {
+            Interlocked.Decrement(ref queuedTelemetry);
+            throw Closed();
+        }
+
+        if (senderTask is null)
+        {
+            lock (outbox)
+            {
+                senderTask ??= Task.Run(SendQueuedAsync);
+            }
+        }
+
+        return item.Completion.Task;
+    }
+
+    /// <summary>Messages queued by <see cref="QueueTelemetry"/> that wait for a place in the in-flight window.</summary>
+    public int QueuedTelemetryCount => Volatile.Read(ref queuedTelemetry);
+
+    /// <summary>How many telemetry publishes may wait for their PUBACK at once.</summary>
+    public int MaxInFlight => options.MaxInFlight;
+
+    private async Task SendQueuedAsync()
+    {
+        var reader = outbox.Reader;
+
+        // The window wait observes both the client's lifetime and the caller's token; callers pass the same token
+        // for many messages, so the linked source is made once per token, not per message.
+        CancellationToken linkedFor = default;
+        CancellationTokenSource? linked = null;
+        try
+        {
+            while (await reader.WaitToReadAsync(lifetime.Token).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var item))
+                {
+                    Interlocked.Decrement(ref queuedTelemetry);
+                    if (item.CancellationToken.IsCancellationRequested)
+                    {
+                        item.Completion.TrySetCanceled(item.CancellationToken);
+                        continue;
+                    }
+
+                    if (linked is null || linkedFor != item.CancellationToken)
+                    {
+                        linked?.Dispose();
+                        linked = CancellationTokenSource.CreateLinkedTokenSource(lifetime.Token, item.CancellationToken);
+                        linkedFor = item.CancellationToken;
+                    }
+
+                    try
+                    {
+                        await inFlight.WaitAsync(linked.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!lifetime.IsCancellationRequested)
+                    {
+                        item.Completion.TrySetCanceled(item.CancellationToken);
+                        continue;
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        item.Completion.TrySetException(Closed());
+                        break;
+                    }
+
+                    // Started in order; it releases its place in the window when it ends.
+                    _ = CompleteAsync(item, PublishWithRetryAsync(item.Application, item.Message, item.CancellationToken));
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            linked?.Dispose();
+        }
+
+        while (reader.TryRead(out var left))
+        {
+            Interlocked.Decrement(ref queuedTelemetry);
+            left.Completion.TrySetException(Closed());
+        }
+
+        static async Task CompleteAsync(QueuedTelemetry item, Task<TelemetrySendResult> publish)
+        {
+            try
+            {
+                item.Completion.TrySetResult(await publish.ConfigureAwait(false));
+            }
+            catch (OperationCanceledException) when (item.CancellationToken.IsCancellationRequested)
+            {
+                item.Completion.TrySetCanceled(item.CancellationToken);
+            }
+            catch (Exception ex)
+            {
+                item.Completion.TrySetException(ex);
+            }
+        }
+    }
+
+    private MqttApplicationMessage BuildTelemetry(TelemetryMessage message, bool atMostOnce)
+    {
         if (message.Body.Length > MaxTelemetryBytes)
         {
             throw new IoTHubMqttException("MessageTooLarge", IoTHubErrorKind.InvalidArgument,
                 $"The message body is {message.Body.Length} bytes; IoT Hub accepts at most {MaxTelemetryBytes} bytes (256 KB).", "Split the data into smaller messages.", message.MessageId);
         }
 
-        var application = new MqttApplicationMessageBuilder()
+        return new MqttApplicationMessageBuilder()
             .WithTopic(topics.Telemetry(message.PropertyBagEntries()))
             .WithPayload(message.Body)
             .WithQualityOfServiceLevel(atMostOnce ? MqttQualityOfServiceLevel.AtMostOnce : MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
-        await inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return PublishWithRetryAsync(application, message, cancellationToken);
     }
+
+    private sealed record QueuedTelemetry(MqttApplicationMessage Application, TelemetryMessage Message, CancellationToken CancellationToken, TaskCompletionSource<TelemetrySendResult> Completion);
 
     private async Task<TelemetrySendResult> PublishWithRetryAsync(MqttApplicationMessage application, TelemetryMessage message, CancellationToken cancellationToken)
     {
@@ -770,7 +906,15 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
         }
     }
 
-    private async Task WaitConnectedAsync(CancellationToken cancellationToken)
+    private Task WaitConnectedAsync(CancellationToken cancellationToken)
+    {
+        // The common case, connected, costs no state machine on the per-message path.
+        return connected.Task.IsCompletedSuccessfully && State == IoTHubConnectionState.Connected && Volatile.Read(ref disposed) == 0
+            ? Task.CompletedTask
+            : WaitConnectedSlowAsync(cancellationToken);
+    }
+
+    private async Task WaitConnectedSlowAsync(CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         if (State == IoTHubConnectionState.Closed)

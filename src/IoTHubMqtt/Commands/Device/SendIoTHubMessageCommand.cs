@@ -88,8 +88,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
 
         try
         {
-            var acknowledged = Run(ct => Client.EnqueueTelemetryAsync(message, QoS == 0, ct));
-            pending.Enqueue((acknowledged, message, shownBody));
+            pending.Enqueue((Client.QueueTelemetry(message, QoS == 0, StopToken), message, shownBody));
         }
         catch (Exception ex) when (ErrorMapper.IsMappable(ex))
         {
@@ -97,6 +96,24 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
         }
 
         Harvest(wait: false);
+        ThrottleProducer();
+    }
+
+    /// <summary>
+    /// Keeps about a window queued behind the window in flight: when two windows are pending, waits until the oldest
+    /// half window is acknowledged, so the pipeline thread sleeps once per half window instead of once per message.
+    /// </summary>
+    private void ThrottleProducer()
+    {
+        var window = Client.MaxInFlight;
+        while (pending.Count >= 2 * window)
+        {
+            // Both the oldest (results are written in order) and the one half a window later.
+            var oldest = pending.Peek().Acknowledged;
+            var later = pending.ElementAt(Math.Max(0, (window / 2) - 1)).Acknowledged;
+            Run(ct => Task.WhenAll(Task.WhenAny(oldest), Task.WhenAny(later)).WaitAsync(ct));
+            Harvest(wait: false);
+        }
     }
 
     protected override void EndProcessing()
