@@ -47,6 +47,7 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     private TaskCompletionSource connected = NewSignal();
     private Task? reconnectTask;
     private Task? senderTask;
+    private volatile PlainTopic? plainTelemetryTopic;
     private int queuedTelemetry;
     private Backoff? reconnectBackoff;
     private bool lastConnectionShortLived;
@@ -357,11 +358,35 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
         }
 
         return new MqttApplicationMessageBuilder()
-            .WithTopic(topics.Telemetry(message.PropertyBagEntries()))
+            .WithTopic(TelemetryTopic(message))
             .WithPayload(message.Body)
             .WithQualityOfServiceLevel(atMostOnce ? MqttQualityOfServiceLevel.AtMostOnce : MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
     }
+
+    /// <summary>
+    /// The topic of a message. A stream of messages with only a content type and encoding (a pipeline of strings)
+    /// shares one topic, encoded once.
+    /// </summary>
+    private string TelemetryTopic(TelemetryMessage message)
+    {
+        if (message is { MessageId: null, CorrelationId: null, UserId: null, CreationTime: null, ExpiryTime: null, Properties.Count: 0 })
+        {
+            var cached = plainTelemetryTopic;
+            if (cached is not null && string.Equals(cached.ContentType, message.ContentType, StringComparison.Ordinal) && string.Equals(cached.ContentEncoding, message.ContentEncoding, StringComparison.Ordinal))
+            {
+                return cached.Topic;
+            }
+
+            cached = new PlainTopic(message.ContentType, message.ContentEncoding, topics.Telemetry(message.PropertyBagEntries()));
+            plainTelemetryTopic = cached;
+            return cached.Topic;
+        }
+
+        return topics.Telemetry(message.PropertyBagEntries());
+    }
+
+    private sealed record PlainTopic(string? ContentType, string? ContentEncoding, string Topic);
 
     private sealed record QueuedTelemetry(MqttApplicationMessage Application, TelemetryMessage Message, CancellationToken CancellationToken, TaskCompletionSource<TelemetrySendResult> Completion);
 

@@ -230,7 +230,10 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
         }
 
         // Checks reserved names now, so a bad property is an error for this message and not a failed publish.
-        _ = message.PropertyBagEntries().Count();
+        if (message.Properties.Count > 0)
+        {
+            _ = message.PropertyBagEntries().Count();
+        }
         return (message, shown);
     }
 }
