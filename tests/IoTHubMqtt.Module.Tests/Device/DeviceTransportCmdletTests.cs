@@ -64,6 +64,34 @@ public sealed class DeviceTransportCmdletTests : DeviceCmdletTestBase
     }
 
     [Fact]
+    public async Task OneOffSend_WebSocketThroughAProxyWithCredentials_TrafficGoesThroughTheTunnel()
+    {
+        var credential = new System.Net.NetworkCredential("proxy-user", "proxy-pass");
+        await using var proxy = new HttpConnectProxy(credential);
+        var result = Ps.Invoke("""
+            $wsId = 'ws1-' + $deviceId
+            $wsCs = $hub.CreateDevice($wsId).ConnectionString
+            $cred = [pscredential]::new('proxy-user', [Net.NetworkCredential]::new('', 'proxy-pass').SecurePassword)
+            Send-IoTHubMessage 'one-off through the proxy' -ConnectionString $wsCs -Transport WebSocket -Port $hub.WebSocketPort -CaCertificatePath $hub.CaCertificatePath -Proxy $proxyUri -ProxyCredential $cred -PassThru
+            """, PowerShellSession.Vars(("proxyUri", proxy.Address)));
+
+        Assert.Empty(result.AllErrors);
+        Assert.Single(result.Output);
+        Assert.Equal(1, proxy.TunnelCount);
+        Assert.DoesNotContain("proxy-pass", result.AllText(), StringComparison.Ordinal);
+        Assert.Contains("one-off through the proxy", await Service.TelemetryBodiesAsync("ws1-" + DeviceId, 1, TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public void Connect_ProxyWithTheMqttTransport_IsAClearError()
+    {
+        var result = Ps.Invoke("Connect-IoTHub -ConnectionString $cs -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -Proxy 'http://127.0.0.1:3128' -NoDefault");
+
+        Assert.Equal("ProxyRequiresWebSocket,IoTHubMqtt.Commands.Device.ConnectIoTHubCommand", Assert.Single(result.AllErrors).FullyQualifiedErrorId);
+        Assert.Empty(result.Output);
+    }
+
+    [Fact]
     public async Task Send_ThrottlingHub_BacksOffAndEveryMessageArrives()
     {
         // The emulator closes the connection of a device over 50 messages a second, as IoT Hub does to a throttled
