@@ -100,17 +100,18 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
     }
 
     /// <summary>
-    /// Keeps about a window queued behind the window in flight: when two windows are pending, waits until the oldest
-    /// half window is acknowledged, so the pipeline thread sleeps once per half window instead of once per message.
+    /// Keeps up to three windows queued behind the window in flight: when four windows are pending, waits until the
+    /// oldest window is acknowledged. The pipeline thread sleeps once per window instead of once per message, and a
+    /// late wake-up (a busy machine) still finds the sender with work queued.
     /// </summary>
     private void ThrottleProducer()
     {
         var window = Client.MaxInFlight;
-        while (pending.Count >= 2 * window)
+        while (pending.Count >= 4 * window)
         {
-            // Both the oldest (results are written in order) and the one half a window later.
+            // Both the oldest (results are written in order) and the last of the oldest window.
             var oldest = pending.Peek().Acknowledged;
-            var later = pending.ElementAt(Math.Max(0, (window / 2) - 1)).Acknowledged;
+            var later = pending.ElementAt(window - 1).Acknowledged;
             Run(ct => Task.WhenAll(Task.WhenAny(oldest), Task.WhenAny(later)).WaitAsync(ct));
             Harvest(wait: false);
         }
