@@ -92,6 +92,14 @@ public sealed class DeviceTransportCmdletTests : DeviceCmdletTestBase
     }
 
     [Fact]
+    public void OneOffSend_ProxyWithTheMqttTransport_IsAClearError()
+    {
+        var result = Ps.Invoke("Send-IoTHubMessage 'x' -ConnectionString $cs -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -Proxy 'http://127.0.0.1:3128'");
+
+        Assert.Equal("ProxyRequiresWebSocket,IoTHubMqtt.Commands.Device.SendIoTHubMessageCommand", Assert.Single(result.AllErrors).FullyQualifiedErrorId);
+    }
+
+    [Fact]
     public async Task Send_ThrottlingHub_BacksOffAndEveryMessageArrives()
     {
         // The emulator closes the connection of a device over 50 messages a second, as IoT Hub does to a throttled
