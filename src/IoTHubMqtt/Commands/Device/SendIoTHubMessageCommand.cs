@@ -19,6 +19,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
 {
     private readonly Queue<(Task<TelemetrySendResult> Acknowledged, TelemetryMessage Message, object? Body)> pending = new();
     private bool verbose;
+    private string? shouldProcessText;
 
     /// <summary>The body: a string (text/plain), bytes (application/octet-stream), or any other object or hashtable (JSON).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -81,7 +82,10 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
             return;
         }
 
-        if (!ShouldProcess(Device.DeviceId, "Send telemetry"))
+        // The same text ShouldProcess(target, action) shows, made once: that overload looks up and formats a
+        // resource string for every message.
+        shouldProcessText ??= $"Performing the operation \"Send telemetry\" on target \"{Device.DeviceId}\".";
+        if (!ShouldProcess(shouldProcessText, null, null))
         {
             return;
         }
@@ -112,9 +116,34 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
             // Both the oldest (results are written in order) and the last of the oldest window.
             var oldest = pending.Peek().Acknowledged;
             var later = pending.ElementAt(window - 1).Acknowledged;
-            Run(ct => Task.WhenAll(Task.WhenAny(oldest), Task.WhenAny(later)).WaitAsync(ct));
+            WaitWithoutSpinning(Task.WhenAll(Task.WhenAny(oldest), Task.WhenAny(later)));
             Harvest(wait: false);
         }
+    }
+
+    /// <summary>
+    /// Waits on the task's event, not in <see cref="IoTHubCmdlet.Run{T}"/>'s queue, whose semaphore spins before it
+    /// blocks: this wait comes once per window for as long as the pipeline runs. Posted verbose lines are written and
+    /// Ctrl+C is seen every 50 ms meanwhile.
+    /// </summary>
+    private void WaitWithoutSpinning(Task task)
+    {
+        if (!task.IsCompleted)
+        {
+            var handle = ((IAsyncResult)task).AsyncWaitHandle;
+            while (!handle.WaitOne(50))
+            {
+                DrainPosted();
+                if (StopToken.IsCancellationRequested)
+                {
+                    throw new PipelineStoppedException();
+                }
+            }
+
+            task.Dispose();
+        }
+
+        DrainPosted();
     }
 
     protected override void EndProcessing()
