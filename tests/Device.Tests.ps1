@@ -76,3 +76,46 @@ Describe 'Device messaging' -Tags 'CI' {
             Should -Throw -ErrorId 'DesiredPropertyWaitTimedOut,IoTHubMqtt.Commands.Device.WaitIoTHubDesiredPropertyCommand'
     }
 }
+
+Describe 'Device reliability and transports' -Tags 'CI' {
+    BeforeEach {
+        $script:deviceId = "pester-$([guid]::NewGuid().ToString('N').Substring(0, 8))"
+    }
+
+    AfterEach { $hub.DeviceOperationsPerSecond = 0 }
+
+    It 'sends every message through a throttling hub' {
+        $cs = $hub.CreateDevice($deviceId).ConnectionString
+        $conn = Connect-IoTHub -ConnectionString $cs -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -NoDefault
+        $hub.DeviceOperationsPerSecond = 50
+        $sent = 1..150 | ForEach-Object { "t$_" } | Send-IoTHubMessage -Connection $conn -PassThru
+        $sent.Count | Should -Be 150
+        $conn.ReconnectCount | Should -BeGreaterThan 0
+        $hub.DeviceOperationsPerSecond = 0
+        (Receive-IoTHubTelemetry -DeviceId $deviceId -Count 150 -Timeout 30).Count | Should -BeGreaterOrEqual 150
+        $conn | Disconnect-IoTHub
+    }
+
+    It 'connects with a self-signed X.509 certificate and refuses another one' {
+        $make = {
+            $key = [System.Security.Cryptography.ECDsa]::Create()
+            $request = [System.Security.Cryptography.X509Certificates.CertificateRequest]::new('CN=pester', $key, [System.Security.Cryptography.HashAlgorithmName]::SHA256)
+            $ephemeral = $request.CreateSelfSigned([DateTimeOffset]::UtcNow.AddDays(-1), [DateTimeOffset]::UtcNow.AddDays(1))
+            [System.Security.Cryptography.X509Certificates.X509Certificate2]::new($ephemeral.Export('Pfx'))
+        }
+        $cert = & $make
+        $other = & $make
+        $hub.CreateX509Device($deviceId, $cert.Thumbprint)
+        $conn = Connect-IoTHub -HostName $hub.HostName -DeviceId $deviceId -Certificate $cert -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -NoDefault
+        (Send-IoTHubMessage 'x509' -Connection $conn -PassThru).Size | Should -Be 4
+        $conn | Disconnect-IoTHub
+        { Connect-IoTHub -HostName $hub.HostName -DeviceId $deviceId -Certificate $other -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -NoDefault -Timeout 10 -ErrorAction Stop } |
+            Should -Throw -ErrorId 'IoTHubUnauthorized,IoTHubMqtt.Commands.Device.ConnectIoTHubCommand'
+    }
+
+    It 'refuses a proxy without the WebSocket transport' {
+        $cs = $hub.CreateDevice($deviceId).ConnectionString
+        { Send-IoTHubMessage 'x' -ConnectionString $cs -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -Proxy 'http://127.0.0.1:3128' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ProxyRequiresWebSocket,IoTHubMqtt.Commands.Device.SendIoTHubMessageCommand'
+    }
+}

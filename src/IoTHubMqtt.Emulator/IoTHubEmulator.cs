@@ -51,7 +51,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             store = options.Persist ? new SqliteHubStore(Path.Combine(dataPath, "emulator.db")) : new MemoryHubStore();
             Hub = new HubState(options, store, log);
             var authenticator = new SasAuthenticator(options.TokenClockSkew);
-            Devices = new DeviceEndpoint(Hub, authenticator, log) { ClockSkew = options.TokenClockSkew };
+            Devices = new DeviceEndpoint(Hub, authenticator, log) { ClockSkew = options.TokenClockSkew, OperationsPerSecond = options.DeviceOperationsPerSecond };
             Dps = new DpsState(Hub, options.IdScope);
 
             tlsAdapter = new MqttListenerAdapter(options.ListenAddress, options.MqttTlsPort, certificates.ServerCertificate, log);
@@ -121,6 +121,17 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     public bool Persistent => options.Persist;
 
     public bool IsRunning => Volatile.Read(ref stopped) == 0;
+
+    /// <summary>
+    /// A fault for testing device clients: telemetry publishes, and separately twin requests, each device may make per
+    /// second before it is throttled (its connection closed, or its twin request answered 429); 0 is unlimited.
+    /// Starts as <see cref="IoTHubEmulatorOptions.DeviceOperationsPerSecond"/>; may be changed while the emulator runs.
+    /// </summary>
+    public int DeviceOperationsPerSecond
+    {
+        get => Devices.OperationsPerSecond;
+        set => Devices.OperationsPerSecond = Math.Max(0, value);
+    }
 
     /// <summary>Devices connected over MQTT now.</summary>
     public int ConnectedDeviceCount => Devices.ConnectedCount;

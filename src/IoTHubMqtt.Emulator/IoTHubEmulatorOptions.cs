@@ -62,6 +62,14 @@ public sealed class IoTHubEmulatorOptions
     /// <summary>Service REST requests per second before answering 429; 0 means unlimited.</summary>
     public int ServiceRequestsPerSecond { get; set; } = 100;
 
+    /// <summary>
+    /// A fault for testing device clients: how many telemetry publishes, and separately how many twin requests, one device
+    /// may make per second before the hub throttles it. Over the rate a telemetry publish is not acknowledged and the
+    /// connection is closed (what IoT Hub does to a throttled MQTT 3.1.1 device) and a twin request is answered 429.
+    /// 0 (the default) means unlimited.
+    /// </summary>
+    public int DeviceOperationsPerSecond { get; set; }
+
     /// <summary>How long DPS tells devices to wait before polling (the <c>retry-after</c> it answers).</summary>
     public int DpsRetryAfterSeconds { get; set; } = 1;
 

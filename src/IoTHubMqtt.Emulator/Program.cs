@@ -28,6 +28,7 @@ for (var i = 0; i < args.Length; i++)
         case "--owner-key": options.OwnerKey = Next(); break;
         case "--id-scope": options.IdScope = Next(); break;
         case "--requests-per-second": options.ServiceRequestsPerSecond = NextPort(); break;
+        case "--device-ops-per-second": options.DeviceOperationsPerSecond = NextPort(); break;
         case "--verbose": verbose = true; break;
         case "-h" or "--help":
             Console.WriteLine("""
@@ -48,6 +49,7 @@ for (var i = 0; i < args.Length; i++)
                   --owner-key BASE64        key of the iothubowner policy
                   --id-scope SCOPE          DPS ID scope
                   --requests-per-second N   service REST rate before 429 (0 = unlimited)
+                  --device-ops-per-second N throttle each device over N telemetry/twin operations a second (0 = off)
                   --verbose                 log every connection
                 """);
             return 0;

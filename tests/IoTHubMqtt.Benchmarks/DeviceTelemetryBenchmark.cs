@@ -50,6 +50,7 @@ internal static class DeviceTelemetryBenchmark
         var mosquittoPub = ExternalProcess.Require("mosquitto_pub", "mosquitto-clients");
         var body = new string('x', size);
         await using var emulator = await IoTHubEmulator.StartAsync(new IoTHubEmulatorOptions { ServiceRequestsPerSecond = 0 });
+        List<double>[] cpu = [[], []];
         var results = new Dictionary<string, List<double>>
         {
             ["Send-IoTHubMessage (pipeline, PowerShell 7.6 engine)"] = [],
@@ -61,7 +62,9 @@ internal static class DeviceTelemetryBenchmark
         for (var round = 0; round <= rounds; round++)
         {
             var cmdlet = RunCmdlet(emulator, manifest, messages, body, window);
+            var cmdletCpu = lastCpuPerMessage;
             var raw = await RunRawAsync(emulator, messages, body, window);
+            var rawCpu = lastCpuPerMessage;
             var mosquitto = await RunMosquittoAsync(emulator, mosquittoPub, messages, body);
             if (round == 0)
             {
@@ -70,20 +73,31 @@ internal static class DeviceTelemetryBenchmark
 
             results.ElementAt(0).Value.Add(cmdlet);
             results.ElementAt(1).Value.Add(raw);
+            cpu[0].Add(cmdletCpu);
+            cpu[1].Add(rawCpu);
             results.ElementAt(2).Value.Add(mosquitto);
-            Console.WriteLine($"round {round}: cmdlet {cmdlet:N0}/s, raw {raw:N0}/s, mosquitto_pub {mosquitto:N0}/s");
+            Console.WriteLine($"round {round}: cmdlet {cmdlet:N0}/s ({cmdletCpu:N1} µs CPU/msg), raw {raw:N0}/s ({rawCpu:N1} µs CPU/msg), mosquitto_pub {mosquitto:N0}/s");
         }
 
         var rawMedian = Median(results.ElementAt(1).Value);
         var table = new StringBuilder()
             .AppendLine(CultureInfo.InvariantCulture, $"Telemetry, QoS 1, {messages:N0} messages of {size} B to the in-process emulator over MQTT/TLS, median of {rounds} rounds ({Environment.ProcessorCount} cores):")
             .AppendLine()
-            .AppendLine("| sender | msgs/s (median) | rounds | vs raw MQTTnet |")
-            .AppendLine("| --- | ---: | --- | ---: |");
+            .AppendLine("| sender | msgs/s (median) | rounds | vs raw MQTTnet | CPU per message (median, this process) |")
+            .AppendLine("| --- | ---: | --- | ---: | ---: |");
+        var row = 0;
         foreach (var (name, rates) in results)
         {
-            table.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {Median(rates):N0} | {string.Join(", ", rates.Select(r => r.ToString("N0", CultureInfo.InvariantCulture)))} | {Median(rates) / rawMedian:P0} |");
+            var cpuCell = row < 2 ? $"{Median(cpu[row]):N1} µs" : "— (own process)";
+            table.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {Median(rates):N0} | {string.Join(", ", rates.Select(r => r.ToString("N0", CultureInfo.InvariantCulture)))} | {Median(rates) / rawMedian:P0} | {cpuCell} |");
+            row++;
         }
+
+        var ratios = results.ElementAt(0).Value.Zip(results.ElementAt(1).Value, (c, r) => c / r).ToList();
+        table.AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"Send-IoTHubMessage vs raw MQTTnet round by round (same round, back to back): {string.Join(", ", ratios.Select(r => r.ToString("P0", CultureInfo.InvariantCulture)))}; median {Median(ratios):P0}.")
+            .AppendLine()
+            .AppendLine("CPU per message is the benchmark process's CPU time (sender and the in-process emulator together) while sending, divided by the messages: less sensitive to other load on the machine than msgs/s.");
 
         Console.WriteLine();
         Console.WriteLine(table);
@@ -94,6 +108,9 @@ internal static class DeviceTelemetryBenchmark
 
         return 0;
     }
+
+    /// <summary>CPU time of this process per message during the last cmdlet or raw run, in microseconds.</summary>
+    private static double lastCpuPerMessage;
 
     private static double RunCmdlet(IoTHubEmulator emulator, string manifest, int messages, string body, int window)
     {
@@ -109,9 +126,13 @@ internal static class DeviceTelemetryBenchmark
             $conn = Connect-IoTHub -ConnectionString $cs -Port $port -CaCertificatePath $ca -MaxInFlight $window
             $data = [string[]]::new($count)
             for ($i = 0; $i -lt $count; $i++) { $data[$i] = $body }
+            $self = [Diagnostics.Process]::GetCurrentProcess()
+            $cpu = $self.TotalProcessorTime
             $watch = [Diagnostics.Stopwatch]::StartNew()
             $data | Send-IoTHubMessage
             $watch.Stop()
+            $self.Refresh()
+            ($self.TotalProcessorTime - $cpu).TotalMilliseconds * 1000 / $count
             $conn | Disconnect-IoTHub
             $watch.Elapsed.TotalSeconds
             """)
@@ -123,6 +144,7 @@ internal static class DeviceTelemetryBenchmark
             throw new InvalidOperationException("Send-IoTHubMessage failed: " + string.Join("; ", shell.Streams.Error));
         }
 
+        lastCpuPerMessage = (double)output[^2].BaseObject;
         return messages / (double)output.Last().BaseObject;
     }
 
@@ -143,6 +165,7 @@ internal static class DeviceTelemetryBenchmark
         var payload = Encoding.UTF8.GetBytes(body);
         using var slots = new SemaphoreSlim(window, window);
         var pending = new List<Task>(messages);
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var watch = Stopwatch.StartNew();
         for (var i = 0; i < messages; i++)
         {
@@ -152,6 +175,7 @@ internal static class DeviceTelemetryBenchmark
 
         await Task.WhenAll(pending);
         watch.Stop();
+        lastCpuPerMessage = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalMilliseconds * 1000 / messages;
         await client.DisconnectAsync();
         return messages / watch.Elapsed.TotalSeconds;
 

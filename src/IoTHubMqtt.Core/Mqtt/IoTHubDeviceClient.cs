@@ -28,6 +28,9 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     public const int MaxTwinSectionBytes = 32 * 1024;
     private const int MaxPublishAttempts = 10;
 
+    /// <summary>A connection that ends sooner than this (a throttling hub closing it) makes the next reconnect wait longer.</summary>
+    private static readonly TimeSpan StableConnection = TimeSpan.FromSeconds(10);
+
     private readonly IoTHubDeviceClientOptions options;
     private readonly DeviceTopics topics;
     private readonly IMqttClient mqtt;
@@ -39,11 +42,18 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     private readonly ConcurrentDictionary<string, byte> registeredMethods = new(StringComparer.Ordinal);
     private readonly Channel<CloudToDeviceMessage> cloudToDevice = Channel.CreateUnbounded<CloudToDeviceMessage>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly Channel<MethodRequest> methodRequests = Channel.CreateUnbounded<MethodRequest>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly Channel<QueuedTelemetry> outbox = Channel.CreateUnbounded<QueuedTelemetry>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<DesiredPropertiesUpdate> desiredUpdates = Channel.CreateUnbounded<DesiredPropertiesUpdate>(new UnboundedChannelOptions { SingleWriter = true });
     private TaskCompletionSource connected = NewSignal();
     private Task? reconnectTask;
+    private Task? senderTask;
+    private volatile PlainTopic? plainTelemetryTopic;
+    private int queuedTelemetry;
+    private Backoff? reconnectBackoff;
+    private bool lastConnectionShortLived;
     private Timer? renewTimer;
     private long requestCounter;
+    private long acknowledgedCount;
     private int expectedDisconnect;
     private int state = (int)IoTHubConnectionState.Disconnected;
     private int disposed;
@@ -162,6 +172,7 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
             pending.TrySetException(Closed());
         }
 
+        outbox.Writer.TryComplete();
         cloudToDevice.Writer.TryComplete();
         methodRequests.Writer.TryComplete();
         desiredUpdates.Writer.TryComplete();
@@ -179,6 +190,11 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
         if (reconnectTask is not null)
         {
             await reconnectTask.ConfigureAwait(false);
+        }
+
+        if (senderTask is not null)
+        {
+            await senderTask.ConfigureAwait(false);
         }
 
         mqtt.Dispose();
@@ -208,34 +224,192 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(message);
         ThrowIfDisposed();
+        var application = BuildTelemetry(message, atMostOnce);
+        await inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return PublishWithRetryAsync(application, message, cancellationToken);
+    }
+
+    /// <summary>
+    /// Queues a message without waiting and returns the task that completes at its PUBACK. One sender publishes queued
+    /// messages in order as places in the in-flight window free up, so a producer (a pipeline) is not woken for every
+    /// acknowledgement. The queue is not bounded: producers keep <see cref="QueuedTelemetryCount"/> in check, e.g. by
+    /// waiting for an earlier message's acknowledgement once about a window is queued.
+    /// </summary>
+    public Task<TelemetrySendResult> QueueTelemetry(TelemetryMessage message, bool atMostOnce = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ThrowIfDisposed();
+        var application = BuildTelemetry(message, atMostOnce);
+        if (State == IoTHubConnectionState.Closed)
+        {
+            throw Closed();
+        }
+
+        var item = new QueuedTelemetry(application, message, cancellationToken, new TaskCompletionSource<TelemetrySendResult>(TaskCreationOptions.RunContinuationsAsynchronously));
+        Interlocked.Increment(ref queuedTelemetry);
+        if (!outbox.Writer.TryWrite(item))
+        {
+            Interlocked.Decrement(ref queuedTelemetry);
+            throw Closed();
+        }
+
+        if (senderTask is null)
+        {
+            lock (outbox)
+            {
+                senderTask ??= Task.Run(SendQueuedAsync);
+            }
+        }
+
+        return item.Completion.Task;
+    }
+
+    /// <summary>Messages queued by <see cref="QueueTelemetry"/> that wait for a place in the in-flight window.</summary>
+    public int QueuedTelemetryCount => Volatile.Read(ref queuedTelemetry);
+
+    /// <summary>How many telemetry publishes may wait for their PUBACK at once.</summary>
+    public int MaxInFlight => options.MaxInFlight;
+
+    private async Task SendQueuedAsync()
+    {
+        var reader = outbox.Reader;
+
+        // The window wait observes both the client's lifetime and the caller's token; callers pass the same token
+        // for many messages, so the linked source is made once per token, not per message.
+        CancellationToken linkedFor = default;
+        CancellationTokenSource? linked = null;
+        try
+        {
+            while (await reader.WaitToReadAsync(lifetime.Token).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var item))
+                {
+                    Interlocked.Decrement(ref queuedTelemetry);
+                    if (item.CancellationToken.IsCancellationRequested)
+                    {
+                        item.Completion.TrySetCanceled(item.CancellationToken);
+                        continue;
+                    }
+
+                    if (linked is null || linkedFor != item.CancellationToken)
+                    {
+                        linked?.Dispose();
+                        linked = CancellationTokenSource.CreateLinkedTokenSource(lifetime.Token, item.CancellationToken);
+                        linkedFor = item.CancellationToken;
+                    }
+
+                    try
+                    {
+                        await inFlight.WaitAsync(linked.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!lifetime.IsCancellationRequested)
+                    {
+                        item.Completion.TrySetCanceled(item.CancellationToken);
+                        continue;
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        item.Completion.TrySetException(Closed());
+                        break;
+                    }
+
+                    // Started in order; it releases its place in the window when it ends.
+                    _ = CompleteAsync(item, PublishWithRetryAsync(item.Application, item.Message, item.CancellationToken));
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            linked?.Dispose();
+        }
+
+        while (reader.TryRead(out var left))
+        {
+            Interlocked.Decrement(ref queuedTelemetry);
+            left.Completion.TrySetException(Closed());
+        }
+
+        static async Task CompleteAsync(QueuedTelemetry item, Task<TelemetrySendResult> publish)
+        {
+            try
+            {
+                item.Completion.TrySetResult(await publish.ConfigureAwait(false));
+            }
+            catch (OperationCanceledException) when (item.CancellationToken.IsCancellationRequested)
+            {
+                item.Completion.TrySetCanceled(item.CancellationToken);
+            }
+            catch (Exception ex)
+            {
+                item.Completion.TrySetException(ex);
+            }
+        }
+    }
+
+    private MqttApplicationMessage BuildTelemetry(TelemetryMessage message, bool atMostOnce)
+    {
         if (message.Body.Length > MaxTelemetryBytes)
         {
             throw new IoTHubMqttException("MessageTooLarge", IoTHubErrorKind.InvalidArgument,
                 $"The message body is {message.Body.Length} bytes; IoT Hub accepts at most {MaxTelemetryBytes} bytes (256 KB).", "Split the data into smaller messages.", message.MessageId);
         }
 
-        var application = new MqttApplicationMessageBuilder()
-            .WithTopic(topics.Telemetry(message.PropertyBagEntries()))
+        return new MqttApplicationMessageBuilder()
+            .WithTopic(TelemetryTopic(message))
             .WithPayload(message.Body)
             .WithQualityOfServiceLevel(atMostOnce ? MqttQualityOfServiceLevel.AtMostOnce : MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
-        await inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return PublishWithRetryAsync(application, message, cancellationToken);
     }
+
+    /// <summary>
+    /// The topic of a message. A stream of messages with only a content type and encoding (a pipeline of strings)
+    /// shares one topic, encoded once.
+    /// </summary>
+    private string TelemetryTopic(TelemetryMessage message)
+    {
+        if (message is { MessageId: null, CorrelationId: null, UserId: null, CreationTime: null, ExpiryTime: null, Properties.Count: 0 })
+        {
+            var cached = plainTelemetryTopic;
+            if (cached is not null && string.Equals(cached.ContentType, message.ContentType, StringComparison.Ordinal) && string.Equals(cached.ContentEncoding, message.ContentEncoding, StringComparison.Ordinal))
+            {
+                return cached.Topic;
+            }
+
+            cached = new PlainTopic(message.ContentType, message.ContentEncoding, topics.Telemetry(message.PropertyBagEntries()));
+            plainTelemetryTopic = cached;
+            return cached.Topic;
+        }
+
+        return topics.Telemetry(message.PropertyBagEntries());
+    }
+
+    private sealed record PlainTopic(string? ContentType, string? ContentEncoding, string Topic);
+
+    private sealed record QueuedTelemetry(MqttApplicationMessage Application, TelemetryMessage Message, CancellationToken CancellationToken, TaskCompletionSource<TelemetrySendResult> Completion);
 
     private async Task<TelemetrySendResult> PublishWithRetryAsync(MqttApplicationMessage application, TelemetryMessage message, CancellationToken cancellationToken)
     {
         try
         {
+            // A throttling hub closes the connection instead of acknowledging: the message is sent again after the
+            // reconnect, with a growing, jittered pause. It is given up only after MaxPublishAttempts failures in a
+            // row during which no other message was acknowledged (a hub that refuses this message, not a busy one).
+            Backoff? backoff = null;
+            var fruitless = 0;
             for (var attempt = 1; ; attempt++)
             {
                 await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
+                var acknowledgedBefore = Volatile.Read(ref acknowledgedCount);
                 try
                 {
                     // The publish itself observes the caller's token; the acknowledgement wait is bounded here.
                     var result = await mqtt.PublishAsync(application, cancellationToken).WaitAsync(options.OperationTimeout, lifetime.Token).ConfigureAwait(false);
                     if (result.IsSuccess)
                     {
+                        Interlocked.Increment(ref acknowledgedCount);
                         return new TelemetrySendResult(message.MessageId, message.Body.Length, DateTimeOffset.UtcNow, attempt);
                     }
 
@@ -244,14 +418,17 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
                 }
                 catch (Exception ex) when (IsTransient(ex) && !cancellationToken.IsCancellationRequested && !lifetime.IsCancellationRequested)
                 {
-                    if (attempt >= MaxPublishAttempts)
+                    fruitless = Volatile.Read(ref acknowledgedCount) == acknowledgedBefore ? fruitless + 1 : 1;
+                    if (fruitless >= MaxPublishAttempts)
                     {
                         throw new IoTHubMqttException("TelemetryNotAcknowledged", IoTHubErrorKind.ConnectionError,
                             $"The message was not acknowledged after {attempt} attempts: {ex.Message}", "Check the connection; the hub may be throttling this device.", message.MessageId, ex);
                     }
 
-                    Log($"Publish attempt {attempt} failed ({ex.GetType().Name}); retrying after reconnect.");
-                    await Task.Delay(TimeSpan.FromMilliseconds(50 * attempt), cancellationToken).ConfigureAwait(false);
+                    backoff ??= new Backoff(TimeSpan.FromMilliseconds(50), TimeSpan.FromTicks(Math.Min(options.ReconnectMaxDelay.Ticks, TimeSpan.FromSeconds(5).Ticks)));
+                    var delay = backoff.Next();
+                    Log($"Publish attempt {attempt} failed ({ex.GetType().Name}); retrying in {delay.TotalMilliseconds:0} ms, after reconnecting if needed.");
+                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (lifetime.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                 {
@@ -368,6 +545,9 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     {
         ThrowIfDisposed();
         var backoff = new Backoff(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10));
+
+        // Throttled (429) and failed (5xx) requests are retried with backoff for as long as one operation may take.
+        var retryUntil = DateTime.UtcNow + options.OperationTimeout;
         for (var attempt = 1; ; attempt++)
         {
             await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
@@ -386,9 +566,9 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
                     return response;
                 }
 
-                if ((response.Status == 429 || response.Status >= 500) && attempt < 5)
+                var delay = backoff.Next();
+                if ((response.Status == 429 || response.Status >= 500) && DateTime.UtcNow + delay < retryUntil)
                 {
-                    var delay = backoff.Next();
                     Log($"Twin request answered {response.Status}; retrying in {delay.TotalMilliseconds:0} ms.");
                     await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                     continue;
@@ -646,6 +826,7 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
         }
 
         LastError = e.Exception?.Message ?? e.Reason.ToString();
+        lastConnectionShortLived = ConnectedSince is { } since && DateTimeOffset.UtcNow - since < StableConnection;
         Log($"Connection lost ({e.Reason}); reconnecting.");
         StartReconnectLoop();
         return Task.CompletedTask;
@@ -672,7 +853,18 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
 
     private async Task ReconnectLoopAsync()
     {
-        var backoff = new Backoff(options.ReconnectInitialDelay, options.ReconnectMaxDelay);
+        // The backoff carries over from one lost connection to the next while connections keep ending soon after
+        // they were made (a hub that throttles this device): then the pause comes before the first attempt too.
+        var backoff = reconnectBackoff ??= new Backoff(options.ReconnectInitialDelay, options.ReconnectMaxDelay);
+        if (!lastConnectionShortLived)
+        {
+            backoff.Reset();
+        }
+        else if (!await PauseAsync(backoff, "The connection ended soon after it was made").ConfigureAwait(false))
+        {
+            return;
+        }
+
         while (!lifetime.IsCancellationRequested)
         {
             try
@@ -716,20 +908,38 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
                 connectLock.Release();
             }
 
-            var delay = backoff.Next();
-            Log($"Reconnect attempt {backoff.Attempt} failed ({LastError}); next in {delay.TotalSeconds:0.0} s.");
-            try
-            {
-                await Task.Delay(delay, lifetime.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
+            if (!await PauseAsync(backoff, $"Reconnect attempt failed ({LastError})").ConfigureAwait(false))
             {
                 return;
             }
         }
     }
 
-    private async Task WaitConnectedAsync(CancellationToken cancellationToken)
+    /// <summary>Waits the backoff's next delay; false when the client was closed meanwhile.</summary>
+    private async Task<bool> PauseAsync(Backoff backoff, string reason)
+    {
+        var delay = backoff.Next();
+        Log($"{reason}; next attempt in {delay.TotalSeconds:0.0} s.");
+        try
+        {
+            await Task.Delay(delay, lifetime.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private Task WaitConnectedAsync(CancellationToken cancellationToken)
+    {
+        // The common case, connected, costs no state machine on the per-message path.
+        return connected.Task.IsCompletedSuccessfully && State == IoTHubConnectionState.Connected && Volatile.Read(ref disposed) == 0
+            ? Task.CompletedTask
+            : WaitConnectedSlowAsync(cancellationToken);
+    }
+
+    private async Task WaitConnectedSlowAsync(CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         if (State == IoTHubConnectionState.Closed)
@@ -853,6 +1063,10 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
 
     private IoTHubMqttException MapConnectFailure(MqttClientConnectResultCode code, Exception? inner) => code switch
     {
+        MqttClientConnectResultCode.BadUserNameOrPassword or MqttClientConnectResultCode.NotAuthorized when options.ClientCertificate is { } certificate =>
+            new IoTHubMqttException("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized,
+                $"The hub refused the client certificate of '{topics.ClientId}' (thumbprint {certificate.Thumbprint}, {code}).",
+                "Check that the device is registered for X.509 with this certificate's thumbprint (or CA), that it is enabled, and that the certificate is valid now.", DeviceId, inner),
         MqttClientConnectResultCode.BadUserNameOrPassword or MqttClientConnectResultCode.NotAuthorized =>
             new IoTHubMqttException("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized,
                 $"The hub refused the credentials of '{topics.ClientId}' ({code}).",

@@ -42,7 +42,7 @@ public sealed record IoTHubDeviceClientOptions
     /// <summary>Trust the operating system's root store as well as the hub roots and <see cref="CaCertificatePath"/>.</summary>
     public bool UseSystemTrustStore { get; init; } = true;
 
-    /// <summary>An HTTP proxy for the WebSocket transport.</summary>
+    /// <summary>An HTTP proxy for the WebSocket transport (wss:// is tunnelled with CONNECT); only valid with <see cref="IoTHubTransport.WebSocket"/>.</summary>
     public IWebProxy? Proxy { get; init; }
 
     /// <summary>Lifetime of the tokens created from <see cref="SharedAccessKey"/>; renewed at <see cref="TokenRenewalFraction"/> of it.</summary>
@@ -146,6 +146,12 @@ public sealed record IoTHubDeviceClientOptions
         if (ClientCertificate is { HasPrivateKey: false })
         {
             throw Invalid("CertificateHasNoPrivateKey", "The client certificate has no private key.", "Load the certificate from a PFX or a PEM with its key.");
+        }
+
+        if (Proxy is not null && Transport != IoTHubTransport.WebSocket)
+        {
+            throw Invalid("ProxyRequiresWebSocket", $"An HTTP proxy can only carry the WebSocket transport, not {Transport}.",
+                "Add -Transport WebSocket (port 443), or leave out -Proxy.");
         }
 
         if (TokenTimeToLive < TimeSpan.FromSeconds(2))

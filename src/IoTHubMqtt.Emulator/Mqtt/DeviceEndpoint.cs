@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using IoTHubMqtt.Core.Connection;
 using IoTHubMqtt.Emulator.Hub;
+using IoTHubMqtt.Emulator.Service;
 using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
@@ -30,10 +31,13 @@ internal sealed class DeviceEndpoint : IDisposable
     private readonly ConcurrentDictionary<string, DeviceConnection> connections = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DeviceSubscriptions> subscriptions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, PendingMethod> pendingMethods = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RateLimiter> telemetryRates = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RateLimiter> twinRates = new(StringComparer.Ordinal);
     private readonly Timer sweep;
     private MqttServer? server;
     private long nextRequestId;
     private long nextConnectionId;
+    private int operationsPerSecond;
 
     public DeviceEndpoint(HubState hub, SasAuthenticator authenticator, EmulatorLog log)
     {
@@ -145,6 +149,24 @@ internal sealed class DeviceEndpoint : IDisposable
 
     /// <summary>The clock skew the authenticator allows; a connection ends when its token is past expiry by that much.</summary>
     public TimeSpan ClockSkew { get; init; }
+
+    /// <summary>Telemetry publishes and, separately, twin requests one device may make per second before it is throttled; 0 is unlimited.</summary>
+    public int OperationsPerSecond
+    {
+        get => Volatile.Read(ref operationsPerSecond);
+        set
+        {
+            Volatile.Write(ref operationsPerSecond, value);
+            telemetryRates.Clear();
+            twinRates.Clear();
+        }
+    }
+
+    private bool Throttled(ConcurrentDictionary<string, RateLimiter> rates, string deviceId)
+    {
+        var rate = OperationsPerSecond;
+        return rate > 0 && !rates.GetOrAdd(deviceId, _ => new RateLimiter(rate)).TryAcquire(out _);
+    }
 
     private IEnumerable<string?> KeysFor(DeviceIdentity device, SasTokenInfo token)
     {
@@ -395,6 +417,14 @@ internal sealed class DeviceEndpoint : IDisposable
                     return Task.CompletedTask;
                 }
 
+                if (Throttled(telemetryRates, deviceId))
+                {
+                    // IoT Hub answers a throttled MQTT 3.1.1 device by closing its connection: the publish is not acknowledged.
+                    log.Information($"Device '{deviceId}' is over {OperationsPerSecond} telemetry messages a second; throttled, closing the connection.");
+                    e.CloseConnection = true;
+                    return Task.CompletedTask;
+                }
+
                 var bag = topic.Length > eventsPrefix.Length + 1 ? topic[(eventsPrefix.Length + 1)..] : "";
                 if (!PropertyBag.TryParse(bag, out var application, out var system))
                 {
@@ -419,6 +449,15 @@ internal sealed class DeviceEndpoint : IDisposable
                     Properties = application,
                     SystemProperties = system,
                 });
+                return Task.CompletedTask;
+            }
+
+            if ((topic.StartsWith("$iothub/twin/GET/", StringComparison.Ordinal) || topic.StartsWith("$iothub/twin/PATCH/properties/reported/", StringComparison.Ordinal))
+                && Throttled(twinRates, deviceId))
+            {
+                var rid = PropertyBag.QueryValue(topic, "$rid") ?? "";
+                log.Verbose($"Device '{deviceId}' is over {OperationsPerSecond} twin requests a second; answered 429.");
+                SendTwinResponse(deviceId, $"$iothub/twin/res/429/?$rid={rid}", Encoding.UTF8.GetBytes(HubError.Throttled(1).ToJson()));
                 return Task.CompletedTask;
             }
 

@@ -1,24 +1,28 @@
 using System.Text;
+using DeviceBag = IoTHubMqtt.Core.Mqtt.PropertyBag;
 
 namespace IoTHubMqtt.Emulator.Mqtt;
 
 /// <summary>
-/// The URL-encoded <c>k1=v1&amp;k2=v2</c> property bag at the end of IoT Hub message topics, with system
-/// properties named <c>$.mid</c>, <c>$.cid</c>, … (the <c>$</c> may arrive as <c>%24</c>).
+/// The hub's side of the URL-encoded <c>k1=v1&amp;k2=v2</c> property bag at the end of IoT Hub message topics, with
+/// system properties named <c>$.mid</c>, <c>$.cid</c>, … (the <c>$</c> may arrive as <c>%24</c>). The names are
+/// Core's (<see cref="DeviceBag"/>, what the device client writes); the parsing stays the hub's own because it is
+/// stricter: a malformed bag (a property with an empty name) closes the device's connection instead of being skipped,
+/// a bare name is an empty value, and system properties are returned under their AMQP names.
 /// See https://learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub#sending-device-to-cloud-messages
 /// </summary>
 internal static class PropertyBag
 {
     private static readonly Dictionary<string, string> SystemNames = new(StringComparer.Ordinal)
     {
-        ["$.mid"] = "message-id",
-        ["$.cid"] = "correlation-id",
-        ["$.uid"] = "user-id",
-        ["$.ct"] = "content-type",
-        ["$.ce"] = "content-encoding",
-        ["$.to"] = "to",
-        ["$.exp"] = "absolute-expiry-time",
-        ["$.ctime"] = "iothub-creation-time-utc",
+        [DeviceBag.MessageId] = "message-id",
+        [DeviceBag.CorrelationId] = "correlation-id",
+        [DeviceBag.UserId] = "user-id",
+        [DeviceBag.ContentType] = "content-type",
+        [DeviceBag.ContentEncoding] = "content-encoding",
+        [DeviceBag.To] = "to",
+        [DeviceBag.ExpiryTime] = "absolute-expiry-time",
+        [DeviceBag.CreationTime] = "iothub-creation-time-utc",
         ["$.ifid"] = "iothub-interface-id",
         ["$.mdid"] = "dt-dataschema",
         ["$.sub"] = "dt-subject",

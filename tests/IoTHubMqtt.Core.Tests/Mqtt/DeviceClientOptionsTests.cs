@@ -27,6 +27,20 @@ public sealed class DeviceClientOptionsTests
     }
 
     [Fact]
+    public void Proxy_WithoutTheWebSocketTransport_IsRejected()
+    {
+        var options = IoTHubDeviceClientOptions.FromConnectionString("HostName=h.azure-devices.net;DeviceId=d1;SharedAccessKey=cGFzc3dvcmQ=") with
+        {
+            Proxy = new System.Net.WebProxy("http://127.0.0.1:3128"),
+        };
+
+        var ex = Assert.Throws<IoTHubMqttException>(options.Validate);
+
+        Assert.Equal("ProxyRequiresWebSocket", ex.ErrorId);
+        (options with { Transport = IoTHubTransport.WebSocket }).Validate();
+    }
+
+    [Fact]
     public void FromConnectionString_Policy_IsRejected()
     {
         var ex = Assert.Throws<IoTHubMqttException>(() => IoTHubDeviceClientOptions.FromConnectionString("HostName=h.net;SharedAccessKeyName=owner;SharedAccessKey=cGFzc3dvcmQ="));

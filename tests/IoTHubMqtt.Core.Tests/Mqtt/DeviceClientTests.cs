@@ -49,6 +49,41 @@ public sealed class DeviceClientTests(EmulatorFixture hub) : IClassFixture<Emula
     }
 
     [Fact]
+    public async Task QueueTelemetry_ManyWithoutWaiting_PublishedInOrderWithinTheWindow()
+    {
+        var (id, key) = hub.CreateDevice();
+        await using var client = HubProbe.NewClient(hub.Emulator, id, key, o => o with { MaxInFlight = 8 });
+        await client.ConnectAsync(TestContext.Current.CancellationToken);
+
+        var acknowledged = Enumerable.Range(0, 500)
+            .Select(i => client.QueueTelemetry(TelemetryMessage.FromText(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), cancellationToken: TestContext.Current.CancellationToken))
+            .ToList();
+        var queuedRightAfter = client.QueuedTelemetryCount;
+        await Task.WhenAll(acknowledged).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.True(queuedRightAfter > 0, "the queue never held anything: nothing waited for the window");
+        Assert.Equal(0, client.QueuedTelemetryCount);
+        var received = await HubProbe.TelemetryAsync(hub.Service, id, 500, TimeSpan.FromSeconds(20));
+        Assert.Equal(Enumerable.Range(0, 500).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), received.Select(HubProbe.Body));
+    }
+
+    [Fact]
+    public async Task QueueTelemetry_ClientDisposedWithMessagesQueued_EachEndsWithAnErrorNotAHang()
+    {
+        var (id, key) = hub.CreateDevice();
+        var client = HubProbe.NewClient(hub.Emulator, id, key, o => o with { MaxInFlight = 1 });
+        await client.ConnectAsync(TestContext.Current.CancellationToken);
+        var acknowledged = Enumerable.Range(0, 200).Select(i => client.QueueTelemetry(TelemetryMessage.FromText("q" + i))).ToList();
+
+        await client.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        var ended = await Task.WhenAll(acknowledged.Select(t => Task.WhenAny(t))).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.All(ended, t => Assert.True(t.IsCompleted));
+        Assert.Contains(ended, t => t.Exception?.InnerException is IoTHubMqttException { ErrorId: "ConnectionClosed" });
+        Assert.Throws<ObjectDisposedException>(() => { _ = client.QueueTelemetry(TelemetryMessage.FromText("late"), cancellationToken: TestContext.Current.CancellationToken); });
+    }
+
+    [Fact]
     public async Task WebSocketTransport_TelemetryAndTwin_Work()
     {
         var (id, key) = hub.CreateDevice();

@@ -15,6 +15,19 @@ public sealed class TelemetryCmdletTests : DeviceCmdletTestBase
     }
 
     [Fact]
+    public async Task Send_StoppedWhileTheHubThrottles_EndsAtOnceAndTheConnectionStaysUsable()
+    {
+        var (_, took, stopped) = Ps.InvokeAndStop("$hub.DeviceOperationsPerSecond = 5; 1..100000 | ForEach-Object { \"s$_\" } | Send-IoTHubMessage", TimeSpan.FromSeconds(2));
+
+        Assert.True(stopped, "the pipeline did not stop");
+        Assert.True(took < TimeSpan.FromSeconds(5), $"stopping took {took.TotalSeconds:0.0} s");
+        var after = Ps.Invoke("$hub.DeviceOperationsPerSecond = 0; Send-IoTHubMessage 'after the stop' -PassThru");
+        Assert.Empty(after.AllErrors);
+        Assert.Single(after.Output);
+        Assert.Contains("after the stop", await Service.TelemetryBodiesAsync(DeviceId, 1, TimeSpan.FromSeconds(20)));
+    }
+
+    [Fact]
     public async Task Send_HashtableWithProperties_IsJsonWithContentTypeAndProperties()
     {
         var result = Ps.Invoke("@{ temperature = 21.5; tags = @('a', 'b') } | Send-IoTHubMessage -Property @{ room = 'kitchen' } -MessageId m-7 -PassThru");

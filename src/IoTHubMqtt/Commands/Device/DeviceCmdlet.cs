@@ -45,6 +45,15 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
     [ValidateSet("Mqtt", "WebSocket", "MqttNoTls")]
     public string Transport { get; set; } = "Mqtt";
 
+    /// <summary>With -ConnectionString and -Transport WebSocket: an HTTP proxy.</summary>
+    [Parameter(ParameterSetName = ConnectionStringSet)]
+    public Uri? Proxy { get; set; }
+
+    /// <summary>The user and password for -Proxy.</summary>
+    [Parameter(ParameterSetName = ConnectionStringSet)]
+    [Credential]
+    public PSCredential? ProxyCredential { get; set; }
+
     /// <summary>The connection this call works on.</summary>
     protected IoTHubDeviceConnection Device => oneOff ?? Connection ?? throw new InvalidOperationException("BeginProcessing resolves the connection.");
 
@@ -62,6 +71,7 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
                     Transport = Enum.Parse<IoTHubTransport>(Transport, ignoreCase: true),
                     Port = Port == 0 ? null : Port,
                     CaCertificatePath = path,
+                    Proxy = Proxy is null ? null : new System.Net.WebProxy(Proxy) { Credentials = ProxyCredential?.GetNetworkCredential() },
                     Log = log,
                 }));
                 oneOff.AttachLog(logSink);

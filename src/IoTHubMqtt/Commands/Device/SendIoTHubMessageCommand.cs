@@ -19,6 +19,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
 {
     private readonly Queue<(Task<TelemetrySendResult> Acknowledged, TelemetryMessage Message, object? Body)> pending = new();
     private bool verbose;
+    private string? shouldProcessText;
 
     /// <summary>The body: a string (text/plain), bytes (application/octet-stream), or any other object or hashtable (JSON).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
@@ -81,15 +82,17 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
             return;
         }
 
-        if (!ShouldProcess(Device.DeviceId, "Send telemetry"))
+        // The same text ShouldProcess(target, action) shows, made once: that overload looks up and formats a
+        // resource string for every message.
+        shouldProcessText ??= $"Performing the operation \"Send telemetry\" on target \"{Device.DeviceId}\".";
+        if (!ShouldProcess(shouldProcessText, null, null))
         {
             return;
         }
 
         try
         {
-            var acknowledged = Run(ct => Client.EnqueueTelemetryAsync(message, QoS == 0, ct));
-            pending.Enqueue((acknowledged, message, shownBody));
+            pending.Enqueue((Client.QueueTelemetry(message, QoS == 0, StopToken), message, shownBody));
         }
         catch (Exception ex) when (ErrorMapper.IsMappable(ex))
         {
@@ -97,6 +100,50 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
         }
 
         Harvest(wait: false);
+        ThrottleProducer();
+    }
+
+    /// <summary>
+    /// Keeps up to three windows queued behind the window in flight: when four windows are pending, waits until the
+    /// oldest window is acknowledged. The pipeline thread sleeps once per window instead of once per message, and a
+    /// late wake-up (a busy machine) still finds the sender with work queued.
+    /// </summary>
+    private void ThrottleProducer()
+    {
+        var window = Client.MaxInFlight;
+        while (pending.Count >= 4 * window)
+        {
+            // Both the oldest (results are written in order) and the last of the oldest window.
+            var oldest = pending.Peek().Acknowledged;
+            var later = pending.ElementAt(window - 1).Acknowledged;
+            WaitWithoutSpinning(Task.WhenAll(Task.WhenAny(oldest), Task.WhenAny(later)));
+            Harvest(wait: false);
+        }
+    }
+
+    /// <summary>
+    /// Waits on the task's event, not in <see cref="IoTHubCmdlet.Run{T}"/>'s queue, whose semaphore spins before it
+    /// blocks: this wait comes once per window for as long as the pipeline runs. Posted verbose lines are written and
+    /// Ctrl+C is seen every 50 ms meanwhile.
+    /// </summary>
+    private void WaitWithoutSpinning(Task task)
+    {
+        if (!task.IsCompleted)
+        {
+            var handle = ((IAsyncResult)task).AsyncWaitHandle;
+            while (!handle.WaitOne(50))
+            {
+                DrainPosted();
+                if (StopToken.IsCancellationRequested)
+                {
+                    throw new PipelineStoppedException();
+                }
+            }
+
+            task.Dispose();
+        }
+
+        DrainPosted();
     }
 
     protected override void EndProcessing()
@@ -213,7 +260,10 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
         }
 
         // Checks reserved names now, so a bad property is an error for this message and not a failed publish.
-        _ = message.PropertyBagEntries().Count();
+        if (message.Properties.Count > 0)
+        {
+            _ = message.PropertyBagEntries().Count();
+        }
         return (message, shown);
     }
 }
