@@ -1102,8 +1102,11 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
         return new IoTHubMqttException("ConnectionFailed", IoTHubErrorKind.ConnectionError, $"The connection to {host} failed: {ex.Message}", null, host, ex);
     }
 
+    // MQTTnet can throw a NullReferenceException from a publish that races with the connection being torn down (the
+    // hub closing a throttled device's connection): that is a lost connection too, retried like one (bounded).
     private static bool IsTransient(Exception ex) =>
-        ex is MqttCommunicationException or MqttClientNotConnectedException or MqttClientDisconnectedException or OperationCanceledException or ObjectDisposedException or TimeoutException;
+        ex is MqttCommunicationException or MqttClientNotConnectedException or MqttClientDisconnectedException or OperationCanceledException or ObjectDisposedException or TimeoutException
+        || ex is NullReferenceException { Source: "MQTTnet" };
 
     private IoTHubMqttException Closed() =>
         new("ConnectionClosed", IoTHubErrorKind.InvalidOperation, $"The connection of '{topics.ClientId}' is closed.", "Connect again with Connect-IoTHub.", DeviceId);

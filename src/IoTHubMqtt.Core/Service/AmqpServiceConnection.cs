@@ -112,7 +112,7 @@ internal sealed class AmqpServiceConnection : IAsyncDisposable
             request.ApplicationProperties["type"] = "servicebus.windows.net:sastoken";
             request.ApplicationProperties["name"] = Audience;
             await sender.SendAsync(request).WaitAsync(OperationTimeout, cancellationToken).ConfigureAwait(false);
-            var response = await receiver.ReceiveAsync(OperationTimeout).WaitAsync(cancellationToken).ConfigureAwait(false)
+            var response = await receiver.ReceiveAsync(OperationTimeout).WaitAsync(OperationTimeout + OperationTimeout, cancellationToken).ConfigureAwait(false)
                 ?? throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout,
                     $"{operation}: {Host} did not answer the CBS token request within {OperationTimeout.TotalSeconds:0} s.", null, Host);
             receiver.Accept(response);
@@ -180,7 +180,7 @@ internal sealed class AmqpServiceConnection : IAsyncDisposable
             request.Properties.MessageId = "request-" + n;
             request.Properties.ReplyTo = replyTo;
             await sender.SendAsync(request).WaitAsync(OperationTimeout, cancellationToken).ConfigureAwait(false);
-            var response = await receiver.ReceiveAsync(OperationTimeout).WaitAsync(cancellationToken).ConfigureAwait(false)
+            var response = await receiver.ReceiveAsync(OperationTimeout).WaitAsync(OperationTimeout + OperationTimeout, cancellationToken).ConfigureAwait(false)
                 ?? throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout, $"{operation}: {Host} did not answer in time.", null, Host);
             receiver.Accept(response);
             return response;
@@ -188,6 +188,10 @@ internal sealed class AmqpServiceConnection : IAsyncDisposable
         catch (AmqpException ex)
         {
             throw AmqpErrors.From(ex.Error, operation, Host, ex);
+        }
+        catch (TimeoutException ex)
+        {
+            throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout, $"{operation}: {Host} did not answer in time.", null, Host, ex);
         }
         finally
         {

@@ -227,7 +227,6 @@ public sealed partial class IoTHubServiceClient
                 throw AmqpErrors.From(refused, operation, HostName);
             }
 
-            link.SetCredit(50);
             return new CloudMessageFeedbackReader(connection, link, HostName);
         }
         catch
@@ -571,35 +570,47 @@ public sealed class CloudMessageFeedbackReader : IAsyncDisposable
     private readonly AmqpServiceConnection connection;
     private readonly ReceiverLink link;
     private readonly string hostName;
+    private readonly Channel<Message> messages = Channel.CreateUnbounded<Message>(new UnboundedChannelOptions { SingleReader = true });
+    private volatile bool disposing;
 
     internal CloudMessageFeedbackReader(AmqpServiceConnection connection, ReceiverLink link, string hostName)
     {
         this.connection = connection;
         this.link = link;
         this.hostName = hostName;
+        link.Closed += (_, error) =>
+        {
+            if (!disposing)
+            {
+                messages.Writer.TryComplete(AmqpErrors.From(error, "Read cloud-to-device feedback", hostName));
+            }
+        };
+
+        // Deliveries are pushed into a channel that ReceiveAsync waits on with its own timer: a wait always ends.
+        link.Start(50, (_, message) => messages.Writer.TryWrite(message));
     }
 
     /// <summary>The next batch of records, or null when none came within <paramref name="wait"/>.</summary>
     public async Task<CloudMessageFeedbackBatch?> ReceiveAsync(TimeSpan wait, CancellationToken cancellationToken = default)
     {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(wait < TimeSpan.Zero ? TimeSpan.Zero : wait);
         Message? message;
         try
         {
-            message = await link.ReceiveAsync(wait < TimeSpan.Zero ? TimeSpan.Zero : wait).WaitAsync(cancellationToken).ConfigureAwait(false);
+            message = await messages.Reader.ReadAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (AmqpException ex)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw AmqpErrors.From(ex.Error, "Read cloud-to-device feedback", hostName, ex);
-        }
-
-        if (message is null)
-        {
-            if (link.IsClosed)
-            {
-                throw AmqpErrors.From(link.Error, "Read cloud-to-device feedback", hostName);
-            }
-
             return null;
+        }
+        catch (ChannelClosedException ex) when (ex.InnerException is IoTHubMqttException inner)
+        {
+            throw inner;
+        }
+        catch (ChannelClosedException)
+        {
+            throw AmqpErrors.From(link.Error, "Read cloud-to-device feedback", hostName);
         }
 
         return new CloudMessageFeedbackBatch(Parse(message), message);
@@ -637,6 +648,7 @@ public sealed class CloudMessageFeedbackReader : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        disposing = true;
         await AmqpServiceConnection.CloseQuietlyAsync(link).ConfigureAwait(false);
         await connection.DisposeAsync().ConfigureAwait(false);
     }

@@ -34,7 +34,7 @@ public sealed class DeviceClientThrottlingTests
         }
         catch (Exception ex)
         {
-            Assert.Fail($"{ex.GetType().Name}: {ex.Message}\nclient: {string.Join(" | ", log.TakeLast(15))}");
+            Assert.Fail($"{ex}\nclient: {string.Join(" | ", log.TakeLast(15))}");
         }
 
         Assert.Contains(hub.Log, line => line.Contains("throttled", StringComparison.Ordinal));

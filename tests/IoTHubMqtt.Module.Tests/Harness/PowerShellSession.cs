@@ -37,8 +37,19 @@ public sealed class PowerShellSession : IDisposable
         RuntimeException? terminating = null;
         if (!async.AsyncWaitHandle.WaitOne(timeout ?? TimeSpan.FromMinutes(2)))
         {
+            // What had happened by then, so that a hang names the command it hung in.
+            // (A PSDataCollection's enumerator waits for the collection to complete: copy by index instead.)
+            static List<T> Copy<T>(PSDataCollection<T> items) => Enumerable.Range(0, items.Count).Select(i => items[i]).ToList();
+            var progress = Copy(shell.Streams.Progress).Select(p => $"{p.Activity}: {p.StatusDescription}").LastOrDefault();
+            var seen = string.Join(" | ", Copy(output).Select(o => o?.ToString()));
+            var errorRecords = Copy(shell.Streams.Error);
+            var errors = string.Join(" | ", errorRecords.Select(e => $"{e.FullyQualifiedErrorId}: {e}"));
+            var invocation = errorRecords.Select(e => e.InvocationInfo?.PositionMessage).LastOrDefault();
             shell.Stop();
-            throw new TimeoutException($"The script did not finish within {timeout ?? TimeSpan.FromMinutes(2)}: {script}");
+            throw new TimeoutException(
+                $"The script did not finish within {timeout ?? TimeSpan.FromMinutes(2)}.{Environment.NewLine}" +
+                $"Output so far: {seen}{Environment.NewLine}Errors so far: {errors} {invocation}{Environment.NewLine}" +
+                $"Last progress: {progress}{Environment.NewLine}Script: {script}");
         }
 
         try
