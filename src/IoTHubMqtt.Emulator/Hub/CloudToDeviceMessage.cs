@@ -27,6 +27,9 @@ internal sealed class CloudToDeviceMessage
 
     public DateTime ExpiryTimeUtc { get; init; }
 
+    /// <summary>True when the service set the expiry (the device then sees it as <c>$.exp</c>); false for the hub's default time to live.</summary>
+    public bool ExpirySetByService { get; init; }
+
     public int DeliveryCount { get; set; }
 
     /// <summary>When set, the message was sent and waits for its PUBACK until then.</summary>

@@ -483,6 +483,7 @@ internal sealed class HubState
                 Ack = ack,
                 EnqueuedTimeUtc = now,
                 ExpiryTimeUtc = expiryUtc ?? now + options.CloudToDeviceDefaultTimeToLive,
+                ExpirySetByService = expiryUtc is not null,
             };
             store.SaveCloudToDevice(message);
             queue.Add(message);

@@ -598,6 +598,7 @@ internal sealed class DeviceEndpoint : IDisposable
                 new("uid", message.UserId),
                 new("ct", message.ContentType),
                 new("ce", message.ContentEncoding),
+                new("exp", message.ExpirySetByService ? message.ExpiryTimeUtc.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture) : null),
             };
             var application = message.Properties.AsEnumerable();
             if (message.Ack is not null)

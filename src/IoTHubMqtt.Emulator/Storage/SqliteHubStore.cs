@@ -179,6 +179,7 @@ internal sealed class SqliteHubStore : IHubStore
         ["ack"] = m.Ack,
         ["enq"] = T(m.EnqueuedTimeUtc),
         ["exp"] = T(m.ExpiryTimeUtc),
+        ["expSet"] = m.ExpirySetByService,
         ["dc"] = m.DeliveryCount,
     }.ToJsonString();
 
@@ -199,6 +200,7 @@ internal sealed class SqliteHubStore : IHubStore
             Ack = o["ack"]?.GetValue<string>(),
             EnqueuedTimeUtc = P(o["enq"]),
             ExpiryTimeUtc = P(o["exp"]),
+            ExpirySetByService = o["expSet"]?.GetValue<bool>() ?? false,
             DeliveryCount = o["dc"]!.GetValue<int>(),
         };
     }

@@ -126,6 +126,7 @@ public sealed class DeviceClientTests(EmulatorFixture hub) : IClassFixture<Emula
             Assert.Equal("turn on", message.BodyText);
             Assert.Equal("c2d-1", message.MessageId);
             Assert.Equal("command", message.Properties["kind"]);
+            Assert.Null(message.ExpiryTime); // the hub's default time to live is not shown to the device
             await message.CompleteAsync(TestContext.Current.CancellationToken);
             await Task.Delay(300, TestContext.Current.CancellationToken);
         }

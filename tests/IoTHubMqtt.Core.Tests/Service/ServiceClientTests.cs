@@ -296,6 +296,8 @@ public sealed class ServiceClientTests(EmulatorFixture hub) : IClassFixture<Emul
         Assert.Equal("m-7", received.MessageId);
         Assert.Equal("c-7", received.CorrelationId);
         Assert.Equal("greeting", received.Properties["kind"]);
+        Assert.NotNull(received.ExpiryTime);
+        Assert.InRange(received.ExpiryTime.Value, expiry.AddSeconds(-1), expiry.AddSeconds(1));
         Assert.Equal("DeviceNotFound", unknown.ErrorId);
 
         var feedback = await ReadFeedbackAsync(service, "m-7", TimeSpan.FromSeconds(10));
