@@ -269,6 +269,9 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     /// </summary>
     public int DropAmqpConnections() => amqp?.DropConnections() ?? 0;
 
+    /// <summary>How many AMQP connections (service clients) are open.</summary>
+    public int AmqpConnectionCount => amqp?.ConnectionCount ?? 0;
+
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref stopped, 1) != 0)

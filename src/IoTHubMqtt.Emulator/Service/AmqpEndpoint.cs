@@ -50,6 +50,18 @@ internal sealed class AmqpEndpoint : IDisposable
 
     public void Dispose() => host.Close();
 
+    /// <summary>How many AMQP connections are open.</summary>
+    public int ConnectionCount
+    {
+        get
+        {
+            lock (sockets)
+            {
+                return sockets.Count(s => !s.SafeHandle.IsClosed);
+            }
+        }
+    }
+
     /// <summary>
     /// Drops every open AMQP connection at the transport level, as a network fault would: the sockets are reset, with
     /// no AMQP close. Returns how many were open.
@@ -68,7 +80,7 @@ internal sealed class AmqpEndpoint : IDisposable
         {
             try
             {
-                if (socket.Connected)
+                if (!socket.SafeHandle.IsClosed)
                 {
                     dropped++;
                 }
@@ -97,7 +109,7 @@ internal sealed class AmqpEndpoint : IDisposable
             {
                 lock (owner.sockets)
                 {
-                    owner.sockets.RemoveAll(s => s.SafeHandle.IsClosed || !s.Connected);
+                    owner.sockets.RemoveAll(s => s.SafeHandle.IsClosed);
                     owner.sockets.Add(socket);
                 }
             }
