@@ -17,7 +17,8 @@ namespace IoTHubMqtt.Emulator.Service;
 /// <c>/messages/devicebound</c>, C2D delivery feedback on <c>/messages/servicebound/feedback</c> (each record delivered
 /// until a reader accepts it), and <c>messages/events…</c>, which redirects (<c>amqp:link:redirect</c>) as the hub does to
 /// its Event Hub-compatible entity, served on this same endpoint: <c>{eventHub}/ConsumerGroups/{cg}/Partitions/{p}</c>,
-/// with <c>$management</c> READ for the partition ids. Offsets are the emulator's sequence numbers.
+/// with <c>$management</c> READ for the partition ids. Sequence numbers count per partition, as Event Hubs does; offsets
+/// are the emulator's hub-wide sequence numbers (increasing within each partition, with gaps).
 /// See https://learn.microsoft.com/azure/iot-hub/iot-hub-amqp-support
 /// </summary>
 internal sealed class AmqpEndpoint : IDisposable
@@ -502,7 +503,7 @@ internal sealed class AmqpEndpoint : IDisposable
             }
 
             message.MessageAnnotations = new MessageAnnotations();
-            message.MessageAnnotations[new Symbol("x-opt-sequence-number")] = telemetry.SequenceNumber;
+            message.MessageAnnotations[new Symbol("x-opt-sequence-number")] = telemetry.PartitionSequenceNumber;
             message.MessageAnnotations[new Symbol("x-opt-offset")] = telemetry.SequenceNumber.ToString(CultureInfo.InvariantCulture);
             message.MessageAnnotations[new Symbol("x-opt-enqueued-time")] = telemetry.EnqueuedTimeUtc;
             message.MessageAnnotations[new Symbol("iothub-connection-device-id")] = telemetry.DeviceId;
