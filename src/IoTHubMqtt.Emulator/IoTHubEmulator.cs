@@ -263,6 +263,15 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     public string CreateServiceToken(TimeSpan? timeToLive = null) =>
         SasToken.CreateForTimeToLive(HostName, Hub.Policies["iothubowner"].PrimaryKey, timeToLive ?? TimeSpan.FromHours(1), "iothubowner");
 
+    /// <summary>
+    /// Drops every open AMQP connection (service clients: C2D, feedback, telemetry readers) at the transport level, as a
+    /// network fault would; new connections are accepted as before. Returns how many were open.
+    /// </summary>
+    public int DropAmqpConnections() => amqp?.DropConnections() ?? 0;
+
+    /// <summary>How many AMQP connections (service clients) are open.</summary>
+    public int AmqpConnectionCount => amqp?.ConnectionCount ?? 0;
+
     public async Task StopAsync()
     {
         if (Interlocked.Exchange(ref stopped, 1) != 0)

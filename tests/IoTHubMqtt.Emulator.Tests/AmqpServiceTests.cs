@@ -4,6 +4,7 @@ using Amqp.Framing;
 using Amqp.Sasl;
 using Amqp.Types;
 using IoTHubMqtt.Core.Connection;
+using IoTHubMqtt.Emulator.Hub;
 using IoTHubMqtt.Testing;
 
 namespace IoTHubMqtt.Emulator.Tests;
@@ -237,6 +238,76 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
         {
             await connection.CloseAsync();
         }
+    }
+
+    [Fact]
+    public async Task Events_SequenceNumbersCountPerPartition_OffsetsAreTheHubWidePosition()
+    {
+        await using var device = await fixture.ConnectNewDeviceAsync("pseq");
+        await using var neighbour = await fixture.ConnectNewDeviceAsync("pseq");
+        for (var i = 0; i < 3; i++)
+        {
+            await device.PublishAsync($"devices/{device.DeviceId}/messages/events/", $"{{\"i\":{i}}}");
+            await neighbour.PublishAsync($"devices/{neighbour.DeviceId}/messages/events/", $"{{\"i\":{i}}}");
+        }
+
+        var connection = await ConnectAsync();
+        try
+        {
+            var session = new Session(connection);
+            Assert.Equal(200, await PutTokenAsync(session, $"{Emulator.HostName}/{Emulator.Hub.EventHubName}", ServiceToken()));
+            var partition = Emulator.Hub.PartitionOf(device.DeviceId);
+            var filters = new Map { [new Symbol("apache.org:selector-filter:string")] = new DescribedValue(new Symbol("apache.org:selector-filter:string"), "amqp.annotation.x-opt-offset > '-1'") };
+            var receiver = new ReceiverLink(session, "events-all", new Source { Address = $"{Emulator.Hub.EventHubName}/ConsumerGroups/$Default/Partitions/{partition}", FilterSet = filters }, null);
+            var received = new List<Message>();
+            var mine = 0;
+            var deadline = DateTime.UtcNow.AddSeconds(15);
+            while (mine < 3 && DateTime.UtcNow < deadline)
+            {
+                var message = await receiver.ReceiveAsync(TimeSpan.FromSeconds(1));
+                if (message is not null)
+                {
+                    receiver.Accept(message);
+                    received.Add(message);
+                    mine += (string)message.MessageAnnotations[new Symbol("iothub-connection-device-id")] == device.DeviceId ? 1 : 0;
+                }
+            }
+
+            Assert.Equal(3, mine);
+            var sequence = received.Select(m => (long)m.MessageAnnotations[new Symbol("x-opt-sequence-number")]).ToList();
+            var offsets = received.Select(m => long.Parse((string)m.MessageAnnotations[new Symbol("x-opt-offset")], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(Enumerable.Range(1, received.Count).Select(n => (long)n), sequence);
+            Assert.Equal(offsets.Order(), offsets);
+            Assert.Equal(offsets.Count, offsets.Distinct().Count());
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public void TelemetryLog_NumbersEachPartitionFrom1_AndARestoredLogGoesOn()
+    {
+        static TelemetryMessage Message(long seq, string device) => new()
+        {
+            SequenceNumber = seq, DeviceId = device, EnqueuedTimeUtc = DateTime.UtcNow, Body = [], Properties = new Dictionary<string, string>(), SystemProperties = new Dictionary<string, string>(),
+        };
+        static int PartitionOf(string device) => device == "a" ? 0 : 1;
+        var log = new TelemetryLog(100, PartitionOf);
+        var appended = new[] { "a", "b", "a", "a", "b" }.Select(d => log.Append(seq => Message(seq, d))).ToList();
+
+        Assert.Equal([1L, 2, 3, 4, 5], appended.Select(m => m.SequenceNumber));
+        Assert.Equal([1L, 1, 2, 3, 2], appended.Select(m => m.PartitionSequenceNumber));
+
+        var restored = new TelemetryLog(100, PartitionOf);
+        restored.Restore(appended);
+        Assert.Equal(4, restored.Append(seq => Message(seq, "a")).PartitionSequenceNumber);
+        Assert.Equal(3, restored.Append(seq => Message(seq, "b")).PartitionSequenceNumber);
+
+        var unnumbered = new TelemetryLog(100, PartitionOf);
+        unnumbered.Restore([Message(7, "b"), Message(8, "a"), Message(9, "b")]);
+        Assert.Equal(3, unnumbered.Append(seq => Message(seq, "b")).PartitionSequenceNumber);
     }
 
     [Fact]

@@ -36,6 +36,8 @@ public sealed class PersistenceTests : IDisposable
             await device.SubscribeAsync("$iothub/twin/res/#");
             await device.PublishAsync("$iothub/twin/PATCH/properties/reported/?$rid=1", """{"fw":"2.1"}""");
             await device.ReceiveAsync("$iothub/twin/res/204/");
+            await device.PublishAsync($"devices/{id}/messages/events/", "t1");
+            await device.PublishAsync($"devices/{id}/messages/events/", "t2");
             Assert.Equal(HttpStatusCode.OK, (await first.Service.SendAsync(HttpMethod.Post, $"$emulator/devices/{id}/messages/devicebound", rawBody: Encoding.UTF8.GetBytes("survive"))).Status);
         }
 
@@ -49,6 +51,19 @@ public sealed class PersistenceTests : IDisposable
         await using var again = await MqttTestDevice.ConnectAsync(second.Emulator, id, key);
         await again.SubscribeAsync($"devices/{id}/messages/devicebound/#");
         Assert.Equal("survive", MqttTestDevice.Text(await again.ReceiveAsync($"devices/{id}/messages/devicebound/")));
+
+        // Telemetry keeps its numbers, hub-wide and within its partition, and goes on from them.
+        await again.PublishAsync($"devices/{id}/messages/events/", "t3");
+        var telemetry = new List<IoTHubMqtt.Emulator.Hub.TelemetryMessage>();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (telemetry.Count < 3 && DateTime.UtcNow < deadline)
+        {
+            telemetry = [.. await second.Emulator.Hub.Telemetry.ReadAsync(0, 10, id, TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken)];
+        }
+
+        Assert.Equal(["t1", "t2", "t3"], telemetry.Select(m => Encoding.UTF8.GetString(m.Body)));
+        Assert.Equal([1L, 2, 3], telemetry.Select(m => m.PartitionSequenceNumber));
+        Assert.Equal(telemetry.Select(m => m.SequenceNumber).Order(), telemetry.Select(m => m.SequenceNumber));
     }
 
     [Fact]

@@ -9,6 +9,7 @@ using Amqp.Framing;
 using Amqp.Types;
 using IoTHubMqtt.Core.Connection;
 using IoTHubMqtt.Core.Errors;
+using IoTHubMqtt.Core.Mqtt;
 
 namespace IoTHubMqtt.Core.Service;
 
@@ -244,12 +245,34 @@ public sealed partial class IoTHubServiceClient
     /// Opens a reader of device-to-cloud messages from every partition of the hub's Event Hub-compatible endpoint: the
     /// hub's <c>messages/events</c> link is redirected (<c>amqp:link:redirect</c>, with <c>hostname</c>, <c>port</c> and
     /// <c>address</c>) to the Event Hubs namespace, which takes the same policy key; <c>$management</c> names the partitions.
+    /// A dropped connection is opened again (the same redirect and token, with backoff, up to
+    /// <see cref="IoTHubServiceOptions.MaxRetries"/> attempts) and each partition resumes after the last message it delivered.
     /// </summary>
     public async Task<TelemetryReader> OpenTelemetryReaderAsync(TelemetryReadOptions? read = null, CancellationToken cancellationToken = default)
     {
         read ??= new TelemetryReadOptions();
-        const string operation = "Read telemetry";
         var group = string.IsNullOrEmpty(read.ConsumerGroup) ? "$Default" : read.ConsumerGroup;
+        var start = read.EnqueuedAfter is { } after
+            ? string.Create(CultureInfo.InvariantCulture, $"amqp.annotation.x-opt-enqueued-time > '{after.ToUnixTimeMilliseconds()}'")
+            : "amqp.annotation.x-opt-offset > '-1'";
+        var reader = new TelemetryReader(read.DeviceId, start, (r, ct) => ConnectTelemetryAsync(group, r, ct),
+            new Backoff(options.RetryInitialDelay, options.RetryMaxDelay), options.MaxRetries, options.Log);
+        try
+        {
+            await reader.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            return reader;
+        }
+        catch
+        {
+            await reader.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Follows the hub's redirect, authorizes on the Event Hubs namespace and attaches a link to every partition.</summary>
+    private async Task<TelemetryConnection> ConnectTelemetryAsync(string group, TelemetryReader reader, CancellationToken cancellationToken)
+    {
+        const string operation = "Read telemetry";
         string eventHubHost;
         int eventHubPort;
         string entity;
@@ -276,34 +299,36 @@ public sealed partial class IoTHubServiceClient
         var resource = $"sb://{eventHubHost}/{entity}";
         options.Log?.Invoke($"{operation}: {HostName} redirected to {eventHubHost}:{eventHubPort.ToString(CultureInfo.InvariantCulture)}/{entity}.");
         var eventHub = await AmqpServiceConnection.OpenAsync(eventHubHost, eventHubPort, tlsTrust, resource, now => Sign(resource, now), operation, options.Log, cancellationToken).ConfigureAwait(false);
-        var reader = new TelemetryReader(eventHub, eventHubHost, entity, read.DeviceId);
+        var links = new List<(string Partition, ReceiverLink Link)>();
         try
         {
             var partitions = await ReadPartitionIdsAsync(eventHub, entity, resource, operation, cancellationToken).ConfigureAwait(false);
-            var filter = read.EnqueuedAfter is { } after
-                ? string.Create(CultureInfo.InvariantCulture, $"amqp.annotation.x-opt-enqueued-time > '{after.ToUnixTimeMilliseconds()}'")
-                : "amqp.annotation.x-opt-offset > '-1'";
             foreach (var partition in partitions)
             {
+                var filter = reader.FilterFor(partition);
                 var source = new Source
                 {
                     Address = $"{entity}/ConsumerGroups/{group}/Partitions/{partition}",
                     FilterSet = new Map { [new Symbol("apache.org:selector-filter:string")] = new DescribedValue(new Symbol("apache.org:selector-filter:string"), filter) },
                 };
                 var (link, refused) = await AttachAsync(on => new ReceiverLink(eventHub.Session, $"events-{partition}-{Guid.NewGuid().ToString("N")[..8]}", source, on), cancellationToken).ConfigureAwait(false);
+                links.Add((partition, link));
                 if (refused is not null)
                 {
                     throw AmqpErrors.From(refused, operation, $"{entity}/ConsumerGroups/{group}/Partitions/{partition}");
                 }
-
-                reader.Add(partition, link);
             }
 
-            return reader;
+            return new TelemetryConnection(eventHub, eventHubHost, entity, links);
         }
         catch
         {
-            await reader.DisposeAsync().ConfigureAwait(false);
+            foreach (var (_, link) in links)
+            {
+                await AmqpServiceConnection.CloseQuietlyAsync(link).ConfigureAwait(false);
+            }
+
+            await eventHub.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -469,58 +494,217 @@ public sealed partial class IoTHubServiceClient
     #endregion
 }
 
-/// <summary>Telemetry from every partition of the Event Hub-compatible endpoint, as it arrives.</summary>
+/// <summary>One connection of a <see cref="TelemetryReader"/> to the Event Hub-compatible endpoint, with a link per partition.</summary>
+internal sealed record TelemetryConnection(AmqpServiceConnection Connection, string Host, string EventHubName, IReadOnlyList<(string Partition, ReceiverLink Link)> Links);
+
+/// <summary>
+/// Telemetry from every partition of the Event Hub-compatible endpoint, as it arrives. When the connection drops, the
+/// reader connects again in the background (backoff with jitter, a bounded number of attempts) and each partition
+/// resumes after the last offset it delivered, so that no message is lost or read twice; only when every attempt failed
+/// does <see cref="ReadAsync"/> end with IoTHubConnectionFailed.
+/// </summary>
 public sealed class TelemetryReader : IAsyncDisposable
 {
-    private readonly AmqpServiceConnection connection;
+    private const string Operation = "Read telemetry";
     private readonly Channel<TelemetryEvent> events = Channel.CreateUnbounded<TelemetryEvent>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly List<ReceiverLink> links = [];
-    private readonly List<string> partitions = [];
+    private readonly Dictionary<string, (string Offset, long? Number)> lastOffsets = new(StringComparer.Ordinal);
+    private readonly object gate = new();
+    private readonly CancellationTokenSource disposed = new();
     private readonly string? deviceId;
-    private volatile bool disposing;
+    private readonly string startFilter;
+    private readonly Func<TelemetryReader, CancellationToken, Task<TelemetryConnection>> connect;
+    private readonly Backoff backoff;
+    private readonly int maxAttempts;
+    private readonly Action<string>? log;
+    private TelemetryConnection? current;
+    private Task? reconnecting;
+    private int generation;
+    private int reconnects;
 
-    internal TelemetryReader(AmqpServiceConnection connection, string host, string eventHubName, string? deviceId)
+    internal TelemetryReader(string? deviceId, string startFilter, Func<TelemetryReader, CancellationToken, Task<TelemetryConnection>> connect,
+        Backoff backoff, int maxAttempts, Action<string>? log)
     {
-        this.connection = connection;
         this.deviceId = deviceId;
-        EventHubHost = host;
-        EventHubName = eventHubName;
+        this.startFilter = startFilter;
+        this.connect = connect;
+        this.backoff = backoff;
+        this.maxAttempts = Math.Max(0, maxAttempts);
+        this.log = log;
     }
 
     /// <summary>The Event Hubs namespace host the hub redirected to.</summary>
-    public string EventHubHost { get; }
+    public string EventHubHost { get; private set; } = "";
 
     /// <summary>The Event Hub-compatible name.</summary>
-    public string EventHubName { get; }
+    public string EventHubName { get; private set; } = "";
 
-    public IReadOnlyList<string> PartitionIds => partitions;
+    public IReadOnlyList<string> PartitionIds { get; private set; } = [];
 
-    internal void Add(string partition, ReceiverLink link)
+    /// <summary>How many times the reader connected again after its connection dropped.</summary>
+    public int Reconnects => Volatile.Read(ref reconnects);
+
+    /// <summary>The start filter of a partition: after the last offset it delivered, else the reader's start position.</summary>
+    internal string FilterFor(string partition)
     {
-        partitions.Add(partition);
-        links.Add(link);
-        link.Closed += (_, error) =>
+        lock (gate)
         {
-            if (!disposing)
+            return lastOffsets.TryGetValue(partition, out var last)
+                ? $"amqp.annotation.x-opt-offset > '{last.Offset}'"
+                : startFilter;
+        }
+    }
+
+    internal async Task ConnectAsync(CancellationToken cancellationToken)
+    {
+        var connection = await connect(this, cancellationToken).ConfigureAwait(false);
+        Start(connection);
+    }
+
+    private void Start(TelemetryConnection connection)
+    {
+        int mine;
+        lock (gate)
+        {
+            if (disposed.IsCancellationRequested)
             {
-                events.Writer.TryComplete(AmqpErrors.From(error, "Read telemetry", $"{EventHubName}/Partitions/{partition}"));
+                _ = connection.Connection.DisposeAsync().AsTask();
+                return;
             }
-        };
-        link.Start(200, (receiver, message) =>
+
+            current = connection;
+            mine = ++generation;
+            EventHubHost = connection.Host;
+            EventHubName = connection.EventHubName;
+            PartitionIds = connection.Links.Select(l => l.Partition).ToList();
+        }
+
+        connection.Connection.Connection.Closed += (_, error) => OnClosed(mine, error, null);
+        foreach (var (partition, link) in connection.Links)
+        {
+            link.Closed += (_, error) => OnClosed(mine, error, partition);
+            link.Start(200, (receiver, message) =>
+            {
+                try
+                {
+                    Deliver(mine, partition, message);
+                }
+                finally
+                {
+                    receiver.Accept(message);
+                }
+            });
+        }
+
+        // The connection may have dropped before the handlers were in place.
+        if (connection.Connection.IsClosed)
+        {
+            OnClosed(mine, connection.Connection.Connection.Error, null);
+        }
+    }
+
+    private void Deliver(int mine, string partition, Message message)
+    {
+        var e = IoTHubServiceClient.ToTelemetryEvent(message, partition);
+        lock (gate)
+        {
+            if (mine != generation)
+            {
+                return; // a late delivery of a dropped connection: the new one delivers it again
+            }
+
+            var offset = e.SystemProperties.GetValueOrDefault("x-opt-offset");
+            if (offset is not null)
+            {
+                long? number = long.TryParse(offset, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) ? n : null;
+                if (number is { } next && lastOffsets.TryGetValue(partition, out var last) && last.Number is { } previous && next <= previous)
+                {
+                    return; // already delivered
+                }
+
+                lastOffsets[partition] = (offset, number);
+            }
+
+            if (deviceId is null || e.DeviceId == deviceId)
+            {
+                events.Writer.TryWrite(e);
+            }
+        }
+    }
+
+    private void OnClosed(int mine, Error? error, string? partition)
+    {
+        TelemetryConnection? dropped;
+        lock (gate)
+        {
+            if (disposed.IsCancellationRequested || mine != generation || reconnecting is not null)
+            {
+                return;
+            }
+
+            var failure = AmqpErrors.From(error, Operation, partition is null ? EventHubHost : $"{EventHubName}/Partitions/{partition}");
+            if (failure.ErrorId != "IoTHubConnectionFailed" || maxAttempts == 0)
+            {
+                events.Writer.TryComplete(failure);
+                return;
+            }
+
+            dropped = current;
+            current = null;
+            generation++;
+            log?.Invoke($"{Operation}: the AMQP {(partition is null ? "connection" : $"link of partition {partition}")} closed ({error?.Condition.ToString() ?? "no error"}); reconnecting.");
+            reconnecting = Task.Run(() => ReconnectAsync(dropped));
+        }
+    }
+
+    private async Task ReconnectAsync(TelemetryConnection? dropped)
+    {
+        if (dropped is not null)
+        {
+            await CloseAsync(dropped).ConfigureAwait(false);
+        }
+
+        backoff.Reset();
+        Exception? last = null;
+        for (var attempt = 1; attempt <= maxAttempts; attempt++)
         {
             try
             {
-                var e = IoTHubServiceClient.ToTelemetryEvent(message, partition);
-                if (deviceId is null || e.DeviceId == deviceId)
+                await Task.Delay(backoff.Next(), disposed.Token).ConfigureAwait(false);
+                var connection = await connect(this, disposed.Token).ConfigureAwait(false);
+                lock (gate)
                 {
-                    events.Writer.TryWrite(e);
+                    reconnecting = null;
                 }
+
+                Interlocked.Increment(ref reconnects);
+                log?.Invoke($"{Operation}: connected again to {connection.Host} (attempt {attempt.ToString(CultureInfo.InvariantCulture)}).");
+                Start(connection);
+                return;
             }
-            finally
+            catch (OperationCanceledException) when (disposed.IsCancellationRequested)
             {
-                receiver.Accept(message);
+                return;
             }
-        });
+            catch (IoTHubMqttException ex) when (ex.ErrorId is "IoTHubConnectionFailed" or "IoTHubRequestTimedOut")
+            {
+                last = ex;
+                log?.Invoke($"{Operation}: reconnect attempt {attempt.ToString(CultureInfo.InvariantCulture)} of {maxAttempts.ToString(CultureInfo.InvariantCulture)} failed: {ex.Message}");
+            }
+            catch (IoTHubMqttException ex)
+            {
+                events.Writer.TryComplete(ex);
+                return;
+            }
+            catch (Exception ex) when (ex is AmqpException or TimeoutException or IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                last = ex;
+                log?.Invoke($"{Operation}: reconnect attempt {attempt.ToString(CultureInfo.InvariantCulture)} of {maxAttempts.ToString(CultureInfo.InvariantCulture)} failed: {ex.Message}");
+            }
+        }
+
+        events.Writer.TryComplete(new IoTHubMqttException("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError,
+            $"{Operation}: the AMQP connection to {EventHubHost} dropped and {maxAttempts.ToString(CultureInfo.InvariantCulture)} attempt(s) to connect again failed{(last is null ? "." : ": " + last.Message)}",
+            "Check the network and that the hub is reachable on its AMQP port, then read again (-StartPosition End skips what was read).", EventHubHost, last));
     }
 
     /// <summary>Up to <paramref name="max"/> messages, waiting up to <paramref name="wait"/> for the first; none when none came.</summary>
@@ -549,15 +733,48 @@ public sealed class TelemetryReader : IAsyncDisposable
         return batch;
     }
 
-    public async ValueTask DisposeAsync()
+    private static async Task CloseAsync(TelemetryConnection connection)
     {
-        disposing = true;
-        foreach (var link in links)
+        foreach (var (_, link) in connection.Links)
         {
             await AmqpServiceConnection.CloseQuietlyAsync(link).ConfigureAwait(false);
         }
 
-        await connection.DisposeAsync().ConfigureAwait(false);
+        await connection.Connection.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        TelemetryConnection? connection;
+        Task? pending;
+        lock (gate)
+        {
+            if (disposed.IsCancellationRequested)
+            {
+                return;
+            }
+
+            disposed.Cancel();
+            connection = current;
+            current = null;
+            pending = reconnecting;
+        }
+
+        if (connection is not null)
+        {
+            await CloseAsync(connection).ConfigureAwait(false);
+        }
+
+        if (pending is not null)
+        {
+            try
+            {
+                await pending.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
     }
 }
 

@@ -39,7 +39,11 @@ internal sealed class CloudToDeviceMessage
 /// <summary>A telemetry (device-to-cloud) message as the service reads it.</summary>
 public sealed class TelemetryMessage
 {
+    /// <summary>The hub-wide sequence number (the position in the emulator's log; the Event Hubs offset).</summary>
     public required long SequenceNumber { get; init; }
+
+    /// <summary>The sequence number within the message's partition, as Event Hubs numbers them (from 1).</summary>
+    public long PartitionSequenceNumber { get; internal set; }
 
     public required string DeviceId { get; init; }
 

@@ -30,7 +30,7 @@ internal sealed class HubState
         this.options = options;
         this.store = store;
         this.log = log;
-        Telemetry = new TelemetryLog(options.TelemetryRetention);
+        Telemetry = new TelemetryLog(options.TelemetryRetention, PartitionOf);
         var ownerKey = options.OwnerKey ?? store.GetSetting("policy.iothubowner") ?? SharedAccessKeys.Generate();
         store.SetSetting("policy.iothubowner", ownerKey);
         Policies = new Dictionary<string, AccessPolicy>(StringComparer.Ordinal)

@@ -1,10 +1,14 @@
 namespace IoTHubMqtt.Emulator.Hub;
 
-/// <summary>Telemetry kept for the service to read, in arrival order with sequence numbers (an Event Hub partition in miniature).</summary>
-internal sealed class TelemetryLog(int capacity)
+/// <summary>
+/// Telemetry kept for the service to read, in arrival order with sequence numbers: hub-wide ones (the log's position,
+/// served as the Event Hubs offset) and, as Event Hubs numbers them, ones per partition (<paramref name="partitionOf"/>).
+/// </summary>
+internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
 {
     private readonly object gate = new();
     private readonly Queue<TelemetryMessage> messages = new();
+    private readonly Dictionary<int, long> nextInPartition = [];
     private long nextSequence = 1;
     private TaskCompletionSource? arrived; // created only while a reader waits
 
@@ -37,6 +41,7 @@ internal sealed class TelemetryLog(int capacity)
         lock (gate)
         {
             message = create(nextSequence++);
+            message.PartitionSequenceNumber = NextInPartition(message.DeviceId);
             messages.Enqueue(message);
             while (messages.Count > capacity)
             {
@@ -58,10 +63,28 @@ internal sealed class TelemetryLog(int capacity)
         {
             foreach (var message in restored.OrderBy(m => m.SequenceNumber))
             {
+                if (message.PartitionSequenceNumber <= 0)
+                {
+                    message.PartitionSequenceNumber = NextInPartition(message.DeviceId); // kept before partitions were numbered
+                }
+                else
+                {
+                    var partition = partitionOf(message.DeviceId);
+                    nextInPartition[partition] = Math.Max(nextInPartition.GetValueOrDefault(partition, 1), message.PartitionSequenceNumber + 1);
+                }
+
                 messages.Enqueue(message);
                 nextSequence = Math.Max(nextSequence, message.SequenceNumber + 1);
             }
         }
+    }
+
+    private long NextInPartition(string deviceId)
+    {
+        var partition = partitionOf(deviceId);
+        var next = nextInPartition.GetValueOrDefault(partition, 1);
+        nextInPartition[partition] = next + 1;
+        return next;
     }
 
     /// <summary>Messages with sequence number ≥ <paramref name="fromSequence"/>, waiting up to <paramref name="wait"/> for the first one.</summary>

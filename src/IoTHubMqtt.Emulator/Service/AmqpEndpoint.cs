@@ -1,9 +1,11 @@
 using System.Globalization;
+using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Amqp;
 using Amqp.Framing;
+using Amqp.Handler;
 using Amqp.Listener;
 using Amqp.Types;
 using IoTHubMqtt.Emulator.Hub;
@@ -15,7 +17,8 @@ namespace IoTHubMqtt.Emulator.Service;
 /// <c>/messages/devicebound</c>, C2D delivery feedback on <c>/messages/servicebound/feedback</c> (each record delivered
 /// until a reader accepts it), and <c>messages/events…</c>, which redirects (<c>amqp:link:redirect</c>) as the hub does to
 /// its Event Hub-compatible entity, served on this same endpoint: <c>{eventHub}/ConsumerGroups/{cg}/Partitions/{p}</c>,
-/// with <c>$management</c> READ for the partition ids. Offsets are the emulator's sequence numbers.
+/// with <c>$management</c> READ for the partition ids. Sequence numbers count per partition, as Event Hubs does; offsets
+/// are the emulator's hub-wide sequence numbers (increasing within each partition, with gaps).
 /// See https://learn.microsoft.com/azure/iot-hub/iot-hub-amqp-support
 /// </summary>
 internal sealed class AmqpEndpoint : IDisposable
@@ -25,6 +28,7 @@ internal sealed class AmqpEndpoint : IDisposable
     private readonly SasAuthenticator authenticator;
     private readonly EmulatorLog log;
     private readonly ConditionalWeakTable<Connection, AuthorizedConnection> authorized = new();
+    private readonly List<Socket> sockets = [];
 
     public AmqpEndpoint(System.Net.IPAddress address, int port, X509Certificate2 certificate, HubState hub, SasAuthenticator authenticator, EmulatorLog log)
     {
@@ -35,6 +39,7 @@ internal sealed class AmqpEndpoint : IDisposable
         var listenAddress = new Address(address.ToString(), port, null, null, "/", "amqps");
         host = new ContainerHost([listenAddress], certificate);
         host.Listeners[0].SASL.EnableAnonymousMechanism = true;
+        host.Listeners[0].HandlerFactory = _ => new SocketTracker(this);
         host.RegisterRequestProcessor("$cbs", new CbsProcessor(this));
         host.RegisterRequestProcessor("$management", new ManagementProcessor(this));
         host.RegisterLinkProcessor(new LinkProcessor(this));
@@ -45,6 +50,72 @@ internal sealed class AmqpEndpoint : IDisposable
     public void Start() => host.Open();
 
     public void Dispose() => host.Close();
+
+    /// <summary>How many AMQP connections are open.</summary>
+    public int ConnectionCount
+    {
+        get
+        {
+            lock (sockets)
+            {
+                return sockets.Count(s => !s.SafeHandle.IsClosed);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Drops every open AMQP connection at the transport level, as a network fault would: the sockets are reset, with
+    /// no AMQP close. Returns how many were open.
+    /// </summary>
+    public int DropConnections()
+    {
+        Socket[] open;
+        lock (sockets)
+        {
+            open = [.. sockets];
+            sockets.Clear();
+        }
+
+        var dropped = 0;
+        foreach (var socket in open)
+        {
+            try
+            {
+                if (!socket.SafeHandle.IsClosed)
+                {
+                    dropped++;
+                }
+
+                // A zero linger time makes Close send a reset, not an orderly shutdown.
+                socket.LingerState = new LingerOption(true, 0);
+                socket.Close();
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+            }
+        }
+
+        log.Information($"AMQP: dropped {dropped} connection(s).");
+        return dropped;
+    }
+
+    /// <summary>Remembers each accepted socket, so that <see cref="DropConnections"/> can reset it.</summary>
+    private sealed class SocketTracker(AmqpEndpoint owner) : IHandler
+    {
+        public bool CanHandle(EventId id) => id == EventId.SocketAccept;
+
+        public void Handle(Event protocolEvent)
+        {
+            if (protocolEvent.Context is Socket socket)
+            {
+                lock (owner.sockets)
+                {
+                    owner.sockets.RemoveAll(s => s.SafeHandle.IsClosed);
+                    owner.sockets.Add(socket);
+                }
+            }
+        }
+    }
 
     private bool IsAuthorized(ListenerLink link) =>
         authorized.TryGetValue(link.Session.Connection, out var state) && state.Expires > DateTimeOffset.UtcNow;
@@ -432,7 +503,7 @@ internal sealed class AmqpEndpoint : IDisposable
             }
 
             message.MessageAnnotations = new MessageAnnotations();
-            message.MessageAnnotations[new Symbol("x-opt-sequence-number")] = telemetry.SequenceNumber;
+            message.MessageAnnotations[new Symbol("x-opt-sequence-number")] = telemetry.PartitionSequenceNumber;
             message.MessageAnnotations[new Symbol("x-opt-offset")] = telemetry.SequenceNumber.ToString(CultureInfo.InvariantCulture);
             message.MessageAnnotations[new Symbol("x-opt-enqueued-time")] = telemetry.EnqueuedTimeUtc;
             message.MessageAnnotations[new Symbol("iothub-connection-device-id")] = telemetry.DeviceId;

@@ -208,6 +208,7 @@ internal sealed class SqliteHubStore : IHubStore
     private static string WriteTelemetry(TelemetryMessage m) => JsonSerializer.Serialize(new JsonObject
     {
         ["seq"] = m.SequenceNumber,
+        ["pseq"] = m.PartitionSequenceNumber,
         ["device"] = m.DeviceId,
         ["module"] = m.ModuleId,
         ["enq"] = T(m.EnqueuedTimeUtc),
@@ -222,6 +223,7 @@ internal sealed class SqliteHubStore : IHubStore
         return new TelemetryMessage
         {
             SequenceNumber = o["seq"]!.GetValue<long>(),
+            PartitionSequenceNumber = o["pseq"]?.GetValue<long>() ?? 0,
             DeviceId = o["device"]!.GetValue<string>(),
             ModuleId = o["module"]?.GetValue<string>(),
             EnqueuedTimeUtc = P(o["enq"]),

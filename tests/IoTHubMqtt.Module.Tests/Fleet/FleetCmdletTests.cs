@@ -295,6 +295,43 @@ public sealed class FleetCmdletTests : IDisposable
     }
 
     [Fact]
+    public async Task ReceiveTelemetry_AmqpConnectionDroppedDuringTheRead_StillReturnsEveryMessageOnceInOrder()
+    {
+        var setup = ps.Invoke(Start + """
+            $device = New-IoTHubDevice -DeviceId drop-1
+            $device.ConnectionString; $hub.MqttTlsPort; $hub.CaCertificatePath
+            """);
+        Assert.Empty(setup.AllErrors);
+        var vars = PowerShellSession.Vars(("cs", setup.Output[0].ToString()), ("port", setup.Output[1].BaseObject), ("ca", setup.Output[2].ToString()));
+        var emulator = ps.GetVariable("hub") is PSObject wrapped ? wrapped.BaseObject : ps.GetVariable("hub")!;
+        int Call(string method) => (int)emulator.GetType().GetMethod(method)!.Invoke(emulator, null)!; // the module's own load context: no cast
+
+        using var device = new PowerShellSession();
+        const string send = "Connect-IoTHub -ConnectionString $cs -Port $port -CaCertificatePath $ca | Out-Null; $range | ForEach-Object { Send-IoTHubMessage -Body @{ n = $_ } | Out-Null }";
+        var first = device.Invoke(send, new Dictionary<string, object?>(vars) { ["range"] = Enumerable.Range(1, 5).ToArray() });
+        Assert.Empty(first.AllErrors);
+
+        // The read runs in the first session; meanwhile its AMQP connection is dropped and the device sends the rest.
+        var reading = Task.Run(() => ps.Invoke("(Receive-IoTHubTelemetry -DeviceId drop-1 -Count 10 -Timeout 60).Body -join ';'", timeout: TimeSpan.FromSeconds(90)));
+        var steady = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (steady < 5 && DateTime.UtcNow < deadline && !reading.IsCompleted)
+        {
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+            steady = Call("get_AmqpConnectionCount") > 0 ? steady + 1 : 0;
+        }
+
+        var dropped = Call("DropAmqpConnections");
+        var rest = device.Invoke("$range | ForEach-Object { Send-IoTHubMessage -Body @{ n = $_ } | Out-Null }; Disconnect-IoTHub", new Dictionary<string, object?> { ["range"] = Enumerable.Range(6, 5).ToArray() });
+        var result = await reading;
+
+        Assert.True(dropped >= 1, "the reader's AMQP connection was open when it was dropped");
+        Assert.Empty(rest.AllErrors);
+        Assert.Empty(result.AllErrors);
+        Assert.Equal([string.Join(';', Enumerable.Range(1, 10).Select(n => $"{{\"n\":{n}}}"))], result.Output.Select(o => o.ToString()));
+    }
+
+    [Fact]
     public void ReceiveTelemetry_StartPositionEnd_SkipsWhatWasSentBefore()
     {
         var result = ps.Invoke(Start + """
