@@ -164,6 +164,11 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
     {
         var closed = new TaskCompletionSource<Error?>(TaskCreationOptions.RunContinuationsAsynchronously);
         link.Closed += (_, error) => closed.TrySetResult(error);
+        if (link.IsClosed)
+        {
+            closed.TrySetResult(link.Error); // refused before the handler was added
+        }
+
         link.SetCredit(1);
         var done = await Task.WhenAny(closed.Task, Task.Delay(TimeSpan.FromSeconds(10)));
         return done == closed.Task ? closed.Task.Result : null;

@@ -401,6 +401,12 @@ public sealed partial class IoTHubServiceClient
         var closed = new TaskCompletionSource<Error?>(TaskCreationOptions.RunContinuationsAsynchronously);
         var link = create((_, attach) => attached.TrySetResult(attach));
         link.Closed += (_, error) => closed.TrySetResult(error);
+        if (link.IsClosed)
+        {
+            // The refusal can arrive before the handler above was added: the event has gone by then.
+            closed.TrySetResult(link.Error);
+        }
+
         var first = await Task.WhenAny(attached.Task, closed.Task).WaitAsync(AttachTimeout, cancellationToken).ConfigureAwait(false);
         if (first == attached.Task)
         {
