@@ -17,7 +17,7 @@ internal sealed class HubState
     private readonly object gate = new();
     private readonly List<CloudToDeviceFeedback> feedback = [];
     private long nextFeedbackSequence = 1;
-    private TaskCompletionSource? feedbackArrived; // created only while a feedback reader waits
+    private readonly Arrivals feedbackArrivals = new();
     private readonly Dictionary<string, DeviceIdentity> devices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<CloudToDeviceMessage>> queues = new(StringComparer.Ordinal);
     private readonly IHubStore store;
@@ -636,9 +636,7 @@ internal sealed class HubState
             feedback.RemoveAt(0);
         }
 
-        var signal = feedbackArrived;
-        feedbackArrived = null;
-        signal?.TrySetResult();
+        feedbackArrivals.TakeWaiters()?.TrySetResult();
     }
 
     /// <summary>
@@ -647,37 +645,12 @@ internal sealed class HubState
     /// </summary>
     public async Task<List<CloudToDeviceFeedback>> TakeFeedbackAsync(int max, TimeSpan wait, CancellationToken cancellationToken = default)
     {
-        var deadline = DateTime.UtcNow + wait;
-        while (true)
+        return await feedbackArrivals.WaitForAsync(gate, () =>
         {
-            Task signal;
-            lock (gate)
-            {
-                if (feedback.Count > 0)
-                {
-                    var taken = feedback.Take(max).ToList();
-                    feedback.RemoveRange(0, taken.Count);
-                    return taken;
-                }
-
-                signal = (feedbackArrived ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-            }
-
-            var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero)
-            {
-                return [];
-            }
-
-            try
-            {
-                await signal.WaitAsync(left, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                return [];
-            }
-        }
+            var taken = feedback.Take(max).ToList();
+            feedback.RemoveRange(0, taken.Count);
+            return taken;
+        }, wait, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Puts taken records back in order (a reader abandoned them or went away before completing them).</summary>
@@ -693,8 +666,7 @@ internal sealed class HubState
         {
             feedback.AddRange(records);
             feedback.Sort((a, b) => a.SequenceNumber.CompareTo(b.SequenceNumber));
-            signal = feedbackArrived;
-            feedbackArrived = null;
+            signal = feedbackArrivals.TakeWaiters();
         }
 
         signal?.TrySetResult();

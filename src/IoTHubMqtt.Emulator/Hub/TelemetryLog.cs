@@ -10,7 +10,7 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
     private readonly Queue<TelemetryMessage> messages = new();
     private readonly Dictionary<int, long> nextInPartition = [];
     private long nextSequence = 1;
-    private TaskCompletionSource? arrived; // created only while a reader waits
+    private readonly Arrivals arrivals = new();
 
     public long NextSequenceNumber
     {
@@ -48,8 +48,7 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
                 messages.Dequeue();
             }
 
-            signal = arrived;
-            arrived = null;
+            signal = arrivals.TakeWaiters();
         }
 
         signal?.TrySetResult();
@@ -91,35 +90,8 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
     public async Task<IReadOnlyList<TelemetryMessage>> ReadAsync(long fromSequence, int max, string? deviceId, TimeSpan wait, CancellationToken cancellationToken = default,
         Func<TelemetryMessage, bool>? where = null)
     {
-        var deadline = DateTime.UtcNow + wait;
-        while (true)
-        {
-            Task signal;
-            lock (gate)
-            {
-                var found = messages.Where(m => m.SequenceNumber >= fromSequence && (deviceId is null || m.DeviceId == deviceId) && (where is null || where(m))).Take(max).ToList();
-                if (found.Count > 0)
-                {
-                    return found;
-                }
-
-                signal = (arrived ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-            }
-
-            var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero)
-            {
-                return [];
-            }
-
-            try
-            {
-                await signal.WaitAsync(left, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                return [];
-            }
-        }
+        return await arrivals.WaitForAsync(gate,
+            () => messages.Where(m => m.SequenceNumber >= fromSequence && (deviceId is null || m.DeviceId == deviceId) && (where is null || where(m))).Take(max).ToList(),
+            wait, cancellationToken).ConfigureAwait(false);
     }
 }
