@@ -192,7 +192,7 @@ internal static class EmulatorBenchmark
             await tcp.ConnectAsync(IPAddress.Loopback, port, timeout.Token);
             ssl = new SslStream(tcp.GetStream(), false, (_, cert, _, errors) => trust.Validate(cert, errors));
             await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost" }, timeout.Token);
-            await ssl.WriteAsync(ConnectPacket(deviceId, $"localhost/{deviceId}/?api-version=2021-04-12", Password(deviceId)), timeout.Token);
+            await ssl.WriteAsync(RawMqttPackets.Connect(deviceId, $"localhost/{deviceId}/?api-version=2021-04-12", Password(deviceId)), timeout.Token);
             var connAck = new byte[4];
             await ssl.ReadExactlyAsync(connAck, timeout.Token);
             if (connAck[0] != 0x20 || connAck[3] != 0)
@@ -208,38 +208,6 @@ internal static class EmulatorBenchmark
             tcp.Dispose();
             throw;
         }
-    }
-
-    private static byte[] ConnectPacket(string clientId, string userName, string password)
-    {
-        static void Str(List<byte> b, string s)
-        {
-            var bytes = Encoding.UTF8.GetBytes(s);
-            b.Add((byte)(bytes.Length >> 8));
-            b.Add((byte)bytes.Length);
-            b.AddRange(bytes);
-        }
-
-        var body = new List<byte>();
-        Str(body, "MQTT");
-        body.Add(4);
-        body.Add(0xC2);
-        body.Add(0);
-        body.Add(0);
-        Str(body, clientId);
-        Str(body, userName);
-        Str(body, password);
-        var packet = new List<byte> { 0x10 };
-        var length = body.Count;
-        do
-        {
-            var digit = (byte)(length % 128);
-            length /= 128;
-            packet.Add(length > 0 ? (byte)(digit | 0x80) : digit);
-        }
-        while (length > 0);
-        packet.AddRange(body);
-        return [.. packet];
     }
 
     private static async Task CreateDevicesAsync(int httpsPort, EmulatorTrust trust, int count)

@@ -105,7 +105,7 @@ public sealed class RobustnessTests
         await using var fx = EmulatorFixture.Start(_ => { });
         var (id, key) = fx.CreateDevice();
         using var ssl = await OpenTlsAsync(fx);
-        await ssl.WriteAsync(ConnectPacket(id, $"{fx.Emulator.HostName}/{id}/?api-version=2021-04-12", MqttTestDevice.Token(fx.Emulator, id, key), keepAliveSeconds: 1));
+        await ssl.WriteAsync(RawMqttPackets.Connect(id, $"{fx.Emulator.HostName}/{id}/?api-version=2021-04-12", MqttTestDevice.Token(fx.Emulator, id, key), keepAliveSeconds: 1));
         var connAck = new byte[4];
         await ssl.ReadExactlyAsync(connAck).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(new byte[] { 0x20, 0x02, 0x00, 0x00 }, connAck);
@@ -219,38 +219,6 @@ public sealed class RobustnessTests
         {
             return false;
         }
-    }
-
-    private static byte[] ConnectPacket(string clientId, string userName, string password, ushort keepAliveSeconds)
-    {
-        static void Str(List<byte> b, string s)
-        {
-            var bytes = Encoding.UTF8.GetBytes(s);
-            b.Add((byte)(bytes.Length >> 8));
-            b.Add((byte)bytes.Length);
-            b.AddRange(bytes);
-        }
-
-        var body = new List<byte>();
-        Str(body, "MQTT");
-        body.Add(4);
-        body.Add(0xC2); // user name, password, clean session
-        body.Add((byte)(keepAliveSeconds >> 8));
-        body.Add((byte)keepAliveSeconds);
-        Str(body, clientId);
-        Str(body, userName);
-        Str(body, password);
-        var packet = new List<byte> { 0x10 };
-        var length = body.Count;
-        do
-        {
-            var digit = (byte)(length % 128);
-            length /= 128;
-            packet.Add(length > 0 ? (byte)(digit | 0x80) : digit);
-        }
-        while (length > 0);
-        packet.AddRange(body);
-        return [.. packet];
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
