@@ -14,24 +14,30 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
 {
     private IoTHubEmulator Emulator => fixture.Emulator;
 
-    private async Task<Connection> ConnectAsync()
+    /// <summary>Connects over TLS with SASL ANONYMOUS, or (<paramref name="sasl"/> false) with the plain AMQP header, as the Node.js SDK does.</summary>
+    private async Task<Connection> ConnectAsync(bool sasl = true)
     {
         var factory = new ConnectionFactory();
         factory.SSL.RemoteCertificateValidationCallback = (_, cert, _, errors) => fixture.Trust.Validate(cert, errors);
-        factory.SASL.Profile = SaslProfile.Anonymous;
+        if (sasl)
+        {
+            factory.SASL.Profile = SaslProfile.Anonymous;
+        }
+
         return await factory.CreateAsync(new Address("localhost", Emulator.AmqpPort, null, null, "/", "amqps")).WaitAsync(TimeSpan.FromSeconds(10));
     }
 
-    private static async Task<int> PutTokenAsync(Session session, string audience, string token)
+    /// <summary>Puts a token on $cbs; with <paramref name="replyTarget"/> null the reply link has no target address (as the Node.js SDK attaches it).</summary>
+    private static async Task<int> PutTokenAsync(Session session, string audience, string token, string? replyTarget = "cbs-reply")
     {
         var sender = new SenderLink(session, "cbs-sender", "$cbs");
-        var receiver = new ReceiverLink(session, "cbs-receiver", new Attach { Source = new Source { Address = "$cbs" }, Target = new Target { Address = "cbs-reply" } }, null);
+        var receiver = new ReceiverLink(session, "cbs-receiver", new Attach { Source = new Source { Address = "$cbs" }, Target = new Target { Address = replyTarget } }, null);
         receiver.SetCredit(5); // before the request, so the response can be delivered
         try
         {
             var request = new Message(token)
             {
-                Properties = new Properties { MessageId = "cbs-1", ReplyTo = "cbs-reply" },
+                Properties = new Properties { MessageId = "cbs-1", ReplyTo = replyTarget ?? "cbs" },
                 ApplicationProperties = new ApplicationProperties(),
             };
             request.ApplicationProperties["operation"] = "put-token";
@@ -83,6 +89,41 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
         finally
         {
             await connection.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public async Task WithoutSasl_CbsForTheHubNameWithTheAmqpPort_AuthorizesCloudToDevice()
+    {
+        var (id, _) = fixture.CreateDevice("amqp-nosasl");
+        var ownPort = $"{Emulator.HostName}:{Emulator.AmqpPort}";
+        var otherPort = $"{Emulator.HostName}:{Emulator.AmqpPort + 1}";
+        var policy = Emulator.Hub.Policies["service"];
+        var connection = await ConnectAsync(sasl: false);
+        var other = await ConnectAsync(sasl: false);
+        try
+        {
+            // Two connections whose reply links both lack a target address: each answer goes back on its own connection.
+            var otherSession = new Session(other);
+            Assert.Equal(401, await PutTokenAsync(otherSession, otherPort,
+                SasToken.CreateForTimeToLive(otherPort, policy.PrimaryKey, TimeSpan.FromMinutes(10), "service"), replyTarget: null));
+            var session = new Session(connection);
+            Assert.Equal(200, await PutTokenAsync(session, ownPort,
+                SasToken.CreateForTimeToLive(ownPort, policy.PrimaryKey, TimeSpan.FromMinutes(10), "service"), replyTarget: null));
+
+            var sender = new SenderLink(session, "c2d", "/messages/devicebound");
+            var message = new Message { BodySection = new Data { Binary = "plain"u8.ToArray() } };
+            message.Properties = new Properties { To = $"/devices/{Uri.EscapeDataString(id)}/messages/devicebound", MessageId = "plain-1" };
+            await sender.SendAsync(message).WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal("plain-1", Assert.Single(Emulator.Hub.TakeDeliverable(id)).MessageId);
+
+            var refused = new SenderLink(new Session(other), "c2d", "/messages/devicebound");
+            await Assert.ThrowsAsync<AmqpException>(() => refused.SendAsync(message).WaitAsync(TimeSpan.FromSeconds(10)));
+        }
+        finally
+        {
+            await connection.CloseAsync();
+            await other.CloseAsync();
         }
     }
 

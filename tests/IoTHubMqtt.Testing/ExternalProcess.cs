@@ -21,7 +21,10 @@ public static class ExternalProcess
     }
 
     /// <summary>Starts a tool; the returned handle collects its output.</summary>
-    public static RunningProcess Start(string path, params string[] arguments)
+    public static RunningProcess Start(string path, params string[] arguments) => Start(path, new Dictionary<string, string>(), arguments);
+
+    /// <summary>Starts a tool with <paramref name="environment"/> added to its environment; the returned handle collects its output.</summary>
+    public static RunningProcess Start(string path, IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         var info = new ProcessStartInfo(path)
         {
@@ -32,6 +35,11 @@ public static class ExternalProcess
         foreach (var argument in arguments)
         {
             info.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
         }
 
         return new RunningProcess(Process.Start(info) ?? throw new InvalidOperationException($"Could not start {path}."));

@@ -1,11 +1,13 @@
 using System.Globalization;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using System.Threading.Channels;
 using Amqp;
 using Amqp.Framing;
-using Amqp.Handler;
 using Amqp.Listener;
 using Amqp.Types;
 using IoTHubMqtt.Emulator.Hub;
@@ -23,33 +25,71 @@ namespace IoTHubMqtt.Emulator.Service;
 /// </summary>
 internal sealed class AmqpEndpoint : IDisposable
 {
+    /// <summary>How long a client has for its TLS handshake and protocol header, and then for its SASL exchange.</summary>
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(30);
+
     private readonly ContainerHost host;
     private readonly HubState hub;
     private readonly SasAuthenticator authenticator;
     private readonly EmulatorLog log;
+    private readonly X509Certificate2 certificate;
+    private readonly TcpListener tcp;
+    private readonly AcceptedTransports saslTransports = new();
+    private readonly AcceptedTransports plainTransports = new();
+    private readonly CancellationTokenSource stopping = new();
     private readonly ConditionalWeakTable<Connection, AuthorizedConnection> authorized = new();
+    private readonly CbsNode cbs;
     private readonly List<Socket> sockets = [];
 
+    /// <summary>
+    /// One TCP port serves both ways the hub is reached: after TLS, a client that starts with the SASL header (protocol
+    /// id 3; AMQPNetLite, the .NET SDKs) goes to a listener that negotiates SASL ANONYMOUS, and one that starts directly
+    /// with the AMQP header (protocol id 0; the Node.js SDK) goes to a listener without SASL. Either way the connection
+    /// is authorized only by a CBS put-token. The endpoint accepts and routes the sockets itself and hands each stream to
+    /// its AMQPNetLite listener through a custom transport.
+    /// </summary>
     public AmqpEndpoint(System.Net.IPAddress address, int port, X509Certificate2 certificate, HubState hub, SasAuthenticator authenticator, EmulatorLog log)
     {
         this.hub = hub;
         this.authenticator = authenticator;
         this.log = log;
+        this.certificate = certificate;
         Port = port;
-        var listenAddress = new Address(address.ToString(), port, null, null, "/", "amqps");
-        host = new ContainerHost([listenAddress], certificate);
+        tcp = new TcpListener(address, port);
+        if (address.Equals(System.Net.IPAddress.IPv6Any))
+        {
+            tcp.Server.DualMode = true;
+        }
+
+        const string saslScheme = "iothub-emulator-sasl";
+        const string plainScheme = "iothub-emulator-plain";
+        host = new ContainerHost([
+            new Address(address.ToString(), port, null, null, "/", saslScheme),
+            new Address(address.ToString(), port, null, null, "/", plainScheme),
+        ]);
+        host.CustomTransports[saslScheme] = saslTransports;
+        host.CustomTransports[plainScheme] = plainTransports;
         host.Listeners[0].SASL.EnableAnonymousMechanism = true;
-        host.Listeners[0].HandlerFactory = _ => new SocketTracker(this);
-        host.RegisterRequestProcessor("$cbs", new CbsProcessor(this));
+        cbs = new CbsNode(this);
         host.RegisterRequestProcessor("$management", new ManagementProcessor(this));
         host.RegisterLinkProcessor(new LinkProcessor(this));
     }
 
     public int Port { get; }
 
-    public void Start() => host.Open();
+    public void Start()
+    {
+        tcp.Start();
+        host.Open();
+        _ = Task.Run(AcceptAsync);
+    }
 
-    public void Dispose() => host.Close();
+    public void Dispose()
+    {
+        stopping.Cancel();
+        tcp.Stop();
+        host.Close();
+    }
 
     /// <summary>How many AMQP connections are open.</summary>
     public int ConnectionCount
@@ -99,22 +139,218 @@ internal sealed class AmqpEndpoint : IDisposable
         return dropped;
     }
 
-    /// <summary>Remembers each accepted socket, so that <see cref="DropConnections"/> can reset it.</summary>
-    private sealed class SocketTracker(AmqpEndpoint owner) : IHandler
+    private async Task AcceptAsync()
     {
-        public bool CanHandle(EventId id) => id == EventId.SocketAccept;
-
-        public void Handle(Event protocolEvent)
+        while (!stopping.IsCancellationRequested)
         {
-            if (protocolEvent.Context is Socket socket)
+            Socket socket;
+            try
             {
-                lock (owner.sockets)
+                socket = await tcp.AcceptSocketAsync(stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+            {
+                break;
+            }
+            catch (SocketException ex)
+            {
+                if (stopping.IsCancellationRequested)
                 {
-                    owner.sockets.RemoveAll(s => s.SafeHandle.IsClosed);
-                    owner.sockets.Add(socket);
+                    break;
                 }
+
+                log.Verbose($"AMQP accept failed: {ex.SocketErrorCode}.");
+                continue;
+            }
+
+            lock (sockets)
+            {
+                sockets.RemoveAll(s => s.SafeHandle.IsClosed);
+                sockets.Add(socket);
+            }
+
+            _ = Task.Run(() => RouteAsync(socket));
+        }
+    }
+
+    /// <summary>Does the TLS handshake, reads the client's protocol header and hands the stream to the listener for it.</summary>
+    private async Task RouteAsync(Socket socket)
+    {
+        socket.NoDelay = true;
+        var stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
+            timeout.CancelAfter(HandshakeTimeout);
+            await stream.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate }, timeout.Token).ConfigureAwait(false);
+            var header = new byte[8];
+            await stream.ReadExactlyAsync(header, timeout.Token).ConfigureAwait(false);
+            var amqp = header[0] == 'A' && header[1] == 'M' && header[2] == 'Q' && header[3] == 'P';
+            if (amqp && header[4] == 3)
+            {
+                saslTransports.Offer(new StreamTransport(stream, header));
+            }
+            else if (amqp && header[4] == 0)
+            {
+                plainTransports.Offer(new StreamTransport(stream, header));
+            }
+            else
+            {
+                // As the protocol asks of a peer that does not support the requested header: answer with one it does, and close.
+                log.Verbose("AMQP: refused a connection that did not start with an AMQP or SASL protocol header.");
+                await stream.WriteAsync("AMQP\u0003\u0001\u0000\u0000"u8.ToArray(), timeout.Token).ConfigureAwait(false);
+                await stream.DisposeAsync().ConfigureAwait(false);
             }
         }
+        catch (Exception ex) when (ex is IOException or AuthenticationException or OperationCanceledException or ObjectDisposedException or SocketException)
+        {
+            log.Verbose($"AMQP: a connection ended before its protocol header: {ex.Message}");
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The streams routed to one AMQPNetLite listener. The listener asks for the next transport only once it has set up
+    /// the previous one (with SASL, after the whole SASL exchange), so a client that stalls there is cut off after
+    /// <see cref="HandshakeTimeout"/> rather than holding up everyone after it.
+    /// </summary>
+    private sealed class AcceptedTransports : TransportProvider
+    {
+        private readonly Channel<StreamTransport> accepted = Channel.CreateUnbounded<StreamTransport>();
+        private StreamTransport? current;
+
+        public void Offer(StreamTransport transport)
+        {
+            if (!accepted.Writer.TryWrite(transport))
+            {
+                transport.Close();
+            }
+        }
+
+        public override async Task<IAsyncTransport> CreateAsync(Address address)
+        {
+            // The previous transport is set up, or the listener gave up on it (a failed SASL exchange): then close it.
+            current?.EndHandshake();
+            if (current is { HasConnection: false })
+            {
+                current.Close();
+            }
+
+            current = null;
+            while (await accepted.Reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                if (accepted.Reader.TryRead(out var next))
+                {
+                    next.StartHandshake(HandshakeTimeout);
+                    current = next;
+                    return next;
+                }
+            }
+
+            // Closed. The listener's accept loop asks again after any failure, so it must wait here for good.
+            return await new TaskCompletionSource<IAsyncTransport>().Task.ConfigureAwait(false);
+        }
+
+        public override void Dispose()
+        {
+            accepted.Writer.TryComplete();
+            while (accepted.Reader.TryRead(out var transport))
+            {
+                transport.Close();
+            }
+
+            current?.EndHandshake();
+        }
+    }
+
+    /// <summary>An AMQPNetLite transport over the TLS stream, giving back the protocol header the router read first.</summary>
+    private sealed class StreamTransport(SslStream stream, byte[] header) : IAsyncTransport
+    {
+        private readonly CancellationTokenSource handshake = new();
+        private int replayed;
+
+        public void StartHandshake(TimeSpan timeout) =>
+            _ = Task.Delay(timeout, handshake.Token).ContinueWith(t =>
+            {
+                if (!t.IsCanceled)
+                {
+                    Close();
+                }
+            }, TaskScheduler.Default);
+
+        public void EndHandshake() => handshake.Cancel();
+
+        /// <summary>True once a connection runs over this transport.</summary>
+        public bool HasConnection { get; private set; }
+
+        public void SetConnection(Connection connection) => HasConnection = true;
+
+        public async Task SendAsync(IList<ByteBuffer> bufferList, int listSize)
+        {
+            if (bufferList.Count == 1)
+            {
+                await stream.WriteAsync(bufferList[0].Buffer.AsMemory(bufferList[0].Offset, bufferList[0].Length)).ConfigureAwait(false);
+            }
+            else
+            {
+                // One write, so that the frames go out in as few TLS records as they fit.
+                var joined = new byte[listSize];
+                var at = 0;
+                foreach (var buffer in bufferList)
+                {
+                    Buffer.BlockCopy(buffer.Buffer, buffer.Offset, joined, at, buffer.Length);
+                    at += buffer.Length;
+                }
+
+                await stream.WriteAsync(joined.AsMemory(0, at)).ConfigureAwait(false);
+            }
+
+            await stream.FlushAsync().ConfigureAwait(false);
+        }
+
+        public Task<int> ReceiveAsync(byte[] buffer, int offset, int count) =>
+            Replay(buffer, offset, count) is var n and > 0 ? Task.FromResult(n) : stream.ReadAsync(buffer, offset, count);
+
+        public void Send(ByteBuffer buffer)
+        {
+            stream.Write(buffer.Buffer, buffer.Offset, buffer.Length);
+            stream.Flush();
+        }
+
+        public int Receive(byte[] buffer, int offset, int count) =>
+            Replay(buffer, offset, count) is var n and > 0 ? n : stream.Read(buffer, offset, count);
+
+        public void Close()
+        {
+            handshake.Cancel();
+            stream.Dispose();
+        }
+
+        private int Replay(byte[] buffer, int offset, int count)
+        {
+            var n = Math.Min(count, header.Length - replayed);
+            if (n <= 0)
+            {
+                return 0;
+            }
+
+            Array.Copy(header, replayed, buffer, offset, n);
+            replayed += n;
+            return n;
+        }
+    }
+
+    /// <summary>
+    /// A CBS audience (and token resource) whose host is the hub's name with this endpoint's own port appended, as the
+    /// Node.js service SDK builds it from <c>HostName=localhost:{AmqpPort}</c>, stands for the hub itself; any other
+    /// port does not.
+    /// </summary>
+    private string WithoutOwnPort(string resource)
+    {
+        var ownHost = hub.HostName + ":" + Port.ToString(CultureInfo.InvariantCulture);
+        return resource.StartsWith(ownHost, StringComparison.OrdinalIgnoreCase) && (resource.Length == ownHost.Length || resource[ownHost.Length] == '/')
+            ? hub.HostName + resource[ownHost.Length..]
+            : resource;
     }
 
     private bool IsAuthorized(ListenerLink link) =>
@@ -168,14 +404,72 @@ internal sealed class AmqpEndpoint : IDisposable
         }
     }
 
-    /// <summary>put-token on $cbs: a service policy token (ServiceConnect) authorizes the connection.</summary>
-    private sealed class CbsProcessor(AmqpEndpoint owner) : IRequestProcessor
+    /// <summary>
+    /// The <c>$cbs</c> node: put-token requests on a link to it, a service policy token (ServiceConnect) authorizing the
+    /// connection. The answer goes back on a link from <c>$cbs</c> on the same connection: the one whose target address
+    /// is the request's reply-to, or else one with no target address, as the Node.js SDK attaches it (the hub answers on
+    /// it; AMQPNetLite's own request processor would look the reply-to up among all connections' target addresses).
+    /// </summary>
+    private sealed class CbsNode(AmqpEndpoint owner)
     {
-        public int Credit => 100;
+        private readonly ConditionalWeakTable<Connection, List<(string? Address, ListenerLink Link)>> replyLinks = new();
 
-        public void Process(RequestContext requestContext)
+        public void AttachRequests(AttachContext attachContext) => attachContext.Complete(new Requests(this), 100);
+
+        public void AttachReplies(AttachContext attachContext)
         {
-            var request = requestContext.Message;
+            var link = attachContext.Link;
+            var address = (attachContext.Attach.Target as Target)?.Address;
+            var links = replyLinks.GetValue(link.Session.Connection, _ => []);
+            lock (links)
+            {
+                links.Add((address, link));
+            }
+
+            link.Closed += (_, _) =>
+            {
+                lock (links)
+                {
+                    links.RemoveAll(l => l.Link == link);
+                }
+            };
+            link.InitializeSender((_, _, _) => { }, (message, _, settled, _) =>
+            {
+                if (!settled)
+                {
+                    link.DisposeMessage(message, new Accepted(), true);
+                }
+            }, null);
+            link.CompleteAttach(attachContext.Attach, null);
+        }
+
+        private void OnRequest(ListenerLink requestLink, Message request)
+        {
+            var connection = requestLink.Session.Connection;
+            var replyTo = request.Properties?.ReplyTo;
+            ListenerLink? replyLink = null;
+            if (replyLinks.TryGetValue(connection, out var links))
+            {
+                lock (links)
+                {
+                    replyLink = links.FirstOrDefault(l => replyTo is not null && string.Equals(l.Address, replyTo, StringComparison.OrdinalIgnoreCase)).Link
+                        ?? links.FirstOrDefault(l => string.IsNullOrEmpty(l.Address)).Link;
+                }
+            }
+
+            var response = Answer(connection, request);
+            try
+            {
+                replyLink?.SendMessage(response);
+            }
+            catch (Exception ex) when (ex is AmqpException or ObjectDisposedException)
+            {
+                owner.log.Verbose($"AMQP CBS answer not sent: {ex.Message}");
+            }
+        }
+
+        private Message Answer(Connection connection, Message request)
+        {
             var operation = request.ApplicationProperties?["operation"] as string;
             var audience = request.ApplicationProperties?["name"] as string ?? owner.hub.HostName;
             var token = request.Body as string;
@@ -188,7 +482,8 @@ internal sealed class AmqpEndpoint : IDisposable
             else
             {
                 HubPermissions permissions = HubPermissions.None;
-                var info = owner.authenticator.Validate(token, Normalize(audience), t =>
+                var target = Normalize(audience);
+                var info = owner.authenticator.Validate(token, target, t =>
                 {
                     if (t.PolicyName is not null && owner.hub.Policies.TryGetValue(t.PolicyName, out var policy))
                     {
@@ -198,7 +493,7 @@ internal sealed class AmqpEndpoint : IDisposable
 
                     return [];
                 }, out var reason);
-                if (info is null || !SasAuthenticator.IsResourcePrefix(owner.hub.HostName, Normalize(audience)))
+                if (info is null || !SasAuthenticator.IsResourcePrefix(owner.hub.HostName, owner.WithoutOwnPort(target)))
                 {
                     (status, description) = (401, $"Unauthorized: {(info is null ? reason : "the audience is not this hub")}.");
                 }
@@ -208,7 +503,7 @@ internal sealed class AmqpEndpoint : IDisposable
                 }
                 else
                 {
-                    owner.authorized.AddOrUpdate(requestContext.Link.Session.Connection, new AuthorizedConnection(info.Expiry));
+                    owner.authorized.AddOrUpdate(connection, new AuthorizedConnection(info.Expiry));
                     (status, description) = (200, "OK");
                 }
             }
@@ -221,7 +516,25 @@ internal sealed class AmqpEndpoint : IDisposable
             };
             response.ApplicationProperties["status-code"] = status;
             response.ApplicationProperties["status-description"] = description;
-            requestContext.Complete(response);
+            return response;
+        }
+
+        /// <summary>The link the requests arrive on.</summary>
+        private sealed class Requests(CbsNode node) : LinkEndpoint
+        {
+            public override void OnMessage(MessageContext messageContext)
+            {
+                messageContext.Complete();
+                node.OnRequest(messageContext.Link, messageContext.Message);
+            }
+
+            public override void OnFlow(FlowContext flowContext)
+            {
+            }
+
+            public override void OnDisposition(DispositionContext dispositionContext)
+            {
+            }
         }
 
         private static string Normalize(string audience)
@@ -237,6 +550,18 @@ internal sealed class AmqpEndpoint : IDisposable
         public void Process(AttachContext attachContext)
         {
             var link = attachContext.Link;
+            if (link.Role && string.Equals((attachContext.Attach.Target as Target)?.Address, "$cbs", StringComparison.Ordinal))
+            {
+                owner.cbs.AttachRequests(attachContext);
+                return;
+            }
+
+            if (!link.Role && string.Equals((attachContext.Attach.Source as Source)?.Address, "$cbs", StringComparison.Ordinal))
+            {
+                owner.cbs.AttachReplies(attachContext);
+                return;
+            }
+
             if (link.Role)
             {
                 // The client sends: only C2D.

@@ -25,13 +25,13 @@ public sealed class NodeSdkDevice : IDisposable
             .Select(dir => Path.Combine(dir, OperatingSystem.IsWindows() ? "node.exe" : "node"))
             .FirstOrDefault(File.Exists);
 
-    /// <summary>Skips the calling test (with the reason) unless node and the SDK packages are installed; returns node's path.</summary>
-    public static string RequireNodeOrSkip()
+    /// <summary>Skips the calling test (with the reason) unless node and the SDK package <paramref name="package"/> are installed; returns node's path.</summary>
+    public static string RequireNodeOrSkip(string package = "azure-iot-device-mqtt")
     {
         var node = FindNode();
         Assert.SkipWhen(node is null, "node is not installed: the Azure IoT Node.js SDK interop tests need Node.js (.ci/run installs nodejs and npm).");
         Assert.SkipUnless(
-            Directory.Exists(Path.Combine(InteropDirectory, "node_modules", "azure-iot-device-mqtt")),
+            Directory.Exists(Path.Combine(InteropDirectory, "node_modules", package)),
             "tests/interop/node_modules is missing: run `npm ci --prefix tests/interop` (.ci/run does) to install the Azure IoT Node.js SDKs.");
         return node!;
     }

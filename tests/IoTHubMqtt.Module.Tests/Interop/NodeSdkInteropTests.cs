@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using IoTHubMqtt.Module.Tests.Harness;
+using IoTHubMqtt.Testing;
 
 namespace IoTHubMqtt.Module.Tests.Interop;
 
@@ -114,6 +115,45 @@ public sealed class NodeSdkInteropTests : IDisposable
         Assert.Equal("hello node", (string?)message["body"]);
         Assert.Equal("interop-42", (string?)message["messageId"]);
         Assert.Equal("high", (string?)message["properties"]!["priority"]);
+    }
+
+    [Fact]
+    public async Task NodeServiceSdk_SendsCloudMessage_TheModulesDeviceReceivesItWithPropertyAndMessageId()
+    {
+        // The Node.js service SDK (azure-iothub, tests/interop/service.js) opens AMQP without SASL and authorizes with a
+        // CBS token for HostName=localhost:{AmqpPort}; the device is the module's own Connect-IoTHub over MQTT.
+        var node = NodeSdkDevice.RequireNodeOrSkip("azure-iothub");
+        var setup = ps.Invoke("""
+            $hub = Start-IoTHubEmulator -ServiceRequestsPerSecond 0
+            $svc = $hub | Connect-IoTHubService
+            $deviceId = 'module-' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+            $cs = (New-IoTHubDevice -DeviceId $deviceId).ConnectionString
+            $conn = Connect-IoTHub -ConnectionString $cs -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath
+            $deviceId
+            $hub.OwnerConnectionString -replace '(?<=HostName=)[^;]+', ('$0:' + $hub.AmqpPort)
+            $hub.CaCertificatePath
+            """);
+        Assert.True(!setup.AllErrors.Any(), string.Join("; ", setup.AllErrors));
+        var values = setup.Output.Select(o => (string)o.BaseObject).ToList();
+        Assert.Matches(@"HostName=[^;]+:\d+;", values[1]);
+
+        using (var sender = ExternalProcess.Start(node, new Dictionary<string, string> { ["NODE_EXTRA_CA_CERTS"] = values[2] },
+            Path.Combine(NodeSdkDevice.InteropDirectory, "service.js"), values[1], values[0], "hello from node service", "node-svc-7", "priority=high"))
+        {
+            var (exitCode, output, error) = await sender.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(exitCode == 0, $"service.js exited with {exitCode}: {output} {error}");
+            Assert.Contains("\"event\":\"sent\"", output, StringComparison.Ordinal);
+        }
+
+        var result = ps.Invoke("""
+            $m = Receive-IoTHubMessage -Count 1 -Timeout 20
+            $m.Body
+            $m.MessageId
+            $m.Properties['priority']
+            """, timeout: TimeSpan.FromSeconds(60));
+
+        Assert.Empty(result.AllErrors);
+        Assert.Equal(["hello from node service", "node-svc-7", "high"], result.Output.Select(o => o.ToString()));
     }
 
     [Fact]
