@@ -249,6 +249,26 @@ public sealed class FleetCmdletTests : IDisposable
     }
 
     [Fact]
+    public void ReceiveTelemetry_PropertiesThatDifferOnlyInCase_AreBothKept()
+    {
+        var result = ps.Invoke(Start + """
+            $device = New-IoTHubDevice -DeviceId case-1
+            Connect-IoTHub -ConnectionString $device.ConnectionString -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath | Out-Null
+            $p = [Collections.Generic.Dictionary[string, string]]::new([StringComparer]::Ordinal)
+            $p['Kind'] = 'upper'
+            $p['kind'] = 'lower'
+            Send-IoTHubMessage -Body 'x' -Property $p | Out-Null
+            $m = Receive-IoTHubTelemetry -DeviceId case-1 -Count 1 -Timeout 10
+            "$($m.Properties['Kind']) $($m.Properties['kind']) $($m.Properties.Count)"
+            Disconnect-IoTHub
+            """);
+
+        // MQTT property names are case-sensitive: a case-insensitive table cannot hold both, so the message keeps them exactly.
+        Assert.Empty(result.AllErrors);
+        Assert.Equal(["upper lower 2"], result.Output.Select(o => o.ToString()));
+    }
+
+    [Fact]
     public void ReceiveTelemetry_ReturnsMessagesWithPropertiesAndEnqueuedTime_AndCountTimeoutIsAnError()
     {
         var result = ps.Invoke(Start + """

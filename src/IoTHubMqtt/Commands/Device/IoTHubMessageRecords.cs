@@ -49,8 +49,8 @@ public sealed class IoTHubReceivedMessage
         ReceivedAt = message.ReceivedAt;
         BodyBytes = message.Body;
         Body = message.BodyText;
-        Properties = new Hashtable(message.Properties.ToDictionary(p => p.Key, p => (object?)p.Value), StringComparer.Ordinal);
-        SystemProperties = new Hashtable(message.SystemProperties.ToDictionary(p => p.Key, p => (object?)p.Value), StringComparer.Ordinal);
+        Properties = PropertyTable.From(message.Properties, ignoreCase: false);
+        SystemProperties = PropertyTable.From(message.SystemProperties, ignoreCase: false);
     }
 
     public string DeviceId { get; }

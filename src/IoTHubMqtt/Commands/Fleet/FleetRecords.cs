@@ -189,8 +189,8 @@ public sealed class IoTHubTelemetryMessage
         EnqueuedTime = e.EnqueuedTime;
         BodyBytes = e.Body;
         Body = System.Text.Encoding.UTF8.GetString(e.Body);
-        Properties = new Hashtable(e.Properties.ToDictionary(p => p.Key, p => (object?)p.Value), StringComparer.OrdinalIgnoreCase);
-        SystemProperties = new Hashtable(e.SystemProperties.ToDictionary(p => p.Key, p => (object?)p.Value), StringComparer.OrdinalIgnoreCase);
+        Properties = PropertyTable.From(e.Properties, ignoreCase: true);
+        SystemProperties = PropertyTable.From(e.SystemProperties, ignoreCase: true);
         MessageId = new[] { "$.mid", "message-id", "messageId" }.Select(e.SystemProperties.GetValueOrDefault).FirstOrDefault(v => v is not null);
         PartitionId = e.PartitionId;
     }
