@@ -44,7 +44,7 @@ public sealed class Rfc2217Tests
         await using var port = await Core.Esp32.Transport.Rfc2217Port.ConnectAsync(server.Url, "127.0.0.1", server.Port, cancellationToken: Token);
 
         // Reset into the application (IO0 high): the board prints its boot log and ignores the loader protocol.
-        await ResetStrategy.HardResetAsync(port, Token);
+        await ResetStrategy.HardResetAsync(port, TimeProvider.System, Token);
         var ex = await Assert.ThrowsAsync<IoTHubMqttException>(() =>
             Esp32Flasher.ConnectAsync(port, new Esp32FlasherOptions { Reset = Esp32ResetMode.None, ConnectAttempts = 1 }, cancellationToken: Token));
 

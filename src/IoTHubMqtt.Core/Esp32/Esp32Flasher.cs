@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using IoTHubMqtt.Core.Errors;
@@ -25,12 +24,13 @@ public sealed class Esp32Flasher : IAsyncDisposable
     private readonly Esp32FlasherOptions options;
     private readonly bool ownsPort;
     private Esp32ChipInfo? chip;
+    private bool stubConfigured;
 
     private Esp32Flasher(IEsp32Port port, Esp32FlasherOptions options, bool ownsPort)
     {
         this.options = options;
         this.ownsPort = ownsPort;
-        Connection = new Esp32Connection(port, options.Log);
+        Connection = new Esp32Connection(port, options.Log, options.TimeProvider);
     }
 
     public Esp32Connection Connection { get; }
@@ -69,6 +69,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
     {
         var port = Connection.Port;
         await Connection.ConnectAsync(ResetStrategy.For(options.Reset, port, options.UsbProductId), options.ConnectAttempts, cancellationToken).ConfigureAwait(false);
+        stubConfigured = false;
         var (detected, revision) = await DetectChipAsync(cancellationToken).ConfigureAwait(false);
         chip = detected;
         if (options.Chip != Esp32Chip.Auto && options.Chip != detected.Chip)
@@ -79,8 +80,9 @@ public sealed class Esp32Flasher : IAsyncDisposable
         var mac = await ReadMacAsync(cancellationToken).ConfigureAwait(false);
 
         // The ROM attaches the flash and reads its id; the stub is loaded only when a write, erase or read needs it,
-        // so an unchanged re-flash (MD5 checks only) never pays for the stub upload.
-        await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: true), cancellationToken: cancellationToken).ConfigureAwait(false);
+        // so an unchanged re-flash (MD5 checks only) never pays for the stub upload. A stub left running by an earlier
+        // session answers in its own dialect (SPI_ATTACH without the ROM's extra word).
+        await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: !Connection.IsStub), cancellationToken: cancellationToken).ConfigureAwait(false);
         var flashId = await ReadFlashIdAsync(cancellationToken).ConfigureAwait(false);
         var capacity = (int)((flashId >> 16) & 0xFF);
         long flashSize = capacity is >= 0x12 and <= 0x1A ? 1L << capacity : 0x400000;
@@ -107,15 +109,21 @@ public sealed class Esp32Flasher : IAsyncDisposable
     /// <summary>Uploads the stub (once), re-attaches the flash through it and switches to the configured baud rate.</summary>
     public async Task EnsureStubAsync(CancellationToken cancellationToken = default)
     {
-        if (Connection.IsStub || !options.UseStub)
+        if (stubConfigured || (!Connection.IsStub && !options.UseStub))
         {
             return;
         }
 
-        await LoadStubAsync(cancellationToken).ConfigureAwait(false);
-        await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: false), cancellationToken: cancellationToken).ConfigureAwait(false);
-        await Connection.IdempotentAsync(Esp32Command.SpiSetParams((uint)Device.FlashSize), cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (options.BaudRate != RomBaudRate)
+        if (!Connection.IsStub)
+        {
+            await LoadStubAsync(cancellationToken).ConfigureAwait(false);
+            await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: false), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await Connection.IdempotentAsync(Esp32Command.SpiSetParams((uint)Device.FlashSize), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        // A stub found running answers at the rate the port was opened at; either way the transfer rate is set now.
+        stubConfigured = true;
+        if (options.BaudRate != Connection.Port.BaudRate)
         {
             await ChangeBaudAsync(options.BaudRate, cancellationToken).ConfigureAwait(false);
         }
@@ -130,8 +138,9 @@ public sealed class Esp32Flasher : IAsyncDisposable
             var info = await Connection.CommandAsync(Esp32Command.GetSecurityInfo(), 20, TimeSpan.FromMilliseconds(500), cancellationToken: cancellationToken).ConfigureAwait(false);
             chipInfo = Esp32ChipInfo.FromChipId((int)BinaryPrimitives.ReadUInt32LittleEndian(info.Data.AsSpan(12)));
         }
-        catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32CommandFailed" or "Esp32ProtocolError" or "Esp32Timeout")
+        catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32CommandFailed" or "Esp32CommandNotSupported" or "Esp32ProtocolError" or "Esp32Timeout")
         {
+            options.Log?.Invoke($"{ex.Message} Reading the chip magic instead.");
             Connection.DiscardInput();
         }
 
@@ -192,23 +201,47 @@ public sealed class Esp32Flasher : IAsyncDisposable
             }
         }
 
-        await Connection.CommandAsync(Esp32Command.MemEnd(stub.Entry), cancellationToken: cancellationToken).ConfigureAwait(false);
-        var greeting = await Connection.ReadFrameAsync(TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false);
-        if (greeting is null || !greeting.AsSpan().SequenceEqual("OHAI"u8))
+        // MEM_END is answered, then the stub starts and greets with the one unsolicited frame of the protocol, OHAI
+        // (serial-protocol documentation, "Initial Synchronisation"). A lost MEM_END answer does not mean the stub did not
+        // start: the greeting alone proves it runs.
+        await Connection.SendRawAsync(Esp32Command.MemEnd(stub.Entry).Encode(), cancellationToken).ConfigureAwait(false);
+        var deadline = Time.GetTimestamp() + (long)(StubStartTimeout.TotalSeconds * Time.TimestampFrequency);
+        while (true)
         {
-            throw Esp32Errors.Protocol(Connection.Port.Name, "the flasher stub did not start (no OHAI greeting).");
+            var left = Time.GetElapsedTime(Time.GetTimestamp(), deadline);
+            var frame = left <= TimeSpan.Zero ? null : await Connection.ReadFrameAsync(left, cancellationToken).ConfigureAwait(false);
+            if (frame is null)
+            {
+                throw Esp32Errors.Protocol(Connection.Port.Name, "the flasher stub did not start (no OHAI greeting).");
+            }
+
+            if (frame.AsSpan().SequenceEqual("OHAI"u8))
+            {
+                break;
+            }
+
+            if (Esp32Response.TryDecode(frame) is { Opcode: Esp32Opcode.MemEnd } answer && answer.Status(0) is { Ok: false, Error: var error })
+            {
+                throw Esp32Errors.RomError("MemEnd", Esp32RomError.FromCode(error), error);
+            }
         }
 
         Connection.IsStub = true;
         options.Log?.Invoke("Flasher stub running");
     }
 
+    /// <summary>MEM_END's answer (its ROM timeout) plus the time the stub takes to greet.</summary>
+    private static readonly TimeSpan StubStartTimeout = TimeSpan.FromSeconds(3);
+
+    private TimeProvider Time => Connection.Time;
+
     private async Task ChangeBaudAsync(int baud, CancellationToken cancellationToken)
     {
-        await Connection.CommandAsync(Esp32Command.ChangeBaudRate((uint)baud, RomBaudRate), cancellationToken: cancellationToken).ConfigureAwait(false);
-        await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+        // The stub takes the new rate and the one it talks at now (serial-protocol documentation, CHANGE_BAUDRATE).
+        await Connection.CommandAsync(Esp32Command.ChangeBaudRate((uint)baud, (uint)Connection.Port.BaudRate), cancellationToken: cancellationToken).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(50), Time, cancellationToken).ConfigureAwait(false);
         await Connection.Port.SetBaudRateAsync(baud, cancellationToken).ConfigureAwait(false);
-        await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(20), Time, cancellationToken).ConfigureAwait(false);
         Connection.DiscardInput();
         if (!await ProbeAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -298,7 +331,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
 
         if (options.ResetAfter)
         {
-            await ResetStrategy.HardResetAsync(Connection.Port, cancellationToken).ConfigureAwait(false);
+            await ResetStrategy.HardResetAsync(Connection.Port, Time, cancellationToken).ConfigureAwait(false);
         }
 
         return results;
@@ -353,7 +386,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
 
     private async Task<Esp32RegionResult> WriteRegionAsync(Esp32FlashRegion region, byte[] compressed, string expected, long before, long total, CancellationToken cancellationToken)
     {
-        var watch = Stopwatch.StartNew();
+        var started = Time.GetTimestamp();
         long wireBefore = WireBytesWritten;
         Exception? last = null;
         for (var attempt = 1; attempt <= Math.Max(1, options.Retries); attempt++)
@@ -361,11 +394,13 @@ public sealed class Esp32Flasher : IAsyncDisposable
             try
             {
                 await WriteCompressedAsync(region, compressed, before, total, cancellationToken).ConfigureAwait(false);
-                var actual = await FlashMd5Async(region.Offset, (uint)region.Data.Length, cancellationToken).ConfigureAwait(false);
+
+                // The MD5 request only reads: a lost or garbled answer is asked again, never a reason to rewrite the region.
+                var actual = await WithRetriesAsync(region, "SPI_FLASH_MD5", () => FlashMd5Async(region.Offset, (uint)region.Data.Length, cancellationToken), cancellationToken).ConfigureAwait(false);
                 if (actual == expected)
                 {
                     options.Log?.Invoke($"{region.Name} @ 0x{region.Offset:X}: {region.Data.Length} bytes written and verified (MD5 {expected})");
-                    return Result(region, Esp32RegionStatus.Written, expected, watch.Elapsed, WireBytesWritten - wireBefore, attempt);
+                    return Result(region, Esp32RegionStatus.Written, expected, Time.GetElapsedTime(started), WireBytesWritten - wireBefore, attempt);
                 }
 
                 last = Esp32Errors.Md5Mismatch(region.Name, region.Offset, expected, actual);
@@ -405,7 +440,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
         await Connection.CommandAsync(
             Esp32Command.FlashDeflBegin(eraseSize, (uint)blocks, (uint)blockSize, region.Offset, encryptedWord),
             timeout: Esp32Command.TimeoutFor(Esp32Opcode.FlashDeflBegin, Connection.IsStub ? 0 : eraseSize), region: region.Name, offset: region.Offset, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var watch = Stopwatch.StartNew();
+        var started = Time.GetTimestamp();
         var ratio = (double)region.Data.Length / compressed.Length;
         for (var i = 0; i < blocks; i++)
         {
@@ -414,7 +449,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
                 Esp32Command.FlashDeflData(block, (uint)i),
                 timeout: Esp32Command.TimeoutFor(Esp32Opcode.FlashDeflData, (long)(block.Length * ratio)), region: region.Name, offset: region.Offset + (uint)Math.Min(region.Data.Length, (long)(i * blockSize * ratio)), cancellationToken: cancellationToken).ConfigureAwait(false);
             var done = Math.Min(region.Data.Length, (long)((i + 1) * blockSize * ratio));
-            Report("Writing", region, before + done, total, done / Math.Max(watch.Elapsed.TotalSeconds, 1e-6));
+            Report("Writing", region, before + done, total, done / Math.Max(Time.GetElapsedTime(started).TotalSeconds, 1e-6));
         }
     }
 
@@ -467,7 +502,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
         await Connection.CommandAsync(Esp32Command.ReadFlash(offset, length, blockSize, 64), region: "read", offset: offset, cancellationToken: cancellationToken).ConfigureAwait(false);
         var data = new byte[length];
         var received = 0;
-        var watch = Stopwatch.StartNew();
+        var started = Time.GetTimestamp();
         while (received < length)
         {
             var frame = await Connection.ReadFrameAsync(TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false)
@@ -480,7 +515,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
             frame.CopyTo(data, received);
             received += frame.Length;
             await Connection.SendRawAsync(Esp32Command.Words((uint)received), cancellationToken).ConfigureAwait(false);
-            Report("Reading", "read", offset, received, length, received / Math.Max(watch.Elapsed.TotalSeconds, 1e-6));
+            Report("Reading", "read", offset, received, length, received / Math.Max(Time.GetElapsedTime(started).TotalSeconds, 1e-6));
         }
 
         var digest = await Connection.ReadFrameAsync(TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false)
@@ -512,7 +547,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
     }
 
     /// <summary>Runs the application (hard reset through RTS; no effect on ports without control lines).</summary>
-    public Task HardResetAsync(CancellationToken cancellationToken = default) => ResetStrategy.HardResetAsync(Connection.Port, cancellationToken);
+    public Task HardResetAsync(CancellationToken cancellationToken = default) => ResetStrategy.HardResetAsync(Connection.Port, Time, cancellationToken);
 
     public async ValueTask DisposeAsync()
     {
@@ -558,7 +593,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
     {
         for (var i = 0; i < 4; i++)
         {
-            await Task.Delay(50 * (i + 1), cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(50 * (i + 1)), Time, cancellationToken).ConfigureAwait(false);
             Connection.DiscardInput();
             try
             {

@@ -22,7 +22,7 @@ public abstract class ResetStrategy
 {
     public abstract string Name { get; }
 
-    public abstract Task ResetAsync(IEsp32Port port, CancellationToken cancellationToken = default);
+    public abstract Task ResetAsync(IEsp32Port port, TimeProvider time, CancellationToken cancellationToken = default);
 
     /// <summary>The strategies to try in turn for <paramref name="mode"/> on this port.</summary>
     public static IReadOnlyList<ResetStrategy> For(Esp32ResetMode mode, IEsp32Port port, ushort? usbProductId = null) => mode switch
@@ -36,10 +36,10 @@ public abstract class ResetStrategy
     };
 
     /// <summary>Runs the application: pulse EN low with IO0 high.</summary>
-    public static async Task HardResetAsync(IEsp32Port port, CancellationToken cancellationToken = default)
+    public static async Task HardResetAsync(IEsp32Port port, TimeProvider time, CancellationToken cancellationToken = default)
     {
         await port.SetControlLinesAsync(dtr: false, rts: true, cancellationToken).ConfigureAwait(false); // IO0 = HIGH, EN = LOW (chip in reset)
-        await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
         await port.SetControlLinesAsync(dtr: null, rts: false, cancellationToken).ConfigureAwait(false); // EN = HIGH, chip boots the app
     }
 }
@@ -49,12 +49,12 @@ public sealed class ClassicReset(TimeSpan bootDelay) : ResetStrategy
 {
     public override string Name => $"classic ({bootDelay.TotalMilliseconds:0} ms)";
 
-    public override async Task ResetAsync(IEsp32Port port, CancellationToken cancellationToken = default)
+    public override async Task ResetAsync(IEsp32Port port, TimeProvider time, CancellationToken cancellationToken = default)
     {
         await port.SetControlLinesAsync(dtr: false, rts: true, cancellationToken).ConfigureAwait(false); // IO0 = HIGH, EN = LOW (chip in reset)
-        await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
         await port.SetControlLinesAsync(dtr: true, rts: false, cancellationToken).ConfigureAwait(false); // IO0 = LOW, EN = HIGH (chip out of reset, sees IO0 low)
-        await Task.Delay(bootDelay, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(bootDelay, time, cancellationToken).ConfigureAwait(false);
         await port.SetControlLinesAsync(dtr: false, rts: null, cancellationToken).ConfigureAwait(false); // IO0 = HIGH, done
     }
 }
@@ -64,15 +64,15 @@ public sealed class UsbJtagSerialReset : ResetStrategy
 {
     public override string Name => "USB-JTAG-serial";
 
-    public override async Task ResetAsync(IEsp32Port port, CancellationToken cancellationToken = default)
+    public override async Task ResetAsync(IEsp32Port port, TimeProvider time, CancellationToken cancellationToken = default)
     {
         await port.SetControlLinesAsync(dtr: false, rts: false, cancellationToken).ConfigureAwait(false); // idle
-        await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
         await port.SetControlLinesAsync(dtr: true, rts: false, cancellationToken).ConfigureAwait(false); // IO0 = LOW
-        await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
         await port.SetControlLinesAsync(dtr: false, rts: true, cancellationToken).ConfigureAwait(false); // reset with IO0 latched LOW
         await port.SetControlLinesAsync(dtr: true, rts: true, cancellationToken).ConfigureAwait(false); // RTS then DTR, so DTR reaches the chip
-        await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
         await port.SetControlLinesAsync(dtr: false, rts: false, cancellationToken).ConfigureAwait(false); // release: chip boots into the loader
     }
 }
@@ -82,5 +82,5 @@ public sealed class NoReset : ResetStrategy
 {
     public override string Name => "none";
 
-    public override Task ResetAsync(IEsp32Port port, CancellationToken cancellationToken = default) => Task.CompletedTask;
+    public override Task ResetAsync(IEsp32Port port, TimeProvider time, CancellationToken cancellationToken = default) => Task.CompletedTask;
 }
