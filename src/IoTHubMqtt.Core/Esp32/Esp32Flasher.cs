@@ -344,19 +344,21 @@ public sealed class Esp32Flasher : IAsyncDisposable
         var list = new List<Esp32FlashRegion>();
         foreach (var region in regions.OrderBy(r => r.Offset))
         {
-            if (region.Data.Length == 0)
-            {
-                throw Esp32Errors.InvalidImage("Esp32EmptyImage", $"Region '{region.Name}' at 0x{region.Offset:X} is empty.", region.Name);
-            }
-
+            Esp32RegionCheck.Validate(region);
             if ((long)region.Offset + region.Data.Length > Device.FlashSize)
             {
                 throw Esp32Errors.ImageTooLarge(region.Name, region.Offset, region.Data.Length, Device.FlashSize - Math.Min(region.Offset, Device.FlashSize), $"{Device.FlashSizeText} flash");
             }
 
-            if (Esp32Image.ChipId(region.Data) is { } imageChip && imageChip != ChipInfo.ImageChipId && (region.Offset == ChipInfo.BootloaderOffset || region.Offset >= 0x10000))
+            if (region.Kind == Esp32RegionKind.PartitionTable)
             {
-                throw Esp32Errors.ImageChipMismatch(region.Name, imageChip, ChipInfo.Chip);
+                NanoFramework.PartitionTable.Parse(region.Data).EnsureFits(Device.FlashSize);
+            }
+
+            var imageChip = region.Kind == Esp32RegionKind.Image ? Esp32ImageValidator.Validate(region.Data, region.Name).ChipId : Esp32Image.ChipId(region.Data);
+            if (imageChip is { } id && id != ChipInfo.ImageChipId && (region.Kind == Esp32RegionKind.Image || region.Offset == ChipInfo.BootloaderOffset || region.Offset >= 0x10000))
+            {
+                throw Esp32Errors.ImageChipMismatch(region.Name, id, ChipInfo.Chip);
             }
 
             if (list.Count > 0 && list[^1].Offset + (uint)list[^1].Data.Length > region.Offset)
