@@ -64,6 +64,15 @@ public sealed class Esp32Simulator
         }
     }
 
+    /// <summary>A register as the chip holds it now: written by the host, else its initial value from the options (0 if unset).</summary>
+    public uint Register(uint address)
+    {
+        lock (gate)
+        {
+            return writtenRegisters.TryGetValue(address, out var value) ? value : Options.Registers.GetValueOrDefault(address);
+        }
+    }
+
     /// <summary>True while an uploaded flasher stub runs (until the next reset): a new connection finds it still running.</summary>
     public bool StubRunning
     {
@@ -564,7 +573,7 @@ public sealed class Esp32Simulator
 
         private void WriteRegister(uint address, uint value, uint mask)
         {
-            var old = registers.GetValueOrDefault(address);
+            var old = registers.TryGetValue(address, out var written) ? written : sim.Options.Registers.GetValueOrDefault(address);
             value = (old & ~mask) | (value & mask);
             if (address == Chip.SpiBase && (value & (1u << 18)) != 0)
             {
@@ -573,7 +582,7 @@ public sealed class Esp32Simulator
                 if (command == 0x9F)
                 {
                     var capacity = (uint)Math.Log2(sim.Options.FlashSize);
-                    registers[Chip.SpiBase + Chip.W0Offset] = 0xEF | (0x40u << 8) | (capacity << 16); // Winbond W25Q
+                    registers[Chip.SpiBase + Chip.W0Offset] = sim.Options.FlashJedecId ?? (0xEF | (0x40u << 8) | (capacity << 16)); // Winbond W25Q
                 }
 
                 value &= ~(1u << 18);

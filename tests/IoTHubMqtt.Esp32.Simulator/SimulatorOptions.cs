@@ -33,6 +33,9 @@ public sealed class SimulatorOptions
 
     public byte[] Mac { get; set; } = [0x24, 0x0A, 0xC4, 0x12, 0x34, 0x56];
 
+    /// <summary>The JEDEC id the flash answers to RDID; null = a Winbond W25Q whose capacity byte follows <see cref="FlashSize"/>.</summary>
+    public uint? FlashJedecId { get; set; }
+
     /// <summary>Register values the chip starts with, e.g. eFuse words that hold the chip revision (unset registers read 0).</summary>
     public Dictionary<uint, uint> Registers { get; } = [];
 

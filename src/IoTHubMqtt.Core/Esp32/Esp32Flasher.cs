@@ -45,6 +45,13 @@ public sealed class Esp32Flasher : IAsyncDisposable
     /// <summary>Opens <paramref name="port"/> (serial name, socket:// or rfc2217://) and connects.</summary>
     public static async Task<Esp32Flasher> ConnectAsync(string port, Esp32FlasherOptions? options = null, CancellationToken cancellationToken = default)
     {
+        options ??= new Esp32FlasherOptions();
+        if (options.UsbProductId is null && !port.Contains("://", StringComparison.Ordinal))
+        {
+            // The port's USB id picks the reset sequence and tells whether the chip talks over its USB-JTAG-serial peripheral.
+            options.UsbProductId = UsbProductIdOf(port);
+        }
+
         var transport = await Esp32PortFactory.OpenAsync(port, RomBaudRate, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -65,6 +72,20 @@ public sealed class Esp32Flasher : IAsyncDisposable
         return flasher;
     }
 
+    private static ushort? UsbProductIdOf(string port)
+    {
+        try
+        {
+            return Esp32PortEnumerator.Enumerate().FirstOrDefault(c => string.Equals(c.Port, port, OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal)) is { VendorId: not 0 } candidate
+                ? candidate.ProductId
+                : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlatformNotSupportedException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     private async Task InitializeAsync(CancellationToken cancellationToken)
     {
         var port = Connection.Port;
@@ -78,17 +99,23 @@ public sealed class Esp32Flasher : IAsyncDisposable
         }
 
         var mac = await ReadMacAsync(cancellationToken).ConfigureAwait(false);
+        if (options.UsbProductId == ResetStrategy.UsbJtagSerialProductId && detected.UsbWatchdogs is { } watchdogs && !Connection.FoundRunningStub)
+        {
+            await DisableWatchdogsAsync(watchdogs, cancellationToken).ConfigureAwait(false);
+        }
 
         // The ROM attaches the flash and reads its id; the stub is loaded only when a write, erase or read needs it,
         // so an unchanged re-flash (MD5 checks only) never pays for the stub upload. A stub left running by an earlier
         // session answers in its own dialect (SPI_ATTACH without the ROM's extra word).
         await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: !Connection.IsStub), cancellationToken: cancellationToken).ConfigureAwait(false);
         var flashId = await ReadFlashIdAsync(cancellationToken).ConfigureAwait(false);
-        var capacity = (int)((flashId >> 16) & 0xFF);
-        long flashSize = capacity is >= 0x12 and <= 0x1A ? 1L << capacity : 0x400000;
-        if (capacity is < 0x12 or > 0x1A)
+        var detectedSize = Esp32FlashSize.FromJedecId(flashId);
+        var flashSize = detectedSize ?? options.FlashSize ?? UnknownFlashSizeBound;
+        if (detectedSize is null)
         {
-            options.Log?.Invoke($"Unknown flash id 0x{flashId:X6}; assuming 4MB.");
+            options.Log?.Invoke(options.FlashSize is null
+                ? $"The flash (JEDEC id 0x{flashId:X6}) does not say its size: the bootloader header keeps its own size, and writes are held within {Esp32Format.Size(UnknownFlashSizeBound)}. Give -FlashSize to set it."
+                : $"The flash (JEDEC id 0x{flashId:X6}) does not say its size; using the {Esp32Format.Size(flashSize)} given.");
         }
 
         await Connection.IdempotentAsync(Esp32Command.SpiSetParams((uint)flashSize), cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -102,8 +129,25 @@ public sealed class Esp32Flasher : IAsyncDisposable
             MacAddress = mac,
             FlashId = flashId,
             FlashSize = flashSize,
+            FlashSizeDetected = detectedSize is not null,
         };
         options.Log?.Invoke($"Detected {Device}");
+    }
+
+    /// <summary>The bound for writes when the flash does not say its size: 4 MB, the smallest flash of current ESP32 modules.</summary>
+    private const long UnknownFlashSizeBound = 4L * 1024 * 1024;
+
+    /// <summary>RTC watchdog off, super watchdog set to feed itself (each register unlocked with its key, then locked again).</summary>
+    private async Task DisableWatchdogsAsync(Esp32Watchdogs w, CancellationToken cancellationToken)
+    {
+        await Connection.WriteRegisterAsync(w.RtcWdtWriteProtect, Esp32Watchdogs.RtcWdtKey, cancellationToken).ConfigureAwait(false);
+        await Connection.WriteRegisterAsync(w.RtcWdtConfig0, 0, cancellationToken).ConfigureAwait(false);
+        await Connection.WriteRegisterAsync(w.RtcWdtWriteProtect, 0, cancellationToken).ConfigureAwait(false);
+        await Connection.WriteRegisterAsync(w.SwdWriteProtect, w.SwdKey, cancellationToken).ConfigureAwait(false);
+        var swd = await Connection.ReadRegisterAsync(w.SwdConfig, cancellationToken).ConfigureAwait(false);
+        await Connection.WriteRegisterAsync(w.SwdConfig, swd | w.SwdAutoFeed, cancellationToken).ConfigureAwait(false);
+        await Connection.WriteRegisterAsync(w.SwdWriteProtect, 0, cancellationToken).ConfigureAwait(false);
+        options.Log?.Invoke("Watchdogs disabled for the write (USB-JTAG-serial keeps them running in the loader)");
     }
 
     /// <summary>Uploads the stub (once), re-attaches the flash through it and switches to the configured baud rate.</summary>
@@ -331,7 +375,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
 
         if (options.ResetAfter)
         {
-            await ResetStrategy.HardResetAsync(Connection.Port, Time, cancellationToken).ConfigureAwait(false);
+            await HardResetAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return results;
@@ -367,7 +411,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
             }
 
             var data = region.Offset == ChipInfo.BootloaderOffset && region.Data[0] == Esp32Image.Magic
-                ? Esp32Image.PatchHeader(region.Data, options.FlashMode, options.FlashSize ?? Device.FlashSize, FrequencyCode())
+                ? Esp32Image.PatchHeader(region.Data, options.FlashMode, options.FlashSize ?? (Device.FlashSizeDetected ? Device.FlashSize : null), FrequencyCode())
                 : region.Data;
             list.Add(region with { Data = data });
         }
@@ -549,7 +593,27 @@ public sealed class Esp32Flasher : IAsyncDisposable
     }
 
     /// <summary>Runs the application (hard reset through RTS; no effect on ports without control lines).</summary>
-    public Task HardResetAsync(CancellationToken cancellationToken = default) => ResetStrategy.HardResetAsync(Connection.Port, Time, cancellationToken);
+    public async Task HardResetAsync(CancellationToken cancellationToken = default)
+    {
+        if (chip?.ForceDownloadRegister is { } register)
+        {
+            // A download forced over USB would win over the reset: clear it first. A board that does not answer any more is
+            // reset all the same.
+            try
+            {
+                await Connection.CommandAsync(Esp32Command.WriteReg(register, 0, mask: ForceDownloadBoot), timeout: TimeSpan.FromMilliseconds(500), cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32Timeout" or "Esp32CommandFailed" or "Esp32ProtocolError" or "Esp32PortClosed")
+            {
+                options.Log?.Invoke($"Could not clear the forced-download bit: {ex.Message}");
+            }
+        }
+
+        await ResetStrategy.HardResetAsync(Connection.Port, Time, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>RTC_CNTL_FORCE_DOWNLOAD_BOOT, bit 0 of RTC_CNTL_OPTION1_REG.</summary>
+    private const uint ForceDownloadBoot = 0x1;
 
     public async ValueTask DisposeAsync()
     {

@@ -11,6 +11,10 @@ public sealed record Esp32DeviceInfo
     public required string MacAddress { get; init; }
     public required uint FlashId { get; init; }
     public required long FlashSize { get; init; }
+
+    /// <summary>False when the flash's JEDEC id does not tell its size (FlashSize is then a safe bound, or what was given).</summary>
+    public bool FlashSizeDetected { get; init; } = true;
+
     public string? UsbId { get; init; }
 
     public string FlashSizeText => Esp32Format.Size(FlashSize);
