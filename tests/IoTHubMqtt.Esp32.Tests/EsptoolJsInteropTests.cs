@@ -45,7 +45,7 @@ public sealed class EsptoolJsInteropTests
         await File.WriteAllBytesAsync(path, image, TestContext.Current.CancellationToken);
         try
         {
-            var (exit, output, error) = await ExternalProcess.RunAsync(node, TimeSpan.FromMinutes(2), Path.Combine(InteropDirectory, "esptool.mjs"), "127.0.0.1", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "0x10000", path);
+            var (exit, output, error) = await ExternalProcess.RunAsync(node, TimeSpan.FromMinutes(2), Path.Combine(InteropDirectory, "esptool.mjs"), "127.0.0.1", server.TcpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "0x10000", path);
             var events = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!.AsObject()).ToDictionary(e => (string)e["event"]!);
 
             Assert.True(exit == 0, $"esptool-js failed: {output} {error}");

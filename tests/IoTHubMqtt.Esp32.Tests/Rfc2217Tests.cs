@@ -41,7 +41,7 @@ public sealed class Rfc2217Tests
     {
         var simulator = new Esp32Simulator(new SimulatorOptions { StartInBootloader = false });
         await using var server = new SimulatorServer(simulator, rfc2217: true);
-        await using var port = await Core.Esp32.Transport.Rfc2217Port.ConnectAsync(server.Url, "127.0.0.1", server.Port, cancellationToken: Token);
+        await using var port = await Core.Esp32.Transport.Rfc2217Port.ConnectAsync(server.Url, "127.0.0.1", server.TcpPort, cancellationToken: Token);
 
         // Reset into the application (IO0 high): the board prints its boot log and ignores the loader protocol.
         await ResetStrategy.HardResetAsync(port, TimeProvider.System, Token);

@@ -23,7 +23,7 @@ public sealed class SimulatorFidelityTests
         public static async Task<RawLink> OpenAsync(SimulatorServer server)
         {
             var link = new RawLink();
-            await link.client.ConnectAsync("127.0.0.1", server.Port, Token);
+            await link.client.ConnectAsync("127.0.0.1", server.TcpPort, Token);
             link.stream = link.client.GetStream();
             return link;
         }
