@@ -52,6 +52,9 @@ public sealed class Esp32Simulator
     /// <summary>Resets seen on the EN line (through DTR/RTS over RFC 2217).</summary>
     public int Resets { get; internal set; }
 
+    /// <summary>Bytes that crossed the line at mismatched baud rates (noise on both ends).</summary>
+    public long GarbledBytes { get; private set; }
+
     /// <summary>The baud rate the simulated UART runs at now.</summary>
     public int CurrentBaud { get; private set; } = 115200;
 
@@ -173,6 +176,16 @@ public sealed class Esp32Simulator
         private uint plainPosition;
 
         private SimulatedChip Chip => sim.chip;
+
+        /// <summary>A byte as a UART at the wrong rate reads it: deterministic noise that is never a SLIP delimiter.</summary>
+        private static byte Noise(byte b, int index)
+        {
+            var noise = (byte)((b * 0x1D) + 0x3B + index);
+            return noise == End ? (byte)0x3F : noise;
+        }
+
+        /// <summary>The host's end of the line runs at another baud rate than the chip's UART (known over RFC 2217).</summary>
+        private bool BaudMismatch => stream is IHostBaudRate { HostBaudRate: > 0 } host && host.HostBaudRate != sim.CurrentBaud;
 
         private bool stub
         {
@@ -695,6 +708,13 @@ public sealed class Esp32Simulator
             }
 
             sim.BytesSent += bytes.Length;
+            if (BaudMismatch)
+            {
+                // The host samples the chip's bits at another rate: it reads noise with no frame delimiters in it.
+                sim.GarbledBytes += bytes.Length;
+                bytes = bytes.Select(Noise).ToArray();
+            }
+
             await stream.WriteAsync(bytes, ct).ConfigureAwait(false);
             await stream.FlushAsync(ct).ConfigureAwait(false);
         }
@@ -719,6 +739,15 @@ public sealed class Esp32Simulator
                 if (sim.Options.LimitRate)
                 {
                     await inbound.WaitAsync(n, sim.CurrentBaud, ct).ConfigureAwait(false);
+                }
+
+                if (BaudMismatch)
+                {
+                    // The UART samples the host's bits at another rate: what it reads is noise, never a frame.
+                    sim.GarbledBytes += n;
+                    inFrame = false;
+                    frame.Clear();
+                    continue;
                 }
 
                 for (var i = 0; i < n; i++)
