@@ -52,34 +52,9 @@ public sealed class StopEsp32SimulatorCommand : IoTHubCmdlet
 /// <summary>The simulators started in each runspace, so Stop-Esp32Simulator with no argument stops the last one started there.</summary>
 internal static class Esp32SimulatorSession
 {
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, Stack<SimulatorServer>> Started = new();
+    private static readonly RunspaceRegistry<SimulatorServer> Started = new(simulator => simulator.IsRunning);
 
-    private static Guid Key => System.Management.Automation.Runspaces.Runspace.DefaultRunspace?.InstanceId ?? Guid.Empty;
+    public static void Add(SimulatorServer simulator) => Started.Add(simulator);
 
-    public static void Add(SimulatorServer simulator)
-    {
-        var stack = Started.GetOrAdd(Key, _ => new Stack<SimulatorServer>());
-        lock (stack)
-        {
-            stack.Push(simulator);
-        }
-    }
-
-    public static SimulatorServer? Last()
-    {
-        if (!Started.TryGetValue(Key, out var stack))
-        {
-            return null;
-        }
-
-        lock (stack)
-        {
-            while (stack.Count > 0 && !stack.Peek().IsRunning)
-            {
-                stack.Pop();
-            }
-
-            return stack.Count > 0 ? stack.Peek() : null;
-        }
-    }
+    public static SimulatorServer? Last() => Started.Last();
 }
