@@ -184,8 +184,19 @@ public sealed class Esp32Simulator
             return noise == End ? (byte)0x3F : noise;
         }
 
-        /// <summary>The host's end of the line runs at another baud rate than the chip's UART (known over RFC 2217).</summary>
-        private bool BaudMismatch => stream is IHostBaudRate { HostBaudRate: > 0 } host && host.HostBaudRate != sim.CurrentBaud;
+        /// <summary>
+        /// The bytes on the line are noise: the host's end runs at another baud rate than the chip's UART (known over RFC 2217
+        /// and on a pty), or the chip's UART runs faster than the line carries (<see cref="SimulatorOptions.MaxBaudRate"/>).
+        /// </summary>
+        private bool BaudMismatch
+        {
+            get
+            {
+                var chipBaud = sim.CurrentBaud;
+                return (sim.Options.MaxBaudRate > 0 && chipBaud > sim.Options.MaxBaudRate)
+                    || (stream is IHostBaudRate host && host.HostBaudRate is > 0 and var hostBaud && hostBaud != chipBaud);
+            }
+        }
 
         private bool stub
         {
@@ -361,7 +372,11 @@ public sealed class Esp32Simulator
                     return;
                 case 0x0F: // CHANGE_BAUDRATE: answer at the old rate, then switch
                     await RespondAsync(op, occurrence, 0, [], ct).ConfigureAwait(false);
-                    sim.CurrentBaud = (int)W(0);
+                    if (!sim.Options.IgnoreBaudRateChange)
+                    {
+                        sim.CurrentBaud = (int)W(0);
+                    }
+
                     return;
                 case 0x02 or 0x10: // FLASH_BEGIN / FLASH_DEFL_BEGIN
                     // The ROMs after the ESP32 take a 5th word (encrypted write flag); the ESP32 ROM does not. The stub

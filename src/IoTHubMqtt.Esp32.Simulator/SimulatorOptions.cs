@@ -85,6 +85,18 @@ public sealed class SimulatorOptions
     /// <summary>The first N SYNC requests get no answer (a board that needs a few tries).</summary>
     public int IgnoreFirstSyncs { get; set; }
 
+    /// <summary>
+    /// The loader acknowledges CHANGE_BAUDRATE but its UART keeps running at the old rate (a fault): a host that switches
+    /// reads noise and is heard as noise, on a line whose ends' rates are known (a pty, RFC 2217).
+    /// </summary>
+    public bool IgnoreBaudRateChange { get; set; }
+
+    /// <summary>
+    /// The fastest rate the line carries, as a USB-serial bridge has one (0 = no limit): while the chip's UART runs faster,
+    /// every byte either way is noise, whatever the host's end is set to.
+    /// </summary>
+    public int MaxBaudRate { get; set; }
+
     public List<SimulatorFault> Faults { get; } = [];
 }
 

@@ -65,17 +65,19 @@ public sealed class BaudMismatchTests
         var simulator = new Esp32Simulator(new SimulatorOptions { Chip = SimulatedChipType.Esp32C3 });
         await using var server = new SimulatorServer(simulator, rfc2217: true);
         var image = TestImages.FirmwareLike(16 * 1024, 90);
-        await using (var flasher = await Esp32Flasher.ConnectAsync(server.Url, new Esp32FlasherOptions { BaudRate = 460800, Reset = Esp32ResetMode.None, ResetAfter = false }, Token))
+        await using (var flasher = await Esp32Flasher.ConnectAsync(server.Url, new Esp32FlasherOptions { BaudRate = 1500000, Reset = Esp32ResetMode.None, ResetAfter = false }, Token))
         {
             await flasher.WriteAsync([new Esp32FlashRegion("app", 0x10000, image)], Token);
         }
 
         Assert.True(simulator.StubRunning);
-        Assert.Equal(460800, simulator.CurrentBaud); // the stub still talks at the transfer rate
+        Assert.Equal(1500000, simulator.CurrentBaud); // the stub still talks at the transfer rate
 
-        // A new session opens the line at 115200 and does not reset: the chip hears noise, the host reads noise.
+        // A new session opens the line at 115200 and does not reset: the chip hears noise, the host reads noise, and the
+        // usual transfer rates where a stub left running is looked for are not the one it talks at.
         var error = await Assert.ThrowsAsync<IoTHubMqttException>(() => Esp32Flasher.ConnectAsync(server.Url, new Esp32FlasherOptions { Reset = Esp32ResetMode.None, ConnectAttempts = 1 }, Token));
         Assert.Equal("Esp32SyncFailed", error.ErrorId);
+        Assert.Contains("nor from a flasher stub at 921600, 460800, 230400 baud", error.Message, StringComparison.Ordinal);
         Assert.True(simulator.GarbledBytes > 0);
 
         // The classic reset over RFC 2217 brings the chip back to its ROM at 115200: the same line works again.

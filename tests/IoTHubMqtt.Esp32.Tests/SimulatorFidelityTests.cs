@@ -60,6 +60,75 @@ public sealed class SimulatorFidelityTests
         }
     }
 
+    /// <summary>
+    /// A line whose host end switches to 460800 baud right after the chip took the request (the chip's UART stays at 115200):
+    /// what the chip answers arrives as noise. The request is read at the matching rate; every later look at the host's rate
+    /// finds the new one.
+    /// </summary>
+    private sealed class SwitchingLine(byte[] request) : Stream, IHostBaudRate
+    {
+        private int looks;
+        private bool delivered;
+
+        public MemoryStream Received { get; } = new();
+
+        public int HostBaudRate => Interlocked.Increment(ref looks) == 1 ? 115200 : 460800;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (delivered)
+            {
+                return ValueTask.FromResult(0); // the host closes the line once its request is out
+            }
+
+            delivered = true;
+            request.CopyTo(buffer);
+            return ValueTask.FromResult(request.Length);
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Received.Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => Received.Write(buffer, offset, count);
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    [Fact]
+    public async Task AnswerSentWhileTheHostRunsAtAnotherRate_ArrivesAsNoise_WithNoFrameInIt()
+    {
+        var simulator = new Esp32Simulator(new SimulatorOptions { Chip = SimulatedChipType.Esp32C3 });
+        var line = new SwitchingLine(Slip.Encode(Esp32Command.ReadReg(0x40001000).Encode()));
+
+        await simulator.ServeAsync(line, Token);
+
+        var noise = line.Received.ToArray();
+        Assert.Equal(1, simulator.CountOf(0x0A)); // the request was heard and answered
+        Assert.NotEmpty(noise);
+        Assert.Equal(noise.Length, simulator.GarbledBytes);
+        Assert.DoesNotContain(Slip.End, noise);
+        var frames = new List<byte[]>();
+        new SlipDecoder().Feed(noise, frames.Add);
+        Assert.Empty(frames);
+    }
+
     [Fact]
     public async Task RomSync_AnsweredEightTimes_WithTheRomsNonZeroValue_StubAnswersOnceWithZero()
     {

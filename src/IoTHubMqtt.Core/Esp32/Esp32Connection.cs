@@ -40,10 +40,17 @@ public sealed class Esp32Connection
     /// <summary>Bytes written to the port, SLIP framing included.</summary>
     public long WireBytesWritten { get; private set; }
 
-    /// <summary>Resets into the bootloader (each strategy in turn, <paramref name="attempts"/> rounds) and syncs.</summary>
-    public async Task ConnectAsync(IReadOnlyList<ResetStrategy> strategies, int attempts = 3, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Resets into the bootloader (each strategy in turn, <paramref name="attempts"/> rounds) and syncs. When the first
+    /// round gets no answer and the board printed nothing readable, a SYNC is tried at each of
+    /// <paramref name="stubBaudRates"/>: a flasher stub left running by an earlier session that could not reset the board
+    /// (no DTR/RTS: a pty, a board without the auto-reset circuit) still talks at the rate that session switched to, and
+    /// at the port's rate its bytes and ours are noise to each other. A board found that way is used at that rate.
+    /// </summary>
+    public async Task ConnectAsync(IReadOnlyList<ResetStrategy> strategies, int attempts = 3, CancellationToken cancellationToken = default, IReadOnlyList<int>? stubBaudRates = null)
     {
         ArgumentNullException.ThrowIfNull(strategies);
+        var triedRates = new List<int>();
         for (var attempt = 0; attempt < attempts; attempt++)
         {
             foreach (var strategy in strategies)
@@ -59,10 +66,51 @@ public sealed class Esp32Connection
                     }
                 }
             }
+
+            if (attempt == 0 && stubBaudRates is { Count: > 0 } && Port.HasBaudRate && !HeardBootLog())
+            {
+                if (await TrySyncAtOtherRatesAsync(stubBaudRates, triedRates, cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
         }
 
         var noise = System.Text.Encoding.ASCII.GetString(decoder.Noise.ToArray());
-        throw Esp32Errors.SyncFailed(Port.Name, noise);
+        throw Esp32Errors.SyncFailed(Port.Name, noise, triedRates);
+    }
+
+    private async Task<bool> TrySyncAtOtherRatesAsync(IReadOnlyList<int> rates, List<int> tried, CancellationToken cancellationToken)
+    {
+        var opened = Port.BaudRate;
+        foreach (var rate in rates.Where(r => r != opened).Distinct())
+        {
+            tried.Add(rate);
+            log?.Invoke($"No answer at {opened} baud on {Port.Name}: trying {rate} baud, where a flasher stub left running by an earlier session would talk");
+            await Port.SetBaudRateAsync(rate, cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < SyncAttemptsAtOtherRates; i++)
+            {
+                if (await TrySyncAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    log?.Invoke($"Synced with the {(FoundRunningStub ? "flasher stub" : "bootloader")} on {Port.Name} at {rate} baud");
+                    return true;
+                }
+            }
+        }
+
+        await Port.SetBaudRateAsync(opened, cancellationToken).ConfigureAwait(false);
+        DiscardInput();
+        return false;
+    }
+
+    private const int SyncAttemptsAtOtherRates = 2;
+
+    /// <summary>True when the board printed readable text (its boot log): it talks at the port's rate and is not in a stub left at another.</summary>
+    private bool HeardBootLog()
+    {
+        var noise = decoder.Noise;
+        var readable = noise.Count(b => b is (>= 0x20 and < 0x7F) or (byte)'\r' or (byte)'\n' or (byte)'\t');
+        return readable >= 16 && readable * 10 >= noise.Count * 9;
     }
 
     /// <summary>

@@ -5,9 +5,11 @@ namespace IoTHubMqtt.Core.Esp32;
 /// <summary>The flasher's errors: stable ErrorIds, each with the fix for the common cause.</summary>
 public static class Esp32Errors
 {
-    public static IoTHubMqttException SyncFailed(string port, string? bootLog) => new(
+    public static IoTHubMqttException SyncFailed(string port, string? bootLog, IReadOnlyCollection<int>? otherRatesTried = null) => new(
         "Esp32SyncFailed", IoTHubErrorKind.ConnectionError,
-        $"No answer from the ESP32 bootloader on {port}." + (string.IsNullOrWhiteSpace(bootLog) ? string.Empty : $" The board printed: {Trim(bootLog)}"),
+        $"No answer from the ESP32 bootloader on {port}"
+            + (otherRatesTried is { Count: > 0 } ? $" (nor from a flasher stub at {string.Join(", ", otherRatesTried)} baud)." : ".")
+            + (string.IsNullOrWhiteSpace(bootLog) ? string.Empty : $" The board printed: {Trim(bootLog)}"),
         "Hold the BOOT (IO0) button while pressing and releasing EN/RESET, then retry; check the port and the cable (a data cable, not charge-only).", port);
 
     public static IoTHubMqttException Timeout(string port, string operation, string? region = null, long? offset = null) => new(

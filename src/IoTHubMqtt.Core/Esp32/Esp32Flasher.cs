@@ -89,7 +89,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
     private async Task InitializeAsync(CancellationToken cancellationToken)
     {
         var port = Connection.Port;
-        await Connection.ConnectAsync(ResetStrategy.For(options.Reset, port, options.UsbProductId), options.ConnectAttempts, cancellationToken).ConfigureAwait(false);
+        await Connection.ConnectAsync(ResetStrategy.For(options.Reset, port, options.UsbProductId), options.ConnectAttempts, cancellationToken, [options.BaudRate, .. StubBaudRates]).ConfigureAwait(false);
         stubConfigured = false;
         var (detected, revision) = await DetectChipAsync(cancellationToken).ConfigureAwait(false);
         chip = detected;
@@ -133,6 +133,9 @@ public sealed class Esp32Flasher : IAsyncDisposable
         };
         options.Log?.Invoke($"Detected {Device}");
     }
+
+    /// <summary>Where a stub left running by an earlier session may talk besides the configured -Baud: the usual transfer rates.</summary>
+    private static readonly int[] StubBaudRates = [921600, 460800, 230400];
 
     /// <summary>The bound for writes when the flash does not say its size: 4 MB, the smallest flash of current ESP32 modules.</summary>
     private const long UnknownFlashSizeBound = 4L * 1024 * 1024;
@@ -282,18 +285,30 @@ public sealed class Esp32Flasher : IAsyncDisposable
     private async Task ChangeBaudAsync(int baud, CancellationToken cancellationToken)
     {
         // The stub takes the new rate and the one it talks at now (serial-protocol documentation, CHANGE_BAUDRATE).
-        await Connection.CommandAsync(Esp32Command.ChangeBaudRate((uint)baud, (uint)Connection.Port.BaudRate), cancellationToken: cancellationToken).ConfigureAwait(false);
+        var old = Connection.Port.BaudRate;
+        await Connection.CommandAsync(Esp32Command.ChangeBaudRate((uint)baud, (uint)old), cancellationToken: cancellationToken).ConfigureAwait(false);
         await Task.Delay(TimeSpan.FromMilliseconds(50), Time, cancellationToken).ConfigureAwait(false);
         await Connection.Port.SetBaudRateAsync(baud, cancellationToken).ConfigureAwait(false);
         await Task.Delay(TimeSpan.FromMilliseconds(20), Time, cancellationToken).ConfigureAwait(false);
         Connection.DiscardInput();
-        if (!await ProbeAsync(cancellationToken).ConfigureAwait(false))
+        if (await ProbeAsync(cancellationToken).ConfigureAwait(false))
         {
-            throw new IoTHubMqttException("Esp32BaudRateFailed", IoTHubErrorKind.ConnectionError,
-                $"The board on {Connection.Port.Name} stopped answering after switching to {baud} baud.", "Use a lower -Baud (460800 or 115200).", Connection.Port.Name);
+            options.Log?.Invoke($"Changed baud rate to {baud}");
+            return;
         }
 
-        options.Log?.Invoke($"Changed baud rate to {baud}");
+        // No answer at the new rate: a board that acknowledged the change but kept its rate still answers at the old one.
+        await Connection.Port.SetBaudRateAsync(old, cancellationToken).ConfigureAwait(false);
+        Connection.DiscardInput();
+        if (await ProbeAsync(cancellationToken).ConfigureAwait(false))
+        {
+            (options.Warn ?? options.Log)?.Invoke($"The board on {Connection.Port.Name} did not switch to {baud} baud (it still answers at {old}); writing at {old} baud, which is slower.");
+            return;
+        }
+
+        throw new IoTHubMqttException("Esp32BaudRateFailed", IoTHubErrorKind.ConnectionError,
+            $"The board on {Connection.Port.Name} stopped answering after switching to {baud} baud (and does not answer at {old} either).",
+            "Use a lower -Baud (460800 or 115200): the USB-serial bridge or the cable may not carry this rate. Reset the board (EN) before retrying.", Connection.Port.Name);
     }
 
     /// <summary>Reads the flash JEDEC id (RDID 0x9F) through the SPI user-command registers.</summary>

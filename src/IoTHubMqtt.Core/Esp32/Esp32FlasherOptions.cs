@@ -42,6 +42,9 @@ public sealed class Esp32FlasherOptions
 
     public Action<string>? Log { get; set; }
 
+    /// <summary>What the user should know although the operation goes on (a slower baud rate than asked); null = into <see cref="Log"/>.</summary>
+    public Action<string>? Warn { get; set; }
+
     /// <summary>The clock of every timeout, retry pause and reset pulse (a fake one in tests); the system clock by default.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 

@@ -83,4 +83,35 @@ public sealed class Esp32SimulatorCmdletTests : IDisposable
         Assert.Empty(result.AllErrors);
         Assert.Equal(true, Assert.Single(result.Output).BaseObject);
     }
+    [Fact]
+    public void Pty_WithDevicePath_FlashedAsASerialPort_AtTheAskedRate_LinkRemovedOnStop_ExistingPathRefused()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            var refused = ps.Invoke("Start-Esp32Simulator -Pty");
+            Assert.Equal("Esp32SimulatorPtyNotSupported,IoTHubMqtt.Commands.Esp32.StartEsp32SimulatorCommand", Assert.Single(refused.AllErrors).FullyQualifiedErrorId);
+            return;
+        }
+
+        var link = Path.Combine(files.Root, "ttyESP");
+        files.Write("app.bin", Esp32Files.App(5, 16 * 1024, 31));
+        var result = ps.Invoke($"""
+            [void]$ExecutionContext.SessionState.Path.SetLocation('{files.Root}')
+            $sim = Start-Esp32Simulator -Chip Esp32C3 -Pty -DevicePath ttyESP
+            $sim.Port
+            ($sim | Install-Esp32Firmware -Image '0x10000=app.bin' -Baud 460800).Status
+            $sim.HostBaudRate
+            $sim.Simulator.GarbledBytes
+            """);
+
+        Assert.Empty(result.AllErrors);
+        Assert.Equal([link, "Written", "460800", "0"], result.Output.Select(o => o.BaseObject.ToString()));
+        Assert.StartsWith("/dev/pts/", new FileInfo(link).ResolveLinkTarget(returnFinalTarget: true)!.FullName, StringComparison.Ordinal);
+
+        var taken = ps.Invoke("Start-Esp32Simulator -Pty -DevicePath ttyESP");
+        Assert.Equal("Esp32SimulatorDevicePathInvalid,IoTHubMqtt.Commands.Esp32.StartEsp32SimulatorCommand", Assert.Single(taken.AllErrors).FullyQualifiedErrorId);
+
+        Assert.Empty(ps.Invoke("$sim | Stop-Esp32Simulator").AllErrors);
+        Assert.False(File.Exists(link) || new FileInfo(link).LinkTarget is not null, "the link is removed when the simulator stops");
+    }
 }

@@ -14,6 +14,12 @@ public interface IEsp32Port : IAsyncDisposable
 
     int BaudRate { get; }
 
+    /// <summary>
+    /// False where the baud rate means nothing on the wire (raw TCP: the bridge on the other side sets its own): there,
+    /// trying other rates cannot reach a board.
+    /// </summary>
+    bool HasBaudRate => true;
+
     /// <summary>Reads what is available, waiting at most <paramref name="timeout"/>; returns 0 on timeout.</summary>
     ValueTask<int> ReadAsync(Memory<byte> buffer, TimeSpan timeout, CancellationToken cancellationToken = default);
 

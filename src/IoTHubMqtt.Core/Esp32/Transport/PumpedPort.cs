@@ -24,6 +24,8 @@ public abstract class PumpedPort : IEsp32Port
 
     public abstract int BaudRate { get; }
 
+    public virtual bool HasBaudRate => true;
+
     /// <summary>Starts the read loop; call once the underlying stream is open.</summary>
     protected void StartPump() => pump = Task.Run(PumpAsync);
 

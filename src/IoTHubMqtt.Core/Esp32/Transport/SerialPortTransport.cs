@@ -11,10 +11,13 @@ public sealed class SerialPortTransport : PumpedPort
         : base(name)
     {
         this.port = port;
+
+        // A tty without modem lines (a pseudo-terminal) refuses TIOCMGET: no reset can reach a board behind it.
+        HasControlLines = OperatingSystem.IsWindows() || ModemLines.DescriptorOf(port) is not { } fd || ModemLines.CanRead(fd);
         StartPump();
     }
 
-    public override bool HasControlLines => true;
+    public override bool HasControlLines { get; }
 
     public override int BaudRate => port.BaudRate;
 
@@ -197,9 +200,25 @@ internal static class ModemLines
         }
     }
 
+    private static (ulong Get, ulong Set) Requests => OperatingSystem.IsMacOS() ? (0x4004746AUL, 0x8004746DUL) : (0x5415UL, 0x5418UL);
+
+    /// <summary>True when the tty has modem lines to read (TIOCMGET succeeds; a pseudo-terminal has none).</summary>
+    public static bool CanRead(int fd)
+    {
+        try
+        {
+            var bits = 0;
+            return Ioctl(fd, (nuint)Requests.Get, ref bits) == 0;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return true; // unknown: assume a real serial port
+        }
+    }
+
     public static bool TrySet(int fd, bool dtr, bool rts)
     {
-        var (get, set) = OperatingSystem.IsMacOS() ? (0x4004746AUL, 0x8004746DUL) : (0x5415UL, 0x5418UL);
+        var (get, set) = Requests;
         try
         {
             var bits = 0;

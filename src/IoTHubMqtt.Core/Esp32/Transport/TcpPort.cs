@@ -22,6 +22,8 @@ public sealed class TcpPort : PumpedPort
 
     public override int BaudRate => baud;
 
+    public override bool HasBaudRate => false;
+
     public static async Task<TcpPort> ConnectAsync(string name, string host, int port, CancellationToken cancellationToken = default)
     {
         var client = new TcpClient();

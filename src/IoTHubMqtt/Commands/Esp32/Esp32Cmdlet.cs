@@ -34,6 +34,7 @@ public abstract class Esp32Cmdlet : IoTHubCmdlet
         Reset = Reset.To<Esp32ResetMode>(),
         UseStub = useStub,
         Log = VerboseSink,
+        Warn = message => Post(() => WriteWarning(message)),
         Progress = new PostedProgress(this, activity),
     };
 
