@@ -23,7 +23,9 @@ public sealed class PesterSuiteTests(PesterSuiteTests.PesterRun run) : IClassFix
         TestContext.Current.SendDiagnosticMessage($"{file}: {tests.Count(t => t.Result == "Passed")} of {tests.Count} Pester tests passed.");
 
         var problems = new StringBuilder();
-        foreach (var container in containers.Where(c => c.Result != "Passed"))
+        // A file whose BeforeAll or discovery failed (its tests then never ran); a file is also 'Failed' when one of its
+        // tests is, which the tests' own lines below say.
+        foreach (var container in containers.Where(c => c.Result != "Passed" && (!string.IsNullOrWhiteSpace(c.Error) || tests.Count == 0)))
         {
             problems.AppendLine($"{file} (the file itself): {container.Result}").AppendLine(container.Error);
         }
