@@ -75,7 +75,8 @@ try {
     if ($service) {
         $job = Invoke-IoTHubMethod -DeviceId $deviceId -Name reboot -Payload @{ delay = 5 } -AsJob
         Wait-IoTHubMethodCall -Name reboot -Timeout 30 | Out-Host
-        $answer = $job | Receive-Job -Wait -AutoRemoveJob
+        $answer = $job | Receive-Job -Wait
+        $job | Remove-Job
         Write-Host "The service got status $($answer.Status) and payload $($answer.Payload | ConvertTo-Json -Compress)"
     }
     else {
