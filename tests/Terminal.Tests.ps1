@@ -25,6 +25,10 @@ Describe 'Tab completion through TabExpansion2' -Tags 'CI' {
         Get-Completion 'Send-IoTHubMessage -Transport W' | Should -Be @('WebSocket')
     }
 
+    It 'completes -Ack values in the casing of every other fixed choice' {
+        Get-Completion 'Send-IoTHubCloudMessage -DeviceId d -Message m -Ack ' | Should -Be @('None', 'Positive', 'Negative', 'Full')
+    }
+
     It 'completes -Port with the network forms and the serial devices present' {
         $offered = Get-Completion 'Install-Esp32Firmware -Port '
         $offered | Should -Contain 'socket://'
@@ -172,6 +176,13 @@ Describe 'Views at 80 and 120 columns' -Tags 'CI' {
     }
 
     AfterAll { $hub | Stop-IoTHubEmulator -Confirm:$false }
+
+    It 'names the method MethodName and Name on both sides' {
+        $samples['method call'].Name | Should -Be 'reboot'
+        $samples['method call'].MethodName | Should -Be 'reboot'
+        $samples['method result'].MethodName | Should -Be 'reboot'
+        $samples['method result'].Name | Should -Be 'reboot'
+    }
 
     It 'the <_> view keeps every line within 80 and 120 columns' -ForEach @(
         'connection string', 'device key', 'emulator', 'device', 'connection', 'sent message', 'received message',
