@@ -26,7 +26,7 @@ Describe 'Tab completion through TabExpansion2' -Tags 'CI' {
     }
 
     It 'completes -Ack values in the casing of every other fixed choice' {
-        Get-Completion 'Send-IoTHubCloudMessage -DeviceId d -Message m -Ack ' | Should -Be @('None', 'Positive', 'Negative', 'Full')
+        Get-Completion 'Send-IoTHubCloudMessage -DeviceId d -Message m -Ack ' | Should -Be @('Full', 'Negative', 'None', 'Positive')
     }
 
     It 'completes -Port with the network forms and the serial devices present' {
