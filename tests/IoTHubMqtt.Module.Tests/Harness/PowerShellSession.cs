@@ -12,6 +12,7 @@ public sealed class PowerShellSession : IDisposable
 {
     private readonly CapturingHost host = new();
     private readonly Runspace runspace;
+    private PowerShell? running;
 
     public PowerShellSession(bool importModule = true)
     {
@@ -34,6 +35,7 @@ public sealed class PowerShellSession : IDisposable
         using var shell = Create(script, variables);
         var output = new PSDataCollection<PSObject>();
         var async = shell.BeginInvoke<PSObject, PSObject>(null, output);
+        Volatile.Write(ref running, shell);
         RuntimeException? terminating = null;
         if (!async.AsyncWaitHandle.WaitOne(timeout ?? TimeSpan.FromMinutes(2)))
         {
@@ -63,6 +65,9 @@ public sealed class PowerShellSession : IDisposable
 
         return Collect(shell, output, terminating);
     }
+
+    /// <summary>Presses Ctrl+C: stops what <see cref="Invoke"/> runs now on another thread (its result then shows what it did until then).</summary>
+    public void Stop() => Volatile.Read(ref running)?.Stop();
 
     /// <summary>Starts a script, presses Ctrl+C (Stop) after <paramref name="stopAfter"/>, and returns how long the stop took.</summary>
     public (PowerShellResult Result, TimeSpan StopTook, bool Stopped) InvokeAndStop(string script, TimeSpan stopAfter, IDictionary<string, object?>? variables = null)
