@@ -107,10 +107,11 @@ public sealed partial class IoTHubServiceClient
                 $"The Event Hub-compatible endpoint has no partition '{unknown}': its partitions are {string.Join(", ", all)}.", "Pass partition ids the hub has.", unknown);
         }
 
-        var store = TelemetryCheckpoints.Create(read.Checkpoint);
-        await PrepareAsync(store, read.Checkpoint, cancellationToken).ConfigureAwait(false);
+        var checkpoints = TelemetryCheckpoints.Create(read.Checkpoint);
+        await PrepareAsync(checkpoints, read.Checkpoint, cancellationToken).ConfigureAwait(false);
         var processorOptions = new EventProcessorOptions
         {
+            Identifier = read.ReaderId is { Length: > 0 } id ? id : Guid.NewGuid().ToString(),
             ConnectionOptions = connection,
             RetryOptions = retry,
             MaximumWaitTime = TimeSpan.FromSeconds(1),
@@ -124,12 +125,10 @@ public sealed partial class IoTHubServiceClient
                 _ => EventPosition.Earliest,
             },
         };
-        if (read.ReaderId is { Length: > 0 } id)
-        {
-            processorOptions.Identifier = id;
-        }
 
         var reader = new TelemetryReader(host, entity, group, partitionIds, read.DeviceId, options.MaxRetries, options.Log);
+        var store = new HandoverCheckpointStore(checkpoints, processorOptions.Identifier, read.OwnershipExpiration, read.LoadBalancingInterval,
+            reader.HandOverAsync, reader.Progressed, options.Log);
         var processor = new TelemetryProcessor(reader, store, group, host, entity, credential, partitionIds, processorOptions);
         reader.Start(processor);
         try

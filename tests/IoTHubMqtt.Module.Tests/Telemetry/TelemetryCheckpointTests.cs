@@ -5,7 +5,9 @@ namespace IoTHubMqtt.Module.Tests.Telemetry;
 
 /// <summary>
 /// Receive-IoTHubTelemetry at fleet scale: checkpoints (a file; blobs in Azurite) so a reader resumes where it stopped,
-/// -StartTime, partition subsets, consumer groups with positions of their own, progress for -Count.
+/// readers that share the partitions of a consumer group and hand them over without a message read twice, the
+/// JavaScript Event Hubs processor reading on from the cmdlet's blob checkpoints and back, -StartTime, partition subsets,
+/// consumer groups with positions of their own, progress for -Count.
 /// </summary>
 public sealed class TelemetryCheckpointTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>, IDisposable
 {
@@ -113,53 +115,129 @@ public sealed class TelemetryCheckpointTests(AzuriteFixture azurite) : IClassFix
     }
 
     [Fact]
-    public void BlobCheckpoints_TwoReadersShareTheConsumerGroupAcrossRestarts_NothingLostOrRepeated()
+    public void BlobCheckpoints_TwoReadersShareThePartitionsWhileDevicesSend_AndAcrossRestarts_NothingLostOrRepeated()
     {
         Assert.SkipWhen(azurite.Missing is not null, azurite.Missing ?? "");
-        StartAndSend(6, 3);
+        ConnectDevices(TelemetryPartitions.DeviceIdsCovering("share", 1));
         var container = "checkpoints-" + Guid.NewGuid().ToString("N")[..8];
         var common = $"-StorageConnectionString '{azurite.ConnectionString}' -Checkpoint {container} -LoadBalancingInterval 00:00:01";
+        var deliveries = new Deliveries();
+        var sent = new List<string>();
 
-        // Two readers at once (two runspaces), each until the messages so far are all read; then both stop cleanly.
-        var seen = new System.Collections.Concurrent.ConcurrentBag<string>();
-        RunTogether(common, seen, 18);
-        Assert.Equal(18, seen.Count);
-        Assert.Equal(18, seen.Distinct().Count());
-
-        // More messages while no reader runs; the restarted readers read exactly those.
-        var more = ps.Invoke("""
-            foreach ($i in 1..4) {
-                $d = New-IoTHubDevice -DeviceId ("late$i-" + [guid]::NewGuid().ToString('N').Substring(0, 6))
-                $c = Connect-IoTHub -ConnectionString $d.ConnectionString -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath
-                Send-IoTHubMessage -Connection $c -Body "late$i" | Out-Null
-                Disconnect-IoTHub -Connection $c
+        // Two readers start together; devices send to every partition, round after round, until both readers have read
+        // (the partitions are shared), and one round more.
+        using (var readers = new Readers(this, common, deliveries))
+        {
+            for (var round = 1; round <= 40 && deliveries.Readers.Count < 2; round++)
+            {
+                sent.AddRange(SendRound($"a{round}"));
+                Assert.True(deliveries.WaitForCount(sent.Count, TimeSpan.FromMinutes(1)), $"{deliveries.Count} of {sent.Count} read: {deliveries}");
             }
-            """);
-        Assert.Empty(more.AllErrors);
-        var after = new System.Collections.Concurrent.ConcurrentBag<string>();
-        RunTogether(common, after, 4);
-        Assert.Equal(["late1", "late2", "late3", "late4"], after.Order(StringComparer.Ordinal));
+
+            sent.AddRange(SendRound("a-last"));
+            Assert.True(deliveries.WaitForCount(sent.Count, TimeSpan.FromMinutes(1)), $"{deliveries.Count} of {sent.Count} read: {deliveries}");
+            readers.StopAndCheck();
+        }
+
+        Assert.Equal(2, deliveries.Readers.Count);
+        Assert.Equal(sent.Order(StringComparer.Ordinal), deliveries.Bodies.Order(StringComparer.Ordinal));
+
+        // Messages while no reader runs; both readers start again (each claims what it can, then they balance) while
+        // devices go on sending: every message once.
+        sent.AddRange(SendRound("b0"));
+        using (var readers = new Readers(this, common, deliveries))
+        {
+            Assert.True(deliveries.WaitForCount(sent.Count, TimeSpan.FromMinutes(1)), $"{deliveries.Count} of {sent.Count} read: {deliveries}");
+            for (var round = 1; round <= 3; round++)
+            {
+                sent.AddRange(SendRound($"b{round}"));
+                Assert.True(deliveries.WaitForCount(sent.Count, TimeSpan.FromMinutes(1)), $"{deliveries.Count} of {sent.Count} read: {deliveries}");
+            }
+
+            readers.StopAndCheck();
+        }
+
+        Assert.Equal(sent.Order(StringComparer.Ordinal), deliveries.Bodies.Order(StringComparer.Ordinal));
     }
 
-    /// <summary>Runs two readers with <paramref name="arguments"/> in runspaces of their own until together they read <paramref name="total"/>, then stops them (Ctrl+C).</summary>
-    private void RunTogether(string arguments, System.Collections.Concurrent.ConcurrentBag<string> seen, int total)
+    [Fact]
+    public async Task BlobCheckpoints_TheJavaScriptEventHubsProcessorTakesOverFromTheCmdlet_AndTheCmdletFromIt()
     {
-        var service = ps.Invoke("$hub.OwnerConnectionString; $hub.HttpsPort; $hub.CaCertificatePath").Output.Select(o => o.ToString()).ToList();
-        var readers = Enumerable.Range(0, 2).Select(_ => new PowerShellSession()).ToList();
-        try
-        {
-            var runs = readers.Select(reader => Task.Run(() => reader.Invoke(
-                $"Receive-IoTHubTelemetry -ConnectionString '{service[0]}' -Port {service[1]} -CaCertificatePath '{service[2]}' {arguments} -Timeout 0 | ForEach-Object {{ $seen.Add($_.Body) }}",
-                PowerShellSession.Vars(("seen", seen)), TimeSpan.FromMinutes(3)))).ToList();
-            var deadline = DateTime.UtcNow.AddMinutes(2);
-            while (seen.Count < total && DateTime.UtcNow < deadline && runs.All(r => !r.IsCompleted))
-            {
-                Thread.Sleep(50);
-            }
+        Assert.SkipWhen(azurite.Missing is not null, azurite.Missing ?? "");
+        Assert.SkipWhen(NodeInterop.Missing("@azure/eventhubs-checkpointstore-blob") is not null, NodeInterop.Missing("@azure/eventhubs-checkpointstore-blob") ?? "");
+        ConnectDevices(TelemetryPartitions.DeviceIdsCovering("js", 1));
+        var container = "handover-" + Guid.NewGuid().ToString("N")[..8];
+        var checkpoint = $"-StorageConnectionString '{azurite.ConnectionString}' -Checkpoint {container}";
+        var sent = SendRound("m1").Concat(SendRound("m2")).ToList();
 
-            foreach (var reader in readers)
+        // The cmdlet reads 3 of the 8 and stops (its checkpoints written, its partitions given up) ...
+        var first = Read($"{checkpoint} -Count 3 -Timeout 60");
+
+        // ... the Event Hubs processor for JavaScript (blob checkpoint store) reads on from those checkpoints ...
+        var hub = ps.Invoke("$hub.EventHubConnectionString; $hub.CaCertificatePath").Output.Select(o => o.ToString()).ToList();
+        using var script = NodeInterop.Start("eventhubs.js", new Dictionary<string, string> { ["NODE_EXTRA_CA_CERTS"] = hub[1] },
+            "checkpoint", hub[0], "$Default", azurite.ConnectionString, container, "5");
+        var read = await script.WaitForAsync("events", TimeSpan.FromMinutes(2));
+        var second = read["events"]!.AsArray().Select(e => (string)e!["body"]!).ToList();
+
+        Assert.Equal(sent.Order(StringComparer.Ordinal), first.Concat(second).Order(StringComparer.Ordinal));
+
+        // ... and the cmdlet reads on from the processor's checkpoints: only what came since.
+        var later = SendRound("m3");
+        Assert.Equal(later.Order(StringComparer.Ordinal), Read($"{checkpoint} -Count 4 -Timeout 60").Order(StringComparer.Ordinal));
+        Assert.Empty(Read($"{checkpoint} -Timeout 3"));
+    }
+
+    /// <summary>Creates the devices and keeps a connection of each in $devices.</summary>
+    private void ConnectDevices(IReadOnlyList<string> ids)
+    {
+        var result = ps.Invoke("""
+            $hub = Start-IoTHubEmulator -ServiceRequestsPerSecond 0
+            $hub | Connect-IoTHubService | Out-Null
+            $devices = foreach ($id in $ids) {
+                $d = New-IoTHubDevice -DeviceId $id
+                Connect-IoTHub -ConnectionString $d.ConnectionString -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath
+            }
+            """, PowerShellSession.Vars(("ids", ids.ToArray())), TimeSpan.FromMinutes(2));
+        Assert.Empty(result.AllErrors);
+    }
+
+    /// <summary>One message '{tag}-{device}' from each device; returns the bodies.</summary>
+    private List<string> SendRound(string tag)
+    {
+        var result = ps.Invoke("foreach ($c in $devices) { $body = \"$tag-$($c.DeviceId)\"; Send-IoTHubMessage -Connection $c -Body $body | Out-Null; $body }",
+            PowerShellSession.Vars(("tag", tag)));
+        Assert.Empty(result.AllErrors);
+        return result.Output.Select(o => o.ToString()).ToList();
+    }
+
+    /// <summary>Two readers with the same arguments, each in a runspace of its own, reading until stopped (Ctrl+C).</summary>
+    private sealed class Readers : IDisposable
+    {
+        private readonly List<PowerShellSession> sessions = [];
+        private readonly List<Task<PowerShellResult>> runs = [];
+
+        public Readers(TelemetryCheckpointTests test, string arguments, Deliveries deliveries)
+        {
+            var service = test.ps.Invoke("$hub.OwnerConnectionString; $hub.HttpsPort; $hub.CaCertificatePath").Output.Select(o => o.ToString()).ToList();
+            for (var i = 1; i <= 2; i++)
             {
-                reader.Stop();
+                var session = new PowerShellSession();
+                var reader = i;
+                sessions.Add(session);
+                runs.Add(Task.Run(() => session.Invoke(
+                    $"Receive-IoTHubTelemetry -ConnectionString '{service[0]}' -Port {service[1]} -CaCertificatePath '{service[2]}' {arguments} -Timeout 0 | ForEach-Object {{ $deliveries.Add($reader, $_.PartitionId, $_.Body) }}",
+                    PowerShellSession.Vars(("deliveries", deliveries), ("reader", reader)), TimeSpan.FromMinutes(5))));
+            }
+        }
+
+        /// <summary>Presses Ctrl+C in both (each writes its checkpoints and gives its partitions up); only PipelineStopped errors.</summary>
+        public void StopAndCheck()
+        {
+            Assert.All(runs, r => Assert.False(r.IsCompleted, r.IsCompleted ? string.Join("; ", r.Result.AllErrors) : ""));
+            foreach (var session in sessions)
+            {
+                session.Stop();
             }
 
             foreach (var run in runs)
@@ -168,12 +246,96 @@ public sealed class TelemetryCheckpointTests(AzuriteFixture azurite) : IClassFix
                 Assert.True(result.AllErrors.All(e => e.FullyQualifiedErrorId.StartsWith("PipelineStopped", StringComparison.Ordinal)), string.Join("; ", result.AllErrors));
             }
         }
-        finally
+
+        public void Dispose()
         {
-            foreach (var reader in readers)
+            foreach (var session in sessions)
             {
-                reader.Dispose();
+                session.Stop();
             }
+
+            Task.WaitAll([.. runs], TimeSpan.FromMinutes(1));
+            foreach (var session in sessions)
+            {
+                session.Dispose();
+            }
+        }
+    }
+}
+
+/// <summary>What the readers of a test delivered, by reader and partition; a test waits on it for a count.</summary>
+public sealed class Deliveries
+{
+    private readonly object gate = new();
+    private readonly List<(int Reader, string Partition, string Body)> items = [];
+
+    public void Add(int reader, string partition, string body)
+    {
+        lock (gate)
+        {
+            items.Add((reader, partition, body));
+            Monitor.PulseAll(gate);
+        }
+    }
+
+    public int Count
+    {
+        get
+        {
+            lock (gate)
+            {
+                return items.Count;
+            }
+        }
+    }
+
+    public IReadOnlyList<string> Bodies
+    {
+        get
+        {
+            lock (gate)
+            {
+                return items.Select(i => i.Body).ToList();
+            }
+        }
+    }
+
+    /// <summary>The readers that delivered at least one message.</summary>
+    public IReadOnlySet<int> Readers
+    {
+        get
+        {
+            lock (gate)
+            {
+                return items.Select(i => i.Reader).ToHashSet();
+            }
+        }
+    }
+
+    /// <summary>Waits until at least <paramref name="count"/> were delivered; false after <paramref name="timeout"/>.</summary>
+    public bool WaitForCount(int count, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        lock (gate)
+        {
+            while (items.Count < count)
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero || !Monitor.Wait(gate, left))
+                {
+                    return items.Count >= count;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    public override string ToString()
+    {
+        lock (gate)
+        {
+            return string.Join(", ", items.Select(i => $"{i.Reader}:{i.Partition}:{i.Body}"));
         }
     }
 }

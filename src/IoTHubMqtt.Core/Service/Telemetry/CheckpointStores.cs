@@ -20,6 +20,7 @@ internal sealed class CheckpointDocument
 {
     private readonly Dictionary<string, (string Owner, DateTimeOffset Modified, string Version)> ownership = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string? Offset, long? Sequence, DateTimeOffset Modified)> checkpoints = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Requester, DateTimeOffset Modified)> requests = new(StringComparer.Ordinal);
 
     public static string Key(string ns, string eventHub, string group, string partition) =>
         $"{ns.ToLowerInvariant()}/{eventHub.ToLowerInvariant()}/{group.ToLowerInvariant()}/{partition}";
@@ -75,6 +76,17 @@ internal sealed class CheckpointDocument
     public void SetCheckpoint(string ns, string eventHub, string group, string partition, CheckpointPosition position) =>
         checkpoints[Key(ns, eventHub, group, partition)] = (position.OffsetString, position.SequenceNumber, DateTimeOffset.UtcNow);
 
+    public IReadOnlyList<HandoverRequest> ListRequests(string ns, string eventHub, string group)
+    {
+        var prefix = Key(ns, eventHub, group, "");
+        return requests.Where(r => r.Key.StartsWith(prefix, StringComparison.Ordinal)).Select(r => new HandoverRequest(r.Key[prefix.Length..], r.Value.Requester, r.Value.Modified)).ToList();
+    }
+
+    public void Request(string ns, string eventHub, string group, string partition, string requester) =>
+        requests[Key(ns, eventHub, group, partition)] = (requester, DateTimeOffset.UtcNow);
+
+    public bool ClearRequest(string ns, string eventHub, string group, string partition) => requests.Remove(Key(ns, eventHub, group, partition));
+
     public JsonObject ToJson() => new()
     {
         ["version"] = 1,
@@ -91,6 +103,12 @@ internal sealed class CheckpointDocument
             ["offset"] = c.Value.Offset,
             ["sequenceNumber"] = c.Value.Sequence,
             ["lastModified"] = c.Value.Modified.ToString("O", CultureInfo.InvariantCulture),
+        }).ToArray()),
+        ["requests"] = new JsonArray(requests.Select(r => (JsonNode)new JsonObject
+        {
+            ["partition"] = r.Key,
+            ["requester"] = r.Value.Requester,
+            ["lastModified"] = r.Value.Modified.ToString("O", CultureInfo.InvariantCulture),
         }).ToArray()),
     };
 
@@ -110,6 +128,11 @@ internal sealed class CheckpointDocument
         foreach (var c in json["checkpoints"]?.AsArray() ?? [])
         {
             document.checkpoints[(string)c!["partition"]!] = ((string?)c["offset"], (long?)c["sequenceNumber"], DateTimeOffset.Parse((string)c["lastModified"]!, CultureInfo.InvariantCulture));
+        }
+
+        foreach (var r in json["requests"]?.AsArray() ?? [])
+        {
+            document.requests[(string)r!["partition"]!] = ((string)r["requester"]!, DateTimeOffset.Parse((string)r["lastModified"]!, CultureInfo.InvariantCulture));
         }
 
         return document;
@@ -139,7 +162,7 @@ internal static class TelemetryCheckpoints
 }
 
 /// <summary>Checkpoints of one reader, kept while it runs.</summary>
-internal sealed class MemoryCheckpointStore : CheckpointStore
+internal sealed class MemoryCheckpointStore : CheckpointStore, IHandoverRequests
 {
     private readonly CheckpointDocument document = new();
 
@@ -176,6 +199,34 @@ internal sealed class MemoryCheckpointStore : CheckpointStore
 
         return Task.CompletedTask;
     }
+
+    public Task<IReadOnlyList<HandoverRequest>> ListRequestsAsync(string fullyQualifiedNamespace, string eventHubName, string consumerGroup, CancellationToken cancellationToken)
+    {
+        lock (document)
+        {
+            return Task.FromResult(document.ListRequests(fullyQualifiedNamespace, eventHubName, consumerGroup));
+        }
+    }
+
+    public Task RequestAsync(string fullyQualifiedNamespace, string eventHubName, string consumerGroup, string partitionId, string requester, CancellationToken cancellationToken)
+    {
+        lock (document)
+        {
+            document.Request(fullyQualifiedNamespace, eventHubName, consumerGroup, partitionId, requester);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task ClearRequestAsync(string fullyQualifiedNamespace, string eventHubName, string consumerGroup, string partitionId, CancellationToken cancellationToken)
+    {
+        lock (document)
+        {
+            document.ClearRequest(fullyQualifiedNamespace, eventHubName, consumerGroup, partitionId);
+        }
+
+        return Task.CompletedTask;
+    }
 }
 
 /// <summary>
@@ -183,7 +234,7 @@ internal sealed class MemoryCheckpointStore : CheckpointStore
 /// exclusive lock file beside it, reads the file, changes it and replaces it whole, so a reader that dies mid-write
 /// leaves the previous version.
 /// </summary>
-internal sealed class FileCheckpointStore(string path) : CheckpointStore
+internal sealed class FileCheckpointStore(string path) : CheckpointStore, IHandoverRequests
 {
     private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(30);
 
@@ -231,6 +282,27 @@ internal sealed class FileCheckpointStore(string path) : CheckpointStore
             d.SetCheckpoint(fullyQualifiedNamespace, eventHubName, consumerGroup, partitionId, startingPosition);
             return true;
         }, cancellationToken);
+
+    public async Task<IReadOnlyList<HandoverRequest>> ListRequestsAsync(string fullyQualifiedNamespace, string eventHubName, string consumerGroup, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<HandoverRequest> result = [];
+        await WithDocumentAsync(d =>
+        {
+            result = d.ListRequests(fullyQualifiedNamespace, eventHubName, consumerGroup);
+            return false;
+        }, cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    public Task RequestAsync(string fullyQualifiedNamespace, string eventHubName, string consumerGroup, string partitionId, string requester, CancellationToken cancellationToken) =>
+        WithDocumentAsync(d =>
+        {
+            d.Request(fullyQualifiedNamespace, eventHubName, consumerGroup, partitionId, requester);
+            return true;
+        }, cancellationToken);
+
+    public Task ClearRequestAsync(string fullyQualifiedNamespace, string eventHubName, string consumerGroup, string partitionId, CancellationToken cancellationToken) =>
+        WithDocumentAsync(d => d.ClearRequest(fullyQualifiedNamespace, eventHubName, consumerGroup, partitionId), cancellationToken);
 
     private async Task WithDocumentAsync(Func<CheckpointDocument, bool> change, CancellationToken cancellationToken)
     {
@@ -286,9 +358,10 @@ internal sealed class FileCheckpointStore(string path) : CheckpointStore
 /// Checkpoints and ownership in blobs, named and tagged as the Event Hubs blob checkpoint stores name them
 /// (<c>{namespace}/{eventhub}/{consumergroup}/ownership/{partition}</c> with metadata <c>ownerid</c>,
 /// <c>…/checkpoint/{partition}</c> with <c>offset</c> and <c>sequencenumber</c>; ETags as ownership versions), so the
-/// .NET and JavaScript Event Hubs processors share them.
+/// .NET and JavaScript Event Hubs processors share them. Requests for partitions (<see cref="HandoverCheckpointStore"/>)
+/// are blobs of their own, <c>…/handover/{partition}</c> with metadata <c>requester</c>, which those processors ignore.
 /// </summary>
-internal sealed class BlobCheckpointStore(BlobContainerClient container) : CheckpointStore
+internal sealed class BlobCheckpointStore(BlobContainerClient container) : CheckpointStore, IHandoverRequests
 {
     private static readonly BinaryData Empty = BinaryData.FromBytes([]);
 
@@ -390,5 +463,32 @@ internal sealed class BlobCheckpointStore(BlobContainerClient container) : Check
         }
 
         await blob.UploadAsync(Empty, new BlobUploadOptions { Metadata = metadata }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<HandoverRequest>> ListRequestsAsync(string fullyQualifiedNamespace, string eventHubName, string consumerGroup, CancellationToken cancellationToken)
+    {
+        var prefix = Prefix(fullyQualifiedNamespace, eventHubName, consumerGroup, "handover");
+        var result = new List<HandoverRequest>();
+        await foreach (var blob in Container.GetBlobsAsync(BlobTraits.Metadata, BlobStates.None, prefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (blob.Metadata.TryGetValue("requester", out var requester) && requester.Length > 0)
+            {
+                result.Add(new HandoverRequest(blob.Name[prefix.Length..], requester, blob.Properties.LastModified ?? DateTimeOffset.MinValue));
+            }
+        }
+
+        return result;
+    }
+
+    public async Task RequestAsync(string fullyQualifiedNamespace, string eventHubName, string consumerGroup, string partitionId, string requester, CancellationToken cancellationToken)
+    {
+        var blob = Container.GetBlobClient(Prefix(fullyQualifiedNamespace, eventHubName, consumerGroup, "handover") + partitionId);
+        await blob.UploadAsync(Empty, new BlobUploadOptions { Metadata = new Dictionary<string, string> { ["requester"] = requester } }, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task ClearRequestAsync(string fullyQualifiedNamespace, string eventHubName, string consumerGroup, string partitionId, CancellationToken cancellationToken)
+    {
+        var blob = Container.GetBlobClient(Prefix(fullyQualifiedNamespace, eventHubName, consumerGroup, "handover") + partitionId);
+        await blob.DeleteIfExistsAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 }

@@ -13,14 +13,19 @@ namespace IoTHubMqtt.Core.Service;
 /// Telemetry of the hub's Event Hub-compatible endpoint read through the Event Hubs processor model
 /// (Azure.Messaging.EventHubs <see cref="PluggableCheckpointStoreEventProcessor{TPartition}"/>): the reader claims
 /// partitions of its consumer group in the checkpoint store, balancing them with other readers of the same store, and
-/// starts each where its checkpoint says. A checkpoint records only events the caller acknowledged
-/// (<see cref="Acknowledge"/>), in order, per partition, and is written as the reader goes and when it is disposed, so a
-/// reader that stops and starts again neither loses nor repeats an event. Events of a partition the reader lost to
-/// another are dropped before they are handed out. Connections that drop are opened again by the client's retry policy.
+/// starts each where its checkpoint says. A checkpoint records only events the caller delivered
+/// (<see cref="BeginDelivery"/> / <see cref="EndDelivery"/>), in order, per partition, and is written as the reader goes
+/// and when it is disposed, so a reader that stops and starts again neither loses nor repeats an event. A partition that
+/// another reader of the store asks for is handed over: this reader stops delivering its events, writes its checkpoint and
+/// only then gives it up (<see cref="HandOverAsync"/>), so the other reader starts exactly after the last event delivered
+/// here. Connections that drop are opened again by the client's retry policy.
 /// </summary>
 public sealed class TelemetryReader : IAsyncDisposable
 {
     private const string Operation = "Read telemetry";
+
+    /// <summary>How long a handover waits for the message being delivered to land (a pipeline blocked downstream).</summary>
+    private static readonly TimeSpan HandOverWait = TimeSpan.FromSeconds(10);
     private readonly Channel<Item> events = Channel.CreateBounded<Item>(new BoundedChannelOptions(1000) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly Dictionary<string, Track> partitions = new(StringComparer.Ordinal);
     private readonly string? deviceId;
@@ -94,9 +99,9 @@ public sealed class TelemetryReader : IAsyncDisposable
             {
                 lock (partitions)
                 {
-                    if (item.Track.Generation != item.Generation)
+                    if (!item.Current)
                     {
-                        continue; // the partition moved to another reader: it delivers this event
+                        continue; // the partition moved to another reader (or started again): it delivers this event
                     }
 
                     if (item.Hidden)
@@ -117,17 +122,65 @@ public sealed class TelemetryReader : IAsyncDisposable
     /// <summary>Marks an event read by <see cref="ReadAsync"/> as processed: the checkpoint of its partition may move past it.</summary>
     public void Acknowledge(TelemetryEvent e)
     {
+        if (BeginDelivery(e))
+        {
+            EndDelivery(e, delivered: true);
+        }
+    }
+
+    /// <summary>
+    /// Before an event read by <see cref="ReadAsync"/> is handed on: false when its partition has meanwhile gone to another
+    /// reader (or started again), which then delivers it: skip it. Every true is followed by <see cref="EndDelivery"/>.
+    /// </summary>
+    public bool BeginDelivery(TelemetryEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        if (e.Receipt is not Item item)
+        {
+            return true;
+        }
+
+        lock (partitions)
+        {
+            if (!item.Current)
+            {
+                return false;
+            }
+
+            item.Track.InFlight = item;
+            return true;
+        }
+    }
+
+    /// <summary>After <see cref="BeginDelivery"/>: delivered, the checkpoint may move past the event; not delivered, it stays before it.</summary>
+    public void EndDelivery(TelemetryEvent e, bool delivered)
+    {
         ArgumentNullException.ThrowIfNull(e);
         if (e.Receipt is not Item item)
         {
             return;
         }
 
+        TaskCompletionSource? waiting;
         lock (partitions)
         {
-            item.Acknowledged = true;
-            item.Track.Advance();
+            if (delivered)
+            {
+                item.Acknowledged = true;
+                item.Track.Advance();
+            }
+
+            if (!ReferenceEquals(item.Track.InFlight, item))
+            {
+                return;
+            }
+
+            item.Track.InFlight = null;
+            waiting = item.Track.Landed;
+            item.Track.Landed = null;
         }
+
+        waiting?.TrySetResult();
     }
 
     /// <summary>Writes the checkpoint of every owned partition whose acknowledged position moved.</summary>
@@ -139,38 +192,101 @@ public sealed class TelemetryReader : IAsyncDisposable
         }
     }
 
-    private async Task CheckpointAsync(string partition, CancellationToken cancellationToken)
+    private async Task CheckpointAsync(string partition, CancellationToken cancellationToken, bool final = false)
     {
-        TelemetryEvent? position;
+        Track? track;
         lock (partitions)
         {
-            if (processor is null || !partitions.TryGetValue(partition, out var track) || !track.Owned || track.Committed is null || ReferenceEquals(track.Committed, track.Written))
+            if (processor is null || !partitions.TryGetValue(partition, out track))
+            {
+                return;
+            }
+        }
+
+        // One write at a time per partition, so that a slow periodic write never lands after the last one of a handover.
+        await track.Writing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            TelemetryEvent position;
+            lock (partitions)
+            {
+                if ((!track.Owned && !final) || track.Committed is null || ReferenceEquals(track.Committed, track.Written))
+                {
+                    return;
+                }
+
+                position = track.Committed;
+            }
+
+            await processor.CheckpointAsync(partition, position, cancellationToken).ConfigureAwait(false);
+            lock (partitions)
+            {
+                if (track.Written is null || track.Written.SequenceNumber < position.SequenceNumber)
+                {
+                    track.Written = position;
+                }
+            }
+        }
+        finally
+        {
+            track.Writing.Release();
+        }
+    }
+
+    /// <summary>
+    /// Stops delivering the events of <paramref name="partition"/> (the one being handed on now may land first), then writes
+    /// the checkpoint of what was delivered: after this, another reader may start the partition at that checkpoint. Used
+    /// before this reader gives a partition to another, and before it starts a partition again itself.
+    /// </summary>
+    internal async Task HandOverAsync(string partition, CancellationToken cancellationToken)
+    {
+        Task? landing;
+        lock (partitions)
+        {
+            if (!partitions.TryGetValue(partition, out var track))
             {
                 return;
             }
 
-            position = track.Committed;
+            track.Owned = false;
+            track.Generation++;
+            landing = track.InFlight is null ? null : (track.Landed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
 
-        await processor.CheckpointAsync(partition, position, cancellationToken).ConfigureAwait(false);
+        if (landing is not null)
+        {
+            try
+            {
+                await landing.WaitAsync(HandOverWait, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                log?.Invoke($"{Operation}: partition {partition} is handed over while a message is still being delivered; it may be read again.");
+            }
+        }
+
+        await CheckpointAsync(partition, cancellationToken, final: true).ConfigureAwait(false);
         lock (partitions)
         {
-            if (partitions.TryGetValue(partition, out var track) && (track.Written is null || track.Written.SequenceNumber < position.SequenceNumber))
-            {
-                track.Written = position;
-            }
+            var track = partitions[partition];
+            track.Outstanding.Clear();
+            track.Committed = track.Written = null;
         }
     }
 
     internal async Task OnBatchAsync(IEnumerable<EventData> batch, string partition, CancellationToken cancellationToken)
     {
-        Interlocked.Exchange(ref failures, 0);
+        Progressed();
         Track track;
         int generation;
         lock (partitions)
         {
             track = TrackOf(partition);
             generation = track.Generation;
+            if (!track.Owned)
+            {
+                return; // handed over: its events are the new owner's
+            }
         }
 
         foreach (var data in batch)
@@ -180,7 +296,7 @@ public sealed class TelemetryReader : IAsyncDisposable
             item.Event = e with { Receipt = item };
             lock (partitions)
             {
-                if (track.Generation != generation)
+                if (!item.Current)
                 {
                     return;
                 }
@@ -195,28 +311,33 @@ public sealed class TelemetryReader : IAsyncDisposable
         await CheckpointAsync(partition, cancellationToken).ConfigureAwait(false);
     }
 
-    internal void OnPartitionStarted(string partition)
+    /// <summary>
+    /// Before the processor reads a partition's checkpoint to start it: when this reader read it before (a consumer that
+    /// failed and is opened again), what it delivered is written first, so that the new start repeats nothing.
+    /// </summary>
+    internal async Task OnPartitionStartingAsync(string partition, CancellationToken cancellationToken)
     {
+        await HandOverAsync(partition, cancellationToken).ConfigureAwait(false);
         lock (partitions)
         {
             var track = TrackOf(partition);
             track.Generation++;
             track.Owned = true;
-            track.Outstanding.Clear();
-            track.Committed = track.Written = null;
         }
 
         log?.Invoke($"{Operation}: reading partition {partition} of {EventHubName} ({ConsumerGroup}).");
     }
 
-    internal void OnPartitionStopped(string partition, ProcessingStoppedReason reason)
+    /// <summary>The processor stopped reading a partition (given up, lost, shut down or failed): what was delivered is written.</summary>
+    internal async Task OnPartitionStoppedAsync(string partition, ProcessingStoppedReason reason)
     {
-        lock (partitions)
+        try
         {
-            var track = TrackOf(partition);
-            track.Generation++;
-            track.Owned = false;
-            track.Outstanding.Clear();
+            await HandOverAsync(partition, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RequestFailedException or IOException or IoTHubMqttException or EventHubsException or OperationCanceledException)
+        {
+            log?.Invoke($"{Operation}: the checkpoint of partition {partition} was not written: {ex.Message}");
         }
 
         log?.Invoke($"{Operation}: stopped reading partition {partition} ({reason}).");
@@ -225,6 +346,11 @@ public sealed class TelemetryReader : IAsyncDisposable
     /// <summary>Errors the processor reports: ones no retry mends end the read; others are retried, up to a bound without progress.</summary>
     internal void OnError(Exception exception, string? partition, string operation)
     {
+        if (exception is OperationCanceledException && Volatile.Read(ref disposed) != 0)
+        {
+            return;
+        }
+
         var fatal = Classify(exception, operation);
         if (fatal is not null)
         {
@@ -247,6 +373,9 @@ public sealed class TelemetryReader : IAsyncDisposable
                 "Check the network and that the hub is reachable on its AMQP port, then read again (a checkpoint resumes where this read stopped).", EventHubHost, exception));
         }
     }
+
+    /// <summary>Something worked (a batch arrived, the checkpoint store answered): the count of failures in a row starts again.</summary>
+    internal void Progressed() => Interlocked.Exchange(ref failures, 0);
 
     /// <summary>The error that ends a read for <paramref name="exception"/>, or null when a retry may mend it.</summary>
     internal static IoTHubMqttException? Classify(Exception exception, string what)
@@ -328,6 +457,15 @@ public sealed class TelemetryReader : IAsyncDisposable
 
         public TelemetryEvent? Written { get; set; }
 
+        /// <summary>The event being handed on now (between <see cref="BeginDelivery"/> and <see cref="EndDelivery"/>).</summary>
+        public Item? InFlight { get; set; }
+
+        /// <summary>Completed when <see cref="InFlight"/> lands; a handover waits for it.</summary>
+        public TaskCompletionSource? Landed { get; set; }
+
+        /// <summary>Serializes the checkpoint writes of the partition.</summary>
+        public SemaphoreSlim Writing { get; } = new(1, 1);
+
         /// <summary>Moves <see cref="Committed"/> over the acknowledged events at the head.</summary>
         public void Advance()
         {
@@ -344,6 +482,9 @@ public sealed class TelemetryReader : IAsyncDisposable
         public Track Track { get; } = track;
 
         public int Generation { get; } = generation;
+
+        /// <summary>Still this reader's to deliver: its partition is owned and has not started again since it was read.</summary>
+        public bool Current => Track.Owned && Track.Generation == Generation;
 
         /// <summary>Not for the caller (another device's): acknowledged as it is passed over.</summary>
         public bool Hidden { get; } = hidden;
@@ -390,15 +531,9 @@ internal sealed class TelemetryProcessor : PluggableCheckpointStoreEventProcesso
         return Task.CompletedTask;
     }
 
-    protected override Task OnInitializingPartitionAsync(EventProcessorPartition partition, CancellationToken cancellationToken)
-    {
-        reader.OnPartitionStarted(partition.PartitionId);
-        return Task.CompletedTask;
-    }
+    protected override Task OnInitializingPartitionAsync(EventProcessorPartition partition, CancellationToken cancellationToken) =>
+        reader.OnPartitionStartingAsync(partition.PartitionId, cancellationToken);
 
-    protected override Task OnPartitionProcessingStoppedAsync(EventProcessorPartition partition, ProcessingStoppedReason reason, CancellationToken cancellationToken)
-    {
-        reader.OnPartitionStopped(partition.PartitionId, reason);
-        return Task.CompletedTask;
-    }
+    protected override Task OnPartitionProcessingStoppedAsync(EventProcessorPartition partition, ProcessingStoppedReason reason, CancellationToken cancellationToken) =>
+        reader.OnPartitionStoppedAsync(partition.PartitionId, reason);
 }

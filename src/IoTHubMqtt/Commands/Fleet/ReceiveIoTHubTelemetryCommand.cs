@@ -15,6 +15,7 @@ namespace IoTHubMqtt.Commands.Fleet;
 public sealed class ReceiveIoTHubTelemetryCommand : ServiceCmdlet
 {
     private const int ProgressId = 7;
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Only messages of this device. Default: every device.</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
@@ -112,8 +113,22 @@ public sealed class ReceiveIoTHubTelemetryCommand : ServiceCmdlet
 
                 foreach (var message in batch)
                 {
-                    WriteObject(new IoTHubTelemetryMessage(message));
-                    reader.Acknowledge(message); // written: the checkpoint may move past it
+                    if (!reader.BeginDelivery(message))
+                    {
+                        continue; // its partition went to another reader, which writes it
+                    }
+
+                    var delivered = false;
+                    try
+                    {
+                        WriteObject(new IoTHubTelemetryMessage(message));
+                        delivered = true;
+                    }
+                    finally
+                    {
+                        reader.EndDelivery(message, delivered); // written: the checkpoint may move past it
+                    }
+
                     received++;
                 }
 
@@ -130,8 +145,11 @@ public sealed class ReceiveIoTHubTelemetryCommand : ServiceCmdlet
                 WriteProgress(new ProgressRecord(ProgressId, "Receive-IoTHubTelemetry", "Done") { RecordType = ProgressRecordType.Completed });
             }
 
-            // Writes the last checkpoint and gives the partitions up; bounded, so that Ctrl+C is not held up by a slow peer.
-            _ = reader.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(10));
+            // Writes the last checkpoint and gives the partitions up; bounded, so that Ctrl+C is not held up by a dead peer.
+            if (!reader.DisposeAsync().AsTask().Wait(StopTimeout))
+            {
+                WriteVerbose($"The last checkpoint was not confirmed within {StopTimeout.TotalSeconds} s; the next reader may read some messages again.");
+            }
         }
 
         if (Count > 0 && received < Count)
@@ -176,7 +194,8 @@ public sealed class ReceiveIoTHubTelemetryCommand : ServiceCmdlet
             PartitionIds = PartitionId,
             Checkpoint = checkpoint,
             LoadBalancingInterval = LoadBalancingInterval,
-            OwnershipExpiration = LoadBalancingInterval * 3,
+            // As the Event Hubs processor: 30 s, or three intervals when they are longer, so that a busy reader keeps its partitions.
+            OwnershipExpiration = LoadBalancingInterval * 3 > TimeSpan.FromSeconds(30) ? LoadBalancingInterval * 3 : TimeSpan.FromSeconds(30),
         };
     }
 }
