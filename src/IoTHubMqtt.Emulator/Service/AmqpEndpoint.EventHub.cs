@@ -232,7 +232,7 @@ internal sealed partial class AmqpEndpoint
 
     /// <summary>
     /// The receivers of each partition of each consumer group, with their owner levels (epochs), as Event Hubs keeps
-    /// them: a receiver with an owner level takes the partition from every receiver with a lower or no owner level
+    /// them: a receiver with an owner level takes the partition from every receiver with the same, a lower or no owner level
     /// (they are closed with <c>amqp:link:stolen</c>) and is refused when one with a higher level holds it; a receiver
     /// without one is refused while one with a level holds it, or when <see cref="MaxReadersPerPartition"/> already read.
     /// </summary>
