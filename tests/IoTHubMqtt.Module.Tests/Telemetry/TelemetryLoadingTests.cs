@@ -38,7 +38,7 @@ public sealed class TelemetryLoadingTests(AzuriteFixture azurite) : IClassFixtur
             """;
         var result = HostProcess.Run(TimeSpan.FromMinutes(3), null, "-NoModule", "-Command", script);
         Assert.True(result.ExitCode == 0, result.StdOut + result.StdErr);
-        var lines = result.StdOut.Split('\n').Select(l => l.Trim()).ToList();
+        var lines = result.StdOut.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
         string Line(string prefix) => lines.Single(l => l.StartsWith(prefix, StringComparison.Ordinal))[prefix.Length..];
 
         Assert.Equal("", Line("import: "));
