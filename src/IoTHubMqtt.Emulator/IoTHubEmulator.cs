@@ -143,6 +143,22 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     public string OwnerConnectionString =>
         $"HostName={HostName};SharedAccessKeyName=iothubowner;SharedAccessKey={Hub.Policies["iothubowner"].PrimaryKey}";
 
+    /// <summary>The name of the hub's Event Hub-compatible entity (the built-in endpoint's EntityPath).</summary>
+    public string EventHubName => Hub.EventHubName;
+
+    /// <summary>
+    /// The Event Hub-compatible ("built-in") endpoint's connection string of the <c>iothubowner</c> policy, as the portal
+    /// and <c>az iot hub connection-string show --default-eventhub</c> give it: the Event Hubs clients
+    /// (Azure.Messaging.EventHubs, @azure/event-hubs) read the hub's telemetry with it; they must trust
+    /// <see cref="CaCertificatePath"/>, and the .NET client reaches a port other than 5671 only through its custom
+    /// endpoint address. Secret: shown in no view and not in <see cref="ToString"/>. Null when AMQP is off.
+    /// </summary>
+    public string? EventHubConnectionString => AmqpPort == 0 ? null
+        : $"Endpoint=sb://{HostName}{(AmqpPort == 5671 ? "" : ":" + AmqpPort.ToString(System.Globalization.CultureInfo.InvariantCulture))}/;SharedAccessKeyName=iothubowner;SharedAccessKey={Hub.Policies["iothubowner"].PrimaryKey};EntityPath={EventHubName}";
+
+    /// <summary>Receiver links reading partitions of the Event Hub-compatible endpoint now.</summary>
+    internal int EventHubReceiverCount => amqp?.ConsumerCount ?? 0;
+
     internal HubState Hub { get; }
 
     /// <summary>Sessions the MQTT server holds (connected plus persistent ones), for leak checks.</summary>

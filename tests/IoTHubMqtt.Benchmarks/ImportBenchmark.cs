@@ -14,7 +14,7 @@ namespace IoTHubMqtt.Benchmarks;
 /// </summary>
 internal static class ImportBenchmark
 {
-    private static readonly string[] Dependencies = ["IoTHubMqtt.Core", "IoTHubMqtt.Emulator", "MQTTnet", "Amqp.Net", "Microsoft.Data.Sqlite", "System.IO.Ports"];
+    private static readonly string[] Dependencies = ["IoTHubMqtt.Core", "IoTHubMqtt.Emulator", "MQTTnet", "Amqp.Net", "Microsoft.Data.Sqlite", "System.IO.Ports", "Azure.Core", "Azure.Messaging.EventHubs", "Azure.Storage.Blobs", "Microsoft.Azure.Amqp"];
 
     public static async Task<int> RunAsync(BenchmarkArguments args)
     {
