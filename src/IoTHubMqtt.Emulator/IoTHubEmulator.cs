@@ -72,13 +72,14 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
             var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(options.ServiceRequestsPerSecond), log);
             amqp = options.AmqpPort < 0 ? null
-                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort == 0 ? FreePort(options.ListenAddress) : options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
+                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
             api.AmqpPort = amqp?.Port ?? 0;
             httpServer = new HttpServer(options.ListenAddress, options.HttpsPort, certificates.ServerCertificate, api.HandleAsync, WebSocketPath,
                 (socket, remote, cert) => webSocketAdapter.RunAsync(socket, remote, cert), log);
         }
         catch
         {
+            amqp?.Dispose();
             certificates.Dispose();
             throw;
         }
@@ -181,7 +182,16 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
                 "Persisting state needs a data path.", "Pass -DataPath with a folder to keep the emulator's state in.", "DataPath");
         }
 
-        var emulator = new IoTHubEmulator(effective, Path.GetFullPath(dataPath), ownsDataPath);
+        IoTHubEmulator emulator;
+        try
+        {
+            emulator = new IoTHubEmulator(effective, Path.GetFullPath(dataPath), ownsDataPath);
+        }
+        catch (System.Net.Sockets.SocketException socketError)
+        {
+            throw PortInUse(socketError);
+        }
+
         try
         {
             await emulator.StartEndpointsAsync(cancellationToken).ConfigureAwait(false);
@@ -191,8 +201,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             await emulator.DisposeAsync().ConfigureAwait(false);
             if (ex is System.Net.Sockets.SocketException socketError)
             {
-                throw new IoTHubMqttException("EmulatorPortInUse", IoTHubErrorKind.ResourceBusy,
-                    $"The emulator could not listen: {socketError.SocketErrorCode}.", "Choose other ports, or leave them out so the system picks free ones.", null, ex);
+                throw PortInUse(socketError);
             }
 
             throw;
@@ -200,6 +209,10 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
         return emulator;
     }
+
+    private static IoTHubMqttException PortInUse(System.Net.Sockets.SocketException socketError) =>
+        new("EmulatorPortInUse", IoTHubErrorKind.ResourceBusy, $"The emulator could not listen: {socketError.SocketErrorCode}.",
+            "Choose other ports, or leave them out so the system picks free ones.", null, socketError);
 
     private async Task StartEndpointsAsync(CancellationToken cancellationToken)
     {
@@ -344,14 +357,6 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         catch (ObjectDisposedException)
         {
         }
-    }
-
-    private static int FreePort(IPAddress address)
-    {
-        // The AMQP listener cannot report an OS-chosen port: ask the OS for a free one first.
-        using var probe = new System.Net.Sockets.TcpListener(address, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     private void OnProcessExit(object? sender, EventArgs e) => Dispose();

@@ -57,18 +57,22 @@ internal sealed partial class AmqpEndpoint : IDisposable
         this.authenticator = authenticator;
         this.log = log;
         this.certificate = certificate;
-        Port = port;
         tcp = new TcpListener(address, port);
         if (address.Equals(System.Net.IPAddress.IPv6Any))
         {
             tcp.Server.DualMode = true;
         }
 
+        // Listening from here on, so port 0 takes the port the system chooses and reports it, with no window in which
+        // another program could take a port probed as free.
+        tcp.Start();
+        Port = ((System.Net.IPEndPoint)tcp.LocalEndpoint).Port;
+
         const string saslScheme = "iothub-emulator-sasl";
         const string plainScheme = "iothub-emulator-plain";
         host = new ContainerHost([
-            new Address(address.ToString(), port, null, null, "/", saslScheme),
-            new Address(address.ToString(), port, null, null, "/", plainScheme),
+            new Address(address.ToString(), Port, null, null, "/", saslScheme),
+            new Address(address.ToString(), Port, null, null, "/", plainScheme),
         ]);
         host.CustomTransports[saslScheme] = saslTransports;
         host.CustomTransports[plainScheme] = plainTransports;
@@ -84,7 +88,6 @@ internal sealed partial class AmqpEndpoint : IDisposable
 
     public void Start()
     {
-        tcp.Start();
         host.Open();
         _ = Task.Run(AcceptAsync);
     }
