@@ -292,7 +292,8 @@ public sealed class InstallEsp32FirmwareTests : IDisposable
 
         // Without -Confirm:$false the erase must be confirmed; a host that cannot ask refuses instead of erasing.
         var asked = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0x10000=app.bin' -Erase"), PowerShellSession.Vars(("port", sim.Url)));
-        Assert.NotEmpty(asked.AllErrors);
+        Assert.Equal("Esp32ConfirmationRequired,IoTHubMqtt.Commands.Esp32.InstallEsp32FirmwareCommand", Assert.Single(asked.AllErrors).FullyQualifiedErrorId);
+        Assert.Equal(0, sim.Simulator.CountOf(0x08)); // no SYNC: the port was never opened
         Assert.Equal(0, sim.Simulator.CountOf(0xD0));
         Assert.Equal(0, sim.Simulator.CountOf(0x08));
 

@@ -19,6 +19,10 @@ public sealed class ClearEsp32FlashCommand : Esp32Cmdlet
     [Parameter]
     public object? Length { get; set; }
 
+    /// <summary>Erase without asking (for scripts and CI jobs, where no one can answer); -WhatIf still only describes.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     /// <summary>Writes the board's description when done.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
@@ -41,7 +45,9 @@ public sealed class ClearEsp32FlashCommand : Esp32Cmdlet
         });
 
         var what = offset is null ? "Erase the whole flash" : $"Erase {length} bytes at 0x{offset:X}";
-        if (!ShouldProcess(Port, what))
+        var approved = false;
+        Terminating(() => approved = Esp32Confirmation.Approve(this, Port, what, Force), Port);
+        if (!approved)
         {
             return;
         }

@@ -52,11 +52,11 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
     [Parameter(ParameterSetName = ImageSet)]
     public SwitchParameter Raw { get; set; }
 
-    /// <summary>Rewrite regions even when the flash already holds them.</summary>
+    /// <summary>Rewrite regions even when the flash already holds them; with -Erase, erase without asking.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    /// <summary>Erase the whole flash first (asks first: high impact, like Clear-Esp32Flash).</summary>
+    /// <summary>Erase the whole flash first (high impact, like Clear-Esp32Flash: asks unless -Force or -Confirm:$false).</summary>
     [Parameter]
     public SwitchParameter Erase { get; set; }
 
@@ -96,7 +96,10 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
         }), Package.Length > 0 ? Package : Port);
 
         // Nothing has touched the port yet: -WhatIf ends here, and -Erase (the whole flash) asks as a high-impact change would.
-        if (!ShouldProcess(Port, plan!.Describe()) || (Erase && !ConfirmErase()))
+        var approved = false;
+        Terminating(() => approved = Esp32Confirmation.Approve(this, Port, plan!.Describe(), Erase && Force,
+            Erase ? $"Erase the whole flash of the board on {Port} before writing? Everything on it (firmware, settings, files) is lost." : null), Port);
+        if (!approved)
         {
             return;
         }
@@ -110,7 +113,7 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
         options.RegionCompleted = result => Post(() => WriteObject(result)); // each region as soon as it is verified
         try
         {
-            Run(token => Esp32Installer.InstallAsync(Port, plan, options, token));
+            Run(token => Esp32Installer.InstallAsync(Port, plan!, options, token));
             WriteProgress(new ProgressRecord(0x3532, "Install-Esp32Firmware", "Done") { RecordType = ProgressRecordType.Completed });
         }
         catch (Exception ex) when (Infrastructure.ErrorMapper.IsMappable(ex))
@@ -118,12 +121,6 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
             ThrowTerminatingError(ex, Port);
         }
     }
-
-    // -Erase wipes the whole flash: confirmed unless -Confirm was given (it asked already, or was turned off) or $ConfirmPreference is None.
-    private bool ConfirmErase() =>
-        MyInvocation.BoundParameters.ContainsKey("Confirm")
-            || GetVariableValue("ConfirmPreference") is ConfirmImpact.None
-            || ShouldContinue($"Erase the whole flash of the board on {Port} before writing? Everything on it (firmware, settings, files) is lost.", "Confirm -Erase");
 
     private static object? Unwrap(object? value) => value is PSObject pso ? pso.BaseObject : value;
 }
