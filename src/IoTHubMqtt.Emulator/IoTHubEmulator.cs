@@ -50,7 +50,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         {
             store = options.Persist ? new SqliteHubStore(Path.Combine(dataPath, "emulator.db")) : new MemoryHubStore();
             Hub = new HubState(options, store, log);
-            var authenticator = new SasAuthenticator(options.TokenClockSkew);
+            var authenticator = new SasAuthenticator(options.TokenClockSkew, options.TimeProvider.GetUtcNow);
             Devices = new DeviceEndpoint(Hub, authenticator, log) { ClockSkew = options.TokenClockSkew, OperationsPerSecond = options.DeviceOperationsPerSecond };
             Dps = new DpsState(Hub, options.IdScope);
 
@@ -70,7 +70,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             dpsServer = new MqttServer(ServerOptions(options), [dpsAdapter], new MqttNetNullLogger());
             new DpsEndpoint(Dps, authenticator, options.DpsRetryAfterSeconds, log).Attach(dpsServer);
 
-            var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(options.ServiceRequestsPerSecond), log);
+            var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(options.ServiceRequestsPerSecond, options.TimeProvider), log);
             amqp = options.AmqpPort < 0 ? null
                 : new AmqpEndpoint(options.ListenAddress, options.AmqpPort == 0 ? FreePort(options.ListenAddress) : options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
             api.AmqpPort = amqp?.Port ?? 0;
@@ -366,6 +366,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
     private static void Validate(IoTHubEmulatorOptions options)
     {
+        options.TimeProvider ??= TimeProvider.System;
         static void Port(int port, string name, bool allowDisabled)
         {
             if (port > 65535 || port < (allowDisabled ? -1 : 0))

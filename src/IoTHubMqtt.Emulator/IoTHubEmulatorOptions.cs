@@ -79,6 +79,14 @@ public sealed class IoTHubEmulatorOptions
     /// <summary>How long a new MQTT connection may take to send CONNECT (and the server to wait on a silent client).</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The hub's clock: SAS token expiry, C2D lock and time to live, throttling windows, direct-method timeouts, telemetry
+    /// retention and every time stamp the hub writes. Tests pass a fake clock (Microsoft.Extensions.TimeProvider.Testing);
+    /// the TLS certificates and the sockets' own guards (handshake and idle timeouts) stay on the system clock, since
+    /// peers check certificates against theirs.
+    /// </summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>Receives the emulator's log lines; never given secrets.</summary>
     public Action<EmulatorLogLevel, string>? Log { get; set; }
 

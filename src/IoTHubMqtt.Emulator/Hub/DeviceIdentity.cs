@@ -38,7 +38,7 @@ internal sealed class DeviceIdentity
 
     public string? SecondaryThumbprint { get; set; }
 
-    public DateTime StatusUpdatedTime { get; set; } = DateTime.UtcNow;
+    public DateTime StatusUpdatedTime { get; set; }
 
     public DateTime LastActivityTime { get; set; } = DateTime.MinValue;
 

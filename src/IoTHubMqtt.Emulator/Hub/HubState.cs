@@ -17,7 +17,7 @@ internal sealed class HubState
     private readonly object gate = new();
     private readonly List<CloudToDeviceFeedback> feedback = [];
     private long nextFeedbackSequence = 1;
-    private readonly Arrivals feedbackArrivals = new();
+    private readonly Arrivals feedbackArrivals;
     private readonly Dictionary<string, DeviceIdentity> devices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<CloudToDeviceMessage>> queues = new(StringComparer.Ordinal);
     private readonly IHubStore store;
@@ -30,7 +30,9 @@ internal sealed class HubState
         this.options = options;
         this.store = store;
         this.log = log;
-        Telemetry = new TelemetryLog(options.TelemetryRetention, PartitionOf);
+        Time = options.TimeProvider;
+        feedbackArrivals = new Arrivals(Time);
+        Telemetry = new TelemetryLog(options.TelemetryRetention, PartitionOf, Time);
         var ownerKey = options.OwnerKey ?? store.GetSetting("policy.iothubowner") ?? SharedAccessKeys.Generate();
         store.SetSetting("policy.iothubowner", ownerKey);
         Policies = new Dictionary<string, AccessPolicy>(StringComparer.Ordinal)
@@ -71,6 +73,12 @@ internal sealed class HubState
     public event Action<string>? DeviceRevoked;
 
     public IReadOnlyDictionary<string, AccessPolicy> Policies { get; }
+
+    /// <summary>The hub's clock (<see cref="IoTHubEmulatorOptions.TimeProvider"/>).</summary>
+    public TimeProvider Time { get; }
+
+    /// <summary>Now on the hub's clock, UTC.</summary>
+    public DateTime Now => Time.GetUtcNow().UtcDateTime;
 
     public TelemetryLog Telemetry { get; }
 
@@ -194,7 +202,7 @@ internal sealed class HubState
                     throw HubError.DeviceNotFound(deviceId);
                 }
 
-                existing = new DeviceIdentity { DeviceId = parentId, ModuleId = moduleId };
+                existing = new DeviceIdentity { DeviceId = parentId, ModuleId = moduleId, StatusUpdatedTime = Now };
             }
             else
             {
@@ -226,7 +234,7 @@ internal sealed class HubState
                 if (enabled != updated.Enabled)
                 {
                     updated.Enabled = enabled;
-                    updated.StatusUpdatedTime = DateTime.UtcNow;
+                    updated.StatusUpdatedTime = Now;
                     revoked = !enabled;
                 }
             }
@@ -315,8 +323,8 @@ internal sealed class HubState
             if (devices.TryGetValue(deviceId, out var device))
             {
                 device.Connected = connected;
-                device.ConnectionStateUpdatedTime = DateTime.UtcNow;
-                device.LastActivityTime = DateTime.UtcNow;
+                device.ConnectionStateUpdatedTime = Now;
+                device.LastActivityTime = Now;
             }
         }
     }
@@ -468,7 +476,7 @@ internal sealed class HubState
                 throw HubError.QueueFull(deviceId);
             }
 
-            var now = DateTime.UtcNow;
+            var now = Now;
             message = new CloudToDeviceMessage
             {
                 SequenceNumber = nextC2DSequence++,
@@ -505,7 +513,7 @@ internal sealed class HubState
             }
 
             DropExpired(queue);
-            var now = DateTime.UtcNow;
+            var now = Now;
             foreach (var message in queue)
             {
                 if (message.LockedUntilUtc is { } until && until > now)
@@ -585,7 +593,7 @@ internal sealed class HubState
     /// <summary>Devices whose locks ran out: their messages should be sent again.</summary>
     public List<string> DevicesWithExpiredLocks()
     {
-        var now = DateTime.UtcNow;
+        var now = Now;
         lock (gate)
         {
             return queues.Where(q => q.Value.Any(m => m.LockedUntilUtc is { } until && until <= now)).Select(q => q.Key).ToList();
@@ -605,7 +613,7 @@ internal sealed class HubState
 
     private void DropExpired(List<CloudToDeviceMessage> queue)
     {
-        var now = DateTime.UtcNow;
+        var now = Now;
         foreach (var expired in queue.Where(m => m.ExpiryTimeUtc <= now).ToList())
         {
             queue.Remove(expired);
@@ -630,7 +638,7 @@ internal sealed class HubState
             return;
         }
 
-        feedback.Add(new CloudToDeviceFeedback(nextFeedbackSequence++, message.MessageId, message.DeviceId, status, DateTime.UtcNow));
+        feedback.Add(new CloudToDeviceFeedback(nextFeedbackSequence++, message.MessageId, message.DeviceId, status, Now));
         if (feedback.Count > 10_000)
         {
             feedback.RemoveAt(0);
@@ -741,7 +749,7 @@ internal sealed class HubState
         TwinETag = d.TwinETag,
     };
 
-    private static string Time(DateTime t) => t == DateTime.MinValue ? "0001-01-01T00:00:00Z" : t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture);
+    internal static string IsoTime(DateTime t) => t == DateTime.MinValue ? "0001-01-01T00:00:00Z" : t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture);
 
     public static JsonObject DeviceJson(DeviceIdentity d) => WithModuleId(d, new JsonObject
     {
@@ -751,9 +759,9 @@ internal sealed class HubState
         ["connectionState"] = d.Connected ? "Connected" : "Disconnected",
         ["status"] = d.Enabled ? "enabled" : "disabled",
         ["statusReason"] = d.StatusReason,
-        ["connectionStateUpdatedTime"] = Time(d.ConnectionStateUpdatedTime),
-        ["statusUpdatedTime"] = Time(d.StatusUpdatedTime),
-        ["lastActivityTime"] = Time(d.LastActivityTime),
+        ["connectionStateUpdatedTime"] = IsoTime(d.ConnectionStateUpdatedTime),
+        ["statusUpdatedTime"] = IsoTime(d.StatusUpdatedTime),
+        ["lastActivityTime"] = IsoTime(d.LastActivityTime),
         ["cloudToDeviceMessageCount"] = 0,
         ["authentication"] = new JsonObject
         {
@@ -770,9 +778,9 @@ internal sealed class HubState
         ["etag"] = d.TwinETag,
         ["deviceEtag"] = d.ETag,
         ["status"] = d.Enabled ? "enabled" : "disabled",
-        ["statusUpdateTime"] = Time(d.StatusUpdatedTime),
+        ["statusUpdateTime"] = IsoTime(d.StatusUpdatedTime),
         ["connectionState"] = d.Connected ? "Connected" : "Disconnected",
-        ["lastActivityTime"] = Time(d.LastActivityTime),
+        ["lastActivityTime"] = IsoTime(d.LastActivityTime),
         ["cloudToDeviceMessageCount"] = 0,
         ["authenticationType"] = d.AuthType == DeviceAuthType.Sas ? "sas" : "selfSigned",
         ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = d.PrimaryThumbprint, ["secondaryThumbprint"] = d.SecondaryThumbprint },

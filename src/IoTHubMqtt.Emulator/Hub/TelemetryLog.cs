@@ -4,13 +4,13 @@ namespace IoTHubMqtt.Emulator.Hub;
 /// Telemetry kept for the service to read, in arrival order with sequence numbers: hub-wide ones (the log's position,
 /// served as the Event Hubs offset) and, as Event Hubs numbers them, ones per partition (<paramref name="partitionOf"/>).
 /// </summary>
-internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
+internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf, TimeProvider? time = null)
 {
     private readonly object gate = new();
     private readonly Queue<TelemetryMessage> messages = new();
     private readonly Dictionary<int, long> nextInPartition = [];
     private long nextSequence = 1;
-    private readonly Arrivals arrivals = new();
+    private readonly Arrivals arrivals = new(time ?? TimeProvider.System);
 
     public long NextSequenceNumber
     {

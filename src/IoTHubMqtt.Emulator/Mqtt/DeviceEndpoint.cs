@@ -33,7 +33,7 @@ internal sealed class DeviceEndpoint : IDisposable
     private readonly ConcurrentDictionary<string, PendingMethod> pendingMethods = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RateLimiter> telemetryRates = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RateLimiter> twinRates = new(StringComparer.Ordinal);
-    private readonly Timer sweep;
+    private readonly ITimer sweep;
     private MqttServer? server;
     private long nextRequestId;
     private long nextConnectionId;
@@ -47,7 +47,7 @@ internal sealed class DeviceEndpoint : IDisposable
         hub.DesiredChanged += OnDesiredChanged;
         hub.CloudToDeviceAvailable += deviceId => _ = DeliverCloudToDeviceAsync(deviceId);
         hub.DeviceRevoked += deviceId => _ = DisconnectAsync(deviceId);
-        sweep = new Timer(_ => Sweep(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        sweep = hub.Time.CreateTimer(_ => Sweep(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
     /// <summary>Devices connected now.</summary>
@@ -165,7 +165,7 @@ internal sealed class DeviceEndpoint : IDisposable
     private bool Throttled(ConcurrentDictionary<string, RateLimiter> rates, string deviceId)
     {
         var rate = OperationsPerSecond;
-        return rate > 0 && !rates.GetOrAdd(deviceId, _ => new RateLimiter(rate)).TryAcquire(out _);
+        return rate > 0 && !rates.GetOrAdd(deviceId, _ => new RateLimiter(rate, hub.Time)).TryAcquire(out _);
     }
 
     private IEnumerable<string?> KeysFor(DeviceIdentity device, SasTokenInfo token)
@@ -180,15 +180,15 @@ internal sealed class DeviceEndpoint : IDisposable
             : [];
     }
 
-    private static bool ThumbprintMatches(DeviceIdentity device, X509Certificate2? certificate)
+    private bool ThumbprintMatches(DeviceIdentity device, X509Certificate2? certificate)
     {
         if (certificate is null || device.AuthType != DeviceAuthType.SelfSigned)
         {
             return false;
         }
 
-        var now = DateTime.UtcNow;
-        if (certificate.NotBefore > now || certificate.NotAfter < now)
+        var now = hub.Now;
+        if (certificate.NotBefore.ToUniversalTime() > now || certificate.NotAfter.ToUniversalTime() < now)
         {
             return false;
         }
@@ -299,7 +299,7 @@ internal sealed class DeviceEndpoint : IDisposable
 
     private void Sweep()
     {
-        var now = DateTimeOffset.UtcNow;
+        var now = hub.Time.GetUtcNow();
         foreach (var connection in connections.Values)
         {
             if (connection.Expires is { } expires && expires <= now)
@@ -329,7 +329,9 @@ internal sealed class DeviceEndpoint : IDisposable
         if (!deviceId.Contains('/', StringComparison.Ordinal) && IsTrailingWildcard(filter, $"devices/{deviceId}/messages/devicebound/"))
         {
             subs.CloudToDeviceQos = qos;
-            _ = DeliverCloudToDeviceAfterSubAckAsync(deviceId);
+
+            // MQTT 3.1.1 §3.8.4 permits PUBLISH packets matching a subscription before its SUBACK.
+            _ = Task.Run(() => DeliverCloudToDeviceAsync(deviceId));
         }
         else if (IsTrailingWildcard(filter, "$iothub/methods/POST/"))
         {
@@ -444,7 +446,7 @@ internal sealed class DeviceEndpoint : IDisposable
                     SequenceNumber = seq,
                     DeviceId = parentId,
                     ModuleId = moduleId,
-                    EnqueuedTimeUtc = DateTime.UtcNow,
+                    EnqueuedTimeUtc = hub.Now,
                     Body = body,
                     Properties = application,
                     SystemProperties = system,
@@ -575,12 +577,6 @@ internal sealed class DeviceEndpoint : IDisposable
         }
     }
 
-    private async Task DeliverCloudToDeviceAfterSubAckAsync(string deviceId)
-    {
-        await Task.Delay(50).ConfigureAwait(false); // let the SUBACK go first
-        await DeliverCloudToDeviceAsync(deviceId).ConfigureAwait(false);
-    }
-
     private async Task DeliverCloudToDeviceAsync(string deviceId)
     {
         if (!connections.ContainsKey(deviceId) || !subscriptions.TryGetValue(deviceId, out var subs) || subs.CloudToDeviceQos is not { } qos)
@@ -648,16 +644,16 @@ internal sealed class DeviceEndpoint : IDisposable
             throw HubError.MessageTooLarge(MaxMethodPayloadBytes);
         }
 
-        var connectDeadline = DateTime.UtcNow + connectTimeout;
+        var connectDeadline = hub.Now + connectTimeout;
         MqttQualityOfServiceLevel qos;
         while (!(connections.ContainsKey(deviceId) && subscriptions.TryGetValue(deviceId, out var subs) && subs.MethodsQos is { } q && (qos = q) >= 0))
         {
-            if (DateTime.UtcNow >= connectDeadline)
+            if (hub.Now >= connectDeadline)
             {
                 throw HubError.DeviceNotOnline(deviceId);
             }
 
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(100), hub.Time, cancellationToken).ConfigureAwait(false);
         }
 
         var rid = Interlocked.Increment(ref nextRequestId).ToString("x", CultureInfo.InvariantCulture);
@@ -672,7 +668,7 @@ internal sealed class DeviceEndpoint : IDisposable
 
             try
             {
-                return await pending.Completion.Task.WaitAsync(responseTimeout, cancellationToken).ConfigureAwait(false);
+                return await pending.Completion.Task.WaitAsync(responseTimeout, hub.Time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {

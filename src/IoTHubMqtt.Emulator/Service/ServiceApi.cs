@@ -381,12 +381,12 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
     private static partial Regex SelectAllDevices();
 }
 
-/// <summary>A token bucket: <c>rate</c> requests a second with bursts of the same size; 0 = unlimited.</summary>
-internal sealed class RateLimiter(int rate)
+/// <summary>A token bucket on the hub's clock: <c>rate</c> requests a second with bursts of the same size; 0 = unlimited.</summary>
+internal sealed class RateLimiter(int rate, TimeProvider time)
 {
     private readonly object gate = new();
     private double tokens = rate;
-    private long last = Environment.TickCount64;
+    private long last = time.GetTimestamp();
 
     public bool TryAcquire(out int retryAfterSeconds)
     {
@@ -398,8 +398,8 @@ internal sealed class RateLimiter(int rate)
 
         lock (gate)
         {
-            var now = Environment.TickCount64;
-            tokens = Math.Min(rate, tokens + ((now - last) * rate / 1000.0));
+            var now = time.GetTimestamp();
+            tokens = Math.Min(rate, tokens + (time.GetElapsedTime(last, now).TotalSeconds * rate));
             last = now;
             if (tokens >= 1)
             {
