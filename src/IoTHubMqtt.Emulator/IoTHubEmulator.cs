@@ -387,6 +387,18 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
                 $"The PartitionCount {options.PartitionCount} is not between 1 and 32.", "Pass a partition count from 1 to 32 (a real hub has 2 to 32).", "PartitionCount");
         }
 
+        if (options.TelemetryRetention < 1)
+        {
+            throw new IoTHubMqttException("EmulatorRetentionInvalid", IoTHubErrorKind.InvalidArgument,
+                $"The TelemetryRetention {options.TelemetryRetention} keeps no message.", "Pass the number of telemetry messages to keep, 1 or more (100,000 by default).", "TelemetryRetention");
+        }
+
+        if (options.TelemetryRetentionPeriod <= TimeSpan.Zero)
+        {
+            throw new IoTHubMqttException("EmulatorRetentionInvalid", IoTHubErrorKind.InvalidArgument,
+                $"The TelemetryRetentionPeriod {options.TelemetryRetentionPeriod} keeps no message.", "Pass a positive time span (one day by default).", "TelemetryRetentionPeriod");
+        }
+
         if (string.IsNullOrWhiteSpace(options.HostName) || options.HostName.Any(c => c is '/' or ';' or ' ' or '?' or '#'))
         {
             throw new IoTHubMqttException("EmulatorHostNameInvalid", IoTHubErrorKind.InvalidArgument,

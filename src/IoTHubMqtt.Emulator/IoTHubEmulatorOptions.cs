@@ -73,8 +73,17 @@ public sealed class IoTHubEmulatorOptions
     /// <summary>How long DPS tells devices to wait before polling (the <c>retry-after</c> it answers).</summary>
     public int DpsRetryAfterSeconds { get; set; } = 1;
 
-    /// <summary>Telemetry messages kept for the service to read (oldest dropped first).</summary>
+    /// <summary>
+    /// Telemetry kept for the service to read: the newest this many messages (oldest dropped first), in memory and, when
+    /// persisting, on disk alike. The database may hold up to 1,000 older ones more until its next pruning step.
+    /// </summary>
     public int TelemetryRetention { get; set; } = 100_000;
+
+    /// <summary>
+    /// Telemetry older than this (by enqueued time on the hub's clock) is dropped too, in memory and on disk alike; one day
+    /// by default, as on an IoT hub's built-in endpoint.
+    /// </summary>
+    public TimeSpan TelemetryRetentionPeriod { get; set; } = TimeSpan.FromDays(1);
 
     /// <summary>How long a new MQTT connection may take to send CONNECT (and the server to wait on a silent client).</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);

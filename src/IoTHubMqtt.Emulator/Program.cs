@@ -29,6 +29,8 @@ for (var i = 0; i < args.Length; i++)
         case "--id-scope": options.IdScope = Next(); break;
         case "--requests-per-second": options.ServiceRequestsPerSecond = NextPort(); break;
         case "--device-ops-per-second": options.DeviceOperationsPerSecond = NextPort(); break;
+        case "--telemetry-retention": options.TelemetryRetention = NextPort(); break;
+        case "--telemetry-retention-hours": options.TelemetryRetentionPeriod = TimeSpan.FromHours(double.Parse(Next(), NumberStyles.Float, CultureInfo.InvariantCulture)); break;
         case "--verbose": verbose = true; break;
         case "-h" or "--help":
             Console.WriteLine("""
@@ -50,6 +52,8 @@ for (var i = 0; i < args.Length; i++)
                   --id-scope SCOPE          DPS ID scope
                   --requests-per-second N   service REST rate before 429 (0 = unlimited)
                   --device-ops-per-second N throttle each device over N telemetry/twin operations a second (0 = off)
+                  --telemetry-retention N   telemetry messages kept, in memory and on disk (default 100000)
+                  --telemetry-retention-hours H  telemetry older than H hours is dropped (default 24)
                   --verbose                 log every connection
                 """);
             return 0;

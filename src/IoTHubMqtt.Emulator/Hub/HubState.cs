@@ -14,6 +14,9 @@ internal sealed class HubState
     public const int MaxCloudToDeviceQueue = 50;
     public const int MaxCloudToDeviceBytes = 64 * 1024;
 
+    /// <summary>Delivery feedback records kept until a reader takes them (the oldest are dropped beyond this).</summary>
+    public const int MaxFeedbackWaiting = 10_000;
+
     private readonly object gate = new();
     private readonly List<CloudToDeviceFeedback> feedback = [];
     private long nextFeedbackSequence = 1;
@@ -32,7 +35,7 @@ internal sealed class HubState
         this.log = log;
         Time = options.TimeProvider;
         feedbackArrivals = new Arrivals(Time);
-        Telemetry = new TelemetryLog(options.TelemetryRetention, PartitionOf, Time);
+        Telemetry = new TelemetryLog(options.TelemetryRetention, PartitionOf, Time, options.TelemetryRetentionPeriod);
         var ownerKey = options.OwnerKey ?? store.GetSetting("policy.iothubowner") ?? SharedAccessKeys.Generate();
         store.SetSetting("policy.iothubowner", ownerKey);
         Policies = new Dictionary<string, AccessPolicy>(StringComparer.Ordinal)
@@ -61,6 +64,12 @@ internal sealed class HubState
         }
 
         Telemetry.Restore(store.LoadTelemetry());
+        store.PruneTelemetry(Telemetry.OldestSequenceNumber);
+        foreach (var record in store.LoadFeedback().OrderBy(r => r.SequenceNumber).TakeLast(MaxFeedbackWaiting))
+        {
+            feedback.Add(record);
+            nextFeedbackSequence = Math.Max(nextFeedbackSequence, record.SequenceNumber + 1);
+        }
     }
 
     /// <summary>Raised (outside the lock) after the desired properties of a device changed: device id, patch with <c>$version</c>.</summary>
@@ -602,10 +611,19 @@ internal sealed class HubState
 
     // ---------------------------------------------------------------- telemetry
 
+    /// <summary>Rows the store deletes at a time once they are past the retention (it holds at most this many more).</summary>
+    public const int TelemetryPruneStep = 1000;
+
+    /// <summary>Numbers, stores and keeps a telemetry message; returns once it is on disk (when persisting), so it may be acknowledged.</summary>
     public TelemetryMessage AppendTelemetry(Func<long, TelemetryMessage> create)
     {
-        var message = Telemetry.Append(create);
-        store.AppendTelemetry(message);
+        var message = Telemetry.Append(create, store.AppendTelemetry);
+        if (message.SequenceNumber % TelemetryPruneStep == 0)
+        {
+            // Memory and disk keep the same retention: the store drops only what the log no longer holds.
+            store.PruneTelemetry(Telemetry.OldestSequenceNumber);
+        }
+
         return message;
     }
 
@@ -623,7 +641,7 @@ internal sealed class HubState
     }
 
     // Delivery feedback the sender asked for with iothub-ack (positive: Success; negative: Expired, DeliveryCountExceeded).
-    // Kept in memory until a reader takes it (at most 10,000 waiting: the oldest are dropped). Called under the gate.
+    // Kept, in memory and on disk alike, until a reader takes it (at most 10,000 waiting: the oldest are dropped). Called under the gate.
     private void AddFeedback(CloudToDeviceMessage message, string status)
     {
         var wanted = message.Ack switch
@@ -638,9 +656,12 @@ internal sealed class HubState
             return;
         }
 
-        feedback.Add(new CloudToDeviceFeedback(nextFeedbackSequence++, message.MessageId, message.DeviceId, status, Now));
-        if (feedback.Count > 10_000)
+        var record = new CloudToDeviceFeedback(nextFeedbackSequence++, message.MessageId, message.DeviceId, status, Now);
+        store.SaveFeedback(record);
+        feedback.Add(record);
+        if (feedback.Count > MaxFeedbackWaiting)
         {
+            store.DeleteFeedback(feedback[0].SequenceNumber);
             feedback.RemoveAt(0);
         }
 
@@ -657,6 +678,11 @@ internal sealed class HubState
         {
             var taken = feedback.Take(max).ToList();
             feedback.RemoveRange(0, taken.Count);
+            foreach (var record in taken)
+            {
+                store.DeleteFeedback(record.SequenceNumber);
+            }
+
             return taken;
         }, wait, cancellationToken).ConfigureAwait(false);
     }
@@ -672,6 +698,11 @@ internal sealed class HubState
         TaskCompletionSource? signal;
         lock (gate)
         {
+            foreach (var record in records)
+            {
+                store.SaveFeedback(record);
+            }
+
             feedback.AddRange(records);
             feedback.Sort((a, b) => a.SequenceNumber.CompareTo(b.SequenceNumber));
             signal = feedbackArrivals.TakeWaiters();

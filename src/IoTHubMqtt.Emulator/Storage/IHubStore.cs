@@ -21,6 +21,15 @@ internal interface IHubStore : IDisposable
 
     void AppendTelemetry(TelemetryMessage message);
 
+    /// <summary>Deletes telemetry with sequence numbers below <paramref name="beforeSequence"/> (past the retention).</summary>
+    void PruneTelemetry(long beforeSequence);
+
+    IEnumerable<CloudToDeviceFeedback> LoadFeedback();
+
+    void SaveFeedback(CloudToDeviceFeedback record);
+
+    void DeleteFeedback(long sequenceNumber);
+
     string? GetSetting(string name);
 
     void SetSetting(string name, string value);
@@ -54,6 +63,20 @@ internal sealed class MemoryHubStore : IHubStore
     public IEnumerable<TelemetryMessage> LoadTelemetry() => [];
 
     public void AppendTelemetry(TelemetryMessage message)
+    {
+    }
+
+    public void PruneTelemetry(long beforeSequence)
+    {
+    }
+
+    public IEnumerable<CloudToDeviceFeedback> LoadFeedback() => [];
+
+    public void SaveFeedback(CloudToDeviceFeedback record)
+    {
+    }
+
+    public void DeleteFeedback(long sequenceNumber)
     {
     }
 

@@ -12,10 +12,8 @@ namespace IoTHubMqtt.Emulator.Storage;
 /// </summary>
 internal sealed class SqliteHubStore : IHubStore
 {
-    private const int TelemetryKept = 10_000;
     private readonly SqliteConnection connection;
     private readonly object gate = new();
-    private long telemetryWrites;
 
     public SqliteHubStore(string path)
     {
@@ -28,6 +26,7 @@ internal sealed class SqliteHubStore : IHubStore
             CREATE TABLE IF NOT EXISTS c2d (seq INTEGER PRIMARY KEY, device TEXT NOT NULL, doc TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS telemetry (seq INTEGER PRIMARY KEY, doc TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS feedback (seq INTEGER PRIMARY KEY, doc TEXT NOT NULL);
             """);
     }
 
@@ -52,14 +51,24 @@ internal sealed class SqliteHubStore : IHubStore
 
     public IEnumerable<TelemetryMessage> LoadTelemetry() => Query("SELECT doc FROM telemetry ORDER BY seq", ReadTelemetry);
 
-    public void AppendTelemetry(TelemetryMessage message)
-    {
+    public void AppendTelemetry(TelemetryMessage message) =>
         Execute("INSERT OR REPLACE INTO telemetry(seq, doc) VALUES($a, $b)", message.SequenceNumber, WriteTelemetry(message));
-        if (Interlocked.Increment(ref telemetryWrites) % 1000 == 0)
+
+    public void PruneTelemetry(long beforeSequence) => Execute("DELETE FROM telemetry WHERE seq < $a", beforeSequence);
+
+    public IEnumerable<CloudToDeviceFeedback> LoadFeedback() => Query("SELECT doc FROM feedback ORDER BY seq", ReadFeedback);
+
+    public void SaveFeedback(CloudToDeviceFeedback record) =>
+        Execute("INSERT OR REPLACE INTO feedback(seq, doc) VALUES($a, $b)", record.SequenceNumber, new JsonObject
         {
-            Execute("DELETE FROM telemetry WHERE seq < $a", message.SequenceNumber - TelemetryKept);
-        }
-    }
+            ["seq"] = record.SequenceNumber,
+            ["mid"] = record.OriginalMessageId,
+            ["device"] = record.DeviceId,
+            ["status"] = record.StatusCode,
+            ["enq"] = T(record.EnqueuedTimeUtc),
+        }.ToJsonString());
+
+    public void DeleteFeedback(long sequenceNumber) => Execute("DELETE FROM feedback WHERE seq = $a", sequenceNumber);
 
     public string? GetSetting(string name) => Query("SELECT value FROM settings WHERE name = $a", r => r.GetString(0), name).FirstOrDefault();
 
@@ -203,6 +212,12 @@ internal sealed class SqliteHubStore : IHubStore
             ExpirySetByService = o["expSet"]?.GetValue<bool>() ?? false,
             DeliveryCount = o["dc"]!.GetValue<int>(),
         };
+    }
+
+    private static CloudToDeviceFeedback ReadFeedback(SqliteDataReader reader)
+    {
+        var o = JsonNode.Parse(reader.GetString(0))!.AsObject();
+        return new CloudToDeviceFeedback(o["seq"]!.GetValue<long>(), o["mid"]!.GetValue<string>(), o["device"]!.GetValue<string>(), o["status"]!.GetValue<string>(), P(o["enq"]));
     }
 
     private static string WriteTelemetry(TelemetryMessage m) => JsonSerializer.Serialize(new JsonObject
