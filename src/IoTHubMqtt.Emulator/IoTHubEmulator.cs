@@ -37,6 +37,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     private readonly MqttListenerAdapter dpsAdapter;
     private readonly AmqpEndpoint? amqp;
     private readonly bool ownsDataPath;
+    private readonly DataPathLock dataPathLock;
     private int stopped;
 
     private IoTHubEmulator(IoTHubEmulatorOptions options, string dataPath, bool ownsDataPath)
@@ -45,7 +46,26 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         this.ownsDataPath = ownsDataPath;
         DataPath = dataPath;
         log = new EmulatorLog(options.Log);
-        certificates = EmulatorCertificates.Create(dataPath, options.HostName, options.CertificatePath, options.CertificatePassword);
+        try
+        {
+            PrivateFiles.CreateFolder(dataPath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw DataPathLock.DataPathNotWritable(dataPath, ex);
+        }
+
+        dataPathLock = DataPathLock.Acquire(dataPath);
+        try
+        {
+            certificates = EmulatorCertificates.Create(dataPath, options.HostName, options.CertificatePath, options.CertificatePassword);
+        }
+        catch
+        {
+            dataPathLock.Dispose();
+            throw;
+        }
+
         try
         {
             store = options.Persist ? new SqliteHubStore(Path.Combine(dataPath, "emulator.db")) : new MemoryHubStore();
@@ -80,6 +100,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         catch
         {
             certificates.Dispose();
+            dataPathLock.Dispose();
             throw;
         }
     }
@@ -290,6 +311,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         dpsServer.Dispose();
         store.Dispose();
         certificates.Dispose();
+        dataPathLock.Dispose();
         if (ownsDataPath)
         {
             try
