@@ -7,6 +7,9 @@ namespace IoTHubMqtt.Emulator.Tests;
 /// <summary>The standalone emulator (IoTHubMqtt.Emulator.dll) in a child process on ephemeral ports, so it can be killed hard.</summary>
 internal sealed class ChildEmulator : IDisposable
 {
+    /// <summary>The environment variable the standalone emulator reads the owner key from.</summary>
+    public const string OwnerKeyVariable = "IOTHUB_EMULATOR_OWNER_KEY";
+
     private readonly RunningProcess process;
     private readonly string ownerKey;
 
@@ -35,10 +38,25 @@ internal sealed class ChildEmulator : IDisposable
         return ExternalProcess.Start(dotnet, environment, [dll, .. arguments]);
     }
 
-    /// <summary>Starts a persisting emulator on <paramref name="dataPath"/> with the owner key given by <paramref name="ownerKey"/> and waits until it listens.</summary>
-    public static async Task<ChildEmulator> StartAsync(string dataPath, string ownerKey, params string[] extraArguments)
+    /// <summary>Starts a persisting emulator on <paramref name="dataPath"/> with <paramref name="ownerKey"/> (passed in its environment) and waits until it listens.</summary>
+    public static Task<ChildEmulator> StartAsync(string dataPath, string ownerKey, params string[] extraArguments) =>
+        StartAsync(dataPath, new OwnerKeySource(null, ownerKey), ownerKey, extraArguments);
+
+    /// <summary>Starts a persisting emulator whose owner key comes from a file or the environment, and waits until it listens.</summary>
+    public static async Task<ChildEmulator> StartAsync(string dataPath, OwnerKeySource source, string ownerKey, params string[] extraArguments)
     {
-        var process = Launch(new Dictionary<string, string>(), ["--ephemeral-ports", "--persist", "--data-path", dataPath, "--owner-key", ownerKey, .. extraArguments]);
+        var environment = new Dictionary<string, string>();
+        string[] keyArguments = [];
+        if (source.File is not null)
+        {
+            keyArguments = ["--owner-key-file", source.File];
+        }
+        else if (source.Environment is not null)
+        {
+            environment[OwnerKeyVariable] = source.Environment;
+        }
+
+        var process = Launch(environment, ["--ephemeral-ports", "--persist", "--data-path", dataPath, .. keyArguments, .. extraArguments]);
         try
         {
             int tls = 0, https = 0;
@@ -89,4 +107,7 @@ internal sealed class ChildEmulator : IDisposable
     public void Kill() => process.Dispose();
 
     public void Dispose() => process.Dispose();
+
+    /// <summary>Where the child gets its owner key: a file named on its command line, or its environment.</summary>
+    public sealed record OwnerKeySource(string? File, string? Environment);
 }

@@ -58,7 +58,7 @@ public sealed class DataPathLockTests : IDisposable
             Assert.Contains($"process {child.Pid.ToString(CultureInfo.InvariantCulture)}", refused.Message, StringComparison.Ordinal);
 
             // The standalone emulator says the same and exits with an error instead of sharing the folder.
-            using var second = ChildEmulator.Launch(new Dictionary<string, string>(), "--ephemeral-ports", "--persist", "--data-path", dataPath, "--owner-key", ownerKey);
+            using var second = ChildEmulator.Launch(new Dictionary<string, string> { [ChildEmulator.OwnerKeyVariable] = ownerKey }, "--ephemeral-ports", "--persist", "--data-path", dataPath);
             var (exitCode, _, error) = await second.WaitAsync(TimeSpan.FromSeconds(60));
             Assert.Equal(1, exitCode);
             Assert.Contains("EmulatorDataPathInUse", error, StringComparison.Ordinal);

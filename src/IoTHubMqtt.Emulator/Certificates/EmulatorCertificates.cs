@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using IoTHubMqtt.Core.Errors;
+using IoTHubMqtt.Emulator.Storage;
 
 namespace IoTHubMqtt.Emulator.Certificates;
 
@@ -49,7 +50,7 @@ internal sealed class EmulatorCertificates : IDisposable
                     "The server certificate has no private key.", "Export the PFX with its private key.", pfxPath);
             }
 
-            File.WriteAllText(caPath, pfx.ExportCertificatePem());
+            PrivateFiles.WriteAllText(caPath, pfx.ExportCertificatePem());
             return new EmulatorCertificates(pfx, caPath);
         }
 
@@ -62,6 +63,8 @@ internal sealed class EmulatorCertificates : IDisposable
         var keyPath = Path.Combine(directory, CaKeyFileName);
         if (File.Exists(caPath) && File.Exists(keyPath))
         {
+            PrivateFiles.Restrict(caPath);
+            PrivateFiles.Restrict(keyPath);
             try
             {
                 var loaded = X509Certificate2.CreateFromPemFile(caPath, keyPath);
@@ -85,12 +88,8 @@ internal sealed class EmulatorCertificates : IDisposable
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         var now = DateTimeOffset.UtcNow;
         var ca = request.CreateSelfSigned(now.AddDays(-1), now.AddYears(5));
-        File.WriteAllText(caPath, ca.ExportCertificatePem());
-        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
+        PrivateFiles.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
+        PrivateFiles.WriteAllText(caPath, ca.ExportCertificatePem());
 
         return ca;
     }

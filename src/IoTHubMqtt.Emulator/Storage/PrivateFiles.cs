@@ -54,7 +54,14 @@ internal static class PrivateFiles
         var stream = new FileStream(path, options);
         try
         {
-            Restrict(path);
+            if (OperatingSystem.IsWindows())
+            {
+                stream.SetAccessControl(OwnerOnly<FileSecurity>()); // through the open handle: the file may be opened unshared
+            }
+            else
+            {
+                RestrictUnix(path);
+            }
         }
         catch
         {
@@ -85,7 +92,16 @@ internal static class PrivateFiles
         {
             new FileInfo(path).SetAccessControl(OwnerOnly<FileSecurity>());
         }
-        else if ((File.GetUnixFileMode(path) & ~FileMode) != 0)
+        else
+        {
+            RestrictUnix(path);
+        }
+    }
+
+    [UnsupportedOSPlatform("windows")]
+    private static void RestrictUnix(string path)
+    {
+        if ((File.GetUnixFileMode(path) & ~FileMode) != 0)
         {
             File.SetUnixFileMode(path, FileMode);
         }

@@ -17,6 +17,10 @@ internal sealed class SqliteHubStore : IHubStore
 
     public SqliteHubStore(string path)
     {
+        // Created private before SQLite opens it: SQLite gives its -wal and -shm files the database file's mode.
+        PrivateFiles.Open(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite).Dispose();
+        PrivateFiles.Restrict(path + "-wal");
+        PrivateFiles.Restrict(path + "-shm");
         connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         connection.Open();
         Execute("""
