@@ -58,7 +58,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         dataPathLock = DataPathLock.Acquire(dataPath);
         try
         {
-            certificates = EmulatorCertificates.Create(dataPath, options.HostName, options.CertificatePath, options.CertificatePassword);
+            certificates = EmulatorCertificates.Create(dataPath, options.HostName, options.CertificatePath, options.CertificatePassword, options.ReplaceCertificateAuthority, log);
         }
         catch
         {
@@ -68,7 +68,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
         try
         {
-            store = options.Persist ? new SqliteHubStore(Path.Combine(dataPath, "emulator.db")) : new MemoryHubStore();
+            store = options.Persist ? new SqliteHubStore(Path.Combine(dataPath, "emulator.db"), options.StoreBusyTimeout) : new MemoryHubStore();
             Hub = new HubState(options, store, log);
             var authenticator = new SasAuthenticator(options.TokenClockSkew, options.TimeProvider.GetUtcNow);
             Devices = new DeviceEndpoint(Hub, authenticator, log) { ClockSkew = options.TokenClockSkew, OperationsPerSecond = options.DeviceOperationsPerSecond };
@@ -99,6 +99,8 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         }
         catch
         {
+            Devices?.Dispose();
+            store?.Dispose();
             certificates.Dispose();
             dataPathLock.Dispose();
             throw;

@@ -38,6 +38,12 @@ public sealed class IoTHubEmulatorOptions
     /// <summary>A PFX with the server certificate to use instead of a generated one.</summary>
     public string? CertificatePath { get; set; }
 
+    /// <summary>
+    /// Make a new CA in the data path even though one is there (clients must then trust the new <c>ca.pem</c>). Without it
+    /// the emulator never replaces its CA: a damaged, missing or expired CA file stops it with an error saying what to do.
+    /// </summary>
+    public bool ReplaceCertificateAuthority { get; set; }
+
     /// <summary>Password of <see cref="CertificatePath"/>.</summary>
     public string? CertificatePassword { get; set; }
 
@@ -98,6 +104,9 @@ public sealed class IoTHubEmulatorOptions
 
     /// <summary>Receives the emulator's log lines; never given secrets.</summary>
     public Action<EmulatorLogLevel, string>? Log { get; set; }
+
+    /// <summary>How long a database write waits for another program holding the file locked before it fails (a 500, nothing acknowledged).</summary>
+    internal TimeSpan StoreBusyTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     internal IoTHubEmulatorOptions Clone() => (IoTHubEmulatorOptions)MemberwiseClone();
 }

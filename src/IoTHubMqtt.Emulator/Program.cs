@@ -40,6 +40,7 @@ try
                 Console.Error.WriteLine($"{name} is not accepted: a secret on the command line is visible to every user of this machine (ps). " +
                     $"Put it in a file only you can read and pass {file}, or set the environment variable {variable}.");
                 return 2;
+            case "--new-ca": options.ReplaceCertificateAuthority = true; break;
             case "--id-scope": options.IdScope = Next(); break;
             case "--requests-per-second": options.ServiceRequestsPerSecond = NextNumber(); break;
             case "--device-ops-per-second": options.DeviceOperationsPerSecond = NextNumber(); break;
@@ -66,6 +67,7 @@ try
                                                 (default ./.iothub-emulator; locked while the emulator runs)
                       --persist                 keep devices, twins, C2D, feedback and telemetry in DIR/emulator.db
                       --certificate PFX         server certificate instead of a generated CA
+                      --new-ca                  replace the CA kept in DIR (clients must trust the new ca.pem)
                       --certificate-password-file FILE  password of the PFX (or ${CertificatePasswordVariable})
                       --owner-key-file FILE     base64 key of the iothubowner policy (or ${OwnerKeyVariable});
                                                 generated, and kept in the database with --persist, when neither is given

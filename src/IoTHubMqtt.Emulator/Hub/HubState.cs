@@ -28,15 +28,24 @@ internal sealed class HubState
     private readonly EmulatorLog log;
     private long nextC2DSequence = 1;
 
+    /// <summary>Loads the hub from <paramref name="store"/>; its designed errors (a damaged or foreign database) come out as they are.</summary>
     public HubState(IoTHubEmulatorOptions options, IHubStore store, EmulatorLog log)
     {
         this.options = options;
-        this.store = store;
         this.log = log;
         Time = options.TimeProvider;
         feedbackArrivals = new Arrivals(Time);
         Telemetry = new TelemetryLog(options.TelemetryRetention, PartitionOf, Time, options.TelemetryRetentionPeriod);
-        var ownerKey = options.OwnerKey ?? store.GetSetting("policy.iothubowner") ?? SharedAccessKeys.Generate();
+        var storedOwnerKey = store.GetSetting("policy.iothubowner");
+        if (options.OwnerKey is null && storedOwnerKey is not null && !IsKey(storedOwnerKey))
+        {
+            throw new IoTHubMqtt.Core.Errors.IoTHubMqttException("EmulatorDataCorrupt", IoTHubMqtt.Core.Errors.IoTHubErrorKind.InvalidData,
+                $"The owner key kept in the emulator's database{(store.Location is { } at ? $" '{at}'" : "")} is damaged (not base64 of 16 to 64 bytes).",
+                "Pass the owner key you used before (-OwnerKey, or --owner-key-file for the standalone emulator) to replace it, or move the database away to start with an empty hub.",
+                store.Location);
+        }
+
+        var ownerKey = options.OwnerKey ?? storedOwnerKey ?? SharedAccessKeys.Generate();
         store.SetSetting("policy.iothubowner", ownerKey);
         Policies = new Dictionary<string, AccessPolicy>(StringComparer.Ordinal)
         {
@@ -70,6 +79,8 @@ internal sealed class HubState
             feedback.Add(record);
             nextFeedbackSequence = Math.Max(nextFeedbackSequence, record.SequenceNumber + 1);
         }
+
+        this.store = new GuardedHubStore(store, log); // from here on a failed write is a 500, never an acknowledgement
     }
 
     /// <summary>Raised (outside the lock) after the desired properties of a device changed: device id, patch with <c>$version</c>.</summary>
@@ -747,6 +758,18 @@ internal sealed class HubState
         }
 
         return copy;
+    }
+
+    private static bool IsKey(string key)
+    {
+        try
+        {
+            return SharedAccessKeys.Decode(key).Length is >= 16 and <= 64;
+        }
+        catch (IoTHubMqtt.Core.Errors.IoTHubMqttException)
+        {
+            return false;
+        }
     }
 
     private static string Unquote(string etag) => etag.Trim().Trim('"');

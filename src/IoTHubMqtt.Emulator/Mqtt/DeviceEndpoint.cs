@@ -487,6 +487,13 @@ internal sealed class DeviceEndpoint : IDisposable
             e.CloseConnection = true;
             return Task.CompletedTask;
         }
+        catch (HubError error) when (error.Status >= 500)
+        {
+            // not stored, so not acknowledged: the device sends it again on its next connection
+            log.Warning($"Device '{deviceId}': {error.Message}; closing the connection without acknowledging.");
+            e.CloseConnection = true;
+            return Task.CompletedTask;
+        }
 
         log.Information($"Device '{deviceId}' published to a topic it may not use; closing the connection.");
         e.CloseConnection = true;
@@ -579,6 +586,18 @@ internal sealed class DeviceEndpoint : IDisposable
 
     private async Task DeliverCloudToDeviceAsync(string deviceId)
     {
+        try
+        {
+            await DeliverCloudToDeviceCoreAsync(deviceId).ConfigureAwait(false);
+        }
+        catch (HubError error)
+        {
+            log.Warning($"C2D delivery to '{deviceId}' stopped: {error.Message}.");
+        }
+    }
+
+    private async Task DeliverCloudToDeviceCoreAsync(string deviceId)
+    {
         if (!connections.ContainsKey(deviceId) || !subscriptions.TryGetValue(deviceId, out var subs) || subs.CloudToDeviceQos is not { } qos)
         {
             return;
@@ -623,7 +642,14 @@ internal sealed class DeviceEndpoint : IDisposable
         if (e.IsCompleted && topic.StartsWith(prefix, StringComparison.Ordinal) &&
             PropertyBag.TryParse(topic[prefix.Length..], out _, out var system) && system.TryGetValue("message-id", out var messageId))
         {
-            hub.CompleteCloudToDevice(e.ClientId, messageId);
+            try
+            {
+                hub.CompleteCloudToDevice(e.ClientId, messageId);
+            }
+            catch (HubError error)
+            {
+                log.Warning($"C2D message {messageId} of '{e.ClientId}' could not be completed: {error.Message}; it will be delivered again.");
+            }
         }
 
         return Task.CompletedTask;

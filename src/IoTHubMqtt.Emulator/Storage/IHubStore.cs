@@ -5,6 +5,9 @@ namespace IoTHubMqtt.Emulator.Storage;
 /// <summary>Where the hub keeps what must survive a restart. Calls are synchronous: a change is stored before it is acknowledged.</summary>
 internal interface IHubStore : IDisposable
 {
+    /// <summary>The file the store keeps its state in, for messages; null when it keeps nothing.</summary>
+    string? Location => null;
+
     IEnumerable<DeviceIdentity> LoadDevices();
 
     void SaveDevice(DeviceIdentity device);
