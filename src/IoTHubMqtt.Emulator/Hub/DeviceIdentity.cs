@@ -52,6 +52,12 @@ internal sealed class DeviceIdentity
 
     public JsonObject Tags { get; set; } = [];
 
+    /// <summary>The desired section's <c>$metadata</c> (see <see cref="TwinMetadata"/>).</summary>
+    public JsonObject DesiredMetadata { get; set; } = TwinMetadata.Empty();
+
+    /// <summary>The reported section's <c>$metadata</c>.</summary>
+    public JsonObject ReportedMetadata { get; set; } = TwinMetadata.Empty();
+
     public long DesiredVersion { get; set; } = 1;
 
     public long ReportedVersion { get; set; } = 1;

@@ -191,15 +191,16 @@ internal sealed class HubState
         {
             case "sas":
                 authType = DeviceAuthType.Sas;
-                primaryKey = auth?["symmetricKey"]?["primaryKey"]?.GetValue<string>();
-                secondaryKey = auth?["symmetricKey"]?["secondaryKey"]?.GetValue<string>();
+                // The SDKs send empty strings for keys they leave to the hub (Node: Registry.create({ deviceId })): generated.
+                primaryKey = NonEmpty(auth?["symmetricKey"]?["primaryKey"]?.GetValue<string>());
+                secondaryKey = NonEmpty(auth?["symmetricKey"]?["secondaryKey"]?.GetValue<string>());
                 CheckKey(primaryKey);
                 CheckKey(secondaryKey);
                 break;
             case "selfSigned":
                 authType = DeviceAuthType.SelfSigned;
-                primaryThumb = auth?["x509Thumbprint"]?["primaryThumbprint"]?.GetValue<string>();
-                secondaryThumb = auth?["x509Thumbprint"]?["secondaryThumbprint"]?.GetValue<string>();
+                primaryThumb = NonEmpty(auth?["x509Thumbprint"]?["primaryThumbprint"]?.GetValue<string>());
+                secondaryThumb = NonEmpty(auth?["x509Thumbprint"]?["secondaryThumbprint"]?.GetValue<string>());
                 if (string.IsNullOrEmpty(primaryThumb))
                 {
                     throw HubError.BadRequest("A selfSigned device needs authentication.x509Thumbprint.primaryThumbprint.");
@@ -217,7 +218,7 @@ internal sealed class HubState
             devices.TryGetValue(deviceId, out var existing);
             if (existing is null)
             {
-                if (ifMatch is not null && ifMatch != "*")
+                if (ifMatch is not null && !IsWildcard(ifMatch))
                 {
                     throw HubError.DeviceNotFound(deviceId);
                 }
@@ -231,7 +232,7 @@ internal sealed class HubState
                     throw HubError.DeviceAlreadyExists(deviceId);
                 }
 
-                if (ifMatch != "*" && Unquote(ifMatch) != existing.ETag)
+                if (!ETagMatches(ifMatch, existing.ETag))
                 {
                     throw HubError.PreconditionFailed("the ETag does not match the device");
                 }
@@ -312,7 +313,7 @@ internal sealed class HubState
         lock (gate)
         {
             var existing = devices.GetValueOrDefault(deviceId) ?? throw HubError.DeviceNotFound(deviceId);
-            if (ifMatch is not null && ifMatch != "*" && Unquote(ifMatch) != existing.ETag)
+            if (ifMatch is not null && !ETagMatches(ifMatch, existing.ETag))
             {
                 throw HubError.PreconditionFailed("the ETag does not match the device");
             }
@@ -382,6 +383,7 @@ internal sealed class HubState
             var merged = TwinDocument.Merge(device.Reported, patch);
             var updated = Copy(device);
             updated.Reported = merged;
+            updated.ReportedMetadata = TwinMetadata.AfterPatch(device.Reported, device.ReportedMetadata, patch, TwinMetadata.Stamp(Now, null));
             updated.ReportedVersion++;
             updated.TwinVersion++;
             updated.TwinETag = DeviceIdentity.NewETag();
@@ -401,7 +403,9 @@ internal sealed class HubState
     {
         var tags = body["tags"] as JsonObject;
         var desired = body["properties"]?["desired"] as JsonObject;
-        if (body["properties"]?["reported"] is not null)
+        // A replace carries the whole twin as read (reported properties and $metadata included): those are read-only and
+        // ignored; a patch that names reported properties is refused.
+        if (!replace && body["properties"]?["reported"] is not null)
         {
             throw HubError.BadRequest("Reported properties can only be changed by the device.");
         }
@@ -413,7 +417,7 @@ internal sealed class HubState
 
         if (desired is not null)
         {
-            TwinDocument.Validate(desired, 1, allowVersion: true);
+            TwinDocument.Validate(desired, 1, allowVersion: true, allowMetadata: true);
         }
 
         JsonObject? desiredPatch = null;
@@ -421,7 +425,7 @@ internal sealed class HubState
         lock (gate)
         {
             var device = devices.GetValueOrDefault(deviceId) ?? throw HubError.DeviceNotFound(deviceId);
-            if (ifMatch is not null && ifMatch != "*" && Unquote(ifMatch) != device.TwinETag)
+            if (ifMatch is not null && !ETagMatches(ifMatch, device.TwinETag))
             {
                 throw HubError.PreconditionFailed("the ETag does not match the twin");
             }
@@ -438,6 +442,10 @@ internal sealed class HubState
                 TwinDocument.CheckSize(newDesired);
                 updated.Desired = newDesired;
                 updated.DesiredVersion++;
+                var stamp = TwinMetadata.Stamp(Now, updated.DesiredVersion);
+                updated.DesiredMetadata = replace
+                    ? TwinMetadata.ForWhole(newDesired, stamp)
+                    : TwinMetadata.AfterPatch(device.Desired, device.DesiredMetadata, desired!, stamp);
                 desiredPatch = TwinDocument.WithVersion(replace ? newDesired : Clean(desired!, keepNulls: true), updated.DesiredVersion);
             }
 
@@ -772,7 +780,14 @@ internal sealed class HubState
         }
     }
 
-    private static string Unquote(string etag) => etag.Trim().Trim('"');
+    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    // If-Match per RFC 9110 §13.1.1: "*" or a list of entity tags. The SDKs quote both ("*" included: Node's _ensureQuoted,
+    // the C# SDK's ETagHolder); bare values are accepted too. Weak tags (W/"…") never match a strong comparison.
+    private static bool IsWildcard(string ifMatch) => ifMatch.Split(',').Any(tag => tag.Trim() is "*" or "\"*\"");
+
+    private static bool ETagMatches(string ifMatch, string current) =>
+        ifMatch.Split(',').Select(tag => tag.Trim()).Any(tag => tag is "*" or "\"*\"" || (!tag.StartsWith("W/", StringComparison.Ordinal) && tag.Trim('"') == current));
 
     private static string DerivePolicyKey(string ownerKey, string label) =>
         Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(SharedAccessKeys.Decode(ownerKey, "OwnerKey"), System.Text.Encoding.UTF8.GetBytes(label)));
@@ -796,6 +811,8 @@ internal sealed class HubState
         Connected = d.Connected,
         Desired = d.Desired,
         Reported = d.Reported,
+        DesiredMetadata = d.DesiredMetadata,
+        ReportedMetadata = d.ReportedMetadata,
         Tags = d.Tags,
         DesiredVersion = d.DesiredVersion,
         ReportedVersion = d.ReportedVersion,
@@ -836,14 +853,15 @@ internal sealed class HubState
         ["connectionState"] = d.Connected ? "Connected" : "Disconnected",
         ["lastActivityTime"] = IsoTime(d.LastActivityTime),
         ["cloudToDeviceMessageCount"] = 0,
+        ["modelId"] = "",
         ["authenticationType"] = d.AuthType == DeviceAuthType.Sas ? "sas" : "selfSigned",
         ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = d.PrimaryThumbprint, ["secondaryThumbprint"] = d.SecondaryThumbprint },
         ["version"] = d.TwinVersion,
         ["tags"] = d.Tags.DeepClone(),
         ["properties"] = new JsonObject
         {
-            ["desired"] = TwinDocument.WithVersion(d.Desired, d.DesiredVersion),
-            ["reported"] = TwinDocument.WithVersion(d.Reported, d.ReportedVersion),
+            ["desired"] = TwinDocument.WithVersion(d.Desired, d.DesiredVersion, d.DesiredMetadata),
+            ["reported"] = TwinDocument.WithVersion(d.Reported, d.ReportedVersion, d.ReportedMetadata),
         },
         ["capabilities"] = new JsonObject { ["iotEdge"] = false },
     });

@@ -37,7 +37,7 @@ internal static class TwinDocument
     }
 
     /// <summary>Checks names and depth of a patch (before it is applied).</summary>
-    public static void Validate(JsonObject obj, int depth, bool allowVersion = false)
+    public static void Validate(JsonObject obj, int depth, bool allowVersion = false, bool allowMetadata = false)
     {
         if (depth > MaxDepth)
         {
@@ -46,7 +46,7 @@ internal static class TwinDocument
 
         foreach (var (name, value) in obj)
         {
-            if (allowVersion && depth == 1 && name == "$version")
+            if (allowVersion && depth == 1 && (name == "$version" || (allowMetadata && name == TwinMetadata.Name)))
             {
                 continue;
             }
@@ -109,7 +109,7 @@ internal static class TwinDocument
     {
         foreach (var (name, value) in patch.ToList())
         {
-            if (name == "$version")
+            if (name is "$version" or TwinMetadata.Name)
             {
                 continue;
             }
@@ -135,10 +135,15 @@ internal static class TwinDocument
         }
     }
 
-    /// <summary>A section with its <c>$version</c>, as the device and the service see it.</summary>
-    public static JsonObject WithVersion(JsonObject section, long version)
+    /// <summary>A section with its <c>$version</c> (and, for the service, its <c>$metadata</c>), as the device or the service sees it.</summary>
+    public static JsonObject WithVersion(JsonObject section, long version, JsonObject? metadata = null)
     {
         var copy = (JsonObject)section.DeepClone();
+        if (metadata is not null)
+        {
+            copy[TwinMetadata.Name] = metadata.DeepClone();
+        }
+
         copy["$version"] = version;
         return copy;
     }

@@ -326,37 +326,91 @@ internal sealed class DeviceEndpoint : IDisposable
         var filter = e.TopicFilter.Topic ?? "";
         var qos = e.TopicFilter.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce ? MqttQualityOfServiceLevel.AtMostOnce : MqttQualityOfServiceLevel.AtLeastOnce;
         var subs = subscriptions.GetOrAdd(deviceId, _ => new DeviceSubscriptions());
-        if (!deviceId.Contains('/', StringComparison.Ordinal) && IsTrailingWildcard(filter, $"devices/{deviceId}/messages/devicebound/"))
+        switch (FamilyOf(deviceId, filter))
         {
-            subs.CloudToDeviceQos = qos;
+            case TopicFamily.CloudToDevice:
+                subs.CloudToDeviceQos = qos;
 
-            // MQTT 3.1.1 §3.8.4 permits PUBLISH packets matching a subscription before its SUBACK.
-            _ = Task.Run(() => DeliverCloudToDeviceAsync(deviceId));
-        }
-        else if (IsTrailingWildcard(filter, "$iothub/methods/POST/"))
-        {
-            subs.MethodsQos = qos;
-        }
-        else if (IsTrailingWildcard(filter, "$iothub/twin/res/"))
-        {
-            subs.TwinResponseQos = qos;
-        }
-        else if (IsTrailingWildcard(filter, "$iothub/twin/PATCH/properties/desired/"))
-        {
-            subs.DesiredQos = qos;
-        }
-        else
-        {
-            log.Information($"Device '{deviceId}' subscribed to a topic it may not use; closing the connection.");
-            e.ProcessSubscription = false;
-            e.CloseConnection = true;
-            e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
-            return Task.CompletedTask;
+                // MQTT 3.1.1 §3.8.4 permits PUBLISH packets matching a subscription before its SUBACK.
+                _ = Task.Run(() => DeliverCloudToDeviceAsync(deviceId));
+                break;
+            case TopicFamily.Methods:
+                subs.MethodsQos = qos;
+                break;
+            case TopicFamily.TwinResponses:
+                subs.TwinResponseQos = qos;
+                break;
+            case TopicFamily.Desired:
+                subs.DesiredQos = qos;
+                break;
+            default:
+                log.Information($"Device '{deviceId}' subscribed to a topic it may not use; closing the connection.");
+                e.ProcessSubscription = false;
+                e.CloseConnection = true;
+                e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+                return Task.CompletedTask;
         }
 
         e.TopicFilter.QualityOfServiceLevel = qos;
         e.Response.ReasonCode = qos == MqttQualityOfServiceLevel.AtMostOnce ? MqttSubscribeReasonCode.GrantedQoS0 : MqttSubscribeReasonCode.GrantedQoS1;
         return Task.CompletedTask;
+    }
+
+    private enum TopicFamily
+    {
+        None,
+        CloudToDevice,
+        Methods,
+        TwinResponses,
+        Desired,
+    }
+
+    /// <summary>
+    /// What a device's topic filter subscribes it to. C2D: any filter that, by MQTT matching (3.1.1 §4.7), takes in every
+    /// topic <c>devices/{its id}/messages/devicebound/{properties}</c> — the documented <c>…/devicebound/#</c>, and
+    /// <c>#</c> as the public mosquitto sample for IoT Hub subscribes (Azure-Samples/IoTMQTTSample: <c>mosquitto_sub -t "#"</c>,
+    /// which the hub answers with the device's C2D messages). A filter starting with a wildcard matches no <c>$</c> topic
+    /// (§4.7.2), so methods and twin topics need their own filters, as the hub documents them.
+    /// </summary>
+    private static TopicFamily FamilyOf(string deviceId, string filter)
+    {
+        if (!deviceId.Contains('/', StringComparison.Ordinal) && CoversEveryTopicUnder(filter, ["devices", deviceId, "messages", "devicebound"]))
+        {
+            return TopicFamily.CloudToDevice;
+        }
+
+        return filter switch
+        {
+            _ when IsTrailingWildcard(filter, "$iothub/methods/POST/") => TopicFamily.Methods,
+            _ when IsTrailingWildcard(filter, "$iothub/twin/res/") => TopicFamily.TwinResponses,
+            _ when IsTrailingWildcard(filter, "$iothub/twin/PATCH/properties/desired/") => TopicFamily.Desired,
+            _ => TopicFamily.None,
+        };
+    }
+
+    // True when the filter matches every topic made of these levels plus one more (the property bag).
+    private static bool CoversEveryTopicUnder(string filter, string[] levels)
+    {
+        var parts = filter.Split('/');
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (parts[i] == "#")
+            {
+                return i == parts.Length - 1;
+            }
+
+            if (i == levels.Length)
+            {
+                return parts[i] == "+" && parts.Length == levels.Length + 1;
+            }
+
+            if (parts[i] != "+" && parts[i] != levels[i])
+            {
+                return false;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsTrailingWildcard(string filter, string prefix) =>
@@ -366,22 +420,20 @@ internal sealed class DeviceEndpoint : IDisposable
     {
         if (subscriptions.TryGetValue(e.ClientId, out var subs))
         {
-            var topic = e.Topic ?? "";
-            if (topic.StartsWith("devices/", StringComparison.Ordinal))
+            switch (FamilyOf(e.ClientId, e.Topic ?? ""))
             {
-                subs.CloudToDeviceQos = null;
-            }
-            else if (topic.StartsWith("$iothub/methods/", StringComparison.Ordinal))
-            {
-                subs.MethodsQos = null;
-            }
-            else if (topic.StartsWith("$iothub/twin/res/", StringComparison.Ordinal))
-            {
-                subs.TwinResponseQos = null;
-            }
-            else if (topic.StartsWith("$iothub/twin/PATCH/", StringComparison.Ordinal))
-            {
-                subs.DesiredQos = null;
+                case TopicFamily.CloudToDevice:
+                    subs.CloudToDeviceQos = null;
+                    break;
+                case TopicFamily.Methods:
+                    subs.MethodsQos = null;
+                    break;
+                case TopicFamily.TwinResponses:
+                    subs.TwinResponseQos = null;
+                    break;
+                case TopicFamily.Desired:
+                    subs.DesiredQos = null;
+                    break;
             }
         }
 
@@ -608,18 +660,16 @@ internal sealed class DeviceEndpoint : IDisposable
             var system = new List<KeyValuePair<string, string?>>
             {
                 new("mid", message.MessageId),
-                new("to", $"/devices/{deviceId}/messages/deviceBound"),
+                new("to", $"/devices/{deviceId}/messages/devicebound"),
                 new("cid", message.CorrelationId),
                 new("uid", message.UserId),
                 new("ct", message.ContentType),
                 new("ce", message.ContentEncoding),
                 new("exp", message.ExpirySetByService ? message.ExpiryTimeUtc.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture) : null),
             };
-            var application = message.Properties.AsEnumerable();
-            if (message.Ack is not null)
-            {
-                application = application.Append(KeyValuePair.Create("iothub-ack", message.Ack));
-            }
+            // As the hub sends them (Azure-Samples/IoTMQTTSample, mosquitto_sub against a hub): the system properties, then
+            // iothub-ack on every message ("none" when the sender asked for no feedback), then the application properties.
+            var application = message.Properties.Prepend(KeyValuePair.Create("iothub-ack", message.Ack ?? "none"));
 
             var topic = $"devices/{deviceId}/messages/devicebound/{PropertyBag.Build(system, application)}";
             if (!await SendAsync(deviceId, topic, message.Body, qos).ConfigureAwait(false))

@@ -344,6 +344,8 @@ internal sealed class SqliteHubStore : IHubStore
         ["rv"] = d.ReportedVersion,
         ["tv"] = d.TwinVersion,
         ["tetag"] = d.TwinETag,
+        ["dmeta"] = d.DesiredMetadata.DeepClone(),
+        ["rmeta"] = d.ReportedMetadata.DeepClone(),
     }.ToJsonString();
 
     private static DeviceIdentity ReadDevice(SqliteDataReader reader)
@@ -370,6 +372,8 @@ internal sealed class SqliteHubStore : IHubStore
             ReportedVersion = o["rv"]!.GetValue<long>(),
             TwinVersion = o["tv"]!.GetValue<long>(),
             TwinETag = o["tetag"]!.GetValue<string>(),
+            DesiredMetadata = o["dmeta"]?.DeepClone().AsObject() ?? TwinMetadata.Empty(), // rows written before metadata was kept
+            ReportedMetadata = o["rmeta"]?.DeepClone().AsObject() ?? TwinMetadata.Empty(),
         };
     }
 
