@@ -76,7 +76,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
             tlsAdapter = new MqttListenerAdapter(options.ListenAddress, options.MqttTlsPort, certificates.ServerCertificate, log);
             plainAdapter = options.MqttPort >= 0 ? new MqttListenerAdapter(options.ListenAddress, options.MqttPort, null, log) : null;
-            var webSocketAdapter = new WebSocketMqttAdapter();
+            var webSocketAdapter = new WebSocketMqttAdapter(log);
             var adapters = new List<IMqttServerAdapter> { tlsAdapter, webSocketAdapter };
             if (plainAdapter is not null)
             {

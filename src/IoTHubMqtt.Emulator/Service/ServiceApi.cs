@@ -334,17 +334,8 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
         return response;
     }
 
-    private static JsonObject BodyObject(HttpRequest request)
-    {
-        try
-        {
-            return JsonNode.Parse(request.Body.Length == 0 ? "{}"u8 : request.Body) as JsonObject ?? throw HubError.BadRequest("The body must be a JSON object.");
-        }
-        catch (JsonException)
-        {
-            throw HubError.BadRequest("The body is not valid JSON.");
-        }
-    }
+    private static JsonObject BodyObject(HttpRequest request) =>
+        TwinDocument.ParseStrict(request.Body.Length == 0 ? "{}"u8 : request.Body, "The body") as JsonObject ?? throw HubError.BadRequest("The body must be a JSON object.");
 
     private static int IntQuery(HttpRequest request, string name, int fallback, int min, int max)
     {
