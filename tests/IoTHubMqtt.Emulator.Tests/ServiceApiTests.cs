@@ -260,6 +260,31 @@ public sealed class ServiceApiTests(EmulatorFixture fixture) : IClassFixture<Emu
     }
 
     [Fact]
+    public async Task RequestsWithABadToken_AreRefused401_WithoutUsingUpTheRateOfLegitimateCallers()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow); // no refill during the test: only what is counted matters
+        await using var limited = EmulatorFixture.Start(o => { o.ServiceRequestsPerSecond = 5; o.TimeProvider = clock; });
+        using var attacker = new ServiceRestClient(limited.Emulator.HttpsPort, limited.Trust,
+            SasToken.CreateForTimeToLive(limited.Emulator.HostName, SharedAccessKeys.Generate(), TimeSpan.FromHours(1), "iothubowner"));
+        var refused = new List<HttpStatusCode>();
+        for (var i = 0; i < 60; i++)
+        {
+            refused.Add((await attacker.SendAsync(HttpMethod.Get, "devices")).Status);
+        }
+
+        attacker.Authorization = null;
+        refused.Add((await attacker.SendAsync(HttpMethod.Get, "devices")).Status);
+
+        Assert.All(refused, status => Assert.Equal(HttpStatusCode.Unauthorized, status));
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await limited.Service.SendAsync(HttpMethod.Get, "devices")).Status);
+        }
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await limited.Service.SendAsync(HttpMethod.Get, "devices")).Status);
+    }
+
+    [Fact]
     public async Task OwnerConnectionString_ParsesAsPolicyStringForTheHub()
     {
         var parsed = IoTHubConnectionString.Parse(fixture.Emulator.OwnerConnectionString);

@@ -23,6 +23,9 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
     {
         try
         {
+            // Who is asking comes first: a caller without a valid token gets 401 and does not use up the rate that
+            // legitimate callers share (as on the hub, where throttling is per hub and counts authenticated operations).
+            request.Principal = Authenticate(request);
             if (!limiter.TryAcquire(out var retryAfter))
             {
                 throw HubError.Throttled(retryAfter);
@@ -169,7 +172,18 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
         }
     }
 
+    /// <summary>Checks that the request's (already authenticated) policy has <paramref name="needed"/>.</summary>
     private void Authorize(HttpRequest request, HubPermissions needed)
+    {
+        var policy = request.Principal as AccessPolicy ?? Authenticate(request);
+        if ((policy.Permissions & needed) != needed)
+        {
+            throw HubError.Unauthorized($"The policy '{policy.Name}' lacks the {needed} permission.");
+        }
+    }
+
+    /// <summary>The policy whose SAS token the request carries, or a 401 <see cref="HubError"/>.</summary>
+    private AccessPolicy Authenticate(HttpRequest request)
     {
         var header = request.Header("Authorization");
         if (string.IsNullOrEmpty(header))
@@ -194,10 +208,7 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
             throw HubError.Unauthorized($"Unauthorized: {(token is null ? reason : "the token names no policy")}.");
         }
 
-        if ((policy.Permissions & needed) != needed)
-        {
-            throw HubError.Unauthorized($"The policy '{policy.Name}' lacks the {needed} permission.");
-        }
+        return policy;
     }
 
     private HttpResponse Query(HttpRequest request)
