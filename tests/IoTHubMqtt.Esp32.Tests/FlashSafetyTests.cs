@@ -289,6 +289,19 @@ public sealed class FlashSafetyTests : IDisposable
     }
 
     [Fact]
+    public async Task Image_LargerThanThePartitionItStartsIn_RefusedNamingThePartition()
+    {
+        await using var server = new SimulatorServer();
+        var table = Write("partitions.bin", TestImages.NanoPartitionTable(0x30000, 0x10000)); // factory: 0x10000..0x30000
+        var app = Write("app.bin", TestImages.App(0, 0x20000 + 16)); // runs into the deploy partition
+
+        var tooLarge = await RefusedAsync(new Esp32InstallRequest { Images = [(0x8000, table), (0x10000, app)] }, server);
+
+        Assert.Equal("Esp32ImageTooLarge", tooLarge.ErrorId);
+        Assert.Contains("'factory' partition", tooLarge.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task EmptyFiles_Refused_TheDeploymentPartitionIsNotErased()
     {
         await using var server = new SimulatorServer();

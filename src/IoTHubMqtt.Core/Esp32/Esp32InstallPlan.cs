@@ -158,6 +158,11 @@ public sealed class Esp32InstallPlan
             }
         }
 
+        if (table is not null)
+        {
+            CheckPartitionBounds(regions, table);
+        }
+
         CheckOverlaps(regions);
         return new Esp32InstallPlan(regions.OrderBy(r => r.Offset).ToList(), table, deployment, configuration, request.Erase, chip, package);
     }
@@ -231,6 +236,20 @@ public sealed class Esp32InstallPlan
         }
 
         return File.ReadAllBytes(path);
+    }
+
+    /// <summary>A region that starts inside a partition of the table must end inside it: past its end it overwrites the next one.</summary>
+    private static void CheckPartitionBounds(List<Esp32FlashRegion> regions, PartitionTable table)
+    {
+        foreach (var region in regions.Where(r => r.Kind != Esp32RegionKind.PartitionTable))
+        {
+            var partition = table.Entries.FirstOrDefault(p => region.Offset >= p.Offset && region.Offset < (long)p.Offset + p.Size);
+            var room = partition is null ? 0 : (long)partition.Offset + partition.Size - region.Offset;
+            if (partition is not null && region.Data.Length > room)
+            {
+                throw Esp32Errors.ImageTooLarge(region.Name, region.Offset, region.Data.Length, room, $"'{partition.Name}' partition");
+            }
+        }
     }
 
     private static void CheckOverlaps(List<Esp32FlashRegion> regions)

@@ -96,7 +96,7 @@ public sealed class StartEsp32SimulatorCommand : IoTHubCmdlet
                 options.Mac = MacAddress.Split(':', '-').Select(b => byte.Parse(b, NumberStyles.HexNumber, CultureInfo.InvariantCulture)).ToArray();
             }
 
-            options.Faults.AddRange(Fault.Select(ToFault));
+            options.Faults.AddRange(Fault.Select(Esp32SimulatorFaults.Parse));
         });
 
         if (Pty && SimulatorServer.PtyUnsupportedReason is { } reason)
@@ -129,30 +129,5 @@ public sealed class StartEsp32SimulatorCommand : IoTHubCmdlet
         });
         Esp32SimulatorSession.Add(server!);
         WriteObject(server);
-    }
-
-    private static SimulatorFault ToFault(Hashtable table)
-    {
-        var values = table.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString() ?? string.Empty, e => e.Value is PSObject p ? p.BaseObject : e.Value, StringComparer.OrdinalIgnoreCase);
-        string Text(string key) => values.TryGetValue(key, out var v) && v is not null ? Convert.ToString(v, CultureInfo.InvariantCulture)! : string.Empty;
-        try
-        {
-            if (values.Keys.FirstOrDefault(k => !new[] { "Kind", "Command", "Occurrence", "Delay" }.Contains(k, StringComparer.OrdinalIgnoreCase)) is { } unknown)
-            {
-                throw new ArgumentException($"unknown key '{unknown}'");
-            }
-
-            return new SimulatorFault(
-                Enum.Parse<SimulatorFaultKind>(Text("Kind"), ignoreCase: true),
-                SimulatorFault.OpcodeOf(Text("Command")),
-                values.ContainsKey("Occurrence") ? LanguagePrimitives.ConvertTo<int>(values["Occurrence"]) : 1,
-                values.ContainsKey("Delay") ? TimeSpan.FromSeconds(LanguagePrimitives.ConvertTo<double>(values["Delay"])) : TimeSpan.Zero);
-        }
-        catch (Exception ex) when (ex is ArgumentException or PSInvalidCastException or FormatException)
-        {
-            throw new Core.Errors.IoTHubMqttException("Esp32SimulatorFaultInvalid", Core.Errors.IoTHubErrorKind.InvalidArgument,
-                $"-Fault @{{{string.Join("; ", values.Select(v => $"{v.Key}={v.Value}"))}}} is not a fault: {ex.Message}.",
-                "Use @{ Kind = 'DropResponse'; Command = 'FLASH_DEFL_DATA'; Occurrence = 2 } (Kind: " + string.Join(", ", Enum.GetNames<SimulatorFaultKind>()) + ").", null, ex);
-        }
     }
 }
