@@ -29,6 +29,8 @@ for (var i = 0; i < args.Length; i++)
         case "--id-scope": options.IdScope = Next(); break;
         case "--requests-per-second": options.ServiceRequestsPerSecond = NextPort(); break;
         case "--device-ops-per-second": options.DeviceOperationsPerSecond = NextPort(); break;
+        case "--tier": options.Tier = Enum.Parse<IoTHubTier>(Next(), ignoreCase: true); break;
+        case "--units": options.Units = NextPort(); break;
         case "--verbose": verbose = true; break;
         case "-h" or "--help":
             Console.WriteLine("""
@@ -50,6 +52,8 @@ for (var i = 0; i < args.Length; i++)
                   --id-scope SCOPE          DPS ID scope
                   --requests-per-second N   service REST rate before 429 (0 = unlimited)
                   --device-ops-per-second N throttle each device over N telemetry/twin operations a second (0 = off)
+                  --tier F1|B1|B2|B3|S1|S2|S3  apply that IoT Hub tier's operation throttles and DPS limits
+                  --units N                 units of the tier (default 1)
                   --verbose                 log every connection
                 """);
             return 0;

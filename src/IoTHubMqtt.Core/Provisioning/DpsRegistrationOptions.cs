@@ -36,6 +36,15 @@ public sealed class DpsRegistrationOptions
 
     public Action<string>? Log { get; init; }
 
+    /// <summary>The clock for the token's expiry, retry-after waits and the timeout; tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// A gate shared by registrations that run together (one Register-IoTHubDevice call): when DPS throttles one (429 and
+    /// retry-after), the others wait too before their next request instead of each meeting its own 429. Null: none.
+    /// </summary>
+    public Service.ThrottleGate? Pacing { get; init; }
+
     /// <summary>Validates the options and returns the key the device signs with (secret).</summary>
     public string DeviceKey()
     {

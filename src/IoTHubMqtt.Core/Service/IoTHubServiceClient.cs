@@ -34,7 +34,11 @@ public sealed partial class IoTHubServiceClient : IDisposable
     private DateTimeOffset renewAt;
     private int tokenRenewals;
     private int retries;
+    private int throttledAnswers;
     private bool disposed;
+
+    /// <summary>Without a Retry-After, throttled requests back off up to this long between tries.</summary>
+    private static readonly TimeSpan ThrottleBackoffCap = TimeSpan.FromSeconds(30);
 
     public IoTHubServiceClient(IoTHubServiceOptions options)
     {
@@ -51,6 +55,7 @@ public sealed partial class IoTHubServiceClient : IDisposable
         };
         http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         Port = options.Port ?? 443;
+        Throttles = new ThrottleGates(options.TimeProvider);
         baseUri = new Uri($"https://{policy.HostName}:{Port.ToString(CultureInfo.InvariantCulture)}/");
     }
 
@@ -70,6 +75,18 @@ public sealed partial class IoTHubServiceClient : IDisposable
 
     /// <summary>Requests retried after throttling, a 5xx answer or a network fault.</summary>
     public int RetryCount => Volatile.Read(ref retries);
+
+    /// <summary>429 answers the hub gave (each was waited out and retried, or ended the request with IoTHubThrottled).</summary>
+    public int ThrottledCount => Volatile.Read(ref throttledAnswers);
+
+    /// <summary>The per-operation-class waits the hub's 429 answers imposed (registry, twins, methods, queries, jobs).</summary>
+    internal ThrottleGates Throttles { get; }
+
+    /// <summary>Until when the hub throttles registry operations (creating, reading, updating, removing devices), or null.</summary>
+    public DateTimeOffset? RegistryThrottledUntil => Throttles.Registry.ClosedUntil;
+
+    /// <summary>The clock of this client (tokens, retries, throttling waits).</summary>
+    public TimeProvider TimeProvider => options.TimeProvider;
 
     #region Registry
 
@@ -220,8 +237,14 @@ public sealed partial class IoTHubServiceClient : IDisposable
         ObjectDisposedException.ThrowIf(disposed, this);
         var uri = new Uri(baseUri, pathAndQuery + (pathAndQuery.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "api-version=" + ApiVersion);
         var backoff = new Backoff(options.RetryInitialDelay, options.RetryMaxDelay);
+        var throttleGate = Throttles.For(pathAndQuery);
+        DateTimeOffset? throttledSince = null;
+        var throttledBackoff = new Backoff(options.RetryInitialDelay, ThrottleBackoffCap);
         for (var attempt = 0; ; attempt++)
         {
+            // While the hub throttles this class of operation, every request of it waits (the hub's Retry-After),
+            // instead of each parallel caller meeting its own 429.
+            await throttleGate.WaitAsync(cancellationToken).ConfigureAwait(false);
             using var request = new HttpRequestMessage(method, uri);
             request.Headers.TryAddWithoutValidation("Authorization", CurrentToken());
             request.Headers.Accept.ParseAdd("application/json");
@@ -295,7 +318,29 @@ public sealed partial class IoTHubServiceClient : IDisposable
                     return new ServiceResponse(response.StatusCode, response.Headers, response.Content.Headers, text);
                 }
 
-                var retryable = status == 429 || (status >= 500 && !(isMethodCall && status == 504));
+                var errorCode = response.Headers.TryGetValues("iothub-errorcode", out var codes) ? codes.FirstOrDefault() : null;
+                if (status == 429)
+                {
+                    // Throttled: wait as long as the hub says (or back off), for as long as MaxThrottledWait allows; never
+                    // give up without saying so.
+                    var now = options.TimeProvider.GetUtcNow();
+                    throttledSince ??= now;
+                    var delay = RetryAfter(response) ?? throttledBackoff.Next();
+                    if (now + delay - throttledSince.Value <= options.MaxThrottledWait)
+                    {
+                        throttleGate.CloseFor(delay);
+                        Interlocked.Increment(ref retries);
+                        Interlocked.Increment(ref throttledAnswers);
+                        options.Log?.Invoke($"{operation}: the hub throttled the request (429 {errorCode ?? "ThrottlingException"}); waiting {delay.TotalSeconds:0.#} s as it asked.");
+                        continue;
+                    }
+
+                    throw new IoTHubMqttException("IoTHubThrottled", IoTHubErrorKind.Throttled,
+                        $"{operation}{(target is null ? "" : $" ({target})")}: the hub still throttled the request after {(now - throttledSince.Value).TotalSeconds:0} s of waiting (429 {errorCode ?? "ThrottlingException"}).",
+                        "The hub's tier allows fewer operations than asked for: run it again later, add units, or use Import-IoTHubDevice for large fleets.", target);
+                }
+
+                var retryable = status >= 500 && !(isMethodCall && status == 504);
                 if (retryable && attempt < options.MaxRetries)
                 {
                     var delay = RetryAfter(response) ?? backoff.Next();
@@ -303,7 +348,6 @@ public sealed partial class IoTHubServiceClient : IDisposable
                     continue;
                 }
 
-                var errorCode = response.Headers.TryGetValues("iothub-errorcode", out var codes) ? codes.FirstOrDefault() : null;
                 throw ServiceErrors.FromResponse(response.StatusCode, errorCode, text, target, operation);
             }
         }
@@ -313,10 +357,10 @@ public sealed partial class IoTHubServiceClient : IDisposable
     {
         Interlocked.Increment(ref retries);
         options.Log?.Invoke($"{why}; retrying in {delay.TotalMilliseconds:0} ms.");
-        await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(delay, options.TimeProvider, cancellationToken).ConfigureAwait(false);
     }
 
-    private static TimeSpan? RetryAfter(HttpResponseMessage response)
+    private TimeSpan? RetryAfter(HttpResponseMessage response)
     {
         var retryAfter = response.Headers.RetryAfter;
         if (retryAfter?.Delta is { } delta)
@@ -326,7 +370,7 @@ public sealed partial class IoTHubServiceClient : IDisposable
 
         if (retryAfter?.Date is { } date)
         {
-            var wait = date - DateTimeOffset.UtcNow;
+            var wait = date - options.TimeProvider.GetUtcNow();
             return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > TimeSpan.FromMinutes(2) ? TimeSpan.FromMinutes(2) : wait;
         }
 
@@ -343,7 +387,7 @@ public sealed partial class IoTHubServiceClient : IDisposable
 
         lock (tokenGate)
         {
-            var now = DateTimeOffset.UtcNow;
+            var now = options.TimeProvider.GetUtcNow();
             if (token is null || now >= renewAt)
             {
                 var expiry = now + options.TokenTimeToLive;
@@ -416,6 +460,7 @@ public sealed partial class IoTHubServiceClient : IDisposable
         PrimaryKey = d.PrimaryKey,
         SecondaryKey = d.SecondaryKey,
         PrimaryThumbprint = d.PrimaryThumbprint,
+        SecondaryThumbprint = d.SecondaryThumbprint,
     };
 
     #endregion

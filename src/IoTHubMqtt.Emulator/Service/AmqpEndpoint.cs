@@ -77,6 +77,9 @@ internal sealed class AmqpEndpoint : IDisposable
 
     public int Port { get; }
 
+    /// <summary>The emulated tier's throttles (cloud-to-device sends), or null.</summary>
+    public Tiers.TierThrottles? Tier { get; set; }
+
     public void Start()
     {
         tcp.Start();
@@ -709,15 +712,18 @@ internal sealed class AmqpEndpoint : IDisposable
             var expiry = p.AbsoluteExpiryTime > DateTime.MinValue.AddYears(1) ? p.AbsoluteExpiryTime.ToUniversalTime() : (DateTime?)null;
             try
             {
+                owner.Tier?.Take(Tiers.TierOperation.CloudToDevice);
                 owner.hub.EnqueueCloudToDevice(Uri.UnescapeDataString(parts[1]), body, properties, p.MessageId, p.CorrelationId,
                     p.UserId is null ? null : Encoding.UTF8.GetString(p.UserId), p.ContentType, p.ContentEncoding, ack, expiry);
                 messageContext.Complete();
             }
             catch (HubError error)
             {
-                var condition = error.Status switch
+                Amqp.Types.Symbol condition = error.Status switch
                 {
                     404 => ErrorCode.NotFound,
+                    429 => new Amqp.Types.Symbol("com.microsoft:server-busy"),
+                    403 when error.ErrorCode == 403010 => ErrorCode.NotAllowed,
                     403 => ErrorCode.ResourceLimitExceeded,
                     413 => ErrorCode.MessageSizeExceeded,
                     _ => ErrorCode.InvalidField,
