@@ -142,6 +142,9 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         set => Devices.OperationsPerSecond = Math.Max(0, value);
     }
 
+    /// <summary>Devices registered now (modules not counted).</summary>
+    public int DeviceCount => Hub.DeviceIds().Count;
+
     /// <summary>Devices connected over MQTT now.</summary>
     public int ConnectedDeviceCount => Devices.ConnectedCount;
 

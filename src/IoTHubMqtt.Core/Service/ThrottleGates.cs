@@ -76,10 +76,20 @@ public sealed class ThrottleGate(TimeProvider time)
         while (ClosedUntil is { } until)
         {
             var wait = until - time.GetUtcNow();
-            if (wait > TimeSpan.Zero)
+            if (wait <= TimeSpan.Zero)
             {
-                await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+                continue;
             }
+
+            var opened = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var timer = time.CreateTimer(_ => opened.TrySetResult(), null, wait, Timeout.InfiniteTimeSpan);
+            if (time.GetUtcNow() >= until)
+            {
+                continue; // the clock moved on while the timer was being made: the wait is over
+            }
+
+            using var registration = cancellationToken.Register(() => opened.TrySetCanceled(cancellationToken));
+            await opened.Task.ConfigureAwait(false);
         }
     }
 }

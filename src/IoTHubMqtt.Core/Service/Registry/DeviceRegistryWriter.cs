@@ -287,17 +287,20 @@ public sealed class DeviceRegistryWriter : IDisposable
     private async Task<Dictionary<Slot, DeviceOutcome>> ExistingAsync(List<(Slot Slot, DeviceSpec Spec)> items)
     {
         var outcomes = new Dictionary<Slot, DeviceOutcome>();
-        var reads = await Task.WhenAll(items.Select(async item =>
+        // Reads of existing devices, a few at a time (each is one registry operation for the hub's throttle).
+        var reads = new (Slot Slot, DeviceSpec Spec, ServiceDevice? Device, Exception? Error)[items.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, items.Count), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (i, ct) =>
         {
+            var (slot, spec) = items[i];
             try
             {
-                return (item.Slot, item.Spec, Device: await service.GetDeviceAsync(item.Spec.DeviceId, cancellationToken).ConfigureAwait(false), Error: (Exception?)null);
+                reads[i] = (slot, spec, await service.GetDeviceAsync(spec.DeviceId, ct).ConfigureAwait(false), null);
             }
             catch (IoTHubMqttException ex)
             {
-                return (item.Slot, item.Spec, Device: (ServiceDevice?)null, Error: (Exception?)ex);
+                reads[i] = (slot, spec, null, ex);
             }
-        })).ConfigureAwait(false);
+        }).ConfigureAwait(false);
 
         var updates = new List<(Slot Slot, DeviceSpec Merged)>();
         foreach (var (slot, spec, device, error) in reads)
