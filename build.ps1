@@ -4,8 +4,8 @@
     Builds, tests and packages the IoTHubMqtt module.
 .DESCRIPTION
     Build   - dotnet build; lays out the importable module in out/IoTHubMqtt/<version>/.
-    Test    - dotnet test (everything that needs no hardware or cloud), then the Pester tests in tests/*.Tests.ps1
-              when Pester 5 is installed.
+    Test    - dotnet test: everything that needs no hardware or cloud, the Pester suites tests/*.Tests.ps1 in the pinned
+              pwsh among it.
     Package - a Release build of the module folder, help compiled with platyPS when it is installed, and a .nupkg
               in out/packages/ ready for Install-PSResource and Publish-PSResource (the same packer as
               'dotnet build src/IoTHubMqtt -c Release -p:PackModule=true').
@@ -42,22 +42,9 @@ function Invoke-Build {
 }
 
 function Invoke-Test {
+    # The README's test command: the xunit projects and, in the pinned pwsh with Pester 5.7.1 (both restored by the
+    # build), every tests/*.Tests.ps1 suite against the built module.
     Invoke-Dotnet test --solution (Join-Path $root 'IoTHubMqtt.sln') -c $Configuration
-    $pester = Get-Module -ListAvailable Pester | Where-Object Version -ge '5.0.0' | Sort-Object Version -Descending | Select-Object -First 1
-    if (-not $pester) {
-        Write-Warning 'Pester 5 is not installed: skipping tests/*.Tests.ps1 (Install-PSResource Pester).'
-        return
-    }
-
-    Import-Module $pester
-    $config = New-PesterConfiguration
-    $config.Run.Path = Join-Path $root 'tests'
-    $config.Run.Exit = $false
-    $config.Run.PassThru = $true
-    $config.Output.Verbosity = 'Detailed'
-    $env:IOTHUBMQTT_MODULE = Join-Path $moduleOut 'IoTHubMqtt.psd1'
-    $result = Invoke-Pester -Configuration $config
-    if ($result.FailedCount -gt 0) { throw "$($result.FailedCount) Pester test(s) failed." }
 }
 
 function Invoke-Package {

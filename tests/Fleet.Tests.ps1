@@ -217,6 +217,9 @@ Describe 'Provision-Fleet example' -Tags 'CI' {
             $results = & $example.FullName -CsvPath $csv -OutputPath (Join-Path $dir 'configs')
             $results.Count | Should -Be 2
             $results.Answered | Should -Be @($true, $true)
+            # Only the results reach the pipeline: exported, they are one row a device.
+            $results | Export-Csv -Path (Join-Path $dir 'results.csv')
+            (Import-Csv -Path (Join-Path $dir 'results.csv')).DeviceId | Should -Be (Get-Content $csv | Select-Object -Skip 1)
             (Get-ChildItem (Join-Path $dir 'configs') -Filter '*.json').Count | Should -Be 2
         }
         finally {

@@ -59,6 +59,7 @@ Describe 'Tab completion and packaging' -Tags 'CI' {
         $LASTEXITCODE | Should -Be 0
         Register-PSResourceRepository -Name "IoTHubMqttPester$PID" -Uri (Join-Path $root 'packages') -Trusted
         try {
+            New-Item -ItemType Directory -Path (Join-Path $root 'Modules') | Out-Null
             Save-PSResource IoTHubMqtt -Repository "IoTHubMqttPester$PID" -Path (Join-Path $root 'Modules') -SkipDependencyCheck
             Test-Path (Join-Path $root 'Modules/IoTHubMqtt/*/IoTHubMqtt.psd1') | Should -BeTrue
         }

@@ -12,7 +12,9 @@
        The files hold the device's key: keep the folder private.
     4. Checks that each device answers: connects as the device with the connection string from its file, calls the direct
        method 'ping' through the service (Invoke-IoTHubMethod -AsJob) and answers it as the device (Wait-IoTHubMethodCall).
-    Writes one result a device: DeviceId, ConfigPath, Answered, Status. No key or connection string is printed.
+    Writes one result a device, and nothing else, to the pipeline (so '| Export-Csv' writes one row a device): DeviceId,
+    ConfigPath, Answered, Status. What it is doing goes to the verbose stream (-Verbose). No key or connection string is
+    printed.
 
     Without -ConnectionString the script starts the local IoT Hub emulator and provisions against it (DPS too, with a group
     enrollment it creates), so it runs with no Azure subscription. It runs in pwsh and in the module's own host.
@@ -100,16 +102,16 @@ try {
         $hub = Start-IoTHubEmulator
         $service = $hub | Connect-IoTHubService
         $devicePort = @{ Port = $hub.MqttTlsPort; CaCertificatePath = $hub.CaCertificatePath }
-        "Provisioning against the local emulator ($($hub.HostName))."
+        $PSCmdlet.WriteVerbose("Provisioning against the local emulator ($($hub.HostName)).")
     } else {
         $service = Connect-IoTHubService -ConnectionString $ConnectionString
-        "Provisioning against $($service.HostName)."
+        $PSCmdlet.WriteVerbose("Provisioning against $($service.HostName).")
     }
 
     $csvFile = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($CsvPath)
     $folder = [System.IO.Directory]::CreateDirectory($ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($OutputPath)).FullName
     $rows = @(Read-FleetCsv $csvFile)
-    "$($rows.Count) device(s) in $CsvPath."
+    $PSCmdlet.WriteVerbose("$($rows.Count) device(s) in $CsvPath.")
 
     # 2. Identities: each item is the device id and its connection string.
     $identities = @()
@@ -129,7 +131,7 @@ try {
         $devices = $rows | New-IoTHubDevice -Connection $service -ThrottleLimit $ThrottleLimit -ErrorAction Continue
         $identities = @($devices | ForEach-Object { [pscustomobject]@{ DeviceId = $_.DeviceId; Secret = $_.ConnectionString } })
     }
-    "$($identities.Count) device(s) provisioned$(if ($Dps) { ' through DPS' })."
+    $PSCmdlet.WriteVerbose("$($identities.Count) device(s) provisioned$(if ($Dps) { ' through DPS' }).")
 
     # 3. One configuration file a device, 4. and a check that it answers.
     foreach ($identity in $identities) {

@@ -24,27 +24,14 @@ internal static class DeviceTelemetryBenchmark
     // What Send-IoTHubMessage puts after messages/events/ for a string body: content type and encoding.
     private const string StringPropertyBag = "$.ct=text%2Fplain&$.ce=utf-8";
 
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(BenchmarkArguments args)
     {
-        var messages = 20_000;
-        var size = 256;
-        var window = 64;
-        var rounds = 3;
-        string? output = null;
-        for (var i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--messages": messages = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--size": size = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--window": window = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--output": output = args[++i]; break;
-                default:
-                    Console.Error.WriteLine($"Unknown option {args[i]}.");
-                    return 2;
-            }
-        }
+        var messages = args.Int("messages", 20_000);
+        var size = args.Int("size", 256);
+        var window = args.Int("window", 64);
+        var rounds = args.Int("rounds", 3);
+        var output = args.String("output");
+        args.ThrowIfUnknown("telemetry");
 
         var manifest = ModuleManifest();
         var mosquittoPub = ExternalProcess.Require("mosquitto_pub", "mosquitto-clients");

@@ -23,25 +23,13 @@ internal static class EmulatorBenchmark
     private const int PayloadBytes = 256;
     private const int InFlightPerPublisher = 4;
 
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(BenchmarkArguments args)
     {
-        var connections = 10_000;
-        var publishers = 64;
-        var messages = 1000;
-        string? output = null;
-        for (var i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--connections": connections = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--publishers": publishers = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--messages": messages = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--output": output = args[++i]; break;
-                default:
-                    Console.Error.WriteLine($"Unknown option {args[i]}.");
-                    return 2;
-            }
-        }
+        var connections = args.Int("connections", 10_000);
+        var publishers = args.Int("publishers", 64);
+        var messages = args.Int("messages", 1000);
+        var output = args.String("output");
+        args.ThrowIfUnknown("emulator");
 
         var mosquitto = ExternalProcess.Require("mosquitto", "mosquitto");
         var work = Path.Combine(Path.GetTempPath(), "iothubmqtt-bench-" + Guid.NewGuid().ToString("N")[..8]);

@@ -15,19 +15,11 @@ internal static class ImportBenchmark
 {
     private static readonly string[] Dependencies = ["IoTHubMqtt.Core", "IoTHubMqtt.Emulator", "MQTTnet", "Amqp.Net", "Microsoft.Data.Sqlite", "System.IO.Ports"];
 
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(BenchmarkArguments args)
     {
-        var rounds = 15;
-        string? output = null;
-        for (var i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--output": output = args[++i]; break;
-                default: Console.Error.WriteLine($"Unknown option {args[i]}"); return 2;
-            }
-        }
+        var rounds = args.Int("rounds", 15);
+        var output = args.String("output");
+        args.ThrowIfUnknown("import");
 
         var host = Paths.HostAssembly();
         var manifest = Paths.ModuleManifest();

@@ -1,6 +1,6 @@
 namespace IoTHubMqtt.Benchmarks;
 
-/// <summary>Where the built module, host and the other benchmark programs are, from this program's own location.</summary>
+/// <summary>Where the built module and host are, from this program's own location.</summary>
 internal static class Paths
 {
 #if DEBUG
@@ -31,9 +31,6 @@ internal static class Paths
     }
 
     public static string HostAssembly() => Built(Path.Combine("src", "IoTHubMqtt.Host"), "iothubmqtt-host.dll");
-
-    /// <summary>The built program of another benchmark project (built with this one: see the project references).</summary>
-    public static string Benchmark(string project) => Built(Path.Combine("tests", project), project + ".dll");
 
     private static string Built(string projectDirectory, string assembly)
     {

@@ -1,42 +1,49 @@
-using System.Diagnostics;
 using IoTHubMqtt.Benchmarks;
 
-// One command for every benchmark:
-// dotnet run -c Release --project tests/IoTHubMqtt.Benchmarks -- <emulator|telemetry|esp32|fleet|import|all> [options]
+// One project, one command, one argument syntax for every benchmark:
+// dotnet run -c Release --project tests/IoTHubMqtt.Benchmarks -- <benchmark> [--name value ...]
 const string Usage = """
-    usage: IoTHubMqtt.Benchmarks emulator [--connections 10000] [--publishers 64] [--messages 1000] [--output file.md]
-           IoTHubMqtt.Benchmarks telemetry [--messages 20000] [--size 256] [--window 64] [--rounds 3] [--output file.md]
-           IoTHubMqtt.Benchmarks esp32 [--write file.md]
-           IoTHubMqtt.Benchmarks fleet [devices=1000] [file.md]
-           IoTHubMqtt.Benchmarks import [--rounds 15] [--output file.md]
-           IoTHubMqtt.Benchmarks all          (each of them in turn with its defaults; emulator needs mosquitto)
+    usage: dotnet run -c Release --project tests/IoTHubMqtt.Benchmarks -- <benchmark> [--name value ...]
+
+      telemetry  [--messages 20000] [--size 256] [--window 64] [--rounds 3] [--output file.md]
+      emulator   [--connections 10000] [--publishers 64] [--messages 1000] [--output file.md]   (needs mosquitto)
+      esp32      [--output file.md]
+      fleet      [--devices 1000] [--output file.md]
+      import     [--rounds 15] [--output file.md]
+      all        each of them in turn with its defaults
+
+    Every option is --name value; an option a benchmark does not know stops the run.
     """;
+
+var benchmarks = new Dictionary<string, Func<BenchmarkArguments, Task<int>>>(StringComparer.Ordinal)
+{
+    ["import"] = ImportBenchmark.RunAsync,
+    ["esp32"] = Esp32FlashBenchmark.RunAsync,
+    ["fleet"] = FleetBenchmark.RunAsync,
+    ["telemetry"] = DeviceTelemetryBenchmark.RunAsync,
+    ["emulator"] = EmulatorBenchmark.RunAsync,
+};
+
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
     Console.WriteLine(Usage);
     return args.Length == 0 ? 2 : 0;
 }
 
-return args[0] == "all" ? await AllAsync().ConfigureAwait(false) : await RunAsync(args[0], args[1..]).ConfigureAwait(false);
-
-static async Task<int> RunAsync(string name, string[] rest) => name switch
+if (args[0] == "all")
 {
-    "emulator" => await EmulatorBenchmark.RunAsync(rest).ConfigureAwait(false),
-    "telemetry" => await DeviceTelemetryBenchmark.RunAsync(rest).ConfigureAwait(false),
-    "import" => await ImportBenchmark.RunAsync(rest).ConfigureAwait(false),
-    "esp32" => await ProgramAsync("IoTHubMqtt.Esp32.Benchmarks", rest).ConfigureAwait(false),
-    "fleet" => await ProgramAsync("IoTHubMqtt.Fleet.Benchmarks", rest).ConfigureAwait(false),
-    _ => Fail(name),
-};
+    if (args.Length > 1)
+    {
+        Console.Error.WriteLine("'all' runs every benchmark with its defaults and takes no options.");
+        return 2;
+    }
 
-static async Task<int> AllAsync()
-{
     var failed = new List<string>();
-    foreach (var name in new[] { "import", "esp32", "fleet", "telemetry", "emulator" })
+    foreach (var (name, run) in benchmarks)
     {
         Console.WriteLine($"## {name}");
         Console.WriteLine();
-        if (await RunAsync(name, []).ConfigureAwait(false) != 0)
+        if (await RunAsync(name, run, []).ConfigureAwait(false) != 0)
         {
             failed.Add(name);
         }
@@ -50,23 +57,35 @@ static async Task<int> AllAsync()
     return failed.Count == 0 ? 0 : 1;
 }
 
-// The ESP32 and fleet benchmarks are their own programs (they reference the core directly); run them as they are.
-static async Task<int> ProgramAsync(string project, string[] rest)
+if (!benchmarks.TryGetValue(args[0], out var benchmark))
 {
-    var start = new ProcessStartInfo("dotnet") { UseShellExecute = false };
-    start.ArgumentList.Add(Paths.Benchmark(project));
-    foreach (var arg in rest)
-    {
-        start.ArgumentList.Add(arg);
-    }
-
-    using var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
-    await process.WaitForExitAsync().ConfigureAwait(false);
-    return process.ExitCode;
+    Console.Error.WriteLine($"Unknown benchmark '{args[0]}'. Available: {string.Join(", ", benchmarks.Keys)}, all.");
+    return 2;
 }
 
-static int Fail(string name)
+return await RunAsync(args[0], benchmark, args[1..]).ConfigureAwait(false);
+
+static async Task<int> RunAsync(string name, Func<BenchmarkArguments, Task<int>> run, string[] rest)
 {
-    Console.Error.WriteLine($"Unknown benchmark '{name}'. Available: emulator, telemetry, esp32, fleet, import, all.");
-    return 2;
+    BenchmarkArguments arguments;
+    try
+    {
+        arguments = new BenchmarkArguments(rest);
+    }
+    catch (ArgumentException e)
+    {
+        Console.Error.WriteLine($"{name}: {e.Message}");
+        return 2;
+    }
+
+    try
+    {
+        return await run(arguments).ConfigureAwait(false);
+    }
+    catch (ArgumentException e) when (e.ParamName is null)
+    {
+        // Option errors (ThrowIfUnknown, a value that is not a number) say what to fix; nothing else is caught.
+        Console.Error.WriteLine($"{name}: {e.Message}");
+        return 2;
+    }
 }
