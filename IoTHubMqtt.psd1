@@ -34,6 +34,8 @@
         'New-IoTHubDevice'
         'Get-IoTHubDevice'
         'Remove-IoTHubDevice'
+        'Import-IoTHubDevice'
+        'Export-IoTHubDevice'
         'Register-IoTHubDevice'
         'Invoke-IoTHubMethod'
         'Set-IoTHubDesiredProperty'

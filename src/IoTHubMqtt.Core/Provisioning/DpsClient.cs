@@ -25,6 +25,15 @@ public static class DpsClient
     public const string ApiVersion = "2019-03-31";
     private const string ResponseTopicPrefix = "$dps/registrations/res/";
 
+    /// <summary>Registers, and throws ProvisioningNotAssigned when DPS ends the registration without assigning a hub (failed, disabled).</summary>
+    public static async Task<DpsRegistrationResult> RegisterAssignedAsync(DpsRegistrationOptions options, CancellationToken cancellationToken = default)
+    {
+        var result = await RegisterAsync(options, cancellationToken).ConfigureAwait(false);
+        return result.IsAssigned ? result : throw new IoTHubMqttException("ProvisioningNotAssigned", IoTHubErrorKind.InvalidOperation,
+            $"DPS did not assign '{result.RegistrationId}': {result.Status}{(result.ErrorMessage is null ? "" : ": " + result.ErrorMessage)}.",
+            "Check the enrollment (enabled, linked hubs, allocation policy).", result.RegistrationId);
+    }
+
     public static async Task<DpsRegistrationResult> RegisterAsync(DpsRegistrationOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);

@@ -45,6 +45,11 @@ public sealed class DpsRegistrationOptions
     /// </summary>
     public Service.ThrottleGate? Pacing { get; init; }
 
+    /// <summary>The registration id of input row <paramref name="row"/>, trimmed; a blank one is RegistrationIdMissing (target <c>input N</c>).</summary>
+    public static string RegistrationIdOf(string? value, int row) =>
+        value?.Trim() is { Length: > 0 } id ? id : throw new IoTHubMqttException("RegistrationIdMissing", IoTHubErrorKind.InvalidArgument,
+            $"Input {row} has no registration id.", "Give every row a RegistrationId (or DeviceId) value.", $"input {row}");
+
     /// <summary>Validates the options and returns the key the device signs with (secret).</summary>
     public string DeviceKey()
     {

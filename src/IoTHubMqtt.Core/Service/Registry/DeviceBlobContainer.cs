@@ -178,11 +178,27 @@ public sealed class DeviceBlobContainer
         }, cancellationToken).ConfigureAwait(false), blob.Uri, $"upload {blobName}");
     }
 
-    /// <summary>Downloads the blob to a file.</summary>
-    public Task DownloadToAsync(string blobName, string path, CancellationToken cancellationToken = default)
+    /// <summary>Downloads the blob to a file that only its owner may read on Unix (device files hold keys), replacing it.</summary>
+    public Task DownloadToPrivateFileAsync(string blobName, string path, CancellationToken cancellationToken = default)
     {
         var blob = container.GetBlobClient(blobName);
-        return Storage(async () => await blob.DownloadToAsync(path, cancellationToken).ConfigureAwait(false), blob.Uri, $"download {blobName}");
+        return Storage(async () =>
+        {
+            var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            await using var file = new FileStream(path, options);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // an existing file keeps its mode otherwise
+            }
+
+            await blob.DownloadToAsync(file, cancellationToken).ConfigureAwait(false);
+            return true;
+        }, blob.Uri, $"download {blobName}");
     }
 
     /// <summary>Deletes the blob if it exists.</summary>

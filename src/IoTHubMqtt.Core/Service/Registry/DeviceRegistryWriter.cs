@@ -102,23 +102,36 @@ public sealed class DeviceRegistryWriter : IDisposable
     /// <summary>The input the next outcome belongs to, or null when every outcome has been handed out.</summary>
     public object? NextTarget => order.Count > 0 ? order.Peek().Target : null;
 
-    /// <summary>Takes one input. Never throws for a bad input: it becomes a Failed outcome in its place.</summary>
-    public void Add(DeviceInput input)
+    /// <summary>Inputs given whose outcome has not been handed out yet.</summary>
+    public int Outstanding => order.Count;
+
+    /// <summary>
+    /// Takes one input. Never throws for a bad input: it becomes a Failed outcome in its place. A valid one is queued only if
+    /// <paramref name="shouldProcess"/> (asked with its device id) agrees; otherwise it has no outcome.
+    /// </summary>
+    public void Add(DeviceInput input, Func<string, bool>? shouldProcess = null)
     {
         ArgumentNullException.ThrowIfNull(input);
-        Added++;
-        var slot = new Slot(Added, input.TargetFor(Added));
-        order.Enqueue(slot);
+        var index = Added + 1;
         DeviceSpec spec;
         try
         {
-            spec = input.Validate(slot.Index);
+            spec = options.Mode == RegistryWriteMode.Remove ? new DeviceInput { DeviceId = input.DeviceId, ETag = input.ETag }.Validate(index) : input.Validate(index);
         }
         catch (IoTHubMqttException ex)
         {
-            slot.Outcome.SetResult(new DeviceOutcome(slot.Index, slot.Target, RegistryAction.Failed, null, ex));
+            AddFailed(input.TargetFor(index), ex);
             return;
         }
+
+        if (shouldProcess is not null && !shouldProcess(spec.DeviceId))
+        {
+            return;
+        }
+
+        Added++;
+        var slot = new Slot(Added, spec.DeviceId);
+        order.Enqueue(slot);
 
         if (pendingIds.Contains(spec.DeviceId))
         {
