@@ -19,10 +19,8 @@ public sealed partial class AzuriteFixture : IAsyncDisposable, IDisposable
 
     public AzuriteFixture()
     {
-        var interop = InteropDirectory();
-        var node = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-            .Select(dir => Path.Combine(dir, OperatingSystem.IsWindows() ? "node.exe" : "node")).FirstOrDefault(File.Exists);
-        var script = Path.Combine(interop, "node_modules", "azurite", "dist", "src", "blob", "main.js");
+        var node = Node;
+        var script = Path.Combine(InteropDirectory, "node_modules", "azurite", "dist", "src", "blob", "main.js");
         if (node is null)
         {
             Missing = "node is not installed: the blob storage tests run Azurite with Node.js (.ci/run installs nodejs and npm).";
@@ -72,7 +70,14 @@ public sealed partial class AzuriteFixture : IAsyncDisposable, IDisposable
     /// <summary>A container name unique to this run.</summary>
     public static string NewContainerName(string prefix = "devices") => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(63, prefix.Length + 33)].ToLowerInvariant();
 
-    private static string InteropDirectory()
+    /// <summary>The node executable on PATH, or null.</summary>
+    public static string? Node { get; } = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+        .Select(dir => Path.Combine(dir, OperatingSystem.IsWindows() ? "node.exe" : "node")).FirstOrDefault(File.Exists);
+
+    /// <summary>tests/interop: the pinned Node.js peers (package.json) and their scripts.</summary>
+    public static string InteropDirectory { get; } = FindInteropDirectory();
+
+    private static string FindInteropDirectory()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -118,7 +118,7 @@ public sealed class DeviceInput
             var tags = Tags switch
             {
                 null => null,
-                JsonObject o => (JsonObject)o.DeepClone(),
+                JsonObject o => JsonNode.Parse(o.ToJsonString()) as JsonObject, // plain JSON, whatever built it
                 JsonValue v when v.TryGetValue<string>(out var text) => string.IsNullOrWhiteSpace(text) ? null
                     : JsonNode.Parse(text) as JsonObject ?? throw new JsonException("it is not a JSON object."),
                 _ => throw new JsonException("it is not a JSON object."),

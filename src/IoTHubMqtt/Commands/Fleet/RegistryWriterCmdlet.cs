@@ -94,7 +94,7 @@ public abstract class RegistryWriterCmdlet : ServiceCmdlet
                 WriteOutcome(outcome);
             }
 
-            if (writer.Completed % 100 == 0)
+            if (writer.Completed % 100 == 0 || writer.NextTarget is null)
             {
                 WriteProgress(new ProgressRecord(Progress.Id, Progress.Activity, $"{writer.Completed} of {writer.Added} devices {Progress.Verb} ({writer.Rate:0.#}/s)")
                 {
