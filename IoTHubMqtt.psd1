@@ -30,6 +30,8 @@
         'Install-Esp32Firmware'
         'Clear-Esp32Flash'
         'Read-Esp32Flash'
+        'Start-Esp32Simulator'
+        'Stop-Esp32Simulator'
         'Connect-IoTHubService'
         'New-IoTHubDevice'
         'Get-IoTHubDevice'
