@@ -17,7 +17,9 @@ namespace IoTHubMqtt.Benchmarks;
 /// an import job through Azurite blob storage (RegistryJobs, what Import-IoTHubDevice does), and DPS registrations over
 /// MQTT/TLS (128 at a time, Register-IoTHubDevice's default). Each path of each round provisions N new devices into a fresh
 /// in-process emulator. With --tier (and --units) the emulator applies that tier's throttles and the table adds the
-/// minimum time the tier's quotas allow and how far each path is from it.
+/// minimum time the tier's quotas allow and how far each path is from it. With --cmdlets true every path runs through the
+/// module's cmdlets at their defaults instead, in a new PowerShell host process each time (New-IoTHubDevice once a device,
+/// New-IoTHubDevice from the pipeline, Import-IoTHubDevice, Register-IoTHubDevice), the emulator started in it.
 /// </summary>
 internal static class FleetBenchmark
 {
@@ -31,6 +33,7 @@ internal static class FleetBenchmark
         var tierText = args.String("tier");
         var units = args.Int("units", 1);
         var outputPath = args.String("output");
+        var cmdlets = args.String("cmdlets") is { } c && bool.Parse(c);
         args.ThrowIfUnknown("fleet");
         if (paths.Except(AllPaths).FirstOrDefault() is { } unknown)
         {
@@ -50,7 +53,9 @@ internal static class FleetBenchmark
         {
             foreach (var path in paths)
             {
-                var result = await RunPathAsync(path, count, round, tier, units, azurite).ConfigureAwait(false);
+                var result = cmdlets
+                    ? await RunCmdletAsync(path, count, tier, units, azurite).ConfigureAwait(false)
+                    : await RunPathAsync(path, count, round, tier, units, azurite).ConfigureAwait(false);
                 if (round > 0)
                 {
                     results[path].Add(result); // round 0 warms the JIT and the machine's caches
@@ -61,7 +66,7 @@ internal static class FleetBenchmark
         }
 
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Provisioning {count} devices a path against the in-process emulator{(tier is null ? " (unthrottled)" : $" emulating {tier} with {units} unit{(units == 1 ? "" : "s")}")}, {rounds} interleaved rounds, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}:");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Provisioning {count} devices a path {(cmdlets ? "through the cmdlets at their defaults" : "through the core clients")} against the in-process emulator{(tier is null ? " (unthrottled)" : $" emulating {tier} with {units} unit{(units == 1 ? "" : "s")}")}, {rounds} interleaved rounds, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}:");
         md.AppendLine();
         md.Append("| path | devices/s (median) | min | max | seconds (median) | failed |");
         md.AppendLine(tier is null ? string.Empty : " quota minimum | over the minimum (median) |");
@@ -71,7 +76,7 @@ internal static class FleetBenchmark
         {
             var seconds = results[path].Select(r => r.Seconds).ToList();
             var rates = seconds.Select(s => count / s).ToList();
-            md.Append(CultureInfo.InvariantCulture, $"| {Describe(path)} | {Median(rates):0} | {rates.Min():0} | {rates.Max():0} | {Median(seconds):0.00} | {results[path].Sum(r => r.Failed)} |");
+            md.Append(CultureInfo.InvariantCulture, $"| {(cmdlets ? DescribeCmdlet(path) : Describe(path))} | {Median(rates):0} | {rates.Min():0} | {rates.Max():0} | {Median(seconds):0.00} | {results[path].Sum(r => r.Failed)} |");
             if (tier is { } t)
             {
                 var minimum = QuotaMinimum(path, count, t, units);
@@ -97,6 +102,50 @@ internal static class FleetBenchmark
         "import" => "import job via blob storage (Import-IoTHubDevice)",
         _ => "DPS over MQTT/TLS, 128 at a time (Register-IoTHubDevice)",
     };
+
+    private static string DescribeCmdlet(string path) => path switch
+    {
+        "per-device" => "`New-IoTHubDevice -DeviceId` once a device",
+        "bulk" => "`… | New-IoTHubDevice` (bulk calls of 100)",
+        "import" => "`… | Import-IoTHubDevice` (import job)",
+        _ => "`… | Register-IoTHubDevice` (DPS)",
+    };
+
+    /// <summary>One path through the module's cmdlets in a new host process; the emulator is started in it, outside the timing.</summary>
+    private static async Task<(double Seconds, int Failed, int Throttled)> RunCmdletAsync(string path, int count, IoTHubTier? tier, int units, AzuriteFixture? azurite)
+    {
+        var devices = $"$ids = 1..{count.ToString(CultureInfo.InvariantCulture)} | ForEach-Object {{ 'dev-{{0:D6}}' -f $_ }}; ";
+        var run = path switch
+        {
+            "per-device" => "$out = $ids | ForEach-Object { New-IoTHubDevice -DeviceId $_ }; ",
+            "bulk" => "$out = $ids | ForEach-Object { [pscustomobject]@{ DeviceId = $_ } } | New-IoTHubDevice; ",
+            "import" => "$r = $ids | ForEach-Object { @{ DeviceId = $_ } } | Import-IoTHubDevice -StorageConnectionString $env:AZURE_STORAGE_CONNECTION_STRING -Container ('bench-' + [guid]::NewGuid().ToString('N')); $out = 1..$r.Succeeded; ",
+            _ => "$key = $hub.AddEnrollmentGroup('bench'); $out = $ids | Register-IoTHubDevice -IdScope $hub.IdScope -GroupKey $key -ProvisioningHost localhost -Port $hub.DpsPort -CaCertificatePath $hub.CaCertificatePath; ",
+        };
+        var script = $"$ErrorActionPreference = 'Continue'; Import-Module '{Paths.ModuleManifest().Replace("'", "''", StringComparison.Ordinal)}'; " +
+            $"$hub = Start-IoTHubEmulator{(tier is null ? " -ServiceRequestsPerSecond 0" : $" -Tier {tier} -Units {units.ToString(CultureInfo.InvariantCulture)}")}; $svc = $hub | Connect-IoTHubService; " +
+            devices + "$watch = [System.Diagnostics.Stopwatch]::StartNew(); " + run +
+            "$s = $watch.Elapsed.TotalSeconds; 'RESULT {0} {1} {2}' -f $s.ToString([cultureinfo]::InvariantCulture), @($out).Count, $svc.ThrottledCount; $hub | Stop-IoTHubEmulator";
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { Paths.HostAssembly(), "-NoModule", "-Command", script })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        if (azurite is not null)
+        {
+            start.Environment["AZURE_STORAGE_CONNECTION_STRING"] = azurite.ConnectionString;
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start.");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().ConfigureAwait(false);
+        var line = (await stdout.ConfigureAwait(false)).Split('\n').Select(l => l.Trim()).LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"The host printed no result: {await stderr.ConfigureAwait(false)}");
+        var parts = line.Split(' ');
+        return (double.Parse(parts[1], CultureInfo.InvariantCulture), count - int.Parse(parts[2], CultureInfo.InvariantCulture), int.Parse(parts[3], CultureInfo.InvariantCulture));
+    }
 
     /// <summary>
     /// The least time the tier's quotas allow for the path: registry paths count each device against the identity registry
