@@ -39,6 +39,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     private readonly MqttListenerAdapter dpsAdapter;
     private readonly AmqpEndpoint? amqp;
     private readonly bool ownsDataPath;
+    private readonly DataPathLock dataPathLock;
     private int stopped;
 
     private IoTHubEmulator(IoTHubEmulatorOptions options, string dataPath, bool ownsDataPath)
@@ -47,19 +48,38 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         this.ownsDataPath = ownsDataPath;
         DataPath = dataPath;
         log = new EmulatorLog(options.Log);
-        certificates = EmulatorCertificates.Create(dataPath, options.HostName, options.CertificatePath, options.CertificatePassword);
         try
         {
-            store = options.Persist ? new SqliteHubStore(Path.Combine(dataPath, "emulator.db")) : new MemoryHubStore();
+            PrivateFiles.CreateFolder(dataPath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw DataPathLock.DataPathNotWritable(dataPath, ex);
+        }
+
+        dataPathLock = DataPathLock.Acquire(dataPath);
+        try
+        {
+            certificates = EmulatorCertificates.Create(dataPath, options.HostName, options.CertificatePath, options.CertificatePassword, options.ReplaceCertificateAuthority, log);
+        }
+        catch
+        {
+            dataPathLock.Dispose();
+            throw;
+        }
+
+        try
+        {
+            store = options.Persist ? new SqliteHubStore(Path.Combine(dataPath, "emulator.db"), options.StoreBusyTimeout) : new MemoryHubStore();
             Hub = new HubState(options, store, log);
             Tier = options.Tier is { } tier ? new TierThrottles(tier, options.Units, options.TimeProvider) : null;
-            var authenticator = new SasAuthenticator(options.TokenClockSkew);
+            var authenticator = new SasAuthenticator(options.TokenClockSkew, options.TimeProvider.GetUtcNow);
             Devices = new DeviceEndpoint(Hub, authenticator, log) { ClockSkew = options.TokenClockSkew, OperationsPerSecond = options.DeviceOperationsPerSecond, Tier = Tier };
             Dps = new DpsState(Hub, options.IdScope);
 
             tlsAdapter = new MqttListenerAdapter(options.ListenAddress, options.MqttTlsPort, certificates.ServerCertificate, log);
             plainAdapter = options.MqttPort >= 0 ? new MqttListenerAdapter(options.ListenAddress, options.MqttPort, null, log) : null;
-            var webSocketAdapter = new WebSocketMqttAdapter();
+            var webSocketAdapter = new WebSocketMqttAdapter(log);
             var adapters = new List<IMqttServerAdapter> { tlsAdapter, webSocketAdapter };
             if (plainAdapter is not null)
             {
@@ -74,9 +94,9 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             new DpsEndpoint(Dps, authenticator, options.DpsRetryAfterSeconds, log) { Tier = Tier }.Attach(dpsServer);
 
             Jobs = new ImportExportJobs(Hub, options.TimeProvider, log);
-            var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(Tier is null ? options.ServiceRequestsPerSecond : 0), log) { Tier = Tier, Jobs = Jobs };
+            var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(Tier is null ? options.ServiceRequestsPerSecond : 0, options.TimeProvider), log) { Tier = Tier, Jobs = Jobs };
             amqp = options.AmqpPort < 0 ? null
-                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort == 0 ? FreePort(options.ListenAddress) : options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
+                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
             api.AmqpPort = amqp?.Port ?? 0;
             if (amqp is not null)
             {
@@ -88,7 +108,11 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         }
         catch
         {
+            amqp?.Dispose();
+            Devices?.Dispose();
+            store?.Dispose();
             certificates.Dispose();
+            dataPathLock.Dispose();
             throw;
         }
     }
@@ -155,6 +179,22 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     public string OwnerConnectionString =>
         $"HostName={HostName};SharedAccessKeyName=iothubowner;SharedAccessKey={Hub.Policies["iothubowner"].PrimaryKey}";
 
+    /// <summary>The name of the hub's Event Hub-compatible entity (the built-in endpoint's EntityPath).</summary>
+    public string EventHubName => Hub.EventHubName;
+
+    /// <summary>
+    /// The Event Hub-compatible ("built-in") endpoint's connection string of the <c>iothubowner</c> policy, as the portal
+    /// and <c>az iot hub connection-string show --default-eventhub</c> give it: the Event Hubs clients
+    /// (Azure.Messaging.EventHubs, @azure/event-hubs) read the hub's telemetry with it; they must trust
+    /// <see cref="CaCertificatePath"/>, and the .NET client reaches a port other than 5671 only through its custom
+    /// endpoint address. Secret: shown in no view and not in <see cref="ToString"/>. Null when AMQP is off.
+    /// </summary>
+    public string? EventHubConnectionString => AmqpPort == 0 ? null
+        : $"Endpoint=sb://{HostName}{(AmqpPort == 5671 ? "" : ":" + AmqpPort.ToString(System.Globalization.CultureInfo.InvariantCulture))}/;SharedAccessKeyName=iothubowner;SharedAccessKey={Hub.Policies["iothubowner"].PrimaryKey};EntityPath={EventHubName}";
+
+    /// <summary>Receiver links reading partitions of the Event Hub-compatible endpoint now.</summary>
+    internal int EventHubReceiverCount => amqp?.ConsumerCount ?? 0;
+
     internal HubState Hub { get; }
 
     /// <summary>Sessions the MQTT server holds (connected plus persistent ones), for leak checks.</summary>
@@ -188,7 +228,16 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
                 "Persisting state needs a data path.", "Pass -DataPath with a folder to keep the emulator's state in.", "DataPath");
         }
 
-        var emulator = new IoTHubEmulator(effective, Path.GetFullPath(dataPath), ownsDataPath);
+        IoTHubEmulator emulator;
+        try
+        {
+            emulator = new IoTHubEmulator(effective, Path.GetFullPath(dataPath), ownsDataPath);
+        }
+        catch (System.Net.Sockets.SocketException socketError)
+        {
+            throw PortInUse(socketError);
+        }
+
         try
         {
             await emulator.StartEndpointsAsync(cancellationToken).ConfigureAwait(false);
@@ -198,8 +247,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             await emulator.DisposeAsync().ConfigureAwait(false);
             if (ex is System.Net.Sockets.SocketException socketError)
             {
-                throw new IoTHubMqttException("EmulatorPortInUse", IoTHubErrorKind.ResourceBusy,
-                    $"The emulator could not listen: {socketError.SocketErrorCode}.", "Choose other ports, or leave them out so the system picks free ones.", null, ex);
+                throw PortInUse(socketError);
             }
 
             throw;
@@ -207,6 +255,10 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
         return emulator;
     }
+
+    private static IoTHubMqttException PortInUse(System.Net.Sockets.SocketException socketError) =>
+        new("EmulatorPortInUse", IoTHubErrorKind.ResourceBusy, $"The emulator could not listen: {socketError.SocketErrorCode}.",
+            "Choose other ports, or leave them out so the system picks free ones.", null, socketError);
 
     private async Task StartEndpointsAsync(CancellationToken cancellationToken)
     {
@@ -314,6 +366,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         dpsServer.Dispose();
         store.Dispose();
         certificates.Dispose();
+        dataPathLock.Dispose();
         if (ownsDataPath)
         {
             try
@@ -354,14 +407,6 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         }
     }
 
-    private static int FreePort(IPAddress address)
-    {
-        // The AMQP listener cannot report an OS-chosen port: ask the OS for a free one first.
-        using var probe = new System.Net.Sockets.TcpListener(address, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
-
     private void OnProcessExit(object? sender, EventArgs e) => Dispose();
 
     private EmulatorDeviceCredentials CredentialsOf(JsonObject json)
@@ -390,6 +435,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
     private static void Validate(IoTHubEmulatorOptions options)
     {
+        options.TimeProvider ??= TimeProvider.System;
         static void Port(int port, string name, bool allowDisabled)
         {
             if (port > 65535 || port < (allowDisabled ? -1 : 0))
@@ -408,6 +454,18 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         {
             throw new IoTHubMqttException("EmulatorPartitionCountInvalid", IoTHubErrorKind.InvalidArgument,
                 $"The PartitionCount {options.PartitionCount} is not between 1 and 32.", "Pass a partition count from 1 to 32 (a real hub has 2 to 32).", "PartitionCount");
+        }
+
+        if (options.TelemetryRetention < 1)
+        {
+            throw new IoTHubMqttException("EmulatorRetentionInvalid", IoTHubErrorKind.InvalidArgument,
+                $"The TelemetryRetention {options.TelemetryRetention} keeps no message.", "Pass the number of telemetry messages to keep, 1 or more (100,000 by default).", "TelemetryRetention");
+        }
+
+        if (options.TelemetryRetentionPeriod <= TimeSpan.Zero)
+        {
+            throw new IoTHubMqttException("EmulatorRetentionInvalid", IoTHubErrorKind.InvalidArgument,
+                $"The TelemetryRetentionPeriod {options.TelemetryRetentionPeriod} keeps no message.", "Pass a positive time span (one day by default).", "TelemetryRetentionPeriod");
         }
 
         if (string.IsNullOrWhiteSpace(options.HostName) || options.HostName.Any(c => c is '/' or ';' or ' ' or '?' or '#'))

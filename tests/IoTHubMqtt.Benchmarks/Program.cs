@@ -10,6 +10,7 @@ const string Usage = """
       esp32      [--output file.md]
       fleet      [--devices 1000] [--rounds 9] [--paths per-device,bulk,import,dps] [--tier S1 --units 1] [--cmdlets true] [--output file.md]
       import     [--rounds 15] [--output file.md]
+      telemetry-read [--messages 20000] [--devices 8] [--size 256] [--rounds 9] [--output file.md]
       all        each of them in turn with its defaults
 
     Every option is --name value; an option a benchmark does not know stops the run.
@@ -22,6 +23,7 @@ var benchmarks = new Dictionary<string, Func<BenchmarkArguments, Task<int>>>(Str
     ["fleet"] = FleetBenchmark.RunAsync,
     ["telemetry"] = DeviceTelemetryBenchmark.RunAsync,
     ["emulator"] = EmulatorBenchmark.RunAsync,
+    ["telemetry-read"] = TelemetryReadBenchmark.RunAsync,
 };
 
 if (args.Length == 0 || args[0] is "-h" or "--help")

@@ -1,104 +1,107 @@
-using System.Text.RegularExpressions;
+using System.Net;
+using System.Net.Sockets;
 
 namespace IoTHubMqtt.Testing;
 
 /// <summary>
-/// Azurite, Microsoft's Azure Storage server (npm azurite, pinned in tests/interop/package.json), as a blob service on a
-/// loopback port the system chooses, in memory, with telemetry off; started by the tests and stopped with the fixture.
-/// Usable as an xunit class or collection fixture. When node or the package is missing, <see cref="Missing"/> says why
-/// (tests skip with that reason) and nothing is started.
+/// Azurite (Microsoft's Azure Storage server, the npm package pinned in tests/interop) serving blobs on a free loopback
+/// port with a data folder of its own, started by the fixture and stopped (the process killed, the folder deleted)
+/// when it is disposed. Usable as an xunit class fixture; <see cref="Missing"/> says why it cannot run (tests skip).
+/// Clients use <see cref="ConnectionString"/> (the well-known development account) or <see cref="ContainerUri"/>.
 /// </summary>
-public sealed partial class AzuriteFixture : IAsyncDisposable, IDisposable
+public sealed class AzuriteFixture : IAsyncDisposable, IDisposable
 {
-    /// <summary>Azurite's development account (the well-known name and key Azurite documents for local use).</summary>
+    /// <summary>The development storage account's name and key, as Azurite documents them (public, not a secret).</summary>
     public const string AccountName = "devstoreaccount1";
 
     public const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private readonly RunningProcess? process;
+    private readonly string location = Path.Combine(Path.GetTempPath(), "azurite-" + Guid.NewGuid().ToString("N")[..12]);
 
     public AzuriteFixture()
     {
-        var node = Node;
-        var script = Path.Combine(InteropDirectory, "node_modules", "azurite", "dist", "src", "blob", "main.js");
-        if (node is null)
+        Missing = NodeInterop.Missing("azurite");
+        if (Missing is not null)
         {
-            Missing = "node is not installed: the blob storage tests run Azurite with Node.js (.ci/run installs nodejs and npm).";
             return;
         }
 
-        if (!File.Exists(script))
-        {
-            Missing = "tests/interop/node_modules/azurite is missing: run `npm ci --prefix tests/interop` (.ci/run does).";
-            return;
-        }
-
-        process = ExternalProcess.Start(node, script, "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence", "--extentMemoryLimit", "512",
-            "--skipApiVersionCheck", "--loose", "--disableTelemetry");
-        try
-        {
-            // Azurite prints "Azurite Blob service successfully listens on http://127.0.0.1:PORT" when it is ready.
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
-            while (true)
-            {
-                var left = deadline - DateTime.UtcNow;
-                var line = process.ReadLineAsync(left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1)).GetAwaiter().GetResult();
-                if (Listening().Match(line) is { Success: true } match)
-                {
-                    BlobEndpoint = new Uri(match.Groups[1].Value.TrimEnd('/') + "/" + AccountName);
-                    break;
-                }
-            }
-        }
-        catch
-        {
-            process.Dispose();
-            throw;
-        }
+        Directory.CreateDirectory(location);
+        BlobPort = FreePort();
+        process = ExternalProcess.Start(NodeInterop.Node!, new Dictionary<string, string>(),
+            Path.Combine(NodeInterop.Directory, "node_modules", "azurite", "dist", "src", "blob", "main.js"),
+            "--blobHost", "127.0.0.1", "--blobPort", BlobPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--location", location, "--silent", "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl");
+        WaitUntilListening();
     }
 
-    /// <summary>Why Azurite is not running here (node or the package missing), or null when it runs.</summary>
+    /// <summary>Why Azurite cannot run here (node or the package missing), or null when it runs.</summary>
     public string? Missing { get; }
 
-    /// <summary>The blob endpoint of the development account, e.g. http://127.0.0.1:PORT/devstoreaccount1.</summary>
-    public Uri? BlobEndpoint { get; }
+    public int BlobPort { get; }
 
-    /// <summary>A storage connection string for the development account (secret in spirit, public in fact).</summary>
+    public Uri BlobEndpoint => new($"http://127.0.0.1:{BlobPort}/{AccountName}");
+
+    /// <summary>The development account's connection string for this instance.</summary>
     public string ConnectionString =>
-        $"DefaultEndpointsProtocol=http;AccountName={AccountName};AccountKey={AccountKey};BlobEndpoint={BlobEndpoint ?? throw new InvalidOperationException(Missing)};";
+        $"DefaultEndpointsProtocol=http;AccountName={AccountName};AccountKey={AccountKey};BlobEndpoint={BlobEndpoint};";
 
-    /// <summary>A container name unique to this run.</summary>
+    /// <summary>A new container name, unique to this run (3-63 lowercase letters, digits and dashes).</summary>
     public static string NewContainerName(string prefix = "devices") => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(63, prefix.Length + 33)].ToLowerInvariant();
 
-    /// <summary>The node executable on PATH, or null.</summary>
-    public static string? Node { get; } = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-        .Select(dir => Path.Combine(dir, OperatingSystem.IsWindows() ? "node.exe" : "node")).FirstOrDefault(File.Exists);
+    /// <summary>A container's URL (no SAS) on this instance.</summary>
+    public Uri ContainerUri(string container) => new($"{BlobEndpoint}/{container}");
 
-    /// <summary>tests/interop: the pinned Node.js peers (package.json) and their scripts.</summary>
-    public static string InteropDirectory { get; } = FindInteropDirectory();
-
-    private static string FindInteropDirectory()
+    private void WaitUntilListening()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        var deadline = DateTime.UtcNow + StartTimeout;
+        while (true)
         {
-            var candidate = Path.Combine(dir.FullName, "tests", "interop");
-            if (File.Exists(Path.Combine(candidate, "package.json")))
+            try
             {
-                return candidate;
+                using var probe = new TcpClient();
+                probe.Connect(IPAddress.Loopback, BlobPort);
+                return;
+            }
+            catch (SocketException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(100);
+            }
+            catch (SocketException ex)
+            {
+                Dispose();
+                throw new InvalidOperationException($"Azurite did not listen on {BlobPort} within {StartTimeout}: {process?.Error}", ex);
             }
         }
-
-        return Path.Combine(AppContext.BaseDirectory, "tests", "interop");
     }
 
-    [GeneratedRegex(@"listens on (https?://\S+)")]
-    private static partial Regex Listening();
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        process?.Dispose();
+        try
+        {
+            if (Directory.Exists(location))
+            {
+                Directory.Delete(location, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+        }
+    }
 
     public ValueTask DisposeAsync()
     {
-        process?.Dispose();
+        Dispose();
         return ValueTask.CompletedTask;
     }
-
-    public void Dispose() => process?.Dispose();
 }

@@ -1,80 +1,61 @@
 'use strict';
-// A service application written with the official Azure IoT Node.js service SDK (azure-iothub Registry, over HTTPS),
-// used as an interop peer for the emulator's bulk registry call and import/export jobs (tests/IoTHubMqtt.Emulator.Tests).
-// Usage:
-//   node registry.js bulk <serviceConnectionString> <httpsPort> <prefix> <count> <existingDeviceId>
-//   node registry.js jobs <serviceConnectionString> <httpsPort> <containerSasUri>
-// The SDK's HTTPS transport always dials port 443 of the hub's host name and takes no port option, so the Registry is
-// built as fromConnectionString builds it (host and SAS from the connection string) with the SDK's own REST client given
-// an https.Agent whose options carry the emulator's port (Node merges an agent's options into each connection's).
-// The emulator's CA must be trusted through NODE_EXTRA_CA_CERTS.
-// Every result is one JSON line on stdout; it exits 0 when done, 1 on the first error.
-const { Registry } = require('azure-iothub');
-// The SharedAccessSignature class azure-iothub itself signs with (Registry.fromConnectionString uses it).
-const { SharedAccessSignature } = require('azure-iothub/dist/common-core/shared_access_signature');
-const ConnectionString = require('azure-iothub/dist/connection_string');
-const { RestApiClient } = require('azure-iothub/dist/common-http/rest_api_client');
+// The official Azure IoT Node.js service SDK's registry and twin calls (azure-iothub Registry, Twin over HTTPS), used as
+// an interop peer by tests/IoTHubMqtt.Emulator.Tests. Usage: node registry.js <serviceConnectionString> <httpsPort> <deviceId>
+// The SDK dials https://{HostName} on port 443 and signs its SAS tokens for HostName; only the port is redirected here
+// (to the emulator's HTTPS port), the requests themselves are the SDK's own. The emulator's CA comes in through
+// NODE_EXTRA_CA_CERTS. Every step prints one JSON line on stdout; the first failure prints an error line and exits 1.
 const https = require('https');
+const { Registry } = require('azure-iothub');
 
-const [command, connectionString, port, ...rest] = process.argv.slice(2);
+const [connectionString, port, deviceId] = process.argv.slice(2);
+if (!connectionString || !port || !deviceId) {
+  process.stderr.write('usage: node registry.js <serviceConnectionString> <httpsPort> <deviceId>\n');
+  process.exit(2);
+}
+
 const emit = (event) => process.stdout.write(JSON.stringify(event) + '\n');
-const fail = (where, err) => {
-  emit({ event: 'error', where, message: String((err && err.message) || err), code: err && err.responseBody });
-  process.exit(1);
-};
+const request = https.request;
+https.request = (options, callback) => request({ ...options, port: Number(port) }, callback);
 const parent = process.ppid;
 setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 1000).unref();
 
-function registry() {
-  const cn = ConnectionString.parse(connectionString);
-  const config = {
-    host: cn.HostName,
-    sharedAccessSignature: SharedAccessSignature.create(cn.HostName, cn.SharedAccessKeyName, cn.SharedAccessKey, Date.now()),
-  };
-  const rest = new RestApiClient(config, 'iothubmqtt-interop');
-  const registry = new Registry(config, rest);
-  // After the constructor, which gives the client its own keep-alive agent.
-  rest.setOptions({ http: { agent: new https.Agent({ keepAlive: true, port: Number(port) }) } });
-  return registry;
-}
+async function main() {
+  const registry = Registry.fromConnectionString(connectionString);
 
-const result = (response) => response.responseBody;
+  // create() with only a deviceId: the SDK sends symmetricKey { primaryKey: '', secondaryKey: '' }.
+  const created = (await registry.create({ deviceId })).responseBody;
+  emit({ event: 'created', deviceId: created.deviceId, status: created.status, etag: created.etag, authentication: created.authentication });
 
-async function bulk(prefix, count, existing) {
-  const reg = registry();
-  const devices = [];
-  for (let i = 0; i < Number(count); i++) {
-    devices.push({ deviceId: `${prefix}-${i}`, status: 'enabled' });
+  // update() sends If-Match: "*" (quoted), and again empty keys (it normalizes authentication the same way).
+  const updated = (await registry.update({ deviceId, status: 'disabled', statusReason: 'maintenance' })).responseBody;
+  emit({ event: 'updated', status: updated.status, statusReason: updated.statusReason, authentication: updated.authentication });
+
+  const twin = (await registry.getTwin(deviceId)).responseBody;
+  emit({ event: 'twin', etag: twin.etag, properties: twin.properties, tags: twin.tags });
+
+  // updateTwin() with the etag '*' sends If-Match: "*".
+  const patched = (await registry.updateTwin(deviceId, { tags: { room: '12' }, properties: { desired: { interval: 30, mode: { eco: true } } } }, '*')).responseBody;
+  emit({ event: 'twinPatched', properties: patched.properties, tags: patched.tags });
+
+  // Twin.update() sends the twin's own etag, quoted.
+  const fetched = (await registry.getTwin(deviceId)).responseBody;
+  const again = (await fetched.update({ properties: { desired: { interval: 60 } } })).result;
+  emit({ event: 'twinUpdated', properties: again.properties });
+
+  // delete() sends If-Match: "*".
+  await registry.delete(deviceId);
+  emit({ event: 'deleted' });
+  try {
+    await registry.get(deviceId);
+    emit({ event: 'error', where: 'get after delete', message: 'the device is still there' });
+    process.exit(1);
+  } catch (err) {
+    emit({ event: 'gone', name: err.name });
   }
-  emit({ event: 'added', result: result(await reg.addDevices(devices.concat([{ deviceId: existing }]))) });
-  emit({ event: 'updated', result: result(await reg.updateDevices(devices.map((d) => ({ deviceId: d.deviceId, status: 'disabled' })), true)) });
-  const one = result(await reg.get(`${prefix}-0`));
-  emit({ event: 'read', status: one.status, etag: one.etag });
-  emit({ event: 'stale', result: result(await reg.updateDevices([{ deviceId: `${prefix}-0`, status: 'enabled', eTag: 'not-the-etag' }], false)) });
-  emit({ event: 'removed', result: result(await reg.removeDevices(devices.concat([{ deviceId: `${prefix}-missing` }]), true)) });
+  process.exit(0);
 }
 
-async function waitFor(reg, jobId) {
-  for (;;) {
-    const job = await reg.getJob(jobId); // callbackToPromise: the job itself
-    if (['completed', 'failed', 'cancelled'].includes(job.status)) {
-      return job;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-async function jobs(containerSasUri) {
-  const reg = registry();
-  const exported = await reg.exportDevicesToBlob(containerSasUri, false);
-  emit({ event: 'exportStarted', job: exported });
-  emit({ event: 'exportDone', job: await waitFor(reg, exported.jobId) });
-  const imported = await reg.importDevicesFromBlob(containerSasUri, containerSasUri);
-  emit({ event: 'importStarted', job: imported });
-  emit({ event: 'importDone', job: await waitFor(reg, imported.jobId) });
-  const list = result(await reg.listJobs());
-  emit({ event: 'listed', jobIds: list.map((j) => j.jobId) });
-}
-
-const run = command === 'bulk' ? bulk(rest[0], rest[1], rest[2]) : command === 'jobs' ? jobs(rest[0]) : Promise.reject(new Error(`unknown command ${command}`));
-run.then(() => process.exit(0), (err) => fail(command, err));
+main().catch((err) => {
+  emit({ event: 'error', where: 'registry', name: err && err.name, message: String((err && err.message) || err), body: err && err.responseBody });
+  process.exit(1);
+});

@@ -9,7 +9,7 @@ namespace IoTHubMqtt.Emulator.Tests.Fleet;
 /// <summary>
 /// The emulator's bulk registry call and import/export jobs as the official Azure IoT Node.js service SDK uses them
 /// (azure-iothub Registry: addDevices, updateDevices, removeDevices, exportDevicesToBlob, importDevicesFromBlob, getJob,
-/// listJobs; tests/interop/registry.js). Skipped, with the reason, when node or tests/interop/node_modules is missing.
+/// listJobs; tests/interop/registry-bulk.js). Skipped, with the reason, when node or tests/interop/node_modules is missing.
 /// </summary>
 public sealed class NodeRegistryInteropTests(EmulatorFixture fixture, AzuriteFixture azurite) : IClassFixture<EmulatorFixture>, IClassFixture<AzuriteFixture>
 {
@@ -17,13 +17,13 @@ public sealed class NodeRegistryInteropTests(EmulatorFixture fixture, AzuriteFix
 
     private async Task<List<JsonObject>> RunAsync(params string[] arguments)
     {
-        Assert.SkipWhen(AzuriteFixture.Node is null, "node is not installed: the Node.js service SDK interop tests need Node.js (.ci/run installs nodejs and npm).");
-        Assert.SkipWhen(!Directory.Exists(Path.Combine(AzuriteFixture.InteropDirectory, "node_modules", "azure-iothub")),
+        Assert.SkipWhen(NodeInterop.Node is null, "node is not installed: the Node.js service SDK interop tests need Node.js (.ci/run installs nodejs and npm).");
+        Assert.SkipWhen(!Directory.Exists(Path.Combine(NodeInterop.Directory, "node_modules", "azure-iothub")),
             "tests/interop/node_modules is missing: run `npm ci --prefix tests/interop` (.ci/run does).");
-        using var process = ExternalProcess.Start(AzuriteFixture.Node!, new Dictionary<string, string> { ["NODE_EXTRA_CA_CERTS"] = fixture.Emulator.CaCertificatePath },
-            [Path.Combine(AzuriteFixture.InteropDirectory, "registry.js"), .. arguments]);
+        using var process = ExternalProcess.Start(NodeInterop.Node!, new Dictionary<string, string> { ["NODE_EXTRA_CA_CERTS"] = fixture.Emulator.CaCertificatePath },
+            [Path.Combine(NodeInterop.Directory, "registry-bulk.js"), .. arguments]);
         var (exit, output, error) = await process.WaitAsync(TimeSpan.FromMinutes(2));
-        Assert.True(exit == 0, $"registry.js exited {exit}: {output} {error}");
+        Assert.True(exit == 0, $"registry-bulk.js exited {exit}: {output} {error}");
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
     }
 
