@@ -35,6 +35,7 @@ public sealed partial class IoTHubServiceClient : IDisposable
     private int tokenRenewals;
     private int retries;
     private int throttledAnswers;
+    private int requestsInFlight;
     private bool disposed;
 
     /// <summary>Without a Retry-After, throttled requests back off up to this long between tries.</summary>
@@ -75,6 +76,9 @@ public sealed partial class IoTHubServiceClient : IDisposable
 
     /// <summary>Requests retried after throttling, a 5xx answer or a network fault.</summary>
     public int RetryCount => Volatile.Read(ref retries);
+
+    /// <summary>Requests sent and not yet answered (a throttled one counts until its gate is closed).</summary>
+    internal int RequestsInFlight => Volatile.Read(ref requestsInFlight);
 
     /// <summary>429 answers the hub gave (each was waited out and retried, or ended the request with IoTHubThrottled).</summary>
     public int ThrottledCount => Volatile.Read(ref throttledAnswers);
@@ -245,110 +249,118 @@ public sealed partial class IoTHubServiceClient : IDisposable
             // While the hub throttles this class of operation, every request of it waits (the hub's Retry-After),
             // instead of each parallel caller meeting its own 429.
             await throttleGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            using var request = new HttpRequestMessage(method, uri);
-            request.Headers.TryAddWithoutValidation("Authorization", CurrentToken());
-            request.Headers.Accept.ParseAdd("application/json");
-            if (body is byte[] bytes)
-            {
-                request.Content = new ByteArrayContent(bytes);
-            }
-            else if (body is JsonNode node)
-            {
-                request.Content = new StringContent(node.ToJsonString(), Encoding.UTF8, "application/json");
-            }
-
-            foreach (var (name, value) in headers ?? new Dictionary<string, string>())
-            {
-                if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
-                {
-                    request.Content ??= new ByteArrayContent([]);
-                    request.Content.Headers.Remove(name);
-                    request.Content.Headers.TryAddWithoutValidation(name, value);
-                }
-                else
-                {
-                    request.Headers.TryAddWithoutValidation(name, value);
-                }
-            }
-
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero));
-            HttpResponseMessage response;
-            string text;
+            Interlocked.Increment(ref requestsInFlight);
             try
             {
-                response = await http.SendAsync(request, timeout.Token).ConfigureAwait(false);
-                text = await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException || ex.HttpRequestError == HttpRequestError.SecureConnectionError && ex.InnerException is AuthenticationException)
-            {
-                throw new IoTHubMqttException("TlsAuthenticationFailed", IoTHubErrorKind.Unauthorized,
-                    $"{operation}: the TLS connection to {HostName}:{Port} failed: {ex.InnerException?.Message}",
-                    "Check the host name and the CA certificate (-CaCertificatePath for the emulator).", target ?? HostName, ex);
-            }
-            catch (Exception ex) when (ex is HttpRequestException or IOException)
-            {
-                // Refused or dropped connections, and answers cut off mid-body (HttpIOException), are transient.
-                if (attempt < options.MaxRetries && !isMethodCall)
+                using var request = new HttpRequestMessage(method, uri);
+                request.Headers.TryAddWithoutValidation("Authorization", CurrentToken());
+                request.Headers.Accept.ParseAdd("application/json");
+                if (body is byte[] bytes)
                 {
-                    await RetryDelayAsync(backoff.Next(), $"{operation}: {ex.Message}", cancellationToken).ConfigureAwait(false);
-                    continue;
+                    request.Content = new ByteArrayContent(bytes);
+                }
+                else if (body is JsonNode node)
+                {
+                    request.Content = new StringContent(node.ToJsonString(), Encoding.UTF8, "application/json");
                 }
 
-                throw new IoTHubMqttException("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError,
-                    $"{operation}: could not reach {HostName}:{Port}: {ex.Message}", "Check the host name, the port and the network.", target ?? HostName, ex);
-            }
-            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                if (attempt < options.MaxRetries && !isMethodCall)
+                foreach (var (name, value) in headers ?? new Dictionary<string, string>())
                 {
-                    await RetryDelayAsync(backoff.Next(), $"{operation}: no answer in time", cancellationToken).ConfigureAwait(false);
-                    continue;
-                }
-
-                throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout,
-                    $"{operation}: {HostName}:{Port} did not answer within {(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero)).TotalSeconds:0} s.", null, target ?? HostName, ex);
-            }
-
-            using (response)
-            {
-                var status = (int)response.StatusCode;
-                if (status is >= 200 and < 300)
-                {
-                    return new ServiceResponse(response.StatusCode, response.Headers, response.Content.Headers, text);
-                }
-
-                var errorCode = response.Headers.TryGetValues("iothub-errorcode", out var codes) ? codes.FirstOrDefault() : null;
-                if (status == 429)
-                {
-                    // Throttled: wait as long as the hub says (or back off), for as long as MaxThrottledWait allows; never
-                    // give up without saying so.
-                    var now = options.TimeProvider.GetUtcNow();
-                    throttledSince ??= now;
-                    var delay = RetryAfter(response) ?? throttledBackoff.Next();
-                    if (now + delay - throttledSince.Value <= options.MaxThrottledWait)
+                    if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
                     {
-                        throttleGate.CloseFor(delay);
-                        Interlocked.Increment(ref retries);
-                        Interlocked.Increment(ref throttledAnswers);
-                        options.Log?.Invoke($"{operation}: the hub throttled the request (429 {errorCode ?? "ThrottlingException"}); waiting {delay.TotalSeconds:0.#} s as it asked.");
+                        request.Content ??= new ByteArrayContent([]);
+                        request.Content.Headers.Remove(name);
+                        request.Content.Headers.TryAddWithoutValidation(name, value);
+                    }
+                    else
+                    {
+                        request.Headers.TryAddWithoutValidation(name, value);
+                    }
+                }
+
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero));
+                HttpResponseMessage response;
+                string text;
+                try
+                {
+                    response = await http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+                    text = await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException || ex.HttpRequestError == HttpRequestError.SecureConnectionError && ex.InnerException is AuthenticationException)
+                {
+                    throw new IoTHubMqttException("TlsAuthenticationFailed", IoTHubErrorKind.Unauthorized,
+                        $"{operation}: the TLS connection to {HostName}:{Port} failed: {ex.InnerException?.Message}",
+                        "Check the host name and the CA certificate (-CaCertificatePath for the emulator).", target ?? HostName, ex);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or IOException)
+                {
+                    // Refused or dropped connections, and answers cut off mid-body (HttpIOException), are transient.
+                    if (attempt < options.MaxRetries && !isMethodCall)
+                    {
+                        await RetryDelayAsync(backoff.Next(), $"{operation}: {ex.Message}", cancellationToken).ConfigureAwait(false);
                         continue;
                     }
 
-                    throw new IoTHubMqttException("IoTHubThrottled", IoTHubErrorKind.Throttled,
-                        $"{operation}{(target is null ? "" : $" ({target})")}: the hub still throttled the request after {(now - throttledSince.Value).TotalSeconds:0} s of waiting (429 {errorCode ?? "ThrottlingException"}).",
-                        "The hub's tier allows fewer operations than asked for: run it again later, add units, or use Import-IoTHubDevice for large fleets.", target);
+                    throw new IoTHubMqttException("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError,
+                        $"{operation}: could not reach {HostName}:{Port}: {ex.Message}", "Check the host name, the port and the network.", target ?? HostName, ex);
                 }
-
-                var retryable = status >= 500 && !(isMethodCall && status == 504);
-                if (retryable && attempt < options.MaxRetries)
+                catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
                 {
-                    var delay = RetryAfter(response) ?? backoff.Next();
-                    await RetryDelayAsync(delay, $"{operation}: {status}", cancellationToken).ConfigureAwait(false);
-                    continue;
+                    if (attempt < options.MaxRetries && !isMethodCall)
+                    {
+                        await RetryDelayAsync(backoff.Next(), $"{operation}: no answer in time", cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout,
+                        $"{operation}: {HostName}:{Port} did not answer within {(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero)).TotalSeconds:0} s.", null, target ?? HostName, ex);
                 }
 
-                throw ServiceErrors.FromResponse(response.StatusCode, errorCode, text, target, operation);
+                using (response)
+                {
+                    var status = (int)response.StatusCode;
+                    if (status is >= 200 and < 300)
+                    {
+                        return new ServiceResponse(response.StatusCode, response.Headers, response.Content.Headers, text);
+                    }
+
+                    var errorCode = response.Headers.TryGetValues("iothub-errorcode", out var codes) ? codes.FirstOrDefault() : null;
+                    if (status == 429)
+                    {
+                        // Throttled: wait as long as the hub says (or back off), for as long as MaxThrottledWait allows; never
+                        // give up without saying so.
+                        var now = options.TimeProvider.GetUtcNow();
+                        throttledSince ??= now;
+                        var delay = RetryAfter(response) ?? throttledBackoff.Next();
+                        if (now + delay - throttledSince.Value <= options.MaxThrottledWait)
+                        {
+                            throttleGate.CloseFor(delay);
+                            Interlocked.Increment(ref retries);
+                            Interlocked.Increment(ref throttledAnswers);
+                            options.Log?.Invoke($"{operation}: the hub throttled the request (429 {errorCode ?? "ThrottlingException"}); waiting {delay.TotalSeconds:0.#} s as it asked.");
+                            continue;
+                        }
+
+                        throw new IoTHubMqttException("IoTHubThrottled", IoTHubErrorKind.Throttled,
+                            $"{operation}{(target is null ? "" : $" ({target})")}: the hub still throttled the request after {(now - throttledSince.Value).TotalSeconds:0} s of waiting (429 {errorCode ?? "ThrottlingException"}).",
+                            "The hub's tier allows fewer operations than asked for: run it again later, add units, or use Import-IoTHubDevice for large fleets.", target);
+                    }
+
+                    var retryable = status >= 500 && !(isMethodCall && status == 504);
+                    if (retryable && attempt < options.MaxRetries)
+                    {
+                        var delay = RetryAfter(response) ?? backoff.Next();
+                        await RetryDelayAsync(delay, $"{operation}: {status}", cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    throw ServiceErrors.FromResponse(response.StatusCode, errorCode, text, target, operation);
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref requestsInFlight);
             }
         }
     }

@@ -10,8 +10,8 @@ namespace IoTHubMqtt.Core.Tests.Service.Registry;
 
 /// <summary>
 /// Bulk registry writes paced by the hub's 429 answers, on a fake clock shared by the client and an emulated S1 hub: the
-/// clock moves only when the client waits for the Retry-After it was given, so the elapsed fake time is what a real run
-/// would wait.
+/// clock moves only when the client waits for the Retry-After it was given and no request is on the wire, so the elapsed
+/// fake time is what a real run would wait.
 /// </summary>
 public sealed class RegistryPacingTests
 {
@@ -84,6 +84,14 @@ public sealed class RegistryPacingTests
                 if (winner == signal && throttled.Reader.TryRead(out _))
                 {
                     Waits++;
+                    // Time stands still while requests are on the wire: the clock moves only once every call sent is
+                    // answered (the throttled ones waiting at the gate), as a real clock barely moves in that time.
+                    var quiet = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+                    while (Service.RequestsInFlight > 0 && DateTime.UtcNow < quiet)
+                    {
+                        await Task.Delay(5, Ct);
+                    }
+
                     if (Service.RegistryThrottledUntil is { } until)
                     {
                         Clock.Advance(until - Clock.GetUtcNow());
@@ -123,6 +131,23 @@ public sealed class RegistryPacingTests
         Assert.Equal(250, run.Hub.Emulator.DeviceCount);
         Assert.True(run.Service.ThrottledCount >= 1);
         Assert.All(outcomes, o => Assert.NotNull(o.Device!.ConnectionString));
+    }
+
+    [Fact]
+    public async Task S1OneUnit_1000Devices_AtTheDefaults_FinishWithin10PercentOfTheQuotaMinimum_WithNoFailure()
+    {
+        await using var run = new PacedRun(IoTHubTier.S1, 1);
+
+        // What New-IoTHubDevice does with pipeline input and no parameters: the writer's defaults (4 calls of 100 at once).
+        var outcomes = await run.RunAsync(new DeviceRegistryWriterOptions(), Devices("fleet", 1000));
+
+        // The quota minimum: the first minute's 100 at once, then 900 more at 100 a minute = 540 s.
+        var minimum = TimeSpan.FromSeconds(540);
+        var elapsed = run.Clock.GetUtcNow() - run.Started;
+        Assert.InRange(elapsed, minimum, minimum * 1.1);
+        Assert.Equal(1000, outcomes.Count);
+        Assert.All(outcomes, o => Assert.Equal(RegistryAction.Created, o.Action));
+        Assert.Equal(1000, run.Hub.Emulator.DeviceCount);
     }
 
     [Fact]
