@@ -39,6 +39,8 @@
         'New-IoTHubDevice'
         'Get-IoTHubDevice'
         'Remove-IoTHubDevice'
+        'Import-IoTHubDevice'
+        'Export-IoTHubDevice'
         'Register-IoTHubDevice'
         'Invoke-IoTHubMethod'
         'Set-IoTHubDesiredProperty'

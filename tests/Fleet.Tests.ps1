@@ -52,7 +52,7 @@ Describe 'Device registry' -Tags 'CI' {
         $id = New-TestId 'again'
         $first = New-IoTHubDevice -DeviceId $id
         $again = New-IoTHubDevice -DeviceId $id
-        $again.Action | Should -Be 'Existing'
+        $again.Action | Should -Be 'Unchanged'
         $again.PrimaryKey | Should -Be $first.PrimaryKey
         $forced = [pscustomobject]@{ DeviceId = $id; Status = 'disabled' } | New-IoTHubDevice -Force
         $forced.Action | Should -Be 'Updated'

@@ -4,9 +4,13 @@
 .DESCRIPTION
     1. Reads the CSV (a DeviceId or SerialNumber column; optional Status, PrimaryKey, SecondaryKey columns). A malformed row
        (wrong number of fields, no id) is reported as an error naming its line, and the others go on.
-    2. Creates the devices in the registry (New-IoTHubDevice; re-running returns the existing devices), or with -Dps registers
-       them with the Device Provisioning Service using a group enrollment key (Register-IoTHubDevice; registration ids are
-       the ids in lowercase).
+    2. Creates the devices in the registry the way the hub is meant to be used at the fleet's size:
+       - by default in bulk registry calls of up to 100 (New-IoTHubDevice; re-running returns the existing devices, and
+         a throttled hub is waited out as it asks: a one-unit S1 hub takes 100 registry operations a minute);
+       - with -Import, through the hub's import job and a blob container (Import-IoTHubDevice, then Export-IoTHubDevice to
+         read the devices' keys back), for thousands to millions of devices; -StorageConnectionString names the storage;
+       - with -Dps, registered with the Device Provisioning Service using a group enrollment key (Register-IoTHubDevice;
+         registration ids are the ids in lowercase).
     3. Writes one JSON file per device into -OutputPath, named <deviceId>.json, for the firmware's configuration:
            { "deviceId": "...", "hostName": "...", "connectionString": "HostName=...;DeviceId=...;SharedAccessKey=..." }
        The files hold the device's key: they are readable by their owner only (on Linux and macOS); keep the folder private.
@@ -17,13 +21,19 @@
     printed.
 
     Without -ConnectionString the script starts the local IoT Hub emulator and provisions against it (DPS too, with a group
-    enrollment it creates), so it runs with no Azure subscription. It runs in pwsh and in the module's own host.
+    enrollment it creates), so it runs with no Azure subscription; -Tier and -Units make that emulator throttle as a hub of
+    that tier would, to rehearse a run. It runs in pwsh and in the module's own host.
 
     Export the results as a table: ./Provision-Fleet.ps1 -CsvPath fleet.csv -OutputPath ./configs | Export-Csv results.csv
 .EXAMPLE
     dotnet run --project src/IoTHubMqtt.Host -- -File module/examples/Provision-Fleet.ps1 -CsvPath fleet.csv -OutputPath ./configs
 .EXAMPLE
     ./Provision-Fleet.ps1 -CsvPath fleet.csv -OutputPath ./configs -ConnectionString $env:IOTHUB_OWNER_CONNECTION_STRING
+.EXAMPLE
+    ./Provision-Fleet.ps1 -CsvPath fleet.csv -OutputPath ./configs -Tier S1 -Units 1 -SkipCheck -Verbose
+    Rehearses against an emulated one-unit S1 hub: 1,000 devices take about 9 minutes of the hub's throttling.
+.EXAMPLE
+    ./Provision-Fleet.ps1 -CsvPath big-fleet.csv -OutputPath ./configs -Import -StorageConnectionString $env:AZURE_STORAGE_CONNECTION_STRING -SkipCheck
 .EXAMPLE
     ./Provision-Fleet.ps1 -CsvPath fleet.csv -OutputPath ./configs -Dps -IdScope 0ne00ABC123 -GroupKey $env:DPS_GROUP_KEY -ConnectionString $env:IOTHUB_OWNER_CONNECTION_STRING
 #>
@@ -41,8 +51,15 @@ param(
     [string] $IdScope,
     [string] $GroupKey,
     [string] $ProvisioningHost = 'global.azure-devices-provisioning.net',
-    # Devices created or registered at the same time.
-    [int] $ThrottleLimit = 8,
+    # Create the devices with the hub's import job (for large fleets): the storage account for the device files, and its container.
+    [switch] $Import,
+    [string] $StorageConnectionString,
+    [string] $Container = 'provision-fleet',
+    # Without -ConnectionString: the IoT Hub tier and units whose throttles the emulator applies (none by default).
+    [ValidateSet('F1', 'B1', 'B2', 'B3', 'S1', 'S2', 'S3')] [string] $Tier,
+    [int] $Units = 1,
+    # Bulk calls (New-IoTHubDevice) or registrations (-Dps) at the same time; 0 keeps the cmdlets' defaults.
+    [int] $ThrottleLimit = 0,
     # Skip the check that each device answers.
     [switch] $SkipCheck
 )
@@ -101,7 +118,8 @@ $hub = $null
 $devicePort = @{}
 try {
     if (-not $ConnectionString) {
-        $hub = Start-IoTHubEmulator
+        $tierOptions = if ($Tier) { @{ Tier = $Tier; Units = $Units } } else { @{} }
+        $hub = Start-IoTHubEmulator @tierOptions
         $service = $hub | Connect-IoTHubService
         $devicePort = @{ Port = $hub.MqttTlsPort; CaCertificatePath = $hub.CaCertificatePath }
         Write-Verbose "Provisioning against the local emulator ($($hub.HostName))."
@@ -117,7 +135,7 @@ try {
     # 2. Identities: each item is the device id and its connection string.
     $identities = @()
     if ($Dps) {
-        $dpsOptions = @{ ThrottleLimit = $ThrottleLimit }
+        $dpsOptions = if ($ThrottleLimit -gt 0) { @{ ThrottleLimit = $ThrottleLimit } } else { @{} }
         if ($hub) {
             $GroupKey = $hub.AddEnrollmentGroup('provision-fleet')
             $dpsOptions += @{ IdScope = $hub.IdScope; ProvisioningHost = 'localhost'; Port = $hub.DpsPort; CaCertificatePath = $hub.CaCertificatePath }
@@ -128,8 +146,18 @@ try {
         $registrations = $rows | ForEach-Object { $_.DeviceId.ToLowerInvariant() } |
             Register-IoTHubDevice -GroupKey $GroupKey @dpsOptions -ErrorAction Continue
         $identities = @($registrations | ForEach-Object { [pscustomobject]@{ DeviceId = $_.DeviceId; Secret = $_.ConnectionString } })
+    } elseif ($Import) {
+        if (-not $StorageConnectionString) { throw '-Import needs -StorageConnectionString: the storage account for the device files.' }
+        $storage = @{ StorageConnectionString = $StorageConnectionString; Container = $Container }
+        $job = $rows | Import-IoTHubDevice -Connection $service @storage -ErrorAction Continue
+        Write-Verbose "Import job $($job.JobId): $($job.Succeeded) created, $($job.Unchanged) already there, $($job.Failed) failed, in $($job.Duration)."
+        # The job does not return keys: read them back with an export job, for the devices of this CSV.
+        $wanted = [System.Collections.Generic.HashSet[string]]::new([string[]]@($rows.DeviceId))
+        $identities = @(Export-IoTHubDevice -Connection $service @storage | Where-Object { $wanted.Contains($_.DeviceId) } |
+            ForEach-Object { [pscustomobject]@{ DeviceId = $_.DeviceId; Secret = $_.ConnectionString } })
     } else {
-        $devices = $rows | New-IoTHubDevice -Connection $service -ThrottleLimit $ThrottleLimit -ErrorAction Continue
+        $bulkOptions = if ($ThrottleLimit -gt 0) { @{ ThrottleLimit = [Math]::Min($ThrottleLimit, 16) } } else { @{} }
+        $devices = $rows | New-IoTHubDevice -Connection $service @bulkOptions -ErrorAction Continue
         $identities = @($devices | ForEach-Object { [pscustomobject]@{ DeviceId = $_.DeviceId; Secret = $_.ConnectionString } })
     }
     Write-Verbose "$($identities.Count) device(s) provisioned$(if ($Dps) { ' through DPS' })."

@@ -7,8 +7,10 @@ using IoTHubMqtt.Emulator.Http;
 using IoTHubMqtt.Emulator.Hub;
 using IoTHubMqtt.Emulator.Mqtt;
 using IoTHubMqtt.Emulator.Provisioning;
+using IoTHubMqtt.Emulator.Registry;
 using IoTHubMqtt.Emulator.Service;
 using IoTHubMqtt.Emulator.Storage;
+using IoTHubMqtt.Emulator.Tiers;
 using IoTHubMqtt.Emulator.Transport;
 using MQTTnet.Diagnostics.Logger;
 using MQTTnet.Server;
@@ -70,8 +72,9 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         {
             store = options.Persist ? new SqliteHubStore(Path.Combine(dataPath, "emulator.db"), options.StoreBusyTimeout) : new MemoryHubStore();
             Hub = new HubState(options, store, log);
+            Tier = options.Tier is { } tier ? new TierThrottles(tier, options.Units, options.TimeProvider) : null;
             var authenticator = new SasAuthenticator(options.TokenClockSkew, options.TimeProvider.GetUtcNow);
-            Devices = new DeviceEndpoint(Hub, authenticator, log) { ClockSkew = options.TokenClockSkew, OperationsPerSecond = options.DeviceOperationsPerSecond };
+            Devices = new DeviceEndpoint(Hub, authenticator, log) { ClockSkew = options.TokenClockSkew, OperationsPerSecond = options.DeviceOperationsPerSecond, Tier = Tier };
             Dps = new DpsState(Hub, options.IdScope);
 
             tlsAdapter = new MqttListenerAdapter(options.ListenAddress, options.MqttTlsPort, certificates.ServerCertificate, log);
@@ -88,12 +91,18 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
             dpsAdapter = new MqttListenerAdapter(options.ListenAddress, options.DpsPort, certificates.ServerCertificate, log);
             dpsServer = new MqttServer(ServerOptions(options), [dpsAdapter], new MqttNetNullLogger());
-            new DpsEndpoint(Dps, authenticator, options.DpsRetryAfterSeconds, log).Attach(dpsServer);
+            new DpsEndpoint(Dps, authenticator, options.DpsRetryAfterSeconds, log) { Tier = Tier }.Attach(dpsServer);
 
-            var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(options.ServiceRequestsPerSecond, options.TimeProvider), log);
+            Jobs = new ImportExportJobs(Hub, options.TimeProvider, log);
+            var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(Tier is null ? options.ServiceRequestsPerSecond : 0, options.TimeProvider), log) { Tier = Tier, Jobs = Jobs };
             amqp = options.AmqpPort < 0 ? null
                 : new AmqpEndpoint(options.ListenAddress, options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
             api.AmqpPort = amqp?.Port ?? 0;
+            if (amqp is not null)
+            {
+                amqp.Tier = Tier;
+            }
+
             httpServer = new HttpServer(options.ListenAddress, options.HttpsPort, certificates.ServerCertificate, api.HandleAsync, WebSocketPath,
                 (socket, remote, cert) => webSocketAdapter.RunAsync(socket, remote, cert), log);
         }
@@ -157,6 +166,9 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         set => Devices.OperationsPerSecond = Math.Max(0, value);
     }
 
+    /// <summary>Devices registered now (modules not counted).</summary>
+    public int DeviceCount => Hub.DeviceIds().Count;
+
     /// <summary>Devices connected over MQTT now.</summary>
     public int ConnectedDeviceCount => Devices.ConnectedCount;
 
@@ -191,6 +203,17 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     internal DeviceEndpoint Devices { get; }
 
     internal DpsState Dps { get; }
+
+    /// <summary>The emulated tier's throttles, or null when unthrottled.</summary>
+    internal TierThrottles? Tier { get; }
+
+    internal ImportExportJobs Jobs { get; }
+
+    /// <summary>The emulated IoT Hub tier, or null (unthrottled).</summary>
+    public IoTHubTier? HubTier => Tier?.Tier;
+
+    /// <summary>Units of <see cref="HubTier"/>.</summary>
+    public int Units => Tier?.Units ?? 0;
 
     /// <summary>Starts an emulator; with no options: loopback, OS-chosen ports, a new temporary data folder, nothing persisted.</summary>
     public static async Task<IoTHubEmulator> StartAsync(IoTHubEmulatorOptions? options = null, CancellationToken cancellationToken = default)
@@ -333,6 +356,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await httpServer.StopAsync().ConfigureAwait(false);
+        Jobs.Dispose();
         amqp?.Dispose();
         await StopServerAsync(deviceServer).ConfigureAwait(false);
         await StopServerAsync(dpsServer).ConfigureAwait(false);
@@ -365,7 +389,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
     public void Dispose() => StopAsync().GetAwaiter().GetResult();
 
-    public override string ToString() => $"IoT Hub emulator {HostName} (MQTT/TLS {MqttTlsPort}, HTTPS {HttpsPort}, DPS {DpsPort}{(IsRunning ? "" : ", stopped")})";
+    public override string ToString() => $"IoT Hub emulator {HostName} (MQTT/TLS {MqttTlsPort}, HTTPS {HttpsPort}, DPS {DpsPort}{(Tier is null ? "" : $", {Tier.Tier} x{Tier.Units}")}{(IsRunning ? "" : ", stopped")})";
 
     private static async Task StopServerAsync(MqttServer server)
     {
@@ -453,6 +477,12 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         if (options.OwnerKey is not null)
         {
             SharedAccessKeys.Decode(options.OwnerKey, "OwnerKey");
+        }
+
+        if (options.Tier is { } tier && (options.Units < 1 || options.Units > TierQuotas.MaxUnits(tier)))
+        {
+            throw new IoTHubMqttException("EmulatorUnitsInvalid", IoTHubErrorKind.InvalidArgument,
+                $"A {tier} hub has 1 to {TierQuotas.MaxUnits(tier)} units, not {options.Units}.", $"Pass -Units from 1 to {TierQuotas.MaxUnits(tier)}.", "Units");
         }
     }
 }

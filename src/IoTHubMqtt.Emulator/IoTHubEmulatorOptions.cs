@@ -95,6 +95,18 @@ public sealed class IoTHubEmulatorOptions
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// Applies the documented operation throttles of this IoT Hub tier (registry, new connections, device-to-cloud sends,
+    /// twin reads and updates, cloud-to-device sends, direct methods, jobs, queries) and the DPS rate limits, answering as
+    /// the hub does: 429 ThrottlingException with Retry-After, or 403 OperationNotAvailableInCurrentTier for what a basic tier
+    /// lacks. Null (the default): unthrottled. A tier replaces <see cref="ServiceRequestsPerSecond"/>.
+    /// See https://learn.microsoft.com/azure/iot-hub/iot-hub-devguide-quotas-throttling
+    /// </summary>
+    public IoTHubTier? Tier { get; set; }
+
+    /// <summary>Units of <see cref="Tier"/> (free: 1; B1, S1, B2, S2: up to 200; B3, S3: up to 10). Default 1.</summary>
+    public int Units { get; set; } = 1;
+
+    /// <summary>
     /// The hub's clock: SAS token expiry, C2D lock and time to live, throttling windows, direct-method timeouts, telemetry
     /// retention and every time stamp the hub writes. Tests pass a fake clock (Microsoft.Extensions.TimeProvider.Testing);
     /// the TLS certificates and the sockets' own guards (handshake and idle timeouts) stay on the system clock, since

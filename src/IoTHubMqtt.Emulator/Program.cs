@@ -44,6 +44,8 @@ try
             case "--id-scope": options.IdScope = Next(); break;
             case "--requests-per-second": options.ServiceRequestsPerSecond = NextNumber(); break;
             case "--device-ops-per-second": options.DeviceOperationsPerSecond = NextNumber(); break;
+            case "--tier": options.Tier = Enum.TryParse<IoTHubTier>(Next(), ignoreCase: true, out var tier) && Enum.IsDefined(tier) ? tier : throw new FormatException($"{name} needs F1, B1, B2, B3, S1, S2 or S3."); break;
+            case "--units": options.Units = NextNumber(); break;
             case "--telemetry-retention": options.TelemetryRetention = NextNumber(); break;
             case "--telemetry-retention-hours":
                 options.TelemetryRetentionPeriod = double.TryParse(Next(), NumberStyles.Float, CultureInfo.InvariantCulture, out var hours) && hours > 0 && hours < 1e6
@@ -74,6 +76,8 @@ try
                       --id-scope SCOPE          DPS ID scope
                       --requests-per-second N   service REST rate before 429 (0 = unlimited)
                       --device-ops-per-second N throttle each device over N telemetry/twin operations a second (0 = off)
+                      --tier F1|B1|B2|B3|S1|S2|S3  apply that IoT Hub tier's operation throttles and DPS limits
+                      --units N                 units of the tier (default 1)
                       --telemetry-retention N   telemetry messages kept, in memory and on disk alike (default 100000)
                       --telemetry-retention-hours H  telemetry older than H hours is dropped (default 24)
                       --verbose                 log every connection

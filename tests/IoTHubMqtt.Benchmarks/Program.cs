@@ -8,7 +8,7 @@ const string Usage = """
       telemetry  [--messages 20000] [--size 256] [--window 64] [--rounds 3] [--output file.md]
       emulator   [--connections 10000] [--publishers 64] [--messages 1000] [--output file.md]   (needs mosquitto)
       esp32      [--output file.md]
-      fleet      [--devices 1000] [--output file.md]
+      fleet      [--devices 1000] [--rounds 9] [--paths per-device,bulk,import,dps] [--tier S1 --units 1] [--cmdlets true] [--output file.md]
       import     [--rounds 15] [--output file.md]
       telemetry-read [--messages 20000] [--devices 8] [--size 256] [--rounds 9] [--output file.md]
       all        each of them in turn with its defaults

@@ -48,6 +48,9 @@ public sealed class AzuriteFixture : IAsyncDisposable, IDisposable
     public string ConnectionString =>
         $"DefaultEndpointsProtocol=http;AccountName={AccountName};AccountKey={AccountKey};BlobEndpoint={BlobEndpoint};";
 
+    /// <summary>A new container name, unique to this run (3-63 lowercase letters, digits and dashes).</summary>
+    public static string NewContainerName(string prefix = "devices") => $"{prefix}-{Guid.NewGuid():N}"[..Math.Min(63, prefix.Length + 33)].ToLowerInvariant();
+
     /// <summary>A container's URL (no SAS) on this instance.</summary>
     public Uri ContainerUri(string container) => new($"{BlobEndpoint}/{container}");
 

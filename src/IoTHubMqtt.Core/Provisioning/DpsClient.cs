@@ -25,14 +25,25 @@ public static class DpsClient
     public const string ApiVersion = "2019-03-31";
     private const string ResponseTopicPrefix = "$dps/registrations/res/";
 
+    /// <summary>Registers, and throws ProvisioningNotAssigned when DPS ends the registration without assigning a hub (failed, disabled).</summary>
+    public static async Task<DpsRegistrationResult> RegisterAssignedAsync(DpsRegistrationOptions options, CancellationToken cancellationToken = default)
+    {
+        var result = await RegisterAsync(options, cancellationToken).ConfigureAwait(false);
+        return result.IsAssigned ? result : throw new IoTHubMqttException("ProvisioningNotAssigned", IoTHubErrorKind.InvalidOperation,
+            $"DPS did not assign '{result.RegistrationId}': {result.Status}{(result.ErrorMessage is null ? "" : ": " + result.ErrorMessage)}.",
+            "Check the enrollment (enabled, linked hubs, allocation policy).", result.RegistrationId);
+    }
+
     public static async Task<DpsRegistrationResult> RegisterAsync(DpsRegistrationOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         var deviceKey = options.DeviceKey();
         var registrationId = options.RegistrationId;
-        var trust = new TlsTrust(options.CaCertificatePath, options.UseSystemTrustStore);
+        var trust = Trust(options.CaCertificatePath, options.UseSystemTrustStore);
+        var time = options.TimeProvider;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(options.Timeout);
+        using var timeout = new CancellationTokenSource(options.Timeout, time);
+        using var timeoutLink = timeout.Token.Register(deadline.Cancel);
         using var mqtt = new MqttClientFactory().CreateMqttClient();
         var responses = new ConcurrentDictionary<string, TaskCompletionSource<(int Status, string Topic, string Body)>>(StringComparer.Ordinal);
         mqtt.ApplicationMessageReceivedAsync += e =>
@@ -52,8 +63,9 @@ public static class DpsClient
             return Task.CompletedTask;
         };
 
-        var expiry = DateTimeOffset.UtcNow + TimeSpan.FromHours(1);
-        var password = SasToken.Create(SasResource.ForDpsRegistration(options.IdScope, registrationId), deviceKey, expiry, SasResource.DpsRegistrationPolicy);
+        var now = time.GetUtcNow();
+        var expiry = now + TimeSpan.FromHours(1);
+        var password = SasToken.Create(SasResource.ForDpsRegistration(options.IdScope, registrationId), deviceKey, expiry, SasResource.DpsRegistrationPolicy, now);
         var connect = new MqttClientOptionsBuilder()
             .WithProtocolVersion(MqttProtocolVersion.V311)
             .WithClientId(registrationId)
@@ -86,12 +98,19 @@ public static class DpsClient
 
             await mqtt.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(ResponseTopicPrefix + "#", MqttQualityOfServiceLevel.AtLeastOnce).Build(), deadline.Token).ConfigureAwait(false);
             var request = new JsonObject { ["registrationId"] = registrationId };
+            string? lastOperationId = null;
             if (options.Payload is not null)
             {
                 request["payload"] = options.Payload.DeepClone();
             }
 
             var requestId = 0;
+            var pacing = options.Pacing;
+            if (pacing is not null)
+            {
+                await pacing.WaitAsync(deadline.Token).ConfigureAwait(false);
+            }
+
             var answer = await RequestAsync(mqtt, responses, $"$dps/registrations/PUT/iotdps-register/?$rid={++requestId}", request.ToJsonString(), deadline.Token).ConfigureAwait(false);
             while (true)
             {
@@ -103,10 +122,26 @@ public static class DpsClient
                         return Result(registrationId, body, deviceKey);
                     case 202:
                     case 429:
-                        var operationId = Text(body, "operationId");
+                        var operationId = Text(body, "operationId") ?? lastOperationId;
+                        lastOperationId = operationId;
                         var wait = RetryAfter(answer.Topic);
-                        options.Log?.Invoke($"'{registrationId}': {answer.Status} {Text(body, "status") ?? ""}; polling in {wait.TotalSeconds:0.#} s.");
-                        await Task.Delay(wait, deadline.Token).ConfigureAwait(false);
+                        if (answer.Status == 429)
+                        {
+                            // Throttled: everyone registering with this gate waits as long as DPS asked.
+                            pacing?.CloseFor(wait);
+                            options.Log?.Invoke($"'{registrationId}': DPS throttled the request (429); trying again in {wait.TotalSeconds:0.#} s.");
+                        }
+                        else
+                        {
+                            options.Log?.Invoke($"'{registrationId}': {answer.Status} {Text(body, "status") ?? ""}; polling in {wait.TotalSeconds:0.#} s.");
+                        }
+
+                        await Task.Delay(wait, time, deadline.Token).ConfigureAwait(false);
+                        if (pacing is not null)
+                        {
+                            await pacing.WaitAsync(deadline.Token).ConfigureAwait(false);
+                        }
+
                         answer = operationId is null
                             ? await RequestAsync(mqtt, responses, $"$dps/registrations/PUT/iotdps-register/?$rid={++requestId}", request.ToJsonString(), deadline.Token).ConfigureAwait(false)
                             : await RequestAsync(mqtt, responses, $"$dps/registrations/GET/iotdps-get-operationstatus/?$rid={++requestId}&operationId={operationId}", "", deadline.Token).ConfigureAwait(false);
@@ -148,6 +183,27 @@ public static class DpsClient
                 }
             }
         }
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string? Path, bool System, DateTime Written), TlsTrust> TrustCache = new();
+
+    /// <summary>One trust per CA file (as last written): a fleet registration reads and parses the file once, not once a device.</summary>
+    private static TlsTrust Trust(string? caPath, bool useSystem)
+    {
+        var written = caPath is not null && File.Exists(caPath) ? File.GetLastWriteTimeUtc(caPath) : default;
+        var key = (caPath, useSystem, written);
+        if (TrustCache.TryGetValue(key, out var trust))
+        {
+            return trust;
+        }
+
+        trust = new TlsTrust(caPath, useSystem);
+        if (TrustCache.Count > 16)
+        {
+            TrustCache.Clear();
+        }
+
+        return TrustCache.GetOrAdd(key, trust);
     }
 
     private static async Task<(int Status, string Topic, string Body)> RequestAsync(IMqttClient mqtt,

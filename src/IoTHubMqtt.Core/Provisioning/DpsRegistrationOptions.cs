@@ -36,6 +36,20 @@ public sealed class DpsRegistrationOptions
 
     public Action<string>? Log { get; init; }
 
+    /// <summary>The clock for the token's expiry, retry-after waits and the timeout; tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// A gate shared by registrations that run together (one Register-IoTHubDevice call): when DPS throttles one (429 and
+    /// retry-after), the others wait too before their next request instead of each meeting its own 429. Null: none.
+    /// </summary>
+    public Service.ThrottleGate? Pacing { get; init; }
+
+    /// <summary>The registration id of input row <paramref name="row"/>, trimmed; a blank one is RegistrationIdMissing (target <c>input N</c>).</summary>
+    public static string RegistrationIdOf(string? value, int row) =>
+        value?.Trim() is { Length: > 0 } id ? id : throw new IoTHubMqttException("RegistrationIdMissing", IoTHubErrorKind.InvalidArgument,
+            $"Input {row} has no registration id.", "Give every row a RegistrationId (or DeviceId) value.", $"input {row}");
+
     /// <summary>Validates the options and returns the key the device signs with (secret).</summary>
     public string DeviceKey()
     {

@@ -34,7 +34,12 @@ public sealed partial class IoTHubServiceClient : IDisposable
     private DateTimeOffset renewAt;
     private int tokenRenewals;
     private int retries;
+    private int throttledAnswers;
+    private int requestsInFlight;
     private bool disposed;
+
+    /// <summary>Without a Retry-After, throttled requests back off up to this long between tries.</summary>
+    private static readonly TimeSpan ThrottleBackoffCap = TimeSpan.FromSeconds(30);
 
     public IoTHubServiceClient(IoTHubServiceOptions options)
     {
@@ -51,6 +56,7 @@ public sealed partial class IoTHubServiceClient : IDisposable
         };
         http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         Port = options.Port ?? 443;
+        Throttles = new ThrottleGates(options.TimeProvider);
         baseUri = new Uri($"https://{policy.HostName}:{Port.ToString(CultureInfo.InvariantCulture)}/");
     }
 
@@ -70,6 +76,21 @@ public sealed partial class IoTHubServiceClient : IDisposable
 
     /// <summary>Requests retried after throttling, a 5xx answer or a network fault.</summary>
     public int RetryCount => Volatile.Read(ref retries);
+
+    /// <summary>Requests sent and not yet answered (a throttled one counts until its gate is closed).</summary>
+    internal int RequestsInFlight => Volatile.Read(ref requestsInFlight);
+
+    /// <summary>429 answers the hub gave (each was waited out and retried, or ended the request with IoTHubThrottled).</summary>
+    public int ThrottledCount => Volatile.Read(ref throttledAnswers);
+
+    /// <summary>The per-operation-class waits the hub's 429 answers imposed (registry, twins, methods, queries, jobs).</summary>
+    internal ThrottleGates Throttles { get; }
+
+    /// <summary>Until when the hub throttles registry operations (creating, reading, updating, removing devices), or null.</summary>
+    public DateTimeOffset? RegistryThrottledUntil => Throttles.Registry.ClosedUntil;
+
+    /// <summary>The clock of this client (tokens, retries, throttling waits).</summary>
+    public TimeProvider TimeProvider => options.TimeProvider;
 
     #region Registry
 
@@ -220,91 +241,126 @@ public sealed partial class IoTHubServiceClient : IDisposable
         ObjectDisposedException.ThrowIf(disposed, this);
         var uri = new Uri(baseUri, pathAndQuery + (pathAndQuery.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "api-version=" + ApiVersion);
         var backoff = new Backoff(options.RetryInitialDelay, options.RetryMaxDelay);
+        var throttleGate = Throttles.For(pathAndQuery);
+        DateTimeOffset? throttledSince = null;
+        var throttledBackoff = new Backoff(options.RetryInitialDelay, ThrottleBackoffCap);
         for (var attempt = 0; ; attempt++)
         {
-            using var request = new HttpRequestMessage(method, uri);
-            request.Headers.TryAddWithoutValidation("Authorization", CurrentToken());
-            request.Headers.Accept.ParseAdd("application/json");
-            if (body is byte[] bytes)
-            {
-                request.Content = new ByteArrayContent(bytes);
-            }
-            else if (body is JsonNode node)
-            {
-                request.Content = new StringContent(node.ToJsonString(), Encoding.UTF8, "application/json");
-            }
-
-            foreach (var (name, value) in headers ?? new Dictionary<string, string>())
-            {
-                if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
-                {
-                    request.Content ??= new ByteArrayContent([]);
-                    request.Content.Headers.Remove(name);
-                    request.Content.Headers.TryAddWithoutValidation(name, value);
-                }
-                else
-                {
-                    request.Headers.TryAddWithoutValidation(name, value);
-                }
-            }
-
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero));
-            HttpResponseMessage response;
-            string text;
+            // While the hub throttles this class of operation, every request of it waits (the hub's Retry-After),
+            // instead of each parallel caller meeting its own 429.
+            await throttleGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            Interlocked.Increment(ref requestsInFlight);
             try
             {
-                response = await http.SendAsync(request, timeout.Token).ConfigureAwait(false);
-                text = await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException || ex.HttpRequestError == HttpRequestError.SecureConnectionError && ex.InnerException is AuthenticationException)
-            {
-                throw new IoTHubMqttException("TlsAuthenticationFailed", IoTHubErrorKind.Unauthorized,
-                    $"{operation}: the TLS connection to {HostName}:{Port} failed: {ex.InnerException?.Message}",
-                    "Check the host name and the CA certificate (-CaCertificatePath for the emulator).", target ?? HostName, ex);
-            }
-            catch (Exception ex) when (ex is HttpRequestException or IOException)
-            {
-                // Refused or dropped connections, and answers cut off mid-body (HttpIOException), are transient.
-                if (attempt < options.MaxRetries && !isMethodCall)
+                using var request = new HttpRequestMessage(method, uri);
+                request.Headers.TryAddWithoutValidation("Authorization", CurrentToken());
+                request.Headers.Accept.ParseAdd("application/json");
+                if (body is byte[] bytes)
                 {
-                    await RetryDelayAsync(backoff.Next(), $"{operation}: {ex.Message}", cancellationToken).ConfigureAwait(false);
-                    continue;
+                    request.Content = new ByteArrayContent(bytes);
+                }
+                else if (body is JsonNode node)
+                {
+                    request.Content = new StringContent(node.ToJsonString(), Encoding.UTF8, "application/json");
                 }
 
-                throw new IoTHubMqttException("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError,
-                    $"{operation}: could not reach {HostName}:{Port}: {ex.Message}", "Check the host name, the port and the network.", target ?? HostName, ex);
+                foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+                {
+                    if (name.StartsWith("Content-", StringComparison.OrdinalIgnoreCase))
+                    {
+                        request.Content ??= new ByteArrayContent([]);
+                        request.Content.Headers.Remove(name);
+                        request.Content.Headers.TryAddWithoutValidation(name, value);
+                    }
+                    else
+                    {
+                        request.Headers.TryAddWithoutValidation(name, value);
+                    }
+                }
+
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                timeout.CancelAfter(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero));
+                HttpResponseMessage response;
+                string text;
+                try
+                {
+                    response = await http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+                    text = await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException || ex.HttpRequestError == HttpRequestError.SecureConnectionError && ex.InnerException is AuthenticationException)
+                {
+                    throw new IoTHubMqttException("TlsAuthenticationFailed", IoTHubErrorKind.Unauthorized,
+                        $"{operation}: the TLS connection to {HostName}:{Port} failed: {ex.InnerException?.Message}",
+                        "Check the host name and the CA certificate (-CaCertificatePath for the emulator).", target ?? HostName, ex);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or IOException)
+                {
+                    // Refused or dropped connections, and answers cut off mid-body (HttpIOException), are transient.
+                    if (attempt < options.MaxRetries && !isMethodCall)
+                    {
+                        await RetryDelayAsync(backoff.Next(), $"{operation}: {ex.Message}", cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    throw new IoTHubMqttException("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError,
+                        $"{operation}: could not reach {HostName}:{Port}: {ex.Message}", "Check the host name, the port and the network.", target ?? HostName, ex);
+                }
+                catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    if (attempt < options.MaxRetries && !isMethodCall)
+                    {
+                        await RetryDelayAsync(backoff.Next(), $"{operation}: no answer in time", cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout,
+                        $"{operation}: {HostName}:{Port} did not answer within {(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero)).TotalSeconds:0} s.", null, target ?? HostName, ex);
+                }
+
+                using (response)
+                {
+                    var status = (int)response.StatusCode;
+                    if (status is >= 200 and < 300)
+                    {
+                        return new ServiceResponse(response.StatusCode, response.Headers, response.Content.Headers, text);
+                    }
+
+                    var errorCode = response.Headers.TryGetValues("iothub-errorcode", out var codes) ? codes.FirstOrDefault() : null;
+                    if (status == 429)
+                    {
+                        // Throttled: wait as long as the hub says (or back off), for as long as MaxThrottledWait allows; never
+                        // give up without saying so.
+                        var now = options.TimeProvider.GetUtcNow();
+                        throttledSince ??= now;
+                        var delay = RetryAfter(response) ?? throttledBackoff.Next();
+                        if (now + delay - throttledSince.Value <= options.MaxThrottledWait)
+                        {
+                            throttleGate.CloseFor(delay);
+                            Interlocked.Increment(ref retries);
+                            Interlocked.Increment(ref throttledAnswers);
+                            options.Log?.Invoke($"{operation}: the hub throttled the request (429 {errorCode ?? "ThrottlingException"}); waiting {delay.TotalSeconds:0.#} s as it asked.");
+                            continue;
+                        }
+
+                        throw new IoTHubMqttException("IoTHubThrottled", IoTHubErrorKind.Throttled,
+                            $"{operation}{(target is null ? "" : $" ({target})")}: the hub still throttled the request after {(now - throttledSince.Value).TotalSeconds:0} s of waiting (429 {errorCode ?? "ThrottlingException"}).",
+                            "The hub's tier allows fewer operations than asked for: run it again later, add units, or use Import-IoTHubDevice for large fleets.", target);
+                    }
+
+                    var retryable = status >= 500 && !(isMethodCall && status == 504);
+                    if (retryable && attempt < options.MaxRetries)
+                    {
+                        var delay = RetryAfter(response) ?? backoff.Next();
+                        await RetryDelayAsync(delay, $"{operation}: {status}", cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    throw ServiceErrors.FromResponse(response.StatusCode, errorCode, text, target, operation);
+                }
             }
-            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+            finally
             {
-                if (attempt < options.MaxRetries && !isMethodCall)
-                {
-                    await RetryDelayAsync(backoff.Next(), $"{operation}: no answer in time", cancellationToken).ConfigureAwait(false);
-                    continue;
-                }
-
-                throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout,
-                    $"{operation}: {HostName}:{Port} did not answer within {(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero)).TotalSeconds:0} s.", null, target ?? HostName, ex);
-            }
-
-            using (response)
-            {
-                var status = (int)response.StatusCode;
-                if (status is >= 200 and < 300)
-                {
-                    return new ServiceResponse(response.StatusCode, response.Headers, response.Content.Headers, text);
-                }
-
-                var retryable = status == 429 || (status >= 500 && !(isMethodCall && status == 504));
-                if (retryable && attempt < options.MaxRetries)
-                {
-                    var delay = RetryAfter(response) ?? backoff.Next();
-                    await RetryDelayAsync(delay, $"{operation}: {status}", cancellationToken).ConfigureAwait(false);
-                    continue;
-                }
-
-                var errorCode = response.Headers.TryGetValues("iothub-errorcode", out var codes) ? codes.FirstOrDefault() : null;
-                throw ServiceErrors.FromResponse(response.StatusCode, errorCode, text, target, operation);
+                Interlocked.Decrement(ref requestsInFlight);
             }
         }
     }
@@ -313,10 +369,10 @@ public sealed partial class IoTHubServiceClient : IDisposable
     {
         Interlocked.Increment(ref retries);
         options.Log?.Invoke($"{why}; retrying in {delay.TotalMilliseconds:0} ms.");
-        await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(delay, options.TimeProvider, cancellationToken).ConfigureAwait(false);
     }
 
-    private static TimeSpan? RetryAfter(HttpResponseMessage response)
+    private TimeSpan? RetryAfter(HttpResponseMessage response)
     {
         var retryAfter = response.Headers.RetryAfter;
         if (retryAfter?.Delta is { } delta)
@@ -326,7 +382,7 @@ public sealed partial class IoTHubServiceClient : IDisposable
 
         if (retryAfter?.Date is { } date)
         {
-            var wait = date - DateTimeOffset.UtcNow;
+            var wait = date - options.TimeProvider.GetUtcNow();
             return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > TimeSpan.FromMinutes(2) ? TimeSpan.FromMinutes(2) : wait;
         }
 
@@ -343,7 +399,7 @@ public sealed partial class IoTHubServiceClient : IDisposable
 
         lock (tokenGate)
         {
-            var now = DateTimeOffset.UtcNow;
+            var now = options.TimeProvider.GetUtcNow();
             if (token is null || now >= renewAt)
             {
                 var expiry = now + options.TokenTimeToLive;
@@ -416,6 +472,7 @@ public sealed partial class IoTHubServiceClient : IDisposable
         PrimaryKey = d.PrimaryKey,
         SecondaryKey = d.SecondaryKey,
         PrimaryThumbprint = d.PrimaryThumbprint,
+        SecondaryThumbprint = d.SecondaryThumbprint,
     };
 
     #endregion

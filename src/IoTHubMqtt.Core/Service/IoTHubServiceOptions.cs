@@ -26,8 +26,18 @@ public sealed class IoTHubServiceOptions
     /// <summary>Lifetime of the policy SAS tokens the client signs; a new one is made when 15 % of it is left.</summary>
     public TimeSpan TokenTimeToLive { get; init; } = TimeSpan.FromHours(1);
 
-    /// <summary>Retries of a throttled (429), failed (5xx) or interrupted request before giving up.</summary>
+    /// <summary>Retries of a failed (5xx) or interrupted request before giving up.</summary>
     public int MaxRetries { get; init; } = 6;
+
+    /// <summary>
+    /// How long one request may go on being throttled (429) before it fails with IoTHubThrottled. Until then it is tried again
+    /// after each Retry-After the hub gives (or with backoff up to 30 s when it gives none), and other requests of the same
+    /// kind wait with it. Default 15 minutes: a one-unit S1 hub takes a minute for each 100 registry operations.
+    /// </summary>
+    public TimeSpan MaxThrottledWait { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>The clock for token lifetimes, retry delays and throttling waits; tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
     public TimeSpan RetryInitialDelay { get; init; } = TimeSpan.FromMilliseconds(200);
 

@@ -22,6 +22,12 @@ public sealed class DeviceSpec
 
     public string? SecondaryThumbprint { get; init; }
 
+    /// <summary>Tags for the device's twin, applied when it is created (and by an update that carries them).</summary>
+    public JsonObject? Tags { get; init; }
+
+    /// <summary>The device's ETag as last read: updates and removals with it happen only if the device has not changed since.</summary>
+    public string? ETag { get; init; }
+
     internal JsonObject ToJson(string? etag)
     {
         var auth = new JsonObject { ["type"] = AuthenticationType ?? "sas" };
@@ -71,6 +77,17 @@ public sealed class ServiceDevice
 
     public string? PrimaryThumbprint { get; init; }
 
+    public string? SecondaryThumbprint { get; init; }
+
+    /// <summary>The twin's tags, when the answer carried them (import/export files; null otherwise).</summary>
+    public JsonObject? Tags { get; init; }
+
+    /// <summary>The twin's desired properties, when the answer carried them (export files; null otherwise).</summary>
+    public JsonObject? DesiredProperties { get; init; }
+
+    /// <summary>The twin's reported properties, when the answer carried them (export files; null otherwise).</summary>
+    public JsonObject? ReportedProperties { get; init; }
+
     /// <summary>A device connection string with the primary key, or null (no key known, X.509 device). Secret.</summary>
     public string? ConnectionString => PrimaryKey is null ? null : IoTHubConnectionString.ForDevice(HostName, DeviceId, PrimaryKey).ToConnectionString();
 
@@ -91,6 +108,7 @@ public sealed class ServiceDevice
             PrimaryKey = Text(auth?["symmetricKey"] as JsonObject, "primaryKey"),
             SecondaryKey = Text(auth?["symmetricKey"] as JsonObject, "secondaryKey"),
             PrimaryThumbprint = Text(auth?["x509Thumbprint"] as JsonObject, "primaryThumbprint"),
+            SecondaryThumbprint = Text(auth?["x509Thumbprint"] as JsonObject, "secondaryThumbprint"),
         };
     }
 

@@ -293,6 +293,15 @@ internal sealed class HubState
         }
     }
 
+    /// <summary>The ids of every device (not module), in id order: a snapshot for export jobs.</summary>
+    public List<string> DeviceIds()
+    {
+        lock (gate)
+        {
+            return devices.Values.Where(d => d.ModuleId is null).Select(d => d.DeviceId).Order(StringComparer.Ordinal).ToList();
+        }
+    }
+
     public JsonArray ListModules(string deviceId)
     {
         lock (gate)

@@ -138,6 +138,13 @@ internal sealed class DeviceEndpoint : IDisposable
             expires = token.Expiry + ClockSkew;
         }
 
+        if (Tier?.TryTake(Tiers.TierOperation.DeviceConnection, 1, out _) is not null)
+        {
+            // Over the tier's rate of new connections: refused as a busy server, to be tried again.
+            Refuse(e, MqttConnectReasonCode.ServerUnavailable, $"Refused '{clientId}': the {Tier.Tier} tier's rate of new device connections is used up (throttled).");
+            return Task.CompletedTask;
+        }
+
         if (e.CleanSession != false)
         {
             subscriptions.TryRemove(expectedClientId, out _);
@@ -146,6 +153,9 @@ internal sealed class DeviceEndpoint : IDisposable
         connections[expectedClientId] = new DeviceConnection(expectedClientId, expires, Interlocked.Increment(ref nextConnectionId), e.CleanSession != false);
         return Task.CompletedTask;
     }
+
+    /// <summary>The emulated tier's throttles (new connections, device-to-cloud sends, twin reads and updates), or null.</summary>
+    public Tiers.TierThrottles? Tier { get; set; }
 
     /// <summary>The clock skew the authenticator allows; a connection ends when its token is past expiry by that much.</summary>
     public TimeSpan ClockSkew { get; init; }
@@ -471,6 +481,13 @@ internal sealed class DeviceEndpoint : IDisposable
                     return Task.CompletedTask;
                 }
 
+                if (Tier?.TryTake(Tiers.TierOperation.DeviceToCloud, 1, out _) is not null)
+                {
+                    log.Information($"Device '{deviceId}': the {Tier.Tier} tier's rate of device-to-cloud sends is used up; throttled, closing the connection.");
+                    e.CloseConnection = true;
+                    return Task.CompletedTask;
+                }
+
                 if (Throttled(telemetryRates, deviceId))
                 {
                     // IoT Hub answers a throttled MQTT 3.1.1 device by closing its connection: the publish is not acknowledged.
@@ -521,6 +538,18 @@ internal sealed class DeviceEndpoint : IDisposable
                 log.Verbose($"Device '{deviceId}' is over {OperationsPerSecond} twin requests a second; answered 429.");
                 SendTwinResponse(deviceId, $"$iothub/twin/res/429/?$rid={rid}", Encoding.UTF8.GetBytes(HubError.Throttled(1).ToJson()));
                 return Task.CompletedTask;
+            }
+
+            if (Tier is { } tier && (topic.StartsWith("$iothub/twin/GET/", StringComparison.Ordinal) || topic.StartsWith("$iothub/twin/PATCH/properties/reported/", StringComparison.Ordinal)))
+            {
+                var operation = topic.StartsWith("$iothub/twin/GET/", StringComparison.Ordinal) ? Tiers.TierOperation.TwinReads : Tiers.TierOperation.TwinUpdates;
+                if (tier.TryTake(operation, 1, out var retryAfter) is { } refusal)
+                {
+                    var rid = PropertyBag.QueryValue(topic, "$rid") ?? "";
+                    var error = refusal == Tiers.TierThrottles.Refusal.NotAvailable ? Tiers.TierThrottles.NotAvailable(operation) : HubError.Throttled(retryAfter);
+                    SendTwinResponse(deviceId, $"$iothub/twin/res/{error.Status.ToString(CultureInfo.InvariantCulture)}/?$rid={rid}", Encoding.UTF8.GetBytes(error.ToJson()));
+                    return Task.CompletedTask;
+                }
             }
 
             if (topic.StartsWith("$iothub/twin/GET/", StringComparison.Ordinal))

@@ -24,6 +24,9 @@ internal sealed class DpsEndpoint(DpsState dps, SasAuthenticator authenticator, 
     private readonly ConcurrentDictionary<string, Enrollment> authenticated = new(StringComparer.Ordinal);
     private MqttServer? server;
 
+    /// <summary>The emulated tier's throttles (DPS registrations and status polls), or null.</summary>
+    public Tiers.TierThrottles? Tier { get; set; }
+
     public void Attach(MqttServer mqttServer)
     {
         server = mqttServer;
@@ -127,6 +130,12 @@ internal sealed class DpsEndpoint(DpsState dps, SasAuthenticator authenticator, 
                 return Task.CompletedTask;
             }
 
+            if (Tier?.TryTake(Tiers.TierOperation.DpsRegistrations, 1, out var registerWait) is not null)
+            {
+                Respond(registrationId, $"{ResponsePrefix}429/?$rid={rid}&retry-after={registerWait.ToString(CultureInfo.InvariantCulture)}", Error(429, 429001, "The rate of device registrations is used up; try again after retry-after seconds."));
+                return Task.CompletedTask;
+            }
+
             string operationId;
             try
             {
@@ -146,6 +155,12 @@ internal sealed class DpsEndpoint(DpsState dps, SasAuthenticator authenticator, 
         if (topic.StartsWith("$dps/registrations/GET/iotdps-get-operationstatus/", StringComparison.Ordinal))
         {
             var operationId = PropertyBag.QueryValue(topic, "operationId") ?? "";
+            if (Tier is not null && !Tier.TryPoll(registrationId, out var pollWait))
+            {
+                Respond(registrationId, $"{ResponsePrefix}429/?$rid={rid}&retry-after={pollWait.ToString(CultureInfo.InvariantCulture)}", Error(429, 429001, "A device may poll its registration 5 times in 10 seconds."));
+                return Task.CompletedTask;
+            }
+
             var state = dps.Operation(operationId);
             if (state is null || state["registrationState"]?["registrationId"]?.GetValue<string>() != registrationId)
             {

@@ -53,15 +53,18 @@ internal sealed partial class AmqpEndpoint
             var expiry = p.AbsoluteExpiryTime > DateTime.MinValue.AddYears(1) ? p.AbsoluteExpiryTime.ToUniversalTime() : (DateTime?)null;
             try
             {
+                owner.Tier?.Take(Tiers.TierOperation.CloudToDevice);
                 owner.hub.EnqueueCloudToDevice(Uri.UnescapeDataString(parts[1]), body, properties, p.MessageId, p.CorrelationId,
                     p.UserId is null ? null : Encoding.UTF8.GetString(p.UserId), p.ContentType, p.ContentEncoding, ack, expiry);
                 messageContext.Complete();
             }
             catch (HubError error)
             {
-                var condition = error.Status switch
+                Amqp.Types.Symbol condition = error.Status switch
                 {
                     404 => ErrorCode.NotFound,
+                    429 => new Amqp.Types.Symbol("com.microsoft:server-busy"),
+                    403 when error.ErrorCode == 403010 => ErrorCode.NotAllowed,
                     403 => ErrorCode.ResourceLimitExceeded,
                     413 => ErrorCode.MessageSizeExceeded,
                     _ => ErrorCode.InvalidField,

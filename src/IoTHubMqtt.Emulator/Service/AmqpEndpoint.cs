@@ -86,6 +86,9 @@ internal sealed partial class AmqpEndpoint : IDisposable
 
     public int Port { get; }
 
+    /// <summary>The emulated tier's throttles (cloud-to-device sends), or null.</summary>
+    public Tiers.TierThrottles? Tier { get; set; }
+
     public void Start()
     {
         host.Open();

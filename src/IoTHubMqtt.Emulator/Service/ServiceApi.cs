@@ -135,6 +135,9 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
             case ["twins", var id, "methods"] when method == "POST":
                 Authorize(request, HubPermissions.ServiceConnect);
                 return await InvokeMethodAsync(id, BodyObject(request), cancellationToken).ConfigureAwait(false);
+            case ["devices"] when method == "POST":
+            case ["jobs", ..]:
+                return RouteFleet(request, segments);
             case ["enrollments", var id]:
                 Authorize(request, HubPermissions.RegistryWrite);
                 return dps.HandleEnrollment(method, id, group: false, method is "PUT" ? BodyObject(request) : null);
@@ -180,6 +183,8 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
         {
             throw HubError.Unauthorized($"The policy '{policy.Name}' lacks the {needed} permission.");
         }
+
+        ChargeTier(request);
     }
 
     /// <summary>The policy whose SAS token the request carries, or a 401 <see cref="HubError"/>.</summary>

@@ -42,7 +42,9 @@ public sealed class ServiceClientRetryTests : IAsyncDisposable
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>Each entry answers one request: an HTTP response, or null to drop the connection.</summary>
-    private IoTHubServiceClient Serve(params string?[] responses)
+    private IoTHubServiceClient Serve(params string?[] responses) => ServeWith(null, responses);
+
+    private IoTHubServiceClient ServeWith(Func<IoTHubServiceOptions, IoTHubServiceOptions>? configure, params string?[] responses)
     {
         foreach (var response in responses)
         {
@@ -50,7 +52,7 @@ public sealed class ServiceClientRetryTests : IAsyncDisposable
         }
 
         server = Task.Run(ServeAsync);
-        return new IoTHubServiceClient(new IoTHubServiceOptions
+        var options = new IoTHubServiceOptions
         {
             ConnectionString = $"HostName=localhost;SharedAccessKeyName=iothubowner;SharedAccessKey={SharedAccessKeys.Generate()}",
             Port = ((IPEndPoint)listener.LocalEndpoint).Port,
@@ -60,7 +62,8 @@ public sealed class ServiceClientRetryTests : IAsyncDisposable
             RetryMaxDelay = TimeSpan.FromMilliseconds(50),
             MaxRetries = 3,
             RequestTimeout = TimeSpan.FromSeconds(10),
-        });
+        };
+        return new IoTHubServiceClient(configure?.Invoke(options) ?? options);
     }
 
     private static string Response(int status, string body, string extraHeaders = "") =>
@@ -138,14 +141,27 @@ public sealed class ServiceClientRetryTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task Throttled_WithRetryAfter_WaitsThatLong()
+    public async Task Throttled_WithRetryAfter_WaitsThatLong_OnTheClientsClock()
     {
-        using var service = Serve(Response(429, "{}", "Retry-After: 1\r\n"), Response(200, DeviceJson));
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var waiting = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var service = ServeWith(o => new IoTHubServiceOptions
+        {
+            ConnectionString = o.ConnectionString, Port = o.Port, CaCertificatePath = o.CaCertificatePath, UseSystemTrustStore = false,
+            TimeProvider = clock, Log = line => waiting.TrySetResult(line),
+        }, Response(429, "{}", "Retry-After: 7\r\n"), Response(200, DeviceJson));
 
-        await service.GetDeviceAsync("d1", Ct);
+        var get = service.GetDeviceAsync("d1", Ct);
+        var line = await waiting.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        clock.Advance(TimeSpan.FromSeconds(6));
+        var early = get.IsCompleted;
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var device = await get.WaitAsync(TimeSpan.FromSeconds(30), Ct);
 
-        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(0.9), $"retried after {clock.Elapsed}");
+        Assert.Contains("waiting 7 s", line, StringComparison.Ordinal);
+        Assert.False(early);
+        Assert.Equal("d1", device.DeviceId);
+        Assert.Equal(1, service.ThrottledCount);
     }
 
     [Fact]

@@ -171,12 +171,12 @@ public sealed class ServiceClientTests(EmulatorFixture hub) : IClassFixture<Emul
     }
 
     [Fact]
-    public async Task Throttled_WithNoRetriesLeft_IsIoTHubThrottled()
+    public async Task Throttled_PastMaxThrottledWait_IsIoTHubThrottled()
     {
         await using var limited = EmulatorFixture.Start(o => o.ServiceRequestsPerSecond = 1);
         using var service = NewClient(limited.Emulator, o => new IoTHubServiceOptions
         {
-            ConnectionString = o.ConnectionString, Port = o.Port, CaCertificatePath = o.CaCertificatePath, MaxRetries = 0,
+            ConnectionString = o.ConnectionString, Port = o.Port, CaCertificatePath = o.CaCertificatePath, MaxThrottledWait = TimeSpan.Zero,
         });
 
         var errors = new List<IoTHubMqttException>();

@@ -54,7 +54,7 @@ public sealed class FleetCmdletTests : IDisposable
             """);
 
         Assert.Empty(result.AllErrors);
-        Assert.Equal(["Created", "Created", "Existing", "Existing", "Updated", "disabled", "True", "True"], result.Output.Select(o => o.ToString()));
+        Assert.Equal(["Created", "Created", "Unchanged", "Unchanged", "Updated", "disabled", "True", "True"], result.Output.Select(o => o.ToString()));
     }
 
     [Fact]
@@ -79,7 +79,7 @@ public sealed class FleetCmdletTests : IDisposable
     {
         var result = ps.Invoke(Start + """
             $ids = 1..60 | ForEach-Object { 'sensor-{0:D3}' -f $_ }
-            $devices = $ids | ForEach-Object { [pscustomobject]@{ DeviceId = $_ } } | New-IoTHubDevice -ThrottleLimit 8
+            $devices = $ids | ForEach-Object { [pscustomobject]@{ DeviceId = $_ } } | New-IoTHubDevice -ThrottleLimit 4
             ($devices.DeviceId -join ',') -eq ($ids -join ',')
             (Get-IoTHubDevice).Count
             """);
@@ -397,7 +397,7 @@ public sealed class FleetCmdletTests : IDisposable
         var result = ps.Invoke("""
             $hub = Start-IoTHubEmulator -ServiceRequestsPerSecond 5
             $svc = $hub | Connect-IoTHubService
-            $created = 1..15 | ForEach-Object { [pscustomobject]@{ DeviceId = "th-$_" } } | New-IoTHubDevice -ThrottleLimit 8
+            $created = 1..15 | ForEach-Object { New-IoTHubDevice -DeviceId "th-$_" }
             $created.Count
             $svc.RetryCount -gt 0
             """, timeout: TimeSpan.FromSeconds(60));

@@ -5,7 +5,7 @@ using IoTHubMqtt.Module.Tests.Harness;
 namespace IoTHubMqtt.Module.Tests.Fleet;
 
 /// <summary>module/examples/Provision-Fleet.ps1 against the emulator, in the hosted engine and through the Host.</summary>
-public sealed class ProvisionFleetExampleTests : IDisposable
+public sealed class ProvisionFleetExampleTests(SharedStorage storage) : IDisposable
 {
     private const string Csv = "SerialNumber,Status\nSN-0001,enabled\nSN-0002,\nSN-0003,disabled,extra\n,enabled\nbad id,\nSN-0004,disabled\n";
     private readonly string folder = Directory.CreateTempSubdirectory("provision-fleet-").FullName;
@@ -14,16 +14,24 @@ public sealed class ProvisionFleetExampleTests : IDisposable
     public void Dispose() => Directory.Delete(folder, recursive: true);
 
     [Theory]
-    [InlineData(false, "SN-0001", "SN-0002", "SN-0004")]
-    [InlineData(true, "sn-0001", "sn-0002", "sn-0004")]
-    public void ProvisionFleet_FromCsvWithMalformedRows_ConfiguresAndChecksEveryGoodDevice(bool dps, string first, string second, string third)
+    [InlineData("", "SN-0001", "SN-0002", "SN-0004")]
+    [InlineData("-Dps", "sn-0001", "sn-0002", "sn-0004")]
+    [InlineData("-Import", "SN-0001", "SN-0002", "SN-0004")]
+    public void ProvisionFleet_FromCsvWithMalformedRows_ConfiguresAndChecksEveryGoodDevice(string how, string first, string second, string third)
     {
+        var dps = how == "-Dps";
+        if (how == "-Import")
+        {
+            Assert.SkipWhen(storage.Azurite.Missing is not null, storage.Azurite.Missing ?? "");
+            how += " -StorageConnectionString $env:" + SharedStorage.Variable;
+        }
+
         var csv = Path.Combine(folder, "fleet.csv");
         File.WriteAllText(csv, Csv);
         var output = Path.Combine(folder, "configs");
         using var ps = new PowerShellSession();
 
-        var result = ps.Invoke($"& '{script}' -CsvPath '{csv}' -OutputPath '{output}'{(dps ? " -Dps" : "")}", timeout: TimeSpan.FromSeconds(90));
+        var result = ps.Invoke($"& '{script}' -CsvPath '{csv}' -OutputPath '{output}' {how}", timeout: TimeSpan.FromSeconds(90));
 
         Assert.Null(result.TerminatingError);
         var devices = result.Output.Where(o => o.Properties["Answered"] is not null).ToList();
@@ -45,12 +53,12 @@ public sealed class ProvisionFleetExampleTests : IDisposable
     }
 
     [Fact]
-    public void ProvisionFleet_ThroughTheHost_PrintsNoSecrets()
+    public void ProvisionFleet_ThroughTheHost_AgainstAnEmulatedS1Hub_PrintsNoSecrets()
     {
         var csv = Path.Combine(folder, "fleet.csv");
         File.WriteAllText(csv, "DeviceId\nhost-1\nhost-2\n");
 
-        var result = HostProcess.Run(TimeSpan.FromMinutes(2), null, "-File", script, "-CsvPath", csv, "-OutputPath", Path.Combine(folder, "out"));
+        var result = HostProcess.Run(TimeSpan.FromMinutes(2), null, "-File", script, "-CsvPath", csv, "-OutputPath", Path.Combine(folder, "out"), "-Tier", "S1");
 
         Assert.True(result.ExitCode == 0, result.StdErr);
         Assert.Contains("host-2", result.StdOut, StringComparison.Ordinal);

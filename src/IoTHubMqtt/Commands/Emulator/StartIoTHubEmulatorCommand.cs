@@ -86,6 +86,20 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
     [ValidateRange(0, 1000000)]
     public int ServiceRequestsPerSecond { get; set; } = 100;
 
+    /// <summary>
+    /// Apply this IoT Hub tier's documented operation throttles and the DPS rate limits (F1, B1, B2, B3, S1, S2, S3), answering
+    /// over them as the hub does (429 with Retry-After). Left out: unthrottled. Replaces -ServiceRequestsPerSecond.
+    /// </summary>
+    /// <remarks>A string, not the emulator's enum: a value-typed property would load the emulator at Import-Module.</remarks>
+    [Parameter]
+    [ValidateSet("F1", "B1", "B2", "B3", "S1", "S2", "S3")]
+    public string? Tier { get; set; }
+
+    /// <summary>Units of -Tier (free: 1; B1, S1, B2, S2: up to 200; B3, S3: up to 10). Default 1.</summary>
+    [Parameter]
+    [ValidateRange(1, 200)]
+    public int Units { get; set; } = 1;
+
     /// <summary>Serve until Ctrl+C (SIGINT) or SIGTERM, then stop the emulator and delete its temporary files.</summary>
     [Parameter]
     public SwitchParameter Wait { get; set; }
@@ -106,7 +120,7 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
             return;
         }
 
-        var ports = MqttTlsPort == 0 ? "ports the system chooses" : $"MQTT/TLS port {MqttTlsPort}";
+        var ports = (MqttTlsPort == 0 ? "ports the system chooses" : $"MQTT/TLS port {MqttTlsPort}") + (Tier is null ? string.Empty : $", {Tier} x{Units}");
         if (!ShouldProcess($"IoT Hub emulator {HostName} on {address} ({ports}{(DataPath is null ? string.Empty : ", data in " + DataPath)})", "Start"))
         {
             return;
@@ -129,6 +143,8 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
             OwnerKey = OwnerKey,
             IdScope = IdScope,
             ServiceRequestsPerSecond = ServiceRequestsPerSecond,
+            Tier = Tier is null ? null : Enum.Parse<IoTHubTier>(Tier, ignoreCase: true),
+            Units = Units,
             Log = (level, line) =>
             {
                 if (Volatile.Read(ref logging))

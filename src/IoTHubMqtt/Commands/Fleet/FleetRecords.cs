@@ -1,6 +1,7 @@
 using System.Collections;
 using IoTHubMqtt.Core.Provisioning;
 using IoTHubMqtt.Core.Service;
+using IoTHubMqtt.Core.Service.Registry;
 using IoTHubMqtt.Infrastructure;
 
 namespace IoTHubMqtt.Commands.Fleet;
@@ -25,6 +26,8 @@ public sealed class IoTHubDevice
         PrimaryThumbprint = device.PrimaryThumbprint;
         ConnectionString = device.ConnectionString;
         Action = action;
+        DesiredProperties = PowerShellJson.ToPowerShell(device.DesiredProperties);
+        ReportedProperties = PowerShellJson.ToPowerShell(device.ReportedProperties);
     }
 
     public string DeviceId { get; }
@@ -43,13 +46,22 @@ public sealed class IoTHubDevice
 
     public DateTimeOffset? LastActivityTime { get; }
 
-    /// <summary>What New-IoTHubDevice did: Created, Existing (left as it was) or Updated (-Force); Read for Get-IoTHubDevice.</summary>
+    /// <summary>
+    /// What New-IoTHubDevice did: Created, Unchanged (it existed and was left as it was) or Updated (-Force); Read for
+    /// Get-IoTHubDevice; Exported for Export-IoTHubDevice.
+    /// </summary>
     public string Action { get; }
 
     public string? PrimaryThumbprint { get; }
 
-    /// <summary>The twin's tags after New-IoTHubDevice applied -Tag (null when it applied none).</summary>
+    /// <summary>The twin's tags: those New-IoTHubDevice applied (null when none), or those Export-IoTHubDevice read.</summary>
     public object? Tags { get; internal set; }
+
+    /// <summary>The twin's desired properties (Export-IoTHubDevice; null otherwise).</summary>
+    public object? DesiredProperties { get; }
+
+    /// <summary>The twin's reported properties (Export-IoTHubDevice; null otherwise).</summary>
+    public object? ReportedProperties { get; }
 
     /// <summary>Secret.</summary>
     public string? PrimaryKey { get; }
@@ -61,6 +73,90 @@ public sealed class IoTHubDevice
     public string? ConnectionString { get; }
 
     public override string ToString() => $"{DeviceId}@{HostName} ({Status})";
+}
+
+/// <summary>What Remove-IoTHubDevice -PassThru reports for a device: Removed, or Absent when it was not registered.</summary>
+public sealed class IoTHubDeviceRemoval(string deviceId, string hostName, string action)
+{
+    public string DeviceId { get; } = deviceId;
+
+    public string HostName { get; } = hostName;
+
+    /// <summary>Removed or Absent.</summary>
+    public string Action { get; } = action;
+
+    public override string ToString() => $"{DeviceId}: {Action}";
+}
+
+/// <summary>What an import job does with each device (the hub's importMode).</summary>
+public enum IoTHubImportMode
+{
+    /// <summary>Create the device; one that exists is left as it is (counted as Unchanged).</summary>
+    Create,
+
+    /// <summary>Create the device, or replace an existing one's identity and twin data with the file's.</summary>
+    CreateOrUpdate,
+
+    /// <summary>As CreateOrUpdate, but an existing device only if its ETag matches.</summary>
+    CreateOrUpdateIfMatchETag,
+
+    /// <summary>Replace an existing device's identity; a missing one is DeviceNotFound.</summary>
+    Update,
+
+    /// <summary>As Update, only if the device's ETag matches.</summary>
+    UpdateIfMatchETag,
+
+    /// <summary>Remove the device; a missing one is DeviceNotFound.</summary>
+    Delete,
+
+    /// <summary>Remove the device only if its ETag matches.</summary>
+    DeleteIfMatchETag,
+}
+
+/// <summary>What Import-IoTHubDevice did: the hub's import job and how many devices it applied; failed devices are errors.</summary>
+public sealed class IoTHubImportResult
+{
+    internal IoTHubImportResult(ImportJobResult result, string mode)
+    {
+        JobId = result.Job.JobId;
+        Status = result.Job.Status;
+        Mode = mode;
+        Devices = result.Devices;
+        Succeeded = result.Succeeded;
+        Unchanged = result.AlreadyExisting;
+        Failed = result.Failed.Count;
+        StartTime = result.Job.StartTime;
+        EndTime = result.Job.EndTime;
+    }
+
+    public string JobId { get; }
+
+    /// <summary>The job's final status: completed.</summary>
+    public string Status { get; }
+
+    /// <summary>The import mode: Create, CreateOrUpdate, Update, Delete…</summary>
+    public string Mode { get; }
+
+    /// <summary>Devices in the file given to the hub.</summary>
+    public long Devices { get; }
+
+    /// <summary>Devices the job applied.</summary>
+    public long Succeeded { get; }
+
+    /// <summary>Devices that already existed (Create mode), left as they were.</summary>
+    public long Unchanged { get; }
+
+    /// <summary>Devices the hub could not apply (each written as an error).</summary>
+    public long Failed { get; }
+
+    public DateTimeOffset? StartTime { get; }
+
+    public DateTimeOffset? EndTime { get; }
+
+    /// <summary>How long the hub's job ran.</summary>
+    public TimeSpan? Duration => EndTime - StartTime;
+
+    public override string ToString() => $"import job {JobId}: {Status}, {Succeeded} of {Devices} devices";
 }
 
 /// <summary>The outcome of a DPS registration. <see cref="DeviceKey"/> and <see cref="ConnectionString"/> are secret.</summary>

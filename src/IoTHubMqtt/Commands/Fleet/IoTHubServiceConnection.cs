@@ -38,6 +38,12 @@ public sealed class IoTHubServiceConnection
     /// <summary>Requests retried after throttling (429), a 5xx answer or a network fault.</summary>
     public int RetryCount => Client.RetryCount;
 
+    /// <summary>429 answers the hub gave (each waited out as the hub asked, or ended its call with IoTHubThrottled).</summary>
+    public int ThrottledCount => Client.ThrottledCount;
+
+    /// <summary>Until when the hub throttles registry operations, or null.</summary>
+    public DateTimeOffset? RegistryThrottledUntil => Client.RegistryThrottledUntil;
+
     /// <summary>The port devices connect to with MQTT/TLS when this is an emulator (0 otherwise).</summary>
     public int DeviceMqttPort { get; init; }
 

@@ -15,6 +15,7 @@ public sealed class RegisterIoTHubDeviceCommand : IoTHubCmdlet
     private const string GroupSet = "Group";
     private const string IndividualSet = "Individual";
     private OrderedBatch<IoTHubRegistration>? batch;
+    private Core.Service.ThrottleGate? pacing;
     private int row;
 
     /// <summary>The registration id (lowercase); from the pipeline by value or property name (RegistrationId, DeviceId, Id, SerialNumber).</summary>
@@ -64,36 +65,32 @@ public sealed class RegisterIoTHubDeviceCommand : IoTHubCmdlet
     [ValidateRange(1, 3600)]
     public int Timeout { get; set; } = 60;
 
-    /// <summary>How many registrations run at the same time. Default 8.</summary>
+    /// <summary>
+    /// How many registrations run at the same time. Default 128: each waits the retry-after DPS gives before its status poll,
+    /// so many run at once; when DPS throttles (429), all of them wait as long as it asked.
+    /// </summary>
     [Parameter]
     [ValidateRange(1, 256)]
-    public int ThrottleLimit { get; set; } = 8;
+    public int ThrottleLimit { get; set; } = 128;
 
     protected override void BeginProcessing()
     {
         batch = new OrderedBatch<IoTHubRegistration>(ThrottleLimit);
+        pacing = new Core.Service.ThrottleGate(TimeProvider.System);
     }
 
     protected override void ProcessRecord()
     {
         row++;
-        var id = RegistrationId.Trim();
-        if (id.Length == 0)
-        {
-            batch!.AddFailed($"input {row}", new IoTHubMqttException("RegistrationIdMissing", IoTHubErrorKind.InvalidArgument,
-                $"Input {row} has no registration id.", "Give every row a RegistrationId (or DeviceId) value.", $"input {row}"));
-            WriteReady();
-            return;
-        }
-
-        if (!ShouldProcess(id, "Register with DPS"))
-        {
-            return;
-        }
-
         DpsRegistrationOptions options;
         try
         {
+            var id = DpsRegistrationOptions.RegistrationIdOf(RegistrationId, row);
+            if (!ShouldProcess(id, "Register with DPS"))
+            {
+                return;
+            }
+
             options = new DpsRegistrationOptions
             {
                 IdScope = IdScope,
@@ -106,33 +103,24 @@ public sealed class RegisterIoTHubDeviceCommand : IoTHubCmdlet
                 Payload = Payload is null ? null : PowerShellJson.ToJsonNode(Payload),
                 Timeout = TimeSpan.FromSeconds(Timeout),
                 Log = VerboseSink,
+                Pacing = pacing,
             };
             options.DeviceKey(); // validates id, scope and key now, in input order
         }
         catch (IoTHubMqttException ex) when (ex.ErrorId is "KeyNotBase64" or "KeyEmpty" or "InvalidIdScope" or "CaCertificateInvalid")
         {
-            ThrowTerminatingError(ex, id);
+            ThrowTerminatingError(ex, ex.Target);
             return;
         }
         catch (IoTHubMqttException ex)
         {
-            batch!.AddFailed(id, ex);
+            batch!.AddFailed(ex.Target ?? $"input {row}", ex);
             WriteReady();
             return;
         }
 
-        batch!.Add(id, async ct =>
-        {
-            var result = await DpsClient.RegisterAsync(options, ct).ConfigureAwait(false);
-            if (!result.IsAssigned)
-            {
-                throw new IoTHubMqttException("ProvisioningNotAssigned", IoTHubErrorKind.InvalidOperation,
-                    $"DPS did not assign '{result.RegistrationId}': {result.Status}{(result.ErrorMessage is null ? "" : ": " + result.ErrorMessage)}.",
-                    "Check the enrollment (enabled, linked hubs, allocation policy).", result.RegistrationId);
-            }
-
-            return new IoTHubRegistration(result);
-        }, StopToken);
+        var registrationId = options.RegistrationId;
+        batch!.Add(registrationId, async ct => new IoTHubRegistration(await DpsClient.RegisterAssignedAsync(options, ct).ConfigureAwait(false)), StopToken);
         WriteReady();
     }
 

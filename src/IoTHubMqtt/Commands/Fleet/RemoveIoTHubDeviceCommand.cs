@@ -1,15 +1,15 @@
 using System.Management.Automation;
 using IoTHubMqtt.Completion;
-using IoTHubMqtt.Infrastructure;
+using IoTHubMqtt.Core.Service.Registry;
 
 namespace IoTHubMqtt.Commands.Fleet;
 
 /// <summary>
-/// <para type="synopsis">Removes devices from the hub's registry.</para>
+/// <para type="synopsis">Removes devices from the hub's registry, in bulk calls of up to 100.</para>
 /// </summary>
 [Cmdlet(VerbsCommon.Remove, "IoTHubDevice", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
-[OutputType(typeof(void))]
-public sealed class RemoveIoTHubDeviceCommand : ServiceCmdlet
+[OutputType(typeof(IoTHubDeviceRemoval))]
+public sealed class RemoveIoTHubDeviceCommand : RegistryWriterCmdlet
 {
     /// <summary>The device to remove; from the pipeline by value or by property name (a device from Get-IoTHubDevice).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -28,25 +28,29 @@ public sealed class RemoveIoTHubDeviceCommand : ServiceCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Write one result a device: Removed, or Absent when it was not registered.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    private protected override (int Id, string Activity, string Verb) Progress => (4, "Remove-IoTHubDevice", "removed");
+
+    private protected override DeviceRegistryWriterOptions WriterOptions() =>
+        new() { Mode = RegistryWriteMode.Remove, IgnoreETags = Force, MaxParallelCalls = ThrottleLimit };
+
     protected override void ProcessRecord()
     {
         // -Force skips the confirmation (ConfirmImpact is High); -WhatIf still only reports.
         var whatIf = MyInvocation.BoundParameters.ContainsKey("WhatIf");
-        if ((!Force || whatIf) && !ShouldProcess(DeviceId, "Remove device"))
-        {
-            return;
-        }
+        Add(new DeviceInput { DeviceId = DeviceId, ETag = ETag }, id => (Force && !whatIf) || ShouldProcess(id, "Remove device"));
+    }
 
-        var etag = Force || string.IsNullOrWhiteSpace(ETag) ? null : ETag;
-        try
+    private protected override void WriteOutcome(DeviceOutcome outcome)
+    {
+        var id = outcome.Device!.DeviceId;
+        WriteVerbose(outcome.Action == RegistryAction.Absent ? $"Device '{id}' was not registered: nothing to remove." : $"Removed device '{id}'.");
+        if (PassThru)
         {
-            var id = DeviceId;
-            Run(ct => Service.DeleteDeviceAsync(id, etag, ct));
-            WriteVerbose($"Removed device '{DeviceId}'.");
-        }
-        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
-        {
-            WriteError(ex, DeviceId);
+            WriteObject(new IoTHubDeviceRemoval(id, outcome.Device.HostName, outcome.Action.ToString()));
         }
     }
 }
