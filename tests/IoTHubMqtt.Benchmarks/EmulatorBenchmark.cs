@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json.Nodes;
 using IoTHubMqtt.Core.Connection;
@@ -14,43 +15,69 @@ using MQTTnet.Protocol;
 namespace IoTHubMqtt.Benchmarks;
 
 /// <summary>
-/// The emulator (a child process, as users run it) against mosquitto as a plain broker, under the same client load:
-/// authenticated TLS connections held (and the broker's memory per connection), then QoS 1 telemetry ingest.
+/// The emulator (a child process, as users run it), in two parts, each in interleaved rounds after one warm-up round:
+/// <list type="number">
+/// <item>REST latency on loopback: one HttpClient (keep-alive, TLS) sends requests one after another; per round the
+/// median of each kind. Rounds interleave a twin read, a twin patch (written to disk before it is answered) and, as the
+/// floor, the same HttpClient against a minimal HTTPS responder in the benchmark process that answers 200 without parsing.</item>
+/// <item>Devices held and ingest, against mosquitto as a plain broker under the same client load: per round a fresh
+/// emulator and a fresh mosquitto (generated configuration, TLS from the
+/// same test CA, a free loopback port) each get N authenticated TLS connections held open (resident memory before and
+/// with them, per connection), then QoS 1 telemetry ingest; A B A B ... The emulator runs as Start-IoTHubEmulator does
+/// by default, its state in memory (the devices are created over REST before its idle size is read), like mosquitto
+/// with persistence off.</item>
+/// </list>
 /// </summary>
 internal static class EmulatorBenchmark
 {
     private const string SharedKey = "QmVuY2htYXJrRGV2aWNlS2V5QmVuY2htYXJrRGV2aWM=";
     private const int PayloadBytes = 256;
     private const int InFlightPerPublisher = 4;
+    private static readonly string OwnerKey = SharedAccessKeys.Generate();
 
     public static async Task<int> RunAsync(BenchmarkArguments args)
     {
         var connections = args.Int("connections", 10_000);
+        var rounds = args.Int("rounds", 9);
+        var requests = args.Int("requests", 200);
         var publishers = args.Int("publishers", 64);
         var messages = args.Int("messages", 1000);
         var output = args.String("output");
         args.ThrowIfUnknown("emulator");
 
         var mosquitto = ExternalProcess.Require("mosquitto", "mosquitto");
+        var mosquittoName = $"mosquitto {MosquittoVersion(mosquitto)}";
         var work = Path.Combine(Path.GetTempPath(), "iothubmqtt-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var certs = BenchmarkCertificates.Create(work);
         var trust = new EmulatorTrust(certs.CaPem);
         var payload = new byte[PayloadBytes];
         Random.Shared.NextBytes(payload);
-        var results = new List<BrokerResult>();
+        var started = DateTime.UtcNow;
+        var devices = Math.Max(connections, publishers);
+        var rest = new Dictionary<string, List<RoundLatency>>(StringComparer.Ordinal);
+        var held = new Dictionary<string, List<RoundHeld>>(StringComparer.Ordinal);
         try
         {
-            Console.WriteLine($"Emulator: starting, creating {connections} devices...");
+            Console.WriteLine($"Emulator: starting, creating {devices} devices...");
             using (var emulator = await StartEmulatorAsync(work, certs))
             {
-                await CreateDevicesAsync(emulator.HttpsPort, trust, connections);
-                results.Add(await MeasureAsync("IoT Hub emulator (MQTT/TLS, SAS checked)", emulator.Pid, emulator.TlsPort, trust, connections, publishers, messages, payload));
+                await CreateDevicesAsync(emulator.HttpsPort, trust, devices);
+                using var floor = new MinimalHttpsResponder(certs.ServerPfx);
+                await MeasureRestAsync(emulator.HttpsPort, floor.Port, trust, rounds, requests, rest);
             }
 
-            Console.WriteLine("mosquitto: starting...");
-            using (var broker = await StartMosquittoAsync(mosquitto, work, certs))
+            for (var round = 0; round <= rounds; round++)
             {
-                results.Add(await MeasureAsync($"mosquitto {MosquittoVersion(mosquitto)} (MQTT/TLS, anonymous)", broker.Pid, broker.TlsPort, trust, connections, publishers, messages, payload));
+                using (var emulator = await StartEmulatorAsync(work, certs))
+                {
+                    await CreateDevicesAsync(emulator.HttpsPort, trust, devices);
+                    Add(held, EmulatorName, round, await MeasureHeldAsync(EmulatorName, round, emulator, emulator.TlsPort, trust, connections, publishers, messages, payload));
+                }
+
+                using (var broker = await StartMosquittoAsync(mosquitto, work, certs))
+                {
+                    Add(held, mosquittoName, round, await MeasureHeldAsync(mosquittoName, round, broker, broker.TlsPort, trust, connections, publishers, messages, payload));
+                }
             }
         }
         finally
@@ -64,7 +91,7 @@ internal static class EmulatorBenchmark
             }
         }
 
-        var table = Render(results, connections, publishers, messages);
+        var table = Render(rest, held, started, rounds, requests, connections, publishers, messages);
         Console.WriteLine();
         Console.WriteLine(table);
         output ??= Path.Combine("BenchmarkResults", $"emulator-{DateTime.UtcNow:yyyyMMdd-HHmmss}.md");
@@ -74,14 +101,70 @@ internal static class EmulatorBenchmark
         return 0;
     }
 
-    private static async Task<BrokerResult> MeasureAsync(string name, int pid, int port, EmulatorTrust trust, int connections, int publishers, int messages, byte[] payload)
+    private const string EmulatorName = "IoT Hub emulator (MQTT/TLS, SAS checked)";
+
+    private static void Add<T>(Dictionary<string, List<T>> results, string name, int round, T value)
     {
-        await Task.Delay(1000);
+        if (round == 0)
+        {
+            return; // warm-up
+        }
+
+        if (!results.TryGetValue(name, out var list))
+        {
+            results[name] = list = [];
+        }
+
+        list.Add(value);
+    }
+
+    private static async Task MeasureRestAsync(int httpsPort, int floorPort, EmulatorTrust trust, int rounds, int requests, Dictionary<string, List<RoundLatency>> results)
+    {
+        var ownerToken = SasToken.CreateForTimeToLive("localhost", OwnerKey, TimeSpan.FromHours(2), "iothubowner");
+        using var emulator = new ServiceRestClient(httpsPort, trust, ownerToken);
+        using var floor = new ServiceRestClient(floorPort, trust, ownerToken);
+        var id = DeviceId(0);
+        var patch = 0;
+        var kinds = new (string Name, Func<Task<HttpStatusCode>> Send)[]
+        {
+            ("emulator: GET /twins/{id} (twin read)", async () => (await emulator.SendAsync(HttpMethod.Get, $"twins/{id}")).Status),
+            ("emulator: PATCH /twins/{id} (desired property, on disk before the answer)", async () =>
+                (await emulator.SendAsync(HttpMethod.Patch, $"twins/{id}", new JsonObject { ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["n"] = ++patch } } })).Status),
+            ("floor: minimal HTTPS responder, GET (same client, answers 200 without parsing)", async () => (await floor.SendAsync(HttpMethod.Get, $"twins/{id}")).Status),
+        };
+        for (var round = 0; round <= rounds; round++)
+        {
+            var line = new StringBuilder().Append(CultureInfo.InvariantCulture, $"REST round {round}{(round == 0 ? " (warm-up)" : "")}:");
+            foreach (var (name, send) in kinds)
+            {
+                var latencies = new double[requests];
+                for (var i = 0; i < requests; i++)
+                {
+                    var watch = Stopwatch.StartNew();
+                    var status = await send();
+                    latencies[i] = watch.Elapsed.TotalMilliseconds;
+                    if (status != HttpStatusCode.OK)
+                    {
+                        throw new InvalidOperationException($"{name} answered {status}.");
+                    }
+                }
+
+                var measured = new RoundLatency(Median(latencies), Percentile(latencies, 0.99));
+                line.Append(CultureInfo.InvariantCulture, $" {name.Split(' ')[0]} {name.Split(' ')[1]} median {measured.Median:F2} ms;");
+                Add(results, name, round, measured);
+            }
+
+            Console.WriteLine(line);
+        }
+    }
+
+    private static async Task<RoundHeld> MeasureHeldAsync(string name, int round, ChildBroker broker, int port, EmulatorTrust trust, int connections, int publishers, int messages, byte[] payload)
+    {
+        await Task.Delay(1000); // let the broker finish starting before its idle size is read
+        var pid = broker.Pid;
         var rssBefore = Rss(pid);
-        Console.WriteLine($"{name}: opening {connections} connections...");
         var held = new SslStream?[connections];
         var watch = Stopwatch.StartNew();
-        var failures = 0;
         await Parallel.ForAsync(0, connections, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, ct) =>
         {
             try
@@ -90,22 +173,17 @@ internal static class EmulatorBenchmark
             }
             catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException or System.Security.Authentication.AuthenticationException or OperationCanceledException)
             {
-                Interlocked.Increment(ref failures);
             }
         });
         var connectTime = watch.Elapsed;
-        await Task.Delay(2000);
+        await Task.Delay(2000); // the broker's last CONNACKs are written; its size is read with every connection idle
         var alive = held.Count(s => s is not null);
         var rssHeld = Rss(pid);
-        Console.WriteLine($"{name}: {alive} held in {connectTime.TotalSeconds:F1} s, RSS {rssBefore / 1024 / 1024} -> {rssHeld / 1024 / 1024} MB");
         foreach (var stream in held)
         {
             stream?.Dispose();
         }
 
-        await Task.Delay(3000);
-
-        Console.WriteLine($"{name}: QoS 1 ingest, {publishers} publishers x {messages} messages...");
         var clients = new List<IMqttClient>();
         for (var p = 0; p < publishers; p++)
         {
@@ -113,7 +191,7 @@ internal static class EmulatorBenchmark
             var result = await client.ConnectAsync(Options(port, trust, DeviceId(p)));
             if (result.ResultCode != MqttClientConnectResultCode.Success)
             {
-                throw new InvalidOperationException($"Publisher {p} was refused: {result.ResultCode}.");
+                throw new InvalidOperationException($"Publisher {p} was refused by {name}: {result.ResultCode}. Its log:{Environment.NewLine}{await broker.LogAsync()}");
             }
 
             clients.Add(client);
@@ -129,9 +207,10 @@ internal static class EmulatorBenchmark
             client.Dispose();
         }
 
-        var total = (long)publishers * messages;
-        Console.WriteLine($"{name}: {total / ingestTime.TotalSeconds:F0} msgs/s");
-        return new BrokerResult(name, connections, alive, connectTime, rssBefore, rssHeld, total, ingestTime);
+        var measured = new RoundHeld(connections, alive, connectTime, rssBefore, rssHeld, (long)publishers * messages / ingestTime.TotalSeconds);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"round {round}{(round == 0 ? " (warm-up)" : "")}, {name}: {alive} of {connections} held in {connectTime.TotalSeconds:F1} s, RSS {rssBefore / 1048576.0:F0} -> {rssHeld / 1048576.0:F0} MB, {measured.PerConnectionKb:F1} KB per connection; ingest {measured.IngestRate:F0} msgs/s"));
+        return measured;
     }
 
     private static Task Publish(List<IMqttClient> clients, int perClient, byte[] payload) =>
@@ -222,8 +301,6 @@ internal static class EmulatorBenchmark
         }
     }
 
-    private static readonly string OwnerKey = SharedAccessKeys.Generate();
-
     private static async Task<ChildBroker> StartEmulatorAsync(string work, BenchmarkCertificates certs)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "IoTHubMqtt.Emulator.dll");
@@ -233,7 +310,7 @@ internal static class EmulatorBenchmark
         int tls = 0, https = 0;
         while (tls == 0 || https == 0)
         {
-            var line = await process.ReadLineAsync(TimeSpan.FromSeconds(60));
+            var line = await process.ReadLineAsync(TimeSpan.FromSeconds(120));
             var value = line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
             if (line.StartsWith("MQTT/TLS port:", StringComparison.Ordinal))
             {
@@ -309,41 +386,204 @@ internal static class EmulatorBenchmark
         return 0;
     }
 
-    private static string Render(List<BrokerResult> results, int connections, int publishers, int messages)
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    private static double Percentile(IEnumerable<double> values, double fraction)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(fraction * sorted.Count) - 1)];
+    }
+
+    private static string Render(Dictionary<string, List<RoundLatency>> rest, Dictionary<string, List<RoundHeld>> held, DateTime started, int rounds, int requests, int connections, int publishers, int messages)
     {
         var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Emulator benchmark, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}.");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Connections: {connections} devices, each TLS + CONNECT with a SAS password, held open. Ingest: {publishers} MQTTnet publishers x {messages} QoS 1 messages of {PayloadBytes} bytes, {InFlightPerPublisher} in flight each.");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Emulator benchmark, {started:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, load average at the end {LoadAverage()}.");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{rounds} rounds, interleaved (A B A B ...), after one warm-up round. Medians and ranges are over the rounds' values.");
         sb.AppendLine();
-        sb.AppendLine("| broker | connections held | time to connect | RSS idle | RSS with connections | memory per connection | QoS 1 ingest |");
-        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-        foreach (var r in results)
+        sb.AppendLine(CultureInfo.InvariantCulture, $"REST latency on loopback (HttpClient, one keep-alive TLS connection, {requests} requests one after another per kind and round; target: median under 2 ms):");
+        sb.AppendLine();
+        sb.AppendLine("| requests | median | range of round medians | p99 (median of rounds) |");
+        sb.AppendLine("| --- | ---: | ---: | ---: |");
+        foreach (var (name, values) in rest)
         {
-            var perConnection = r.Held == 0 ? 0 : (r.RssHeld - r.RssBefore) / (double)r.Held / 1024;
-            sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Name} | {r.Held:N0} / {r.Attempted:N0} | {r.ConnectTime.TotalSeconds:F1} s | {r.RssBefore / 1024.0 / 1024:F0} MB | {r.RssHeld / 1024.0 / 1024:F0} MB | {perConnection:F1} KB | {r.Messages / r.IngestTime.TotalSeconds:N0} msgs/s |");
+            var medians = values.Select(v => v.Median).ToList();
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {Median(medians):F2} ms | {medians.Min():F2} – {medians.Max():F2} ms | {Median(values.Select(v => v.P99)):F2} ms |");
         }
 
-        if (results.Count == 2)
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Devices held: {connections:N0} per round, each TLS + CONNECT with a SAS password, held open; memory per connection = (resident set with them - resident set idle) / connections held (target for the emulator: at most 20 KB). Ingest: {publishers} MQTTnet publishers x {messages:N0} QoS 1 messages of {PayloadBytes} bytes, {InFlightPerPublisher} in flight each.");
+        sb.AppendLine();
+        sb.AppendLine("| broker | connections held (fewest) | time to connect (median) | RSS idle (median) | RSS with connections (median) | memory per connection, median | range | QoS 1 ingest, median | range |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var (name, values) in held)
         {
-            var ratio = (results[0].Messages / results[0].IngestTime.TotalSeconds) / (results[1].Messages / results[1].IngestTime.TotalSeconds);
+            var perConnection = values.Select(v => v.PerConnectionKb).ToList();
+            var ingest = values.Select(v => v.IngestRate).ToList();
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {name} | {values.Min(v => v.Held):N0} / {connections:N0} | {Median(values.Select(v => v.ConnectTime.TotalSeconds)):F1} s | {Median(values.Select(v => v.RssBefore / 1048576.0)):F0} MB | {Median(values.Select(v => v.RssHeld / 1048576.0)):F0} MB | {Median(perConnection):F1} KB | {perConnection.Min():F1} – {perConnection.Max():F1} KB | {Median(ingest):N0} msgs/s | {ingest.Min():N0} – {ingest.Max():N0} |");
+        }
+
+        if (held.Count == 2)
+        {
+            var pairs = held.Values.First().Zip(held.Values.Last(), (a, b) => a.IngestRate / b.IngestRate).ToList();
             sb.AppendLine();
-            sb.AppendLine(CultureInfo.InvariantCulture, $"Emulator ingest rate / mosquitto ingest rate: {ratio:P0} (target: at least 50 %).");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"Emulator ingest / mosquitto ingest, round by round: {string.Join(", ", pairs.Select(r => r.ToString("P0", CultureInfo.InvariantCulture)))}; median {Median(pairs):P0}.");
         }
 
         return sb.ToString();
     }
 
-    private sealed record BrokerResult(string Name, int Attempted, int Held, TimeSpan ConnectTime, long RssBefore, long RssHeld, long Messages, TimeSpan IngestTime);
+    private static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+
+    private sealed record RoundLatency(double Median, double P99);
+
+    private sealed record RoundHeld(int Attempted, int Held, TimeSpan ConnectTime, long RssBefore, long RssHeld, double IngestRate)
+    {
+        public double PerConnectionKb => Held == 0 ? 0 : (RssHeld - RssBefore) / (double)Held / 1024;
+    }
 
     private sealed class ChildBroker(RunningProcess process, int tlsPort, int httpsPort) : IDisposable
     {
         public int Pid => process.Id;
+
+        /// <summary>What the broker printed since its start-up lines (standard output, then standard error).</summary>
+        public async Task<string> LogAsync()
+        {
+            var lines = new StringBuilder();
+            try
+            {
+                while (true)
+                {
+                    lines.AppendLine(await process.ReadLineAsync(TimeSpan.FromMilliseconds(200)));
+                }
+            }
+            catch (TimeoutException)
+            {
+            }
+
+            return lines.Append(process.Error).ToString();
+        }
 
         public int TlsPort { get; } = tlsPort;
 
         public int HttpsPort { get; } = httpsPort;
 
         public void Dispose() => process.Dispose();
+    }
+
+    /// <summary>
+    /// The floor for REST latency: TLS on loopback with the benchmark's certificate, each request's head (and body, by its
+    /// Content-Length) read and answered with a fixed 200 in one write, TCP_NODELAY on. What any HTTPS server costs here.
+    /// </summary>
+    private sealed class MinimalHttpsResponder : IDisposable
+    {
+        private static readonly byte[] Response = Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+        private readonly TcpListener listener = new(IPAddress.Loopback, 0);
+        private readonly X509Certificate2 certificate;
+        private readonly CancellationTokenSource stop = new();
+
+        public MinimalHttpsResponder(string pfx)
+        {
+            certificate = X509CertificateLoader.LoadPkcs12FromFile(pfx, "bench");
+            listener.Start();
+            Port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            _ = Task.Run(AcceptAsync);
+        }
+
+        public int Port { get; }
+
+        public void Dispose()
+        {
+            stop.Cancel();
+            listener.Stop();
+            certificate.Dispose();
+            stop.Dispose();
+        }
+
+        private async Task AcceptAsync()
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                Socket socket;
+                try
+                {
+                    socket = await listener.AcceptSocketAsync(stop.Token);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+                {
+                    return;
+                }
+
+                _ = Task.Run(() => ServeAsync(socket));
+            }
+        }
+
+        private async Task ServeAsync(Socket socket)
+        {
+            socket.NoDelay = true;
+            await using var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true));
+            try
+            {
+                await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate }, stop.Token);
+                var buffer = new byte[16 * 1024];
+                var filled = 0;
+                while (true)
+                {
+                    var read = await ssl.ReadAsync(buffer.AsMemory(filled), stop.Token);
+                    if (read == 0)
+                    {
+                        return;
+                    }
+
+                    filled += read;
+                    int end;
+                    while ((end = buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) >= 0)
+                    {
+                        var head = Encoding.ASCII.GetString(buffer, 0, end);
+                        var length = 0;
+                        foreach (var headerLine in head.Split("\r\n"))
+                        {
+                            if (headerLine.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase))
+                            {
+                                length = int.Parse(headerLine[15..].Trim(), CultureInfo.InvariantCulture);
+                            }
+                        }
+
+                        var total = end + 4 + length;
+                        while (filled < total)
+                        {
+                            var more = await ssl.ReadAsync(buffer.AsMemory(filled), stop.Token);
+                            if (more == 0)
+                            {
+                                return;
+                            }
+
+                            filled += more;
+                        }
+
+                        await ssl.WriteAsync(Response, stop.Token);
+                        Buffer.BlockCopy(buffer, total, buffer, 0, filled - total);
+                        filled -= total;
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
+            {
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ const string Usage = """
     usage: dotnet run -c Release --project tests/IoTHubMqtt.Benchmarks -- <benchmark> [--name value ...]
 
       telemetry  [--messages 20000] [--size 256] [--window 64] [--rounds 3] [--output file.md]
-      emulator   [--connections 10000] [--publishers 64] [--messages 1000] [--output file.md]   (needs mosquitto)
+      emulator   [--connections 10000] [--rounds 9] [--requests 200] [--publishers 64] [--messages 1000] [--output file.md]   (needs mosquitto)
       esp32      [--output file.md]
       fleet      [--devices 1000] [--rounds 9] [--paths per-device,bulk,import,dps] [--tier S1 --units 1] [--cmdlets true] [--output file.md]
       import     [--rounds 15] [--output file.md]

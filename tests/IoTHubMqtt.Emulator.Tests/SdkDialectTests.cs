@@ -284,7 +284,7 @@ public sealed class SdkDialectTests(EmulatorFixture fixture) : IClassFixture<Emu
 
     private static async Task<JsonObject> WaitForEventAsync(RunningProcess process, string name)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var deadline = DateTime.UtcNow.AddMinutes(2); // a guard against a hang, not a measure
         while (true)
         {
             var left = deadline - DateTime.UtcNow;

@@ -772,6 +772,10 @@ internal sealed class DeviceEndpoint : IDisposable
         var rid = Interlocked.Increment(ref nextRequestId).ToString("x", CultureInfo.InvariantCulture);
         var pending = new PendingMethod(deviceId, new TaskCompletionSource<MethodResult>(TaskCreationOptions.RunContinuationsAsynchronously));
         pendingMethods[rid] = pending;
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+
+        // The response timeout runs from the moment the request goes out, before the device can have seen it.
+        var answer = pending.Completion.Task.WaitAsync(responseTimeout, hub.Time, abandon.Token);
         try
         {
             if (!await SendAsync(deviceId, $"$iothub/methods/POST/{methodName}/?$rid={rid}", payload, qos).ConfigureAwait(false))
@@ -781,7 +785,7 @@ internal sealed class DeviceEndpoint : IDisposable
 
             try
             {
-                return await pending.Completion.Task.WaitAsync(responseTimeout, hub.Time, cancellationToken).ConfigureAwait(false);
+                return await answer.ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -791,6 +795,11 @@ internal sealed class DeviceEndpoint : IDisposable
         finally
         {
             pendingMethods.TryRemove(rid, out _);
+            if (!answer.IsCompleted)
+            {
+                await abandon.CancelAsync().ConfigureAwait(false);
+                await answer.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            }
         }
     }
 

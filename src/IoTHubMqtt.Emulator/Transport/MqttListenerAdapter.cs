@@ -137,6 +137,7 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
                     }, timeout.Token).ConfigureAwait(false);
                 }
 
+                OpenSslBufferRelease.TryApply(ssl); // an idle device keeps no TLS record buffers (see there)
                 if (ssl.RemoteCertificate is not null)
                 {
                     clientCertificate = ssl.RemoteCertificate as X509Certificate2 ?? new X509Certificate2(ssl.RemoteCertificate);
@@ -150,7 +151,8 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
             }
 
             var channel = new MqttTcpChannel(new PacketSizeGuardStream(stream, MaxPacketBytes, log.Information), listener!.LocalEndpoint, remote, clientCertificate);
-            var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(4096, 65535));
+            // The packet writer starts small (most packets a device is sent are a few dozen bytes) and grows as needed.
+            var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(256, 65535));
             using var adapter = new MqttChannelAdapter(channel, formatter, mqttLogger);
             await handler(adapter).ConfigureAwait(false);
         }

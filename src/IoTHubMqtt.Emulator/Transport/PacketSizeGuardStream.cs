@@ -1,3 +1,5 @@
+using System.Net.Security;
+
 namespace IoTHubMqtt.Emulator.Transport;
 
 /// <summary>
@@ -32,6 +34,14 @@ internal sealed class PacketSizeGuardStream(Stream inner, int maxRemainingLength
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (inner is SslStream && !buffer.IsEmpty)
+        {
+            // Wait for bytes with a zero-byte read first: SslStream then waits holding no read buffer, and takes its
+            // 16 KB record buffer from the shared pool only once a record arrives (returning it when drained), so an
+            // idle device does not keep a pooled array (a 16 KB record buffer is rented as 32 KB) while it is silent.
+            await inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        }
+
         var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         Inspect(buffer.Span[..read]);
         return read;
