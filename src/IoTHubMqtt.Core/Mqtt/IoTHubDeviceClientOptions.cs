@@ -58,8 +58,8 @@ public sealed record IoTHubDeviceClientOptions
     public bool CleanSession { get; init; }
 
     /// <summary>
-    /// How many telemetry publishes may wait for their PUBACK at once. The telemetry outbox holds twice as many:
-    /// sending waits for room when it is full.
+    /// How many telemetry publishes may wait for their PUBACK at once. The telemetry outbox holds four times as many
+    /// (and at most 4 MB waiting their turn): sending waits for room when it is full.
     /// </summary>
     public int MaxInFlight { get; init; } = 64;
 

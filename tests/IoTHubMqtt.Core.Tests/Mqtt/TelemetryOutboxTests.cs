@@ -21,33 +21,63 @@ public sealed class TelemetryOutboxTests
         var log = new TestLog();
         await using var client = ScriptedHubClient.Create(hub, clock, log, o => o with { MaxInFlight = 2 });
         await client.ConnectAsync(Ct);
+        Assert.Equal(8, client.Telemetry.Capacity);
 
-        // Two in flight and two waiting their turn fill the outbox (twice the window).
+        // Two in flight and six waiting their turn fill the outbox (four windows).
         var acknowledged = new List<Task<TelemetrySendResult>>();
-        for (var i = 0; i < 4; i++)
+        for (var i = 0; i < 8; i++)
         {
             var accepted = client.Telemetry.SendAsync(ScriptedHubClient.Message(i), Ct);
             Assert.True(accepted.IsCompletedSuccessfully, $"message {i} waited with room in the outbox");
             acknowledged.Add(await accepted);
         }
 
-        var fifth = client.Telemetry.SendAsync(ScriptedHubClient.Message(4), Ct).AsTask();
-        Assert.Equal(4, client.Telemetry.Count);
-        Assert.False(fifth.IsCompleted, "the fifth message was let into a full outbox");
+        var ninth = client.Telemetry.SendAsync(ScriptedHubClient.Message(8), Ct).AsTask();
+        Assert.Equal(8, client.Telemetry.Count);
+        Assert.False(ninth.IsCompleted, "the ninth message was let into a full outbox");
 
-        // One acknowledged: three left, more than half the outbox, so the producer still waits.
-        await hub.WaitForPublishesAsync(p => p.Count >= 2);
-        await hub.ReleaseAcknowledgementsAsync(1);
-        await acknowledged[0].WaitAsync(TimeSpan.FromSeconds(30), Ct);
-        Assert.False(fifth.IsCompleted, "the producer was woken before half the outbox was free");
+        // Three acknowledged: five left, more than half the outbox, so the producer still waits.
+        for (var i = 0; i < 3; i++)
+        {
+            await hub.WaitForPublishesAsync(p => p.Count >= i + 2);
+            await hub.ReleaseAcknowledgementsAsync(1);
+            await acknowledged[i].WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        }
 
-        // Two acknowledged: half the outbox is free and the producer goes on.
+        Assert.False(ninth.IsCompleted, "the producer was woken before half the outbox was free");
+
+        // Four acknowledged: half the outbox is free and the producer goes on.
+        await hub.WaitForPublishesAsync(p => p.Count >= 5);
         await hub.ReleaseAcknowledgementsAsync(1);
-        acknowledged.Add(await fifth.WaitAsync(TimeSpan.FromSeconds(30), Ct));
+        acknowledged.Add(await ninth.WaitAsync(TimeSpan.FromSeconds(30), Ct));
         hub.HoldAcknowledgements = false;
 
         await Task.WhenAll(acknowledged).WaitAsync(TimeSpan.FromSeconds(30), Ct);
-        Assert.Equal(["0", "1", "2", "3", "4"], hub.TelemetryBodies);
+        Assert.Equal(Enumerable.Range(0, 9).Select(i => i.ToString(CultureInfo.InvariantCulture)), hub.TelemetryBodies);
+    }
+
+    [Fact]
+    public async Task SendAsync_LargeMessages_TheOutboxHoldsAtMostFourMegabytesBeyondTheWindow()
+    {
+        var clock = TestClock.Of(ClockKind.Fake);
+        await using var hub = new ScriptedMqttHub { HoldAcknowledgements = true };
+        await using var client = ScriptedHubClient.Create(hub, clock, new TestLog());
+        await client.ConnectAsync(Ct);
+        var body = new byte[100 * 1024];
+
+        var acknowledged = new List<Task<TelemetrySendResult>>();
+        ValueTask<Task<TelemetrySendResult>> accepted;
+        while ((accepted = client.Telemetry.SendAsync(new TelemetryMessage(body), Ct)).IsCompletedSuccessfully)
+        {
+            acknowledged.Add(await accepted);
+        }
+
+        // 64 in flight, then waiting ones up to the first that reaches 4 MB (41 of 100 KB); the next one waits.
+        Assert.Equal(64 + 41, acknowledged.Count);
+        hub.HoldAcknowledgements = false;
+        acknowledged.Add(await accepted.AsTask().WaitAsync(TimeSpan.FromSeconds(30), Ct));
+        await Task.WhenAll(acknowledged).WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        Assert.Equal(106, hub.TelemetryBodies.Count);
     }
 
     [Fact]
@@ -57,19 +87,23 @@ public sealed class TelemetryOutboxTests
         await using var hub = new ScriptedMqttHub { HoldAcknowledgements = true };
         await using var client = ScriptedHubClient.Create(hub, clock, new TestLog(), o => o with { MaxInFlight = 1 });
         await client.ConnectAsync(Ct);
-        var first = await client.Telemetry.SendAsync(ScriptedHubClient.Message(0), Ct);
-        var second = await client.Telemetry.SendAsync(ScriptedHubClient.Message(1), Ct);
-        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var sent = new List<Task<TelemetrySendResult>>();
+        for (var i = 0; i < 4; i++)
+        {
+            sent.Add(await client.Telemetry.SendAsync(ScriptedHubClient.Message(i), Ct));
+        }
 
-        var third = client.Telemetry.SendAsync(ScriptedHubClient.Message(2), cancel.Token).AsTask();
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var withdrawn = client.Telemetry.SendAsync(ScriptedHubClient.Message(4), cancel.Token).AsTask();
+        Assert.False(withdrawn.IsCompleted, "the outbox was not full");
         await cancel.CancelAsync();
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => third);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => withdrawn);
         hub.HoldAcknowledgements = false;
-        await Task.WhenAll(first, second).WaitAsync(TimeSpan.FromSeconds(30), Ct);
-        var fourth = await client.Telemetry.SendAsync(ScriptedHubClient.Message(3), Ct);
-        await fourth.WaitAsync(TimeSpan.FromSeconds(30), Ct);
-        Assert.Equal(["0", "1", "3"], hub.TelemetryBodies);
+        await Task.WhenAll(sent).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        var last = await client.Telemetry.SendAsync(ScriptedHubClient.Message(5), Ct);
+        await last.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal(["0", "1", "2", "3", "5"], hub.TelemetryBodies);
     }
 
     [Fact]

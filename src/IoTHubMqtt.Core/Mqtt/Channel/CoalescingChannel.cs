@@ -204,8 +204,9 @@ internal sealed class CoalescingChannel : IMqttChannel
         }
         else
         {
-            room?.TrySetException(Failed());
-            drained?.TrySetException(Failed());
+            // A writer or a disconnect that stopped waiting (cancelled) leaves these unread: mark them observed.
+            Fail(room, Failed());
+            Fail(drained, Failed());
         }
 
         room = null;
@@ -216,4 +217,12 @@ internal sealed class CoalescingChannel : IMqttChannel
         failure as MqttCommunicationException ?? new MqttCommunicationException("The connection is closed: " + failure?.Message, failure);
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static void Fail(TaskCompletionSource? signal, Exception error)
+    {
+        if (signal is not null && signal.TrySetException(error))
+        {
+            _ = signal.Task.Exception;
+        }
+    }
 }

@@ -22,6 +22,9 @@ internal sealed class DeviceSession : IAsyncDisposable
     /// <summary>A connection that ends sooner than this (a throttling hub closing it) makes the next reconnect wait longer.</summary>
     private static readonly TimeSpan StableConnection = TimeSpan.FromSeconds(10);
 
+    /// <summary>The socket's send and receive buffers: room for a coalesced write (see <see cref="CoalescingChannel"/>).</summary>
+    private const int SocketBufferBytes = 512 * 1024;
+
     private readonly IoTHubDeviceClientOptions options;
     private readonly DeviceTopics topics;
     private readonly TimeProvider time;
@@ -32,6 +35,8 @@ internal sealed class DeviceSession : IAsyncDisposable
     private readonly CancellationTokenSource lifetime = new();
     private readonly MqttClientSubscribeOptions subscriptions;
     private readonly object reconnectGate = new();
+    private bool reconnecting;
+    private bool reconnectAgain;
     private TaskCompletionSource connected = NewSignal();
     private Task? reconnectTask;
     private ITimer? renewTimer;
@@ -388,7 +393,15 @@ internal sealed class DeviceSession : IAsyncDisposable
             });
         }
 
-        return builder.Build();
+        var built = builder.Build();
+        if (built.ChannelOptions is MqttClientTcpOptions tcp)
+        {
+            // MQTTnet sizes the socket buffers to 8 KB, which also switches off the kernel's own sizing: a coalesced
+            // write of several messages then crawls through the socket a few segments per acknowledgement.
+            tcp.BufferSize = SocketBufferBytes;
+        }
+
+        return built;
     }
 
     private void ScheduleRenewal()
@@ -497,23 +510,56 @@ internal sealed class DeviceSession : IAsyncDisposable
     {
         lock (reconnectGate)
         {
-            if (reconnectTask is { IsCompleted: false } || lifetime.IsCancellationRequested)
+            if (lifetime.IsCancellationRequested)
             {
                 return;
             }
 
-            if (connected.Task.IsCompleted)
+            if (reconnecting)
             {
-                connected = NewSignal();
+                // The loop is finishing a connection that has just been lost again: it goes round once more.
+                reconnectAgain = true;
+                return;
             }
 
-            if (Interlocked.Read(ref disconnectedSince) == 0)
-            {
-                Interlocked.Exchange(ref disconnectedSince, time.GetUtcNow().UtcTicks);
-            }
+            reconnecting = true;
+            BeginReconnectingLocked();
+            reconnectTask = Task.Run(ReconnectAsync);
+        }
+    }
 
-            SetState(IoTHubConnectionState.Reconnecting);
-            reconnectTask = Task.Run(ReconnectLoopAsync);
+    private void BeginReconnectingLocked()
+    {
+        if (connected.Task.IsCompleted)
+        {
+            connected = NewSignal();
+        }
+
+        if (Interlocked.Read(ref disconnectedSince) == 0)
+        {
+            Interlocked.Exchange(ref disconnectedSince, time.GetUtcNow().UtcTicks);
+        }
+
+        SetState(IoTHubConnectionState.Reconnecting);
+    }
+
+    private async Task ReconnectAsync()
+    {
+        while (true)
+        {
+            await ReconnectLoopAsync().ConfigureAwait(false);
+            lock (reconnectGate)
+            {
+                if (!reconnectAgain || lifetime.IsCancellationRequested)
+                {
+                    reconnecting = false;
+                    reconnectAgain = false;
+                    return;
+                }
+
+                reconnectAgain = false;
+                BeginReconnectingLocked();
+            }
         }
     }
 

@@ -6,12 +6,28 @@ namespace IoTHubMqtt.Core.Mqtt;
 /// <summary>A device-to-cloud message: body bytes, application properties and the system properties IoT Hub knows.</summary>
 public sealed class TelemetryMessage
 {
-    public TelemetryMessage(byte[] body) => Body = body ?? throw new ArgumentNullException(nameof(body));
+    private byte[]? bodyArray;
+
+    public TelemetryMessage(byte[] body)
+    {
+        bodyArray = body ?? throw new ArgumentNullException(nameof(body));
+        Payload = body;
+    }
+
+    /// <summary>
+    /// A message over part of a buffer, which may be pooled: the sender reads it until the message is acknowledged
+    /// or given up, so the buffer must not change or be reused before then.
+    /// </summary>
+    public TelemetryMessage(ReadOnlyMemory<byte> payload) => Payload = payload;
 
     public static TelemetryMessage FromText(string text, string? contentType = "text/plain", string? contentEncoding = "utf-8") =>
         new(Encoding.UTF8.GetBytes(text)) { ContentType = contentType, ContentEncoding = contentEncoding };
 
-    public byte[] Body { get; }
+    /// <summary>The body as sent.</summary>
+    public ReadOnlyMemory<byte> Payload { get; }
+
+    /// <summary>The body as an array (a copy when the message was made over part of a buffer).</summary>
+    public byte[] Body => bodyArray ??= Payload.ToArray();
 
     public string? MessageId { get; set; }
 

@@ -10,8 +10,9 @@ namespace IoTHubMqtt.Core.Mqtt;
 /// <para>
 /// <see cref="SendAsync"/> takes a place in the outbox — waiting while it is full — and returns the task that completes
 /// when the hub has acknowledged the message (PUBACK; for QoS 0, when it is written). The outbox holds
-/// <see cref="Capacity"/> messages (two in-flight windows); at most <see cref="Window"/> of them wait for their PUBACK at
-/// once, the rest wait their turn, and all go out in the order they were sent. Nothing polls and no thread is
+/// <see cref="Capacity"/> messages (four in-flight windows, and no more than <see cref="MaxWaitingBytes"/> waiting their
+/// turn); at most <see cref="Window"/> of them wait for their PUBACK at once, the rest wait their turn, and all go out
+/// in the order they were sent. Nothing polls and no thread is
 /// dedicated to sending: the caller publishes while the window has room, and each acknowledgement publishes the next
 /// waiting messages from the thread that delivered it. A producer that found the outbox full is let in again only when
 /// it has half emptied, so a fast producer (a pipeline) is woken once per window rather than once per message.
@@ -29,6 +30,12 @@ public sealed class TelemetrySender
 {
     public const int MaxTelemetryBytes = 256 * 1024;
 
+    /// <summary>
+    /// Bytes of messages waiting their turn (not yet published) above which senders wait, however few the messages:
+    /// a producer far ahead of the hub holds a bounded amount of memory.
+    /// </summary>
+    public const int MaxWaitingBytes = 4 * 1024 * 1024;
+
     /// <summary>Attempts in a row, with no other message acknowledged meanwhile, before a message is given up.</summary>
     public const int MaxFruitlessAttempts = 10;
 
@@ -38,7 +45,7 @@ public sealed class TelemetrySender
     private readonly TimeProvider time;
     private readonly IoTHubSourceLogger log;
     private readonly object gate = new();
-    private readonly PriorityQueue<Outgoing, long> ready = new();
+    private readonly WaitingMessages ready = new();
     private readonly Queue<Producer> producers = new();
     private readonly Action<Task<MqttClientPublishResult>, object?> onPublished;
     private readonly ITimer watchdog;
@@ -61,7 +68,7 @@ public sealed class TelemetrySender
         time = options.TimeProvider;
         log = options.Logger.WithSource("Telemetry");
         Window = options.MaxInFlight;
-        Capacity = Math.Max(2, 2 * options.MaxInFlight);
+        Capacity = Math.Max(4, 4 * options.MaxInFlight);
         onPublished = OnPublished;
         lastProgress = time.GetTimestamp();
         var period = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, options.OperationTimeout.Ticks / 4));
@@ -117,7 +124,7 @@ public sealed class TelemetrySender
             }
 
             PurgeWithdrawnLocked();
-            if (producers.Count == 0 && ready.Count + inFlight < Capacity)
+            if (producers.Count == 0 && HasRoomLocked())
             {
                 AdmitLocked(entry);
                 producer = null;
@@ -208,7 +215,7 @@ public sealed class TelemetrySender
         lock (gate)
         {
             closed = true;
-            while (ready.TryDequeue(out var entry, out _))
+            while (ready.TryDequeue(out var entry))
             {
                 left.Add(entry);
             }
@@ -232,9 +239,8 @@ public sealed class TelemetrySender
 
     private Outgoing? NextLocked()
     {
-        while (!closed && ready.Count > 0 && inFlight < Window && session.State == IoTHubConnectionState.Connected && suspendedEpoch != epoch)
+        while (!closed && inFlight < Window && session.State == IoTHubConnectionState.Connected && suspendedEpoch != epoch && ready.TryDequeue(out var entry))
         {
-            var entry = ready.Dequeue();
             if (entry.CancellationToken.IsCancellationRequested)
             {
                 entry.Completion.TrySetCanceled(entry.CancellationToken);
@@ -280,7 +286,7 @@ public sealed class TelemetrySender
         List<Producer>? admitted = null;
         if (publish.IsCompletedSuccessfully && publish.Result.IsSuccess)
         {
-            result = new TelemetrySendResult(entry.Message.MessageId, entry.Message.Body.Length, time.GetUtcNow(), entry.Attempts);
+            result = new TelemetrySendResult(entry.Message.MessageId, entry.Message.Payload.Length, time.GetUtcNow(), entry.Attempts);
         }
         else if (publish.IsCompletedSuccessfully)
         {
@@ -322,7 +328,7 @@ public sealed class TelemetrySender
                         // Back in its place; published again once the session has a connection. A failure on the
                         // current connection stops publishing until the next one (the session is reconnecting).
                         entry.WaitingSince = time.GetTimestamp();
-                        ready.Enqueue(entry, entry.Sequence);
+                        ready.Enqueue(entry);
                         requeued = true;
                         if (entry.Epoch == epoch)
                         {
@@ -380,37 +386,27 @@ public sealed class TelemetrySender
             producers.Dequeue();
         }
 
-        if (ready.Count == 0 || ready.Count + inFlight < Capacity || !ready.UnorderedItems.Any(e => e.Element.CancellationToken.IsCancellationRequested))
+        if (ready.Count == 0 || HasRoomLocked() || !ready.Any(e => e.CancellationToken.IsCancellationRequested))
         {
             return;
         }
 
-        var kept = new List<Outgoing>(ready.Count);
-        while (ready.TryDequeue(out var entry, out _))
+        foreach (var entry in ready.RemoveAll(e => e.CancellationToken.IsCancellationRequested))
         {
-            if (entry.CancellationToken.IsCancellationRequested)
-            {
-                entry.Completion.TrySetCanceled(entry.CancellationToken);
-            }
-            else
-            {
-                kept.Add(entry);
-            }
+            entry.Completion.TrySetCanceled(entry.CancellationToken);
         }
-
-        kept.ForEach(e => ready.Enqueue(e, e.Sequence));
     }
 
     /// <summary>Lets waiting producers in once the outbox has half emptied (under the lock).</summary>
     private List<Producer>? AdmitProducersLocked()
     {
-        if (producers.Count == 0 || ready.Count + inFlight > Capacity / 2)
+        if (producers.Count == 0 || ready.Count + inFlight > Capacity / 2 || ready.Bytes > MaxWaitingBytes / 2)
         {
             return null;
         }
 
         List<Producer>? admitted = null;
-        while (producers.Count > 0 && ready.Count + inFlight < Capacity)
+        while (producers.Count > 0 && HasRoomLocked())
         {
             var producer = producers.Dequeue();
             if (producer.IsCancelled)
@@ -429,8 +425,11 @@ public sealed class TelemetrySender
     {
         entry.Sequence = ++sequence;
         entry.WaitingSince = time.GetTimestamp();
-        ready.Enqueue(entry, entry.Sequence);
+        ready.Enqueue(entry);
     }
+
+    /// <summary>Room for one more message: fewer than <see cref="Capacity"/>, and fewer than <see cref="MaxWaitingBytes"/> waiting their turn.</summary>
+    private bool HasRoomLocked() => ready.Count + inFlight < Capacity && (ready.Bytes < MaxWaitingBytes || ready.Count == 0);
 
     /// <summary>
     /// Runs every quarter of the operation timeout: drops a connection on which acknowledgements are overdue, and
@@ -460,20 +459,8 @@ public sealed class TelemetrySender
             }
             else if (!connected && ready.Count > 0)
             {
-                var kept = new List<Outgoing>(ready.Count);
-                while (ready.TryDequeue(out var entry, out _))
-                {
-                    if (time.GetElapsedTime(entry.WaitingSince) >= timeout)
-                    {
-                        (expired ??= []).Add(entry);
-                    }
-                    else
-                    {
-                        kept.Add(entry);
-                    }
-                }
-
-                kept.ForEach(e => ready.Enqueue(e, e.Sequence));
+                var removed = ready.RemoveAll(e => time.GetElapsedTime(e.WaitingSince) >= timeout);
+                expired = removed.Count > 0 ? removed : null;
                 if (expired is not null)
                 {
                     admitted = AdmitProducersLocked();
@@ -511,10 +498,10 @@ public sealed class TelemetrySender
 
     private MqttApplicationMessage Build(TelemetryMessage message)
     {
-        if (message.Body.Length > MaxTelemetryBytes)
+        if (message.Payload.Length > MaxTelemetryBytes)
         {
             throw new IoTHubMqttException("MessageTooLarge", IoTHubErrorKind.InvalidArgument,
-                $"The message body is {message.Body.Length} bytes; IoT Hub accepts at most {MaxTelemetryBytes} bytes (256 KB).", "Split the data into smaller messages.", message.MessageId);
+                $"The message body is {message.Payload.Length} bytes; IoT Hub accepts at most {MaxTelemetryBytes} bytes (256 KB).", "Split the data into smaller messages.", message.MessageId);
         }
 
         if (message.QualityOfService is not (TelemetryQualityOfService.AtMostOnce or TelemetryQualityOfService.AtLeastOnce))
@@ -526,7 +513,7 @@ public sealed class TelemetrySender
         return new MqttApplicationMessage
         {
             Topic = Topic(message),
-            Payload = new System.Buffers.ReadOnlySequence<byte>(message.Body),
+            Payload = new System.Buffers.ReadOnlySequence<byte>(message.Payload),
             QualityOfServiceLevel = message.QualityOfService == TelemetryQualityOfService.AtMostOnce ? MqttQualityOfServiceLevel.AtMostOnce : MqttQualityOfServiceLevel.AtLeastOnce,
         };
     }
@@ -554,6 +541,49 @@ public sealed class TelemetrySender
     }
 
     private sealed record PlainTopic(string? ContentType, string? ContentEncoding, string Topic);
+
+    /// <summary>Messages waiting their turn, in the order they were sent (a message sent again goes back to its place).</summary>
+    private sealed class WaitingMessages
+    {
+        private readonly PriorityQueue<Outgoing, long> queue = new();
+
+        public int Count => queue.Count;
+
+        public long Bytes { get; private set; }
+
+        public void Enqueue(Outgoing entry)
+        {
+            queue.Enqueue(entry, entry.Sequence);
+            Bytes += entry.Message.Payload.Length;
+        }
+
+        public bool TryDequeue([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Outgoing? entry)
+        {
+            if (!queue.TryDequeue(out entry, out _))
+            {
+                return false;
+            }
+
+            Bytes -= entry.Message.Payload.Length;
+            return true;
+        }
+
+        public bool Any(Func<Outgoing, bool> match) => queue.UnorderedItems.Any(e => match(e.Element));
+
+        /// <summary>Takes out the messages <paramref name="match"/> selects; the others keep their order.</summary>
+        public List<Outgoing> RemoveAll(Func<Outgoing, bool> match)
+        {
+            var removed = new List<Outgoing>();
+            var kept = new List<Outgoing>(queue.Count);
+            while (TryDequeue(out var entry))
+            {
+                (match(entry) ? removed : kept).Add(entry);
+            }
+
+            kept.ForEach(Enqueue);
+            return removed;
+        }
+    }
 
     /// <summary>A message in the outbox.</summary>
     private sealed class Outgoing(TelemetrySender sender, TelemetryMessage message, MqttApplicationMessage application, CancellationToken cancellationToken)

@@ -18,9 +18,11 @@ namespace IoTHubMqtt.Commands.Device;
 public sealed class SendIoTHubMessageCommand : DeviceCmdlet
 {
     private const int ProgressId = 0x5E4D;
+    private static readonly JsonSerializerOptions CompactJson = new() { WriteIndented = false };
 
     // Sent messages in the order they were sent, until their acknowledgement is written (at most the outbox's worth).
-    private readonly Queue<(Task<TelemetrySendResult> Acknowledged, TelemetryMessage Message, object? Body)> pending = new();
+    private readonly Queue<(Task<TelemetrySendResult> Acknowledged, TelemetryMessage Message, object? Body, byte[]? Buffer)> pending = new();
+    private readonly PayloadBuffers buffers = new();
     private bool verbose;
     private bool bodyFromCommandLine;
     private string? shouldProcessText;
@@ -139,9 +141,10 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
 
         TelemetryMessage message;
         object? shownBody;
+        byte[]? buffer;
         try
         {
-            (message, shownBody) = Build(body);
+            (message, shownBody, buffer) = Build(body);
         }
         catch (Exception ex) when (ErrorMapper.IsMappable(ex))
         {
@@ -154,6 +157,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
         shouldProcessText ??= $"Performing the operation \"Send telemetry\" on target \"{Device.DeviceId}\".";
         if (!ShouldProcess(shouldProcessText, null, null))
         {
+            Give(buffer);
             return;
         }
 
@@ -163,11 +167,12 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
             // lines, Ctrl+C ending the wait) while it is full.
             var accepted = Client.Telemetry.SendAsync(message, StopToken);
             var acknowledgement = accepted.IsCompletedSuccessfully ? accepted.Result : Run(_ => accepted.AsTask());
-            pending.Enqueue((acknowledgement, message, shownBody));
+            pending.Enqueue((acknowledgement, message, shownBody, buffer));
             sent++;
         }
         catch (Exception ex) when (ErrorMapper.IsMappable(ex))
         {
+            Give(buffer);
             WriteError(ex, message.MessageId);
         }
 
@@ -180,14 +185,15 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
         DrainPosted();
         while (pending.Count > 0 && (wait || pending.Peek().Acknowledged.IsCompleted))
         {
-            var (acknowledgement, message, body) = pending.Dequeue();
+            var (acknowledgement, message, body, buffer) = pending.Dequeue();
+            Give(buffer);
             if (acknowledgement.IsCompletedSuccessfully)
             {
                 acknowledged++;
                 var result = acknowledgement.Result;
                 if (verbose)
                 {
-                    WriteVerbose($"Sent {message.Body.Length} bytes{(message.MessageId is null ? "" : $" ({message.MessageId})")}; acknowledged after {result.Attempts} attempt(s).");
+                    WriteVerbose($"Sent {message.Payload.Length} bytes{(message.MessageId is null ? "" : $" ({message.MessageId})")}; acknowledged after {result.Attempts} attempt(s).");
                 }
 
                 if (PassThru)
@@ -217,7 +223,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
     {
         // Stopped (Ctrl+C) or failed with messages still unacknowledged: they go on in the client, and a failure of
         // one of them has no one left to report it to.
-        foreach (var (acknowledgement, _, _) in pending)
+        foreach (var (acknowledgement, _, _, _) in pending)
         {
             _ = acknowledgement.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
@@ -241,7 +247,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
             CorrelationId = message.CorrelationId,
             ContentType = message.ContentType,
             ContentEncoding = message.ContentEncoding,
-            Size = message.Body.Length,
+            Size = message.Payload.Length,
             Properties = properties,
             Body = body,
             AcknowledgedAt = QoS == 0 ? null : result.AcknowledgedAt,
@@ -249,15 +255,41 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
         };
     }
 
-    private (TelemetryMessage Message, object? ShownBody) Build(object body)
+    private void Give(byte[]? buffer)
+    {
+        if (buffer is not null)
+        {
+            buffers.Return(buffer);
+        }
+    }
+
+    /// <summary>A text body as UTF-8, in a reused buffer when it is large (returned once its message is finished).</summary>
+    private TelemetryMessage Encode(string text, out byte[]? buffer)
+    {
+        var length = Encoding.UTF8.GetByteCount(text);
+        if (length < PayloadBuffers.PooledFrom)
+        {
+            buffer = null;
+            return new TelemetryMessage(Encoding.UTF8.GetBytes(text));
+        }
+
+        buffer = buffers.Rent(length);
+        var written = Encoding.UTF8.GetBytes(text, buffer);
+        return new TelemetryMessage(buffer.AsMemory(0, written));
+    }
+
+    private (TelemetryMessage Message, object? ShownBody, byte[]? Buffer) Build(object body)
     {
         var value = body is PSObject pso && pso.BaseObject is not PSCustomObject ? pso.BaseObject : body;
         TelemetryMessage message;
         object? shown;
+        byte[]? buffer = null;
         switch (value)
         {
             case string text:
-                message = new TelemetryMessage(Encoding.UTF8.GetBytes(text)) { ContentType = ContentType ?? "text/plain", ContentEncoding = ContentEncoding ?? "utf-8" };
+                message = Encode(text, out buffer);
+                message.ContentType = ContentType ?? "text/plain";
+                message.ContentEncoding = ContentEncoding ?? "utf-8";
                 shown = text;
                 break;
             case byte[] bytes:
@@ -265,8 +297,10 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
                 shown = bytes;
                 break;
             default:
-                var json = PowerShellJson.ToJsonNode(body)?.ToJsonString(new JsonSerializerOptions { WriteIndented = false }) ?? "null";
-                message = new TelemetryMessage(Encoding.UTF8.GetBytes(json)) { ContentType = ContentType ?? "application/json", ContentEncoding = ContentEncoding ?? "utf-8" };
+                var json = PowerShellJson.ToJsonNode(body)?.ToJsonString(CompactJson) ?? "null";
+                message = Encode(json, out buffer);
+                message.ContentType = ContentType ?? "application/json";
+                message.ContentEncoding = ContentEncoding ?? "utf-8";
                 shown = json;
                 break;
         }
@@ -303,6 +337,6 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
         {
             _ = message.PropertyBagEntries().Count();
         }
-        return (message, shown);
+        return (message, shown, buffer);
     }
 }
