@@ -22,7 +22,6 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
 
     // Sent messages in the order they were sent, until their acknowledgement is written (at most the outbox's worth).
     private readonly Queue<(Task<TelemetrySendResult> Acknowledged, TelemetryMessage Message, object? Body, byte[]? Buffer)> pending = new();
-    private readonly PayloadBuffers buffers = new();
     private bool verbose;
     private bool bodyFromCommandLine;
     private string? shouldProcessText;
@@ -259,7 +258,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
     {
         if (buffer is not null)
         {
-            buffers.Return(buffer);
+            PayloadBuffers.Return(buffer);
         }
     }
 
@@ -273,7 +272,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
             return new TelemetryMessage(Encoding.UTF8.GetBytes(text));
         }
 
-        buffer = buffers.Rent(length);
+        buffer = PayloadBuffers.Rent(length);
         var written = Encoding.UTF8.GetBytes(text, buffer);
         return new TelemetryMessage(buffer.AsMemory(0, written));
     }
