@@ -8,6 +8,9 @@
     Copyright              = '(c) IoTHubMqtt contributors. MIT License.'
     Description            = 'Script Azure IoT Hub devices and fleets over MQTT with no Azure SDK: SAS tokens, telemetry, cloud-to-device messages, direct methods, device twins, DPS provisioning, a local IoT Hub emulator, and ESP32 flashing with nanoFramework.'
     PowerShellVersion      = '7.4'
+    # Update-Help and Save-Help fetch IoTHubMqtt_<GUID>_HelpInfo.xml and the help content .zip from here (each release
+    # carries them; build.ps1 -Task Package writes them to out/help/).
+    HelpInfoURI            = 'https://github.com/iothubmqtt/IoTHubMqtt/releases/latest/download/'
     FormatsToProcess       = @('IoTHubMqtt.format.ps1xml')
     TypesToProcess         = @('IoTHubMqtt.types.ps1xml')
     CmdletsToExport        = @(
@@ -30,6 +33,8 @@
         'Install-Esp32Firmware'
         'Clear-Esp32Flash'
         'Read-Esp32Flash'
+        'Start-Esp32Simulator'
+        'Stop-Esp32Simulator'
         'Connect-IoTHubService'
         'New-IoTHubDevice'
         'Get-IoTHubDevice'

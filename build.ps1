@@ -3,16 +3,22 @@
 .SYNOPSIS
     Builds, tests and packages the IoTHubMqtt module.
 .DESCRIPTION
-    Build   - dotnet build; lays out the importable module in out/IoTHubMqtt/<version>/.
+    Build   - dotnet build of the solution; lays out the importable module in out/IoTHubMqtt/<version>/.
     Test    - dotnet test: everything that needs no hardware or cloud, the Pester suites tests/*.Tests.ps1 in the pinned
-              pwsh among it.
-    Package - a Release build of the module folder, help compiled with platyPS when it is installed, and a .nupkg
-              in out/packages/ ready for Install-PSResource and Publish-PSResource (the same packer as
-              'dotnet build src/IoTHubMqtt -c Release -p:PackModule=true').
+              pwsh among it (the README's test command).
+    Package - builds the module (src/IoTHubMqtt in -Configuration), checks the manifest with Test-ModuleManifest, and
+              packs the module folder with PSResourceGet's Compress-PSResource into <PackagePath>/IoTHubMqtt.<version>.nupkg,
+              the package Install-PSResource installs from a local repository (a folder) and Publish-PSResource pushes;
+              beside it, in <PackagePath>/help, the updatable help that Update-Help reads from the manifest's HelpInfoURI.
+
+    Without pwsh installed: 'dotnet tool restore' then 'dotnet pwsh ./build.ps1 …' (the pwsh pinned in
+    .config/dotnet-tools.json).
 .EXAMPLE
     ./build.ps1 -Task Build, Test
 .EXAMPLE
     ./build.ps1 -Task Package -Configuration Release
+.EXAMPLE
+    dotnet pwsh ./build.ps1 -Task Build, Test, Package
 #>
 [CmdletBinding()]
 param(
@@ -20,7 +26,10 @@ param(
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Debug', 'Release')]
-    [string] $Configuration = 'Debug'
+    [string] $Configuration = 'Debug',
+
+    # Where Package writes the .nupkg (and help/); a folder that is, as it is, a local PSResourceGet repository.
+    [string] $PackagePath = (Join-Path $PSScriptRoot 'out/packages')
 )
 
 $ErrorActionPreference = 'Stop'
@@ -42,30 +51,26 @@ function Invoke-Build {
 }
 
 function Invoke-Test {
-    # The README's test command: the xunit projects and, in the pinned pwsh with Pester 5.7.1 (both restored by the
-    # build), every tests/*.Tests.ps1 suite against the built module.
     Invoke-Dotnet test --solution (Join-Path $root 'IoTHubMqtt.sln') -c $Configuration
 }
 
 function Invoke-Package {
-    $script:Configuration = 'Release'
-    Invoke-Build
+    Invoke-Dotnet build (Join-Path $root 'src/IoTHubMqtt/IoTHubMqtt.csproj') -c $Configuration
+    $manifest = Test-ModuleManifest -Path (Join-Path $moduleOut 'IoTHubMqtt.psd1')
+    Write-Host "Manifest: $($manifest.Name) $($manifest.Version), $($manifest.ExportedCmdlets.Count) cmdlets"
 
-    if (Get-Module -ListAvailable platyPS) {
-        Import-Module platyPS
-        New-ExternalHelp -Path (Join-Path $root 'module/help') -OutputPath (Join-Path $moduleOut 'en-US') -Force | Out-Null
-        Write-Host 'Help compiled with platyPS.'
-    }
+    $null = New-Item -ItemType Directory -Path $PackagePath -Force
+    $package = Join-Path $PackagePath "IoTHubMqtt.$version.nupkg"
+    Remove-Item -LiteralPath $package -ErrorAction Ignore
+    # PSResourceGet makes the nuspec from the manifest (id, version, authors, tags PSModule/PSCmdlet_*/PSIncludes_Cmdlet,
+    # project, licence and release-notes links) and puts the module folder at the package root.
+    Compress-PSResource -Path $moduleOut -DestinationPath $PackagePath
+    if (-not (Test-Path -LiteralPath $package)) { throw "Compress-PSResource wrote no $package." }
+    $size = (Get-Item -LiteralPath $package).Length
+    Write-Host ("Package: {0} ({1:N1} MB)" -f $package, ($size / 1MB))
 
-    Test-ModuleManifest (Join-Path $moduleOut 'IoTHubMqtt.psd1') | Out-Null
-
-    # The same packer as 'dotnet build src/IoTHubMqtt -p:PackModule=true': the module folder at the package root and
-    # a nuspec from the manifest (PSModule, PSCmdlet_*, PSIncludes_Cmdlet tags), as Publish-PSResource writes it.
-    $packages = Join-Path $root 'out/packages'
-    $packer = Join-Path $root "src/IoTHubMqtt.HelpBuilder/bin/$Configuration/net10.0/iothubmqtt-helpbuilder.dll"
-    Invoke-Dotnet $packer package $moduleOut $packages
-
-    Get-ChildItem $packages -Filter "IoTHubMqtt.$version.nupkg" | ForEach-Object { Write-Host "Package: $($_.FullName)" }
+    $helper = Join-Path $root "src/IoTHubMqtt.HelpBuilder/bin/$Configuration/net10.0/iothubmqtt-helpbuilder.dll"
+    Invoke-Dotnet $helper updatable $moduleOut (Join-Path $PackagePath 'help')
 }
 
 foreach ($t in $Task) {

@@ -27,7 +27,7 @@ Describe 'IoTHubMqtt module' -Tags 'CI' {
     }
 }
 
-Describe 'Tab completion and packaging' -Tags 'CI' {
+Describe 'Tab completion' -Tags 'CI' {
     BeforeAll {
         Import-Module $manifest -Force
     }
@@ -51,21 +51,55 @@ Describe 'Tab completion and packaging' -Tags 'CI' {
             $hub | Stop-IoTHubEmulator -Confirm:$false
         }
     }
+}
 
-    It 'packs a .nupkg that Install-PSResource installs' -Skip:(-not (Get-Command Install-PSResource -ErrorAction Ignore)) {
-        $root = Join-Path ([IO.Path]::GetTempPath()) "iothubmqtt-pester-$PID"
-        $packer = Get-ChildItem (Join-Path $PSScriptRoot '../src/IoTHubMqtt.HelpBuilder/bin/*/net10.0/iothubmqtt-helpbuilder.dll') | Select-Object -First 1
-        & dotnet $packer.FullName package (Split-Path $manifest) (Join-Path $root 'packages') | Out-Null
-        $LASTEXITCODE | Should -Be 0
-        Register-PSResourceRepository -Name "IoTHubMqttPester$PID" -Uri (Join-Path $root 'packages') -Trusted
-        try {
-            New-Item -ItemType Directory -Path (Join-Path $root 'Modules') | Out-Null
-            Save-PSResource IoTHubMqtt -Repository "IoTHubMqttPester$PID" -Path (Join-Path $root 'Modules') -SkipDependencyCheck
-            Test-Path (Join-Path $root 'Modules/IoTHubMqtt/*/IoTHubMqtt.psd1') | Should -BeTrue
-        }
-        finally {
-            Unregister-PSResourceRepository -Name "IoTHubMqttPester$PID"
-            Remove-Item $root -Recurse -Force -ErrorAction Ignore
-        }
+Describe 'The package, installed as users install it' -Tags 'CI' {
+    BeforeAll {
+        . (Join-Path $PSScriptRoot 'Shared/ChildPwsh.ps1')
+        $script:packages = Join-Path $TestDrive 'packages'
+        # build.ps1 -Task Package in real pwsh: Test-ModuleManifest, then PSResourceGet's Compress-PSResource.
+        $build = Invoke-ChildPwsh -Script "& '$(Join-Path $PSScriptRoot '../build.ps1')' -Task Package -PackagePath '$packages'"
+        $build.ExitCode | Should -Be 0 -Because $build.Output
+        $script:nupkg = Get-Item (Join-Path $packages 'IoTHubMqtt.*.nupkg')
+
+        # A fresh pwsh with its own HOME: an empty CurrentUser module path and repository store.
+        $userHome = Join-Path $TestDrive 'home'
+        $null = New-Item -ItemType Directory -Path $userHome
+        $script:installed = Invoke-ChildPwsh -Environment @{ HOME = $userHome; PSModulePath = $null } -Script @"
+`$ErrorActionPreference = 'Stop'
+Register-PSResourceRepository -Name local -Uri '$packages' -Trusted
+Install-PSResource IoTHubMqtt -Repository local -Scope CurrentUser
+`$module = Import-Module IoTHubMqtt -PassThru
+`$manifest = Test-ModuleManifest (Join-Path `$module.ModuleBase 'IoTHubMqtt.psd1')
+Update-Help -Module IoTHubMqtt -SourcePath '$(Join-Path $packages 'help')' -UICulture en-US -Force
+[ordered]@{
+    ModuleBase = `$module.ModuleBase
+    Cmdlets    = `$manifest.ExportedCmdlets.Count
+    DeviceId   = (ConvertFrom-IoTHubConnectionString 'HostName=pkg.azure-devices.net;DeviceId=from-package;SharedAccessKey=AAAAAAAAAAAAAAAAAAAAAA==').DeviceId
+    Online     = (Get-Help Send-IoTHubMessage).relatedLinks.navigationLink[0].uri
+    About      = (Get-Help about_IoTHubMqtt).Synopsis
+    Runtimes   = @(Get-ChildItem (Join-Path `$module.ModuleBase 'dependencies/runtimes') -Directory | ForEach-Object Name)
+} | ConvertTo-Json -Compress
+"@
+    }
+
+    It 'is made by PSResourceGet from the manifest, and weighs what the README says' {
+        $nupkg.Name | Should -Be "IoTHubMqtt.$((Import-PowerShellDataFile $manifest).ModuleVersion).nupkg"
+        $nupkg.Length / 1MB | Should -BeLessThan 12
+    }
+
+    It 'installs with Install-PSResource into a clean module path, imports by name and runs a cmdlet' {
+        $installed.ExitCode | Should -Be 0 -Because $installed.Output
+        $result = ($installed.Output -split "`n")[-1] | ConvertFrom-Json
+        $result.ModuleBase | Should -BeLike (Join-Path $TestDrive 'home/*')
+        $result.Cmdlets | Should -Be (Import-PowerShellDataFile $manifest).CmdletsToExport.Count
+        $result.DeviceId | Should -Be 'from-package'
+        $result.About | Should -Be 'Script Azure IoT Hub devices and fleets over MQTT with no Azure SDK.'
+        $result.Online | Should -Be 'https://github.com/iothubmqtt/IoTHubMqtt/blob/main/module/help/Send-IoTHubMessage.md'
+    }
+
+    It 'carries native libraries only for the platforms pwsh 7.4+ runs on' {
+        $result = ($installed.Output -split "`n")[-1] | ConvertFrom-Json
+        $result.Runtimes | Sort-Object | Should -Be @('linux-arm', 'linux-arm64', 'linux-musl-x64', 'linux-x64', 'osx-arm64', 'osx-x64', 'unix', 'win', 'win-arm64', 'win-x64', 'win-x86')
     }
 }

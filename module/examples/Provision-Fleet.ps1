@@ -9,7 +9,7 @@
        the ids in lowercase).
     3. Writes one JSON file per device into -OutputPath, named <deviceId>.json, for the firmware's configuration:
            { "deviceId": "...", "hostName": "...", "connectionString": "HostName=...;DeviceId=...;SharedAccessKey=..." }
-       The files hold the device's key: keep the folder private.
+       The files hold the device's key: they are readable by their owner only (on Linux and macOS); keep the folder private.
     4. Checks that each device answers: connects as the device with the connection string from its file, calls the direct
        method 'ping' through the service (Invoke-IoTHubMethod -AsJob) and answers it as the device (Wait-IoTHubMethodCall).
     Writes one result a device, and nothing else, to the pipeline (so '| Export-Csv' writes one row a device): DeviceId,
@@ -18,6 +18,8 @@
 
     Without -ConnectionString the script starts the local IoT Hub emulator and provisions against it (DPS too, with a group
     enrollment it creates), so it runs with no Azure subscription. It runs in pwsh and in the module's own host.
+
+    Export the results as a table: ./Provision-Fleet.ps1 -CsvPath fleet.csv -OutputPath ./configs | Export-Csv results.csv
 .EXAMPLE
     dotnet run --project src/IoTHubMqtt.Host -- -File module/examples/Provision-Fleet.ps1 -CsvPath fleet.csv -OutputPath ./configs
 .EXAMPLE
@@ -48,50 +50,50 @@ param(
 # Per-row problems are non-terminating errors; anything else stops the script.
 
 function Write-RowError([int] $Line, [string] $Why) {
-    # Write-Error is not a core cmdlet either: write the ErrorRecord through the script's own cmdlet object.
-    $exception = [System.IO.InvalidDataException]::new("CSV line ${Line}: $Why.")
-    $PSCmdlet.WriteError([System.Management.Automation.ErrorRecord]::new($exception, 'CsvRowMalformed', 'InvalidData', "line $Line"))
+    Write-Error -Message "CSV line ${Line}: $Why." -ErrorId CsvRowMalformed -Category InvalidData -TargetObject "line $Line"
+}
+
+function Get-CsvFieldCount([string] $Line) {
+    # Fields of one CSV line: commas outside quoted text, plus one.
+    ($Line -replace '"[^"]*"', '').Split(',').Count
 }
 
 function Read-FleetCsv([string] $Path) {
-    # ConvertFrom-Csv is not in every host (the module's own host has only PowerShell's core cmdlets): parse with .NET.
-    $lines = [System.IO.File]::ReadAllLines($Path)
+    # Import-Csv would drop a row's extra fields silently: read line by line to name the malformed ones.
+    $lines = @(Get-Content -LiteralPath $Path)
     if ($lines.Count -eq 0) { throw "The CSV file '$Path' is empty." }
-    $headers = @($lines[0].Split(',') | ForEach-Object { $_.Trim().Trim('"') })
+    $headers = @(($lines[0] | ConvertFrom-Csv -Header (1..64)).PSObject.Properties.Value | Where-Object { $_ })
     if ($headers -notcontains 'DeviceId' -and $headers -notcontains 'SerialNumber') {
         throw "The CSV file '$Path' has no DeviceId or SerialNumber column."
     }
     for ($i = 1; $i -lt $lines.Count; $i++) {
-        $line = $lines[$i]
-        if ($line.Trim().Length -eq 0) { continue }
-        $fields = @($line.Split(',') | ForEach-Object { $_.Trim().Trim('"') })
-        if ($fields.Count -ne $headers.Count) {
-            Write-RowError ($i + 1) "$($fields.Count) fields where the header has $($headers.Count)"
+        if (-not $lines[$i].Trim()) { continue }
+        $fields = Get-CsvFieldCount $lines[$i]
+        if ($fields -ne $headers.Count) {
+            Write-RowError ($i + 1) "$fields fields where the header has $($headers.Count)"
             continue
         }
-        $row = [ordered]@{}
-        for ($c = 0; $c -lt $headers.Count; $c++) { $row[$headers[$c]] = $fields[$c] }
-        if (-not $row['DeviceId']) { $row['DeviceId'] = $row['SerialNumber'] }
-        if (-not $row['DeviceId']) {
+        $row = $lines[$i] | ConvertFrom-Csv -Header $headers
+        $id = if ($row.PSObject.Properties['DeviceId'] -and $row.DeviceId) { $row.DeviceId } else { $row.SerialNumber }
+        if (-not $id) {
             Write-RowError ($i + 1) 'no device id'
             continue
         }
-        [pscustomobject]$row
+        $row | Add-Member -NotePropertyName DeviceId -NotePropertyValue $id -Force -PassThru
     }
 }
 
 function Write-DeviceConfig([string] $Folder, [string] $DeviceId, [string] $DeviceConnectionString) {
-    $parsed = ConvertFrom-IoTHubConnectionString -ConnectionString $DeviceConnectionString
-    $config = [System.Collections.Generic.Dictionary[string, string]]::new()
-    $config['deviceId'] = $DeviceId
-    $config['hostName'] = $parsed.HostName
-    $config['connectionString'] = $DeviceConnectionString
-    $options = [System.Text.Json.JsonSerializerOptions]::new()
-    $options.WriteIndented = $true
-    $safeName = $DeviceId
-    foreach ($c in [System.IO.Path]::GetInvalidFileNameChars() + [char[]]'*?:') { $safeName = $safeName.Replace([string]$c, '_') }
-    $path = [System.IO.Path]::Combine($Folder, "$safeName.json")
-    [System.IO.File]::WriteAllText($path, [System.Text.Json.JsonSerializer]::Serialize($config, $options))
+    $invalid = [regex]::Escape(-join ([IO.Path]::GetInvalidFileNameChars() + [char[]]'*?:'))
+    $path = Join-Path $Folder (($DeviceId -replace "[$invalid]", '_') + '.json')
+    # The file holds the device's key: created readable by its owner only before the key is written.
+    $null = New-Item -ItemType File -Path $path -Force
+    if (-not $IsWindows) { [IO.File]::SetUnixFileMode($path, [IO.UnixFileMode]'UserRead, UserWrite') }
+    [ordered]@{
+        deviceId         = $DeviceId
+        hostName         = (ConvertFrom-IoTHubConnectionString -ConnectionString $DeviceConnectionString).HostName
+        connectionString = $DeviceConnectionString
+    } | ConvertTo-Json | Set-Content -LiteralPath $path
     $path
 }
 
@@ -102,16 +104,15 @@ try {
         $hub = Start-IoTHubEmulator
         $service = $hub | Connect-IoTHubService
         $devicePort = @{ Port = $hub.MqttTlsPort; CaCertificatePath = $hub.CaCertificatePath }
-        $PSCmdlet.WriteVerbose("Provisioning against the local emulator ($($hub.HostName)).")
+        Write-Verbose "Provisioning against the local emulator ($($hub.HostName))."
     } else {
         $service = Connect-IoTHubService -ConnectionString $ConnectionString
-        $PSCmdlet.WriteVerbose("Provisioning against $($service.HostName).")
+        Write-Verbose "Provisioning against $($service.HostName)."
     }
 
-    $csvFile = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($CsvPath)
-    $folder = [System.IO.Directory]::CreateDirectory($ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($OutputPath)).FullName
-    $rows = @(Read-FleetCsv $csvFile)
-    $PSCmdlet.WriteVerbose("$($rows.Count) device(s) in $CsvPath.")
+    $folder = (New-Item -ItemType Directory -Path $OutputPath -Force).FullName
+    $rows = @(Read-FleetCsv (Resolve-Path -LiteralPath $CsvPath).ProviderPath)
+    Write-Verbose "$($rows.Count) device(s) in $CsvPath."
 
     # 2. Identities: each item is the device id and its connection string.
     $identities = @()
@@ -131,7 +132,7 @@ try {
         $devices = $rows | New-IoTHubDevice -Connection $service -ThrottleLimit $ThrottleLimit -ErrorAction Continue
         $identities = @($devices | ForEach-Object { [pscustomobject]@{ DeviceId = $_.DeviceId; Secret = $_.ConnectionString } })
     }
-    $PSCmdlet.WriteVerbose("$($identities.Count) device(s) provisioned$(if ($Dps) { ' through DPS' }).")
+    Write-Verbose "$($identities.Count) device(s) provisioned$(if ($Dps) { ' through DPS' })."
 
     # 3. One configuration file a device, 4. and a check that it answers.
     foreach ($identity in $identities) {
@@ -139,9 +140,7 @@ try {
         $answered = $false
         $status = $null
         if (-not $SkipCheck) {
-            $config = [System.Text.Json.JsonDocument]::Parse([System.IO.File]::ReadAllText($configPath))
-            $fromFile = $config.RootElement.GetProperty('connectionString').GetString()
-            $config.Dispose()
+            $fromFile = (Get-Content -LiteralPath $configPath -Raw | ConvertFrom-Json).connectionString
             try {
                 $connection = Connect-IoTHub -ConnectionString $fromFile @devicePort -ErrorAction Stop
             } catch {

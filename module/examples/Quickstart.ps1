@@ -4,7 +4,7 @@
 .DESCRIPTION
     Without parameters, starts the local IoT Hub emulator, creates a device, connects it over MQTT/TLS, sends
     telemetry and reads it back, receives a cloud-to-device message, answers a direct method and patches the twin,
-    printing what happens. Nothing leaves this machine.
+    narrating each step (Write-Host) and showing what comes back. Nothing leaves this machine.
 
     With -ConnectionString, the same device steps run against a real IoT hub. Add -ServiceConnectionString (a policy
     with service connect rights on the same hub, e.g. iothubowner) to also invoke the method and push a desired
@@ -14,6 +14,7 @@
 .EXAMPLE
     ./Quickstart.ps1 -ConnectionString $env:IOTHUB_DEVICE_CONNECTION_STRING -ServiceConnectionString $env:IOTHUB_CONNECTION_STRING
 #>
+[CmdletBinding()]
 param(
     # A device connection string of your own hub; its key is never printed.
     [string] $ConnectionString,
@@ -28,69 +29,72 @@ $service = $null
 $conn = $null
 try {
     if ($ConnectionString) {
-        '== Connecting to your hub'
+        Write-Host '== Connecting to your hub'
         $conn = Connect-IoTHub -ConnectionString $ConnectionString
         if ($ServiceConnectionString) { $service = Connect-IoTHubService -ConnectionString $ServiceConnectionString }
     }
     else {
-        '== Starting the local IoT Hub emulator'
+        Write-Host '== Starting the local IoT Hub emulator'
         $hub = Start-IoTHubEmulator
-        "MQTT/TLS on $($hub.HostName):$($hub.MqttTlsPort), service REST on port $($hub.HttpsPort), CA $($hub.CaCertificatePath)"
+        $hub | Select-Object HostName, MqttTlsPort, HttpsPort, CaCertificatePath | Format-List | Out-Host
         $service = $hub | Connect-IoTHubService
 
-        '== Creating the device quickstart-device in the registry'
+        Write-Host '== Creating the device quickstart-device in the registry'
         $device = New-IoTHubDevice -DeviceId 'quickstart-device'
         $device | Out-Host
 
-        '== Connecting it over MQTT/TLS with a SAS token made from its key'
-        $conn = Connect-IoTHub -ConnectionString $device.ConnectionString -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath
+        Write-Host '== Connecting it over MQTT/TLS with a SAS token made from its key'
+        $endpoint = @{ Port = $hub.MqttTlsPort; CaCertificatePath = $hub.CaCertificatePath }
+        $conn = Connect-IoTHub -ConnectionString $device.ConnectionString @endpoint
     }
     $conn | Out-Host
     $deviceId = $conn.DeviceId
 
-    '== Sending three telemetry messages (QoS 1, each acknowledged by the hub)'
-    1..3 | ForEach-Object { @{ sequence = $_; temperature = 20 + $_ / 2 } } |
+    Write-Host '== Sending three telemetry messages (QoS 1, each acknowledged by the hub)'
+    1..3 | ForEach-Object { [pscustomobject]@{ sequence = $_; temperature = 20 + $_ / 2 } } |
         Send-IoTHubMessage -Property @{ source = 'quickstart' } -PassThru | Out-Host
     if ($hub) {
-        '== Reading them back as the service sees them'
-        Receive-IoTHubTelemetry -DeviceId $deviceId -Count 3 -Timeout 30 | Out-Host
+        Write-Host '== Reading them back as the service sees them'
+        Receive-IoTHubTelemetry -DeviceId $deviceId -Count 3 -Timeout 30 |
+            Select-Object EnqueuedTime, @{ Name = 'Telemetry'; Expression = { $_.Body } } | Out-Host
     }
 
-    '== Cloud-to-device message'
+    Write-Host '== Cloud-to-device message'
     if ($hub) {
         Send-IoTHubCloudMessage -DeviceId $deviceId -Message 'turn on the fan' -Property @{ kind = 'command' } | Out-Null
-        Receive-IoTHubMessage -Timeout 30 | Out-Host
+        $message = Receive-IoTHubMessage -Timeout 30
     }
     else {
-        'Waiting 10 s for a message sent to this device (from the portal or the CLI)...'
-        Receive-IoTHubMessage -Timeout 10 | Out-Host
+        Write-Host 'Waiting 10 s for a message sent to this device (from the portal or the CLI)...'
+        $message = Receive-IoTHubMessage -Timeout 10 -ErrorAction Continue
     }
+    $message | Select-Object MessageId, Body, @{ Name = 'Kind'; Expression = { $_.Properties['kind'] } } | Format-List | Out-Host
 
-    '== Direct method: the device registers a handler and answers a call'
-    Register-IoTHubMethod -Name reboot -ScriptBlock { param($call) @{ rebooting = $true; delaySeconds = $call.Payload.delay } }
+    Write-Host '== Direct method: the device registers a handler and answers a call'
+    Register-IoTHubMethod -Name reboot -ScriptBlock { param($call) [ordered]@{ rebooting = $true; delaySeconds = $call.Payload.delay } }
     if ($service) {
         $job = Invoke-IoTHubMethod -DeviceId $deviceId -Name reboot -Payload @{ delay = 5 } -AsJob
         Wait-IoTHubMethodCall -Name reboot -Timeout 30 | Out-Host
-        $answer = Receive-Job $job -Wait
-        Remove-Job $job
-        "The service got status $($answer.Status) and payload $($answer.PayloadJson)"
+        $answer = $job | Receive-Job -Wait
+        $job | Remove-Job
+        Write-Host "The service got status $($answer.Status) and payload $($answer.Payload | ConvertTo-Json -Compress)"
     }
     else {
-        'Waiting 10 s for a call of method reboot...'
+        Write-Host 'Waiting 10 s for a call of method reboot...'
         Wait-IoTHubMethodCall -Name reboot -Timeout 10 -ErrorAction Continue | Out-Host
     }
 
-    '== Twin: report properties, receive a desired change'
-    Update-IoTHubTwin @{ firmwareVersion = '1.0.0'; sensor = @{ model = 'BME280'; ok = $true } } | Out-Host
+    Write-Host '== Twin: report properties, receive a desired change'
+    Update-IoTHubTwin @{ firmwareVersion = '1.0.0'; sensor = @{ model = 'BME280'; ok = $true } } | Out-Null
     if ($service) {
         Set-IoTHubDesiredProperty -DeviceId $deviceId -Property @{ telemetryInterval = 30 } | Out-Null
         $change = Wait-IoTHubDesiredProperty -Name telemetryInterval -Timeout 30
-        "Desired telemetryInterval is now $($change.Patch.telemetryInterval) s (version $($change.Version))"
+        Write-Host "Desired telemetryInterval is now $($change.Patch.telemetryInterval) s (version $($change.Version))"
         Update-IoTHubTwin @{ telemetryInterval = $change.Patch.telemetryInterval } | Out-Null
     }
-    Get-IoTHubTwin | Out-Host
+    (Get-IoTHubTwin).Reported | ConvertTo-Json -Depth 5 | Out-Host
 
-    'Done.'
+    Write-Host 'Done.'
 }
 finally {
     if ($conn) { $conn | Disconnect-IoTHub }

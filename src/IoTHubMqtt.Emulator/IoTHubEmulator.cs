@@ -72,13 +72,14 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
             var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(options.ServiceRequestsPerSecond), log);
             amqp = options.AmqpPort < 0 ? null
-                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort == 0 ? FreePort(options.ListenAddress) : options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
+                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
             api.AmqpPort = amqp?.Port ?? 0;
             httpServer = new HttpServer(options.ListenAddress, options.HttpsPort, certificates.ServerCertificate, api.HandleAsync, WebSocketPath,
                 (socket, remote, cert) => webSocketAdapter.RunAsync(socket, remote, cert), log);
         }
         catch
         {
+            amqp?.Dispose();
             certificates.Dispose();
             throw;
         }
@@ -143,6 +144,22 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     public string OwnerConnectionString =>
         $"HostName={HostName};SharedAccessKeyName=iothubowner;SharedAccessKey={Hub.Policies["iothubowner"].PrimaryKey}";
 
+    /// <summary>The name of the hub's Event Hub-compatible entity (the built-in endpoint's EntityPath).</summary>
+    public string EventHubName => Hub.EventHubName;
+
+    /// <summary>
+    /// The Event Hub-compatible ("built-in") endpoint's connection string of the <c>iothubowner</c> policy, as the portal
+    /// and <c>az iot hub connection-string show --default-eventhub</c> give it: the Event Hubs clients
+    /// (Azure.Messaging.EventHubs, @azure/event-hubs) read the hub's telemetry with it; they must trust
+    /// <see cref="CaCertificatePath"/>, and the .NET client reaches a port other than 5671 only through its custom
+    /// endpoint address. Secret: shown in no view and not in <see cref="ToString"/>. Null when AMQP is off.
+    /// </summary>
+    public string? EventHubConnectionString => AmqpPort == 0 ? null
+        : $"Endpoint=sb://{HostName}{(AmqpPort == 5671 ? "" : ":" + AmqpPort.ToString(System.Globalization.CultureInfo.InvariantCulture))}/;SharedAccessKeyName=iothubowner;SharedAccessKey={Hub.Policies["iothubowner"].PrimaryKey};EntityPath={EventHubName}";
+
+    /// <summary>Receiver links reading partitions of the Event Hub-compatible endpoint now.</summary>
+    internal int EventHubReceiverCount => amqp?.ConsumerCount ?? 0;
+
     internal HubState Hub { get; }
 
     /// <summary>Sessions the MQTT server holds (connected plus persistent ones), for leak checks.</summary>
@@ -165,7 +182,16 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
                 "Persisting state needs a data path.", "Pass -DataPath with a folder to keep the emulator's state in.", "DataPath");
         }
 
-        var emulator = new IoTHubEmulator(effective, Path.GetFullPath(dataPath), ownsDataPath);
+        IoTHubEmulator emulator;
+        try
+        {
+            emulator = new IoTHubEmulator(effective, Path.GetFullPath(dataPath), ownsDataPath);
+        }
+        catch (System.Net.Sockets.SocketException socketError)
+        {
+            throw PortInUse(socketError);
+        }
+
         try
         {
             await emulator.StartEndpointsAsync(cancellationToken).ConfigureAwait(false);
@@ -175,8 +201,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             await emulator.DisposeAsync().ConfigureAwait(false);
             if (ex is System.Net.Sockets.SocketException socketError)
             {
-                throw new IoTHubMqttException("EmulatorPortInUse", IoTHubErrorKind.ResourceBusy,
-                    $"The emulator could not listen: {socketError.SocketErrorCode}.", "Choose other ports, or leave them out so the system picks free ones.", null, ex);
+                throw PortInUse(socketError);
             }
 
             throw;
@@ -184,6 +209,10 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
         return emulator;
     }
+
+    private static IoTHubMqttException PortInUse(System.Net.Sockets.SocketException socketError) =>
+        new("EmulatorPortInUse", IoTHubErrorKind.ResourceBusy, $"The emulator could not listen: {socketError.SocketErrorCode}.",
+            "Choose other ports, or leave them out so the system picks free ones.", null, socketError);
 
     private async Task StartEndpointsAsync(CancellationToken cancellationToken)
     {
@@ -328,14 +357,6 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         catch (ObjectDisposedException)
         {
         }
-    }
-
-    private static int FreePort(IPAddress address)
-    {
-        // The AMQP listener cannot report an OS-chosen port: ask the OS for a free one first.
-        using var probe = new System.Net.Sockets.TcpListener(address, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     private void OnProcessExit(object? sender, EventArgs e) => Dispose();

@@ -2,7 +2,11 @@ using System.Text;
 
 namespace IoTHubMqtt.HelpBuilder;
 
-/// <summary>Turns an about_*.md topic into the plain-text about_*.help.txt that Get-Help reads.</summary>
+/// <summary>
+/// Turns an about_*.md topic into the plain-text about_*.help.txt that Get-Help reads, laid out as PowerShell's own
+/// topics are: TOPIC, the name as written, one blank line, SHORT DESCRIPTION, then the synopsis on the fifth line (the
+/// line Get-Help shows as the topic's synopsis).
+/// </summary>
 public static class AboutTopicWriter
 {
     public static string Convert(string markdown)
@@ -38,11 +42,16 @@ public static class AboutTopicWriter
             }
             else if (line.StartsWith("# ", StringComparison.Ordinal))
             {
-                text.AppendLine("TOPIC").Append("    ").AppendLine(line[2..].Trim().ToLowerInvariant());
+                text.AppendLine("TOPIC").Append("    ").AppendLine(line[2..].Trim());
             }
             else if (line.StartsWith("## ", StringComparison.Ordinal))
             {
-                text.AppendLine().AppendLine(line[3..].Trim().ToUpperInvariant());
+                if (!EndsWithBlankLine(text))
+                {
+                    text.AppendLine();
+                }
+
+                text.AppendLine(line[3..].Trim().ToUpperInvariant());
             }
             else if (line.StartsWith("### ", StringComparison.Ordinal))
             {
@@ -55,5 +64,12 @@ public static class AboutTopicWriter
         }
 
         return text.ToString();
+    }
+
+    private static bool EndsWithBlankLine(StringBuilder text)
+    {
+        var newline = Environment.NewLine;
+        var content = text.ToString();
+        return content.EndsWith(newline + newline, StringComparison.Ordinal);
     }
 }

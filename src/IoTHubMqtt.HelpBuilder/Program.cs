@@ -2,7 +2,7 @@ using IoTHubMqtt.HelpBuilder;
 
 // iothubmqtt-helpbuilder build <help dir> <output dir>   markdown -> en-US/IoTHubMqtt.dll-Help.xml + about_*.help.txt
 // iothubmqtt-helpbuilder new <module psd1> <help dir>     markdown skeletons for exported cmdlets that have none
-// iothubmqtt-helpbuilder package <module dir> <output dir> the module folder as a PowerShellGet/PSResourceGet .nupkg
+// iothubmqtt-helpbuilder updatable <module dir> <output dir> HelpInfo.xml + HelpContent.zip for Update-Help
 try
 {
     switch (args)
@@ -10,6 +10,13 @@ try
         case ["build", var helpDirectory, var outputDirectory]:
             Directory.CreateDirectory(outputDirectory);
             var commands = Directory.GetFiles(helpDirectory, "*-*.md").Order(StringComparer.Ordinal).Select(MarkdownReader.Read).ToList();
+            var manifestPath = Path.Combine(helpDirectory, "..", "..", "IoTHubMqtt.psd1");
+            if (File.Exists(manifestPath))
+            {
+                var projectUri = OnlineHelp.ProjectUri(manifestPath);
+                commands.Where(c => c.OnlineVersion is null).ToList().ForEach(c => c.OnlineVersion = OnlineHelp.PageFor(projectUri, c.Name));
+            }
+
             MamlWriter.Write(commands).Save(Path.Combine(outputDirectory, "IoTHubMqtt.dll-Help.xml"));
             foreach (var about in Directory.GetFiles(helpDirectory, "about_*.md"))
             {
@@ -26,11 +33,15 @@ try
             }
 
             return 0;
-        case ["package", var moduleDirectory, var outputDirectory]:
-            Console.WriteLine($"Package: {ModulePackager.Pack(moduleDirectory, outputDirectory)}");
+        case ["updatable", var moduleDirectory, var outputDirectory]:
+            foreach (var path in UpdatableHelp.Write(moduleDirectory, outputDirectory))
+            {
+                Console.WriteLine($"Updatable help: {path}");
+            }
+
             return 0;
         default:
-            Console.Error.WriteLine("Usage: iothubmqtt-helpbuilder build <help dir> <output dir> | new <module psd1> <help dir> | package <module dir> <output dir>");
+            Console.Error.WriteLine("Usage: iothubmqtt-helpbuilder build <help dir> <output dir> | new <module psd1> <help dir> | updatable <module dir> <output dir>");
             return 64;
     }
 }

@@ -1,72 +1,56 @@
 namespace IoTHubMqtt.Host;
 
-/// <summary>The command line: <c>[-Verbose] [-Module path] (-File script.ps1 [args] | -Command text)</c>.</summary>
-internal sealed record HostOptions(string? File, string? Command, IReadOnlyList<string> ScriptArguments, bool Verbose, string? ModulePath, bool NoModule)
+/// <summary>
+/// The host's own options, which come first: <c>[-Module path | -NoModule]</c>. Everything from the first
+/// other argument on is pwsh's command line (<c>-File script.ps1 args…</c>, <c>-Command text</c>, <c>-NoExit</c>…), passed
+/// to PowerShell's console host unchanged.
+/// </summary>
+internal sealed record HostOptions(string? ModulePath, bool NoModule, IReadOnlyList<string> PwshArguments)
 {
     public const string Usage = """
-        Usage: iothubmqtt-host [-Verbose] [-Module <path to IoTHubMqtt.psd1>] [-NoModule]
-                               (-File <script.ps1> [script arguments] | -Command <script text>)
+        Usage: iothubmqtt-host [-Module <path to IoTHubMqtt.psd1> | -NoModule] [pwsh arguments]
 
-        Runs a PowerShell script with the IoTHubMqtt module imported and exits non-zero on a terminating
-        error, as 'pwsh -File' does. Without -Module, the module is taken from IOTHUBMQTT_MODULE, from the
+        PowerShell's own console host (pwsh 7.6 on Microsoft.PowerShell.SDK) with the IoTHubMqtt module imported: the
+        rest of the command line is pwsh's, e.g. -File <script.ps1> [script arguments] or -Command <text>, and the exit
+        code follows pwsh's rules. With no pwsh arguments it starts an interactive session. Profiles are not loaded
+        (pass -Command '. $PROFILE' to load yours). Without -Module, the module is taken from IOTHUBMQTT_MODULE, from the
         build's out/ folder, or from PSModulePath.
+
         """;
 
     public static HostOptions Parse(IReadOnlyList<string> args)
     {
-        string? file = null, command = null, module = null;
-        bool verbose = false, noModule = false;
-        var scriptArgs = new List<string>();
-        for (var i = 0; i < args.Count; i++)
+        string? module = null;
+        var noModule = false;
+        var i = 0;
+        for (; i < args.Count; i++)
         {
-            var arg = args[i];
-            if (file is not null)
+            switch (args[i].ToLowerInvariant())
             {
-                scriptArgs.Add(arg); // everything after -File belongs to the script
-                continue;
-            }
-
-            switch (arg.ToLowerInvariant())
-            {
-                case "-file" or "-f":
-                    file = Next(args, ref i, arg);
-                    break;
-                case "-command" or "-c":
-                    command = string.Join(' ', args.Skip(i + 1));
-                    i = args.Count;
-                    break;
-                case "-verbose":
-                    verbose = true;
-                    break;
                 case "-module":
-                    module = Next(args, ref i, arg);
-                    break;
+                    if (i + 1 >= args.Count)
+                    {
+                        throw new HostUsageException("-Module needs the path of IoTHubMqtt.psd1.");
+                    }
+
+                    module = args[++i];
+                    continue;
                 case "-nomodule":
                     noModule = true;
-                    break;
-                case "-help" or "-?" or "--help" or "/?":
+                    continue;
+                case "-help" or "-?" or "--help" or "-h" or "/?":
                     throw new HostUsageException(null);
-                default:
-                    throw new HostUsageException($"Unknown argument '{arg}'.");
             }
+
+            break;
         }
 
-        if (file is null && string.IsNullOrWhiteSpace(command))
+        if (module is not null && noModule)
         {
-            throw new HostUsageException("Pass -File or -Command.");
+            throw new HostUsageException("-Module and -NoModule exclude each other.");
         }
 
-        return new HostOptions(file, command, scriptArgs, verbose, module, noModule);
-    }
-
-    private static string Next(IReadOnlyList<string> args, ref int i, string name)
-    {
-        if (i + 1 >= args.Count)
-        {
-            throw new HostUsageException($"{name} needs a value.");
-        }
-
-        return args[++i];
+        return new HostOptions(module, noModule, args.Skip(i).ToList());
     }
 }
 

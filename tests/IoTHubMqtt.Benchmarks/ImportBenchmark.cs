@@ -5,15 +5,16 @@ using System.Text;
 namespace IoTHubMqtt.Benchmarks;
 
 /// <summary>
-/// Cold Import-Module: every round starts new processes of the PowerShell 7.6 host (iothubmqtt-host -NoModule), so
-/// nothing is cached in memory. Measures, interleaved round by round: the host alone (process start to exit); an
-/// empty manifest module's Import-Module (what PowerShell's own module machinery costs the first time); IoTHubMqtt's
-/// Import-Module timed inside the process, its first command (ConvertFrom-IoTHubConnectionString, which loads the
-/// core from the private load context) and the whole process; and which dependencies the import itself loaded.
+/// Cold Import-Module in real pwsh (the pinned PowerShell 7.6.9 dotnet tool, -NoProfile): every round starts new pwsh
+/// processes, so nothing is cached in memory. Measures, interleaved round by round (bare pwsh, empty module, IoTHubMqtt,
+/// again): bare pwsh alone (process start to exit); an empty manifest module's Import-Module (what PowerShell's own
+/// module machinery costs the first time); IoTHubMqtt's Import-Module timed inside the process, its first command
+/// (ConvertFrom-IoTHubConnectionString, which loads the core from the private load context) and the whole process; and
+/// which dependencies the import itself loaded.
 /// </summary>
 internal static class ImportBenchmark
 {
-    private static readonly string[] Dependencies = ["IoTHubMqtt.Core", "IoTHubMqtt.Emulator", "MQTTnet", "Amqp.Net", "Microsoft.Data.Sqlite", "System.IO.Ports"];
+    private static readonly string[] Dependencies = ["IoTHubMqtt.Core", "IoTHubMqtt.Emulator", "MQTTnet", "Amqp.Net", "Microsoft.Data.Sqlite", "System.IO.Ports", "Azure.Core", "Azure.Messaging.EventHubs", "Azure.Storage.Blobs", "Microsoft.Azure.Amqp"];
 
     public static async Task<int> RunAsync(BenchmarkArguments args)
     {
@@ -21,7 +22,7 @@ internal static class ImportBenchmark
         var output = args.String("output");
         args.ThrowIfUnknown("import");
 
-        var host = Paths.HostAssembly();
+        var host = Paths.PwshAssembly();
         var manifest = Paths.ModuleManifest();
         var empty = Path.Combine(Path.GetTempPath(), $"iothubmqtt-import-bench-{Environment.ProcessId}", "EmptyModule");
         Directory.CreateDirectory(empty);
@@ -59,19 +60,21 @@ internal static class ImportBenchmark
             processWithModule.Add(moduleTime);
             var bracket = moduleOut[(moduleOut.IndexOf('[', StringComparison.Ordinal) + 1)..moduleOut.IndexOf(']', StringComparison.Ordinal)];
             loadedAtImport.UnionWith(bracket.Split(',', StringSplitOptions.RemoveEmptyEntries));
-            Console.Error.WriteLine($"round {round + 1}/{rounds}: import {import[^1]:0} ms, first command {firstCommand[^1]:0} ms, process {moduleTime:0} ms (host alone {baseTime:0} ms)");
+            Console.Error.WriteLine($"round {round + 1}/{rounds}: import {import[^1]:0} ms, first command {firstCommand[^1]:0} ms, process {moduleTime:0} ms (bare pwsh {baseTime:0} ms)");
         }
 
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Cold Import-Module, a new process each time, {rounds} rounds, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}:");
+        var pwshVersion = new DirectoryInfo(host).Parent?.Parent?.Parent?.Parent?.Parent?.Name;
+        md.AppendLine(CultureInfo.InvariantCulture, $"Cold Import-Module in pwsh {pwshVersion}, a new process each time, {rounds} rounds, {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}:");
         md.AppendLine();
         md.AppendLine("| measure | median | min | max |");
         md.AppendLine("| --- | ---: | ---: | ---: |");
         Row(md, "`Import-Module IoTHubMqtt` (timed inside the new process)", import);
         Row(md, "first command after it (`ConvertFrom-IoTHubConnectionString`, loads the core)", firstCommand);
         Row(md, "`Import-Module` of an empty manifest module (PowerShell's own first-import cost)", emptyImport);
-        Row(md, "host process alone (start, open a runspace, exit)", hostOnly);
-        Row(md, "host process that imports IoTHubMqtt and runs the first command", processWithModule);
+        Row(md, "bare pwsh process (start, `-Command $null`, exit)", hostOnly);
+        Row(md, "pwsh process that imports IoTHubMqtt and runs the first command", processWithModule);
+        md.AppendLine(CultureInfo.InvariantCulture, $"| difference: pwsh with IoTHubMqtt minus bare pwsh (medians) | {Median(processWithModule) - Median(hostOnly):0} ms | | |");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Dependencies loaded by Import-Module itself: {(loadedAtImport.Count == 0 ? "none" : string.Join(", ", loadedAtImport.Order(StringComparer.Ordinal)))}.");
         Console.WriteLine(md.ToString());
@@ -90,10 +93,10 @@ internal static class ImportBenchmark
     private static double Number(string output, int index) =>
         double.Parse(output.Split(' ', StringSplitOptions.RemoveEmptyEntries)[index], CultureInfo.InvariantCulture);
 
-    /// <summary>Runs the host with one command; returns its wall time in ms and its RESULT line.</summary>
-    private static async Task<(double Milliseconds, string Result)> RunHostAsync(string host, string command)
+    /// <summary>Runs pwsh with one command; returns its wall time in ms and its RESULT line.</summary>
+    private static async Task<(double Milliseconds, string Result)> RunHostAsync(string pwsh, string command)
     {
-        var start = new ProcessStartInfo("dotnet", [host, "-NoModule", "-Command", command])
+        var start = new ProcessStartInfo("dotnet", [pwsh, "-NoProfile", "-NonInteractive", "-Command", command])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -108,7 +111,7 @@ internal static class ImportBenchmark
         var text = await stdout.ConfigureAwait(false);
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"The host exited with {process.ExitCode}: {text}{await stderr.ConfigureAwait(false)}");
+            throw new InvalidOperationException($"pwsh exited with {process.ExitCode}: {text}{await stderr.ConfigureAwait(false)}");
         }
 
         var line = text.Split('\n').Select(l => l.Trim()).LastOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal)) ?? string.Empty;

@@ -14,6 +14,7 @@ const string Usage = """
       esp32      [--output file.md]
       fleet      [--devices 1000] [--output file.md]
       import     [--rounds 15] [--output file.md]
+      telemetry-read [--messages 20000] [--devices 8] [--size 256] [--rounds 9] [--output file.md]
       all        each of them in turn with its defaults
 
     Every option is --name value; an option a benchmark does not know stops the run.
@@ -26,6 +27,7 @@ var benchmarks = new Dictionary<string, Func<BenchmarkArguments, Task<int>>>(Str
     ["fleet"] = FleetBenchmark.RunAsync,
     ["telemetry"] = TelemetryBenchmark.RunAsync,
     ["emulator"] = EmulatorBenchmark.RunAsync,
+    ["telemetry-read"] = TelemetryReadBenchmark.RunAsync,
 };
 
 // The telemetry benchmark's own processes: the hub and the C# senders (not for direct use).

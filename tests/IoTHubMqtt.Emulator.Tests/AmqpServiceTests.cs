@@ -233,7 +233,11 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
             var address = (string)redirect.Info[new Symbol("address")];
             Assert.Equal($"amqps://{Emulator.HostName}:{Emulator.AmqpPort}/{Emulator.Hub.EventHubName}/ConsumerGroups/$Default/Partitions/0", address);
 
-            // The Event Hub-compatible entity: $management names the partitions; the device's partition has its message.
+            // The Event Hub-compatible entity takes a token by the Event Hubs rule (the key's text keys the HMAC); $management
+            // names the partitions; the device's partition has its message.
+            var entityAudience = $"sb://{Emulator.HostName}/{Emulator.Hub.EventHubName}";
+            Assert.Equal(200, await PutTokenAsync(session, entityAudience,
+                EventHubsSas.Create(entityAudience, Emulator.Hub.Policies["service"].PrimaryKey, DateTimeOffset.UtcNow.AddMinutes(10), "service")));
             var management = new Message { ApplicationProperties = new ApplicationProperties() };
             management.ApplicationProperties["operation"] = "READ";
             management.ApplicationProperties["type"] = "com.microsoft:eventhub";

@@ -25,6 +25,32 @@ internal static class TestImages
         BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(24), 0x3FFF0000);
         BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(28), (uint)segmentLength);
         FirmwareLike(segmentLength, seed).CopyTo(image, 32);
+        return Seal(image);
+    }
+
+    /// <summary>Sets the checksum byte (0xEF XOR the segment data) and, when the header says so, the appended SHA-256.</summary>
+    public static byte[] Seal(byte[] image)
+    {
+        byte checksum = 0xEF;
+        var pos = 24;
+        for (var i = 0; i < image[1]; i++)
+        {
+            var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(image.AsSpan(pos + 4));
+            foreach (var b in image.AsSpan(pos + 8, length))
+            {
+                checksum ^= b;
+            }
+
+            pos += 8 + length;
+        }
+
+        var end = pos + 16 - (pos % 16);
+        image[end - 1] = checksum;
+        if (image[23] == 1)
+        {
+            System.Security.Cryptography.SHA256.HashData(image.AsSpan(0, end)).CopyTo(image, end);
+        }
+
         return image;
     }
 

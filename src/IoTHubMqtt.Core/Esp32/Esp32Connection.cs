@@ -15,16 +15,27 @@ public sealed class Esp32Connection
     private readonly byte[] readBuffer = new byte[16384];
     private readonly Action<string>? log;
 
-    public Esp32Connection(IEsp32Port port, Action<string>? log = null)
+    public Esp32Connection(IEsp32Port port, Action<string>? log = null, TimeProvider? time = null)
     {
         Port = port ?? throw new ArgumentNullException(nameof(port));
         this.log = log;
+        Time = time ?? TimeProvider.System;
     }
 
     public IEsp32Port Port { get; }
 
+    /// <summary>The clock every timeout and wait uses (a fake one in tests).</summary>
+    public TimeProvider Time { get; }
+
     /// <summary>True once the flasher stub runs (2 status bytes, stub-only commands).</summary>
     public bool IsStub { get; internal set; }
+
+    /// <summary>
+    /// True when the SYNC was answered by a flasher stub left running by an earlier session (the board was not reset):
+    /// the ROM answers SYNC with a non-zero value, the stub with 0 (esptool's serial-protocol documentation and its
+    /// reference flasher tell the two apart this way).
+    /// </summary>
+    public bool FoundRunningStub { get; private set; }
 
     /// <summary>Bytes written to the port, SLIP framing included.</summary>
     public long WireBytesWritten { get; private set; }
@@ -38,7 +49,7 @@ public sealed class Esp32Connection
             foreach (var strategy in strategies)
             {
                 log?.Invoke($"Connecting to {Port.Name} (reset: {strategy.Name}, attempt {attempt + 1}/{attempts})");
-                await strategy.ResetAsync(Port, cancellationToken).ConfigureAwait(false);
+                await strategy.ResetAsync(Port, Time, cancellationToken).ConfigureAwait(false);
                 for (var i = 0; i < MaxSyncAttemptsPerReset; i++)
                 {
                     if (await TrySyncAsync(cancellationToken).ConfigureAwait(false))
@@ -54,7 +65,10 @@ public sealed class Esp32Connection
         throw Esp32Errors.SyncFailed(Port.Name, noise);
     }
 
-    /// <summary>One SYNC; true when answered. Extra SYNC replies (the ROM sends several) are drained.</summary>
+    /// <summary>
+    /// One SYNC; true when answered. Extra SYNC replies (the ROM sends eight) are drained. A reply whose value is 0 comes
+    /// from a flasher stub still running from an earlier session: it is reused (<see cref="IsStub"/>), as esptool does.
+    /// </summary>
     public async Task<bool> TrySyncAsync(CancellationToken cancellationToken = default)
     {
         DiscardInput();
@@ -66,8 +80,17 @@ public sealed class Esp32Connection
         }
 
         // Drain the remaining SYNC answers.
-        while (await ReadResponseAsync(Esp32Opcode.Sync, TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false) is not null)
+        var stub = response.Value == 0;
+        while (await ReadResponseAsync(Esp32Opcode.Sync, TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false) is { } extra)
         {
+            stub &= extra.Value == 0;
+        }
+
+        if (stub)
+        {
+            FoundRunningStub = true;
+            IsStub = true;
+            log?.Invoke($"A flasher stub is still running on {Port.Name} (SYNC answered with value 0): reusing it");
         }
 
         return true;
@@ -83,6 +106,16 @@ public sealed class Esp32Connection
         await SendAsync(command, cancellationToken).ConfigureAwait(false);
         var response = await ReadResponseAsync(command.Opcode, timeout ?? Esp32Command.TimeoutFor(command.Opcode), cancellationToken).ConfigureAwait(false)
             ?? throw Esp32Errors.Timeout(Port.Name, command.Opcode.ToString(), region, offset);
+        if (response.Opcode != command.Opcode)
+        {
+            // The ROM's refusal of a command it does not have (see ReadResponseAsync); its repeats are drained.
+            while (await ReadFrameAsync(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false) is not null)
+            {
+            }
+
+            throw Esp32Errors.NotSupported(Port.Name, command.Opcode.ToString());
+        }
+
         var (ok, error) = response.Status(responseDataLength);
         if (!ok)
         {
@@ -129,22 +162,26 @@ public sealed class Esp32Connection
         await Port.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Reads the next SLIP frame, or null after <paramref name="timeout"/>.</summary>
+    /// <summary>Reads the next SLIP frame, or null after <paramref name="timeout"/> (measured on <see cref="Time"/>).</summary>
     public async Task<byte[]?> ReadFrameAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        var deadline = DateTime.UtcNow + timeout;
+        if (frames.Count > 0)
+        {
+            return frames.Dequeue();
+        }
+
+        using var deadline = new CancellationTokenSource(timeout, Time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         while (frames.Count == 0)
         {
-            var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero)
-            {
-                return null;
-            }
-
             int n;
             try
             {
-                n = await Port.ReadAsync(readBuffer, left, cancellationToken).ConfigureAwait(false);
+                n = await Port.ReadAsync(readBuffer, Timeout.InfiniteTimeSpan, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return null;
             }
             catch (IOException ex)
             {
@@ -170,12 +207,17 @@ public sealed class Esp32Connection
 
     private Task SendAsync(Esp32Command command, CancellationToken cancellationToken) => SendRawAsync(command.Encode(), cancellationToken);
 
+    /// <summary>
+    /// The response to <paramref name="opcode"/>; responses to other opcodes are skipped, except the ROM's refusal of a
+    /// command it does not have: an invalid-message status (1, 0x05) under another opcode, which esptool and esptool-js
+    /// also read as "unsupported command" (it is returned as is, for the caller to see the opcode differ).
+    /// </summary>
     private async Task<Esp32Response?> ReadResponseAsync(Esp32Opcode opcode, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow + timeout;
+        var deadline = Time.GetTimestamp() + (long)(timeout.TotalSeconds * Time.TimestampFrequency);
         while (true)
         {
-            var left = deadline - DateTime.UtcNow;
+            var left = Time.GetElapsedTime(Time.GetTimestamp(), deadline);
             if (left <= TimeSpan.Zero)
             {
                 return null;
@@ -192,6 +234,14 @@ public sealed class Esp32Connection
             {
                 return response;
             }
+
+            if (response is { Data: [not 0, RomInvalidMessage, ..] } && !IsStub && opcode != Esp32Opcode.Sync)
+            {
+                return response;
+            }
         }
     }
+
+    /// <summary>ROM error 0x05, "received message is invalid" (serial-protocol documentation, ROM loader errors).</summary>
+    private const byte RomInvalidMessage = 0x05;
 }

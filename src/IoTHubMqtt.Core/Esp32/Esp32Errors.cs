@@ -69,6 +69,10 @@ public static class Esp32Errors
         $"'{port}' is not a valid port: {why}",
         "Use a serial port name (COM5, /dev/ttyUSB0), socket://host:port or rfc2217://host:port.", port);
 
+    public static IoTHubMqttException NotSupported(string port, string operation) => new(
+        "Esp32CommandNotSupported", IoTHubErrorKind.NotImplemented,
+        $"The loader on {port} does not support {operation}.", "Use an operation the chip's ROM supports, or let the flasher stub load.", port);
+
     public static IoTHubMqttException Protocol(string port, string message) => new(
         "Esp32ProtocolError", IoTHubErrorKind.ProtocolError, $"{port}: {message}", "Retry; reset the board into the bootloader.", port);
 

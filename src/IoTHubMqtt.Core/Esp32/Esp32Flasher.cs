@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using IoTHubMqtt.Core.Errors;
@@ -25,12 +24,13 @@ public sealed class Esp32Flasher : IAsyncDisposable
     private readonly Esp32FlasherOptions options;
     private readonly bool ownsPort;
     private Esp32ChipInfo? chip;
+    private bool stubConfigured;
 
     private Esp32Flasher(IEsp32Port port, Esp32FlasherOptions options, bool ownsPort)
     {
         this.options = options;
         this.ownsPort = ownsPort;
-        Connection = new Esp32Connection(port, options.Log);
+        Connection = new Esp32Connection(port, options.Log, options.TimeProvider);
     }
 
     public Esp32Connection Connection { get; }
@@ -45,6 +45,13 @@ public sealed class Esp32Flasher : IAsyncDisposable
     /// <summary>Opens <paramref name="port"/> (serial name, socket:// or rfc2217://) and connects.</summary>
     public static async Task<Esp32Flasher> ConnectAsync(string port, Esp32FlasherOptions? options = null, CancellationToken cancellationToken = default)
     {
+        options ??= new Esp32FlasherOptions();
+        if (options.UsbProductId is null && !port.Contains("://", StringComparison.Ordinal))
+        {
+            // The port's USB id picks the reset sequence and tells whether the chip talks over its USB-JTAG-serial peripheral.
+            options.UsbProductId = UsbProductIdOf(port);
+        }
+
         var transport = await Esp32PortFactory.OpenAsync(port, RomBaudRate, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -65,10 +72,25 @@ public sealed class Esp32Flasher : IAsyncDisposable
         return flasher;
     }
 
+    private static ushort? UsbProductIdOf(string port)
+    {
+        try
+        {
+            return Esp32PortEnumerator.Enumerate().FirstOrDefault(c => string.Equals(c.Port, port, OperatingSystem.IsWindows() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal)) is { VendorId: not 0 } candidate
+                ? candidate.ProductId
+                : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlatformNotSupportedException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     private async Task InitializeAsync(CancellationToken cancellationToken)
     {
         var port = Connection.Port;
         await Connection.ConnectAsync(ResetStrategy.For(options.Reset, port, options.UsbProductId), options.ConnectAttempts, cancellationToken).ConfigureAwait(false);
+        stubConfigured = false;
         var (detected, revision) = await DetectChipAsync(cancellationToken).ConfigureAwait(false);
         chip = detected;
         if (options.Chip != Esp32Chip.Auto && options.Chip != detected.Chip)
@@ -77,16 +99,23 @@ public sealed class Esp32Flasher : IAsyncDisposable
         }
 
         var mac = await ReadMacAsync(cancellationToken).ConfigureAwait(false);
+        if (options.UsbProductId == ResetStrategy.UsbJtagSerialProductId && detected.UsbWatchdogs is { } watchdogs && !Connection.FoundRunningStub)
+        {
+            await DisableWatchdogsAsync(watchdogs, cancellationToken).ConfigureAwait(false);
+        }
 
         // The ROM attaches the flash and reads its id; the stub is loaded only when a write, erase or read needs it,
-        // so an unchanged re-flash (MD5 checks only) never pays for the stub upload.
-        await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: true), cancellationToken: cancellationToken).ConfigureAwait(false);
+        // so an unchanged re-flash (MD5 checks only) never pays for the stub upload. A stub left running by an earlier
+        // session answers in its own dialect (SPI_ATTACH without the ROM's extra word).
+        await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: !Connection.IsStub), cancellationToken: cancellationToken).ConfigureAwait(false);
         var flashId = await ReadFlashIdAsync(cancellationToken).ConfigureAwait(false);
-        var capacity = (int)((flashId >> 16) & 0xFF);
-        long flashSize = capacity is >= 0x12 and <= 0x1A ? 1L << capacity : 0x400000;
-        if (capacity is < 0x12 or > 0x1A)
+        var detectedSize = Esp32FlashSize.FromJedecId(flashId);
+        var flashSize = detectedSize ?? options.FlashSize ?? UnknownFlashSizeBound;
+        if (detectedSize is null)
         {
-            options.Log?.Invoke($"Unknown flash id 0x{flashId:X6}; assuming 4MB.");
+            options.Log?.Invoke(options.FlashSize is null
+                ? $"The flash (JEDEC id 0x{flashId:X6}) does not say its size: the bootloader header keeps its own size, and writes are held within {Esp32Format.Size(UnknownFlashSizeBound)}. Give -FlashSize to set it."
+                : $"The flash (JEDEC id 0x{flashId:X6}) does not say its size; using the {Esp32Format.Size(flashSize)} given.");
         }
 
         await Connection.IdempotentAsync(Esp32Command.SpiSetParams((uint)flashSize), cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -100,22 +129,45 @@ public sealed class Esp32Flasher : IAsyncDisposable
             MacAddress = mac,
             FlashId = flashId,
             FlashSize = flashSize,
+            FlashSizeDetected = detectedSize is not null,
         };
         options.Log?.Invoke($"Detected {Device}");
+    }
+
+    /// <summary>The bound for writes when the flash does not say its size: 4 MB, the smallest flash of current ESP32 modules.</summary>
+    private const long UnknownFlashSizeBound = 4L * 1024 * 1024;
+
+    /// <summary>RTC watchdog off, super watchdog set to feed itself (each register unlocked with its key, then locked again).</summary>
+    private async Task DisableWatchdogsAsync(Esp32Watchdogs w, CancellationToken cancellationToken)
+    {
+        await Connection.WriteRegisterAsync(w.RtcWdtWriteProtect, Esp32Watchdogs.RtcWdtKey, cancellationToken).ConfigureAwait(false);
+        await Connection.WriteRegisterAsync(w.RtcWdtConfig0, 0, cancellationToken).ConfigureAwait(false);
+        await Connection.WriteRegisterAsync(w.RtcWdtWriteProtect, 0, cancellationToken).ConfigureAwait(false);
+        await Connection.WriteRegisterAsync(w.SwdWriteProtect, w.SwdKey, cancellationToken).ConfigureAwait(false);
+        var swd = await Connection.ReadRegisterAsync(w.SwdConfig, cancellationToken).ConfigureAwait(false);
+        await Connection.WriteRegisterAsync(w.SwdConfig, swd | w.SwdAutoFeed, cancellationToken).ConfigureAwait(false);
+        await Connection.WriteRegisterAsync(w.SwdWriteProtect, 0, cancellationToken).ConfigureAwait(false);
+        options.Log?.Invoke("Watchdogs disabled for the write (USB-JTAG-serial keeps them running in the loader)");
     }
 
     /// <summary>Uploads the stub (once), re-attaches the flash through it and switches to the configured baud rate.</summary>
     public async Task EnsureStubAsync(CancellationToken cancellationToken = default)
     {
-        if (Connection.IsStub || !options.UseStub)
+        if (stubConfigured || (!Connection.IsStub && !options.UseStub))
         {
             return;
         }
 
-        await LoadStubAsync(cancellationToken).ConfigureAwait(false);
-        await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: false), cancellationToken: cancellationToken).ConfigureAwait(false);
-        await Connection.IdempotentAsync(Esp32Command.SpiSetParams((uint)Device.FlashSize), cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (options.BaudRate != RomBaudRate)
+        if (!Connection.IsStub)
+        {
+            await LoadStubAsync(cancellationToken).ConfigureAwait(false);
+            await Connection.IdempotentAsync(Esp32Command.SpiAttach(rom: false), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await Connection.IdempotentAsync(Esp32Command.SpiSetParams((uint)Device.FlashSize), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        // A stub found running answers at the rate the port was opened at; either way the transfer rate is set now.
+        stubConfigured = true;
+        if (options.BaudRate != Connection.Port.BaudRate)
         {
             await ChangeBaudAsync(options.BaudRate, cancellationToken).ConfigureAwait(false);
         }
@@ -130,8 +182,9 @@ public sealed class Esp32Flasher : IAsyncDisposable
             var info = await Connection.CommandAsync(Esp32Command.GetSecurityInfo(), 20, TimeSpan.FromMilliseconds(500), cancellationToken: cancellationToken).ConfigureAwait(false);
             chipInfo = Esp32ChipInfo.FromChipId((int)BinaryPrimitives.ReadUInt32LittleEndian(info.Data.AsSpan(12)));
         }
-        catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32CommandFailed" or "Esp32ProtocolError" or "Esp32Timeout")
+        catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32CommandFailed" or "Esp32CommandNotSupported" or "Esp32ProtocolError" or "Esp32Timeout")
         {
+            options.Log?.Invoke($"{ex.Message} Reading the chip magic instead.");
             Connection.DiscardInput();
         }
 
@@ -192,23 +245,47 @@ public sealed class Esp32Flasher : IAsyncDisposable
             }
         }
 
-        await Connection.CommandAsync(Esp32Command.MemEnd(stub.Entry), cancellationToken: cancellationToken).ConfigureAwait(false);
-        var greeting = await Connection.ReadFrameAsync(TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false);
-        if (greeting is null || !greeting.AsSpan().SequenceEqual("OHAI"u8))
+        // MEM_END is answered, then the stub starts and greets with the one unsolicited frame of the protocol, OHAI
+        // (serial-protocol documentation, "Initial Synchronisation"). A lost MEM_END answer does not mean the stub did not
+        // start: the greeting alone proves it runs.
+        await Connection.SendRawAsync(Esp32Command.MemEnd(stub.Entry).Encode(), cancellationToken).ConfigureAwait(false);
+        var deadline = Time.GetTimestamp() + (long)(StubStartTimeout.TotalSeconds * Time.TimestampFrequency);
+        while (true)
         {
-            throw Esp32Errors.Protocol(Connection.Port.Name, "the flasher stub did not start (no OHAI greeting).");
+            var left = Time.GetElapsedTime(Time.GetTimestamp(), deadline);
+            var frame = left <= TimeSpan.Zero ? null : await Connection.ReadFrameAsync(left, cancellationToken).ConfigureAwait(false);
+            if (frame is null)
+            {
+                throw Esp32Errors.Protocol(Connection.Port.Name, "the flasher stub did not start (no OHAI greeting).");
+            }
+
+            if (frame.AsSpan().SequenceEqual("OHAI"u8))
+            {
+                break;
+            }
+
+            if (Esp32Response.TryDecode(frame) is { Opcode: Esp32Opcode.MemEnd } answer && answer.Status(0) is { Ok: false, Error: var error })
+            {
+                throw Esp32Errors.RomError("MemEnd", Esp32RomError.FromCode(error), error);
+            }
         }
 
         Connection.IsStub = true;
         options.Log?.Invoke("Flasher stub running");
     }
 
+    /// <summary>MEM_END's answer (its ROM timeout) plus the time the stub takes to greet.</summary>
+    private static readonly TimeSpan StubStartTimeout = TimeSpan.FromSeconds(3);
+
+    private TimeProvider Time => Connection.Time;
+
     private async Task ChangeBaudAsync(int baud, CancellationToken cancellationToken)
     {
-        await Connection.CommandAsync(Esp32Command.ChangeBaudRate((uint)baud, RomBaudRate), cancellationToken: cancellationToken).ConfigureAwait(false);
-        await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+        // The stub takes the new rate and the one it talks at now (serial-protocol documentation, CHANGE_BAUDRATE).
+        await Connection.CommandAsync(Esp32Command.ChangeBaudRate((uint)baud, (uint)Connection.Port.BaudRate), cancellationToken: cancellationToken).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(50), Time, cancellationToken).ConfigureAwait(false);
         await Connection.Port.SetBaudRateAsync(baud, cancellationToken).ConfigureAwait(false);
-        await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(20), Time, cancellationToken).ConfigureAwait(false);
         Connection.DiscardInput();
         if (!await ProbeAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -298,7 +375,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
 
         if (options.ResetAfter)
         {
-            await ResetStrategy.HardResetAsync(Connection.Port, cancellationToken).ConfigureAwait(false);
+            await HardResetAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return results;
@@ -311,19 +388,21 @@ public sealed class Esp32Flasher : IAsyncDisposable
         var list = new List<Esp32FlashRegion>();
         foreach (var region in regions.OrderBy(r => r.Offset))
         {
-            if (region.Data.Length == 0)
-            {
-                throw Esp32Errors.InvalidImage("Esp32EmptyImage", $"Region '{region.Name}' at 0x{region.Offset:X} is empty.", region.Name);
-            }
-
+            Esp32RegionCheck.Validate(region);
             if ((long)region.Offset + region.Data.Length > Device.FlashSize)
             {
                 throw Esp32Errors.ImageTooLarge(region.Name, region.Offset, region.Data.Length, Device.FlashSize - Math.Min(region.Offset, Device.FlashSize), $"{Device.FlashSizeText} flash");
             }
 
-            if (Esp32Image.ChipId(region.Data) is { } imageChip && imageChip != ChipInfo.ImageChipId && (region.Offset == ChipInfo.BootloaderOffset || region.Offset >= 0x10000))
+            if (region.Kind == Esp32RegionKind.PartitionTable)
             {
-                throw Esp32Errors.ImageChipMismatch(region.Name, imageChip, ChipInfo.Chip);
+                NanoFramework.PartitionTable.Parse(region.Data).EnsureFits(Device.FlashSize);
+            }
+
+            var imageChip = region.Kind == Esp32RegionKind.Image ? Esp32ImageValidator.Validate(region.Data, region.Name).ChipId : Esp32Image.ChipId(region.Data);
+            if (imageChip is { } id && id != ChipInfo.ImageChipId && (region.Kind == Esp32RegionKind.Image || region.Offset == ChipInfo.BootloaderOffset || region.Offset >= 0x10000))
+            {
+                throw Esp32Errors.ImageChipMismatch(region.Name, id, ChipInfo.Chip);
             }
 
             if (list.Count > 0 && list[^1].Offset + (uint)list[^1].Data.Length > region.Offset)
@@ -332,7 +411,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
             }
 
             var data = region.Offset == ChipInfo.BootloaderOffset && region.Data[0] == Esp32Image.Magic
-                ? Esp32Image.PatchHeader(region.Data, options.FlashMode, options.FlashSize ?? Device.FlashSize, FrequencyCode())
+                ? Esp32Image.PatchHeader(region.Data, options.FlashMode, options.FlashSize ?? (Device.FlashSizeDetected ? Device.FlashSize : null), FrequencyCode())
                 : region.Data;
             list.Add(region with { Data = data });
         }
@@ -353,7 +432,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
 
     private async Task<Esp32RegionResult> WriteRegionAsync(Esp32FlashRegion region, byte[] compressed, string expected, long before, long total, CancellationToken cancellationToken)
     {
-        var watch = Stopwatch.StartNew();
+        var started = Time.GetTimestamp();
         long wireBefore = WireBytesWritten;
         Exception? last = null;
         for (var attempt = 1; attempt <= Math.Max(1, options.Retries); attempt++)
@@ -361,11 +440,13 @@ public sealed class Esp32Flasher : IAsyncDisposable
             try
             {
                 await WriteCompressedAsync(region, compressed, before, total, cancellationToken).ConfigureAwait(false);
-                var actual = await FlashMd5Async(region.Offset, (uint)region.Data.Length, cancellationToken).ConfigureAwait(false);
+
+                // The MD5 request only reads: a lost or garbled answer is asked again, never a reason to rewrite the region.
+                var actual = await WithRetriesAsync(region, "SPI_FLASH_MD5", () => FlashMd5Async(region.Offset, (uint)region.Data.Length, cancellationToken), cancellationToken).ConfigureAwait(false);
                 if (actual == expected)
                 {
                     options.Log?.Invoke($"{region.Name} @ 0x{region.Offset:X}: {region.Data.Length} bytes written and verified (MD5 {expected})");
-                    return Result(region, Esp32RegionStatus.Written, expected, watch.Elapsed, WireBytesWritten - wireBefore, attempt);
+                    return Result(region, Esp32RegionStatus.Written, expected, Time.GetElapsedTime(started), WireBytesWritten - wireBefore, attempt);
                 }
 
                 last = Esp32Errors.Md5Mismatch(region.Name, region.Offset, expected, actual);
@@ -405,7 +486,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
         await Connection.CommandAsync(
             Esp32Command.FlashDeflBegin(eraseSize, (uint)blocks, (uint)blockSize, region.Offset, encryptedWord),
             timeout: Esp32Command.TimeoutFor(Esp32Opcode.FlashDeflBegin, Connection.IsStub ? 0 : eraseSize), region: region.Name, offset: region.Offset, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var watch = Stopwatch.StartNew();
+        var started = Time.GetTimestamp();
         var ratio = (double)region.Data.Length / compressed.Length;
         for (var i = 0; i < blocks; i++)
         {
@@ -414,7 +495,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
                 Esp32Command.FlashDeflData(block, (uint)i),
                 timeout: Esp32Command.TimeoutFor(Esp32Opcode.FlashDeflData, (long)(block.Length * ratio)), region: region.Name, offset: region.Offset + (uint)Math.Min(region.Data.Length, (long)(i * blockSize * ratio)), cancellationToken: cancellationToken).ConfigureAwait(false);
             var done = Math.Min(region.Data.Length, (long)((i + 1) * blockSize * ratio));
-            Report("Writing", region, before + done, total, done / Math.Max(watch.Elapsed.TotalSeconds, 1e-6));
+            Report("Writing", region, before + done, total, done / Math.Max(Time.GetElapsedTime(started).TotalSeconds, 1e-6));
         }
     }
 
@@ -467,7 +548,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
         await Connection.CommandAsync(Esp32Command.ReadFlash(offset, length, blockSize, 64), region: "read", offset: offset, cancellationToken: cancellationToken).ConfigureAwait(false);
         var data = new byte[length];
         var received = 0;
-        var watch = Stopwatch.StartNew();
+        var started = Time.GetTimestamp();
         while (received < length)
         {
             var frame = await Connection.ReadFrameAsync(TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false)
@@ -480,7 +561,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
             frame.CopyTo(data, received);
             received += frame.Length;
             await Connection.SendRawAsync(Esp32Command.Words((uint)received), cancellationToken).ConfigureAwait(false);
-            Report("Reading", "read", offset, received, length, received / Math.Max(watch.Elapsed.TotalSeconds, 1e-6));
+            Report("Reading", "read", offset, received, length, received / Math.Max(Time.GetElapsedTime(started).TotalSeconds, 1e-6));
         }
 
         var digest = await Connection.ReadFrameAsync(TimeSpan.FromSeconds(3), cancellationToken).ConfigureAwait(false)
@@ -512,7 +593,27 @@ public sealed class Esp32Flasher : IAsyncDisposable
     }
 
     /// <summary>Runs the application (hard reset through RTS; no effect on ports without control lines).</summary>
-    public Task HardResetAsync(CancellationToken cancellationToken = default) => ResetStrategy.HardResetAsync(Connection.Port, cancellationToken);
+    public async Task HardResetAsync(CancellationToken cancellationToken = default)
+    {
+        if (chip?.ForceDownloadRegister is { } register)
+        {
+            // A download forced over USB would win over the reset: clear it first. A board that does not answer any more is
+            // reset all the same.
+            try
+            {
+                await Connection.CommandAsync(Esp32Command.WriteReg(register, 0, mask: ForceDownloadBoot), timeout: TimeSpan.FromMilliseconds(500), cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32Timeout" or "Esp32CommandFailed" or "Esp32ProtocolError" or "Esp32PortClosed")
+            {
+                options.Log?.Invoke($"Could not clear the forced-download bit: {ex.Message}");
+            }
+        }
+
+        await ResetStrategy.HardResetAsync(Connection.Port, Time, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>RTC_CNTL_FORCE_DOWNLOAD_BOOT, bit 0 of RTC_CNTL_OPTION1_REG.</summary>
+    private const uint ForceDownloadBoot = 0x1;
 
     public async ValueTask DisposeAsync()
     {
@@ -558,7 +659,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
     {
         for (var i = 0; i < 4; i++)
         {
-            await Task.Delay(50 * (i + 1), cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(50 * (i + 1)), Time, cancellationToken).ConfigureAwait(false);
             Connection.DiscardInput();
             try
             {

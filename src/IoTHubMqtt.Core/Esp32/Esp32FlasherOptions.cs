@@ -42,6 +42,9 @@ public sealed class Esp32FlasherOptions
 
     public Action<string>? Log { get; set; }
 
+    /// <summary>The clock of every timeout, retry pause and reset pulse (a fake one in tests); the system clock by default.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     public IProgress<Esp32FlashProgress>? Progress { get; set; }
 
     /// <summary>Called as each region is verified (or skipped), before the next one starts.</summary>

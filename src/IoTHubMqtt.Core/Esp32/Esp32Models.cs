@@ -11,6 +11,10 @@ public sealed record Esp32DeviceInfo
     public required string MacAddress { get; init; }
     public required uint FlashId { get; init; }
     public required long FlashSize { get; init; }
+
+    /// <summary>False when the flash's JEDEC id does not tell its size (FlashSize is then a safe bound, or what was given).</summary>
+    public bool FlashSizeDetected { get; init; } = true;
+
     public string? UsbId { get; init; }
 
     public string FlashSizeText => Esp32Format.Size(FlashSize);
@@ -18,9 +22,24 @@ public sealed record Esp32DeviceInfo
     public override string ToString() => $"{ChipName} on {Port} ({MacAddress}, {FlashSizeText} flash)";
 }
 
+/// <summary>What a region holds, which decides how it is checked before anything is written.</summary>
+public enum Esp32RegionKind
+{
+    /// <summary>Bytes written as given (a filesystem or NVS image); only its offset and size are checked.</summary>
+    Raw,
+
+    /// <summary>An ESP application or bootloader image: magic, segments, checksum, SHA-256 and chip id are checked.</summary>
+    Image,
+
+    /// <summary>An ESP-IDF partition table, checked as ESP-IDF checks it.</summary>
+    PartitionTable,
+}
+
 /// <summary>One region to write: a name for messages, a flash offset and the bytes.</summary>
 public sealed record Esp32FlashRegion(string Name, uint Offset, byte[] Data)
 {
+    public Esp32RegionKind Kind { get; init; } = Esp32RegionKind.Raw;
+
     public override string ToString() => $"{Name} @ 0x{Offset:X} ({Data.Length} bytes)";
 }
 

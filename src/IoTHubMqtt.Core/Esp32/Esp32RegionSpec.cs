@@ -33,6 +33,37 @@ public static class Esp32RegionSpec
         throw new IoTHubMqttException("Esp32InvalidOffset", IoTHubErrorKind.InvalidArgument, $"'{value}' is not a flash offset.", "Use a number such as 0x10000 or 65536.", value);
     }
 
+    /// <summary>
+    /// Offset=file pairs from hashtables (@{0x1000='bootloader.bin'}) and "0x1000=bootloader.bin" strings, in the order given;
+    /// <paramref name="unwrap"/> turns a host's wrapper objects (PowerShell's PSObject) into the values they hold.
+    /// </summary>
+    public static IReadOnlyList<(uint Offset, string Path)> ParsePairs(IEnumerable<object?> items, Func<object?, object?>? unwrap = null)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        unwrap ??= value => value;
+        var pairs = new List<(uint Offset, string Path)>();
+        foreach (var item in items.Select(unwrap))
+        {
+            switch (item)
+            {
+                case System.Collections.IDictionary table:
+                    foreach (System.Collections.DictionaryEntry entry in table)
+                    {
+                        pairs.Add((ParseOffset(unwrap(entry.Key)), unwrap(entry.Value)?.ToString() ?? string.Empty));
+                    }
+
+                    break;
+                case string text:
+                    pairs.Add(ParsePair(text));
+                    break;
+                default:
+                    throw new IoTHubMqttException("Esp32InvalidImageSpec", IoTHubErrorKind.InvalidArgument, $"'{item}' is not offset=file or a hashtable.", "Use @{0x1000='bootloader.bin'} or '0x1000=bootloader.bin'.", item);
+            }
+        }
+
+        return pairs;
+    }
+
     /// <summary>Splits "0x10000=app.bin" into offset and path.</summary>
     public static (uint Offset, string Path) ParsePair(string pair)
     {

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using IoTHubMqtt.Core.Errors;
 
 namespace IoTHubMqtt.Core.NanoFramework;
@@ -111,6 +112,40 @@ public sealed class DeploymentImage
 
         var missing = parsed.Values.SelectMany(p => p.Header.References).Where(r => !parsed.ContainsKey(r)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
         return new DeploymentImage(image, assemblies, missing);
+    }
+
+    /// <summary>
+    /// Checks a deployment image file as the runtime will walk it at boot: one nanoFramework assembly after another (each
+    /// header and content CRC checked, each padded to 4 bytes) to the end of the file. Returns the assemblies' names.
+    /// </summary>
+    public static IReadOnlyList<string> Validate(ReadOnlySpan<byte> image, string name)
+    {
+        if (image.Length == 0)
+        {
+            throw new IoTHubMqttException("Esp32EmptyImage", IoTHubErrorKind.InvalidData,
+                $"The deployment image '{name}' is empty; writing it would only erase the deployment partition. Nothing was written.",
+                "Build the app and pass its deployment image (Publish-NanoFrameworkApp makes one).", name);
+        }
+
+        var names = new List<string>();
+        var offset = 0;
+        while (offset < image.Length)
+        {
+            var rest = image[offset..];
+            if (rest.Length < NanoAssemblyHeader.Size || !rest.StartsWith(NanoAssemblyHeader.Marker))
+            {
+                throw new IoTHubMqttException("NanoFrameworkDeploymentImageInvalid", IoTHubErrorKind.InvalidData,
+                    $"'{name}' is not a nanoFramework deployment image: there is no assembly at byte {offset} (each assembly starts with the NFMRK2 marker). Nothing was written.",
+                    "Pass the deployment image of a built app (Publish-NanoFrameworkApp makes one from the .pe files).", name);
+            }
+
+            var size = (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(rest[(NanoAssemblyHeader.StartOfTablesOffset + (4 * NanoAssemblyHeader.EndOfAssemblyTable))..]), (uint)rest.Length);
+            var header = NanoAssemblyHeader.Parse(rest[..Math.Max(size, NanoAssemblyHeader.Size)], $"{name} (assembly at byte {offset})");
+            names.Add(header.Name);
+            offset += Pad(header.TotalSize);
+        }
+
+        return names;
     }
 
     /// <summary>Writes the image to a file.</summary>

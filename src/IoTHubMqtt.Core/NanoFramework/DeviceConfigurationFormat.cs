@@ -82,7 +82,7 @@ public static class DeviceConfigurationFormat
         BinaryPrimitives.WriteUInt16LittleEndian(blob.AsSpan(4), FormatVersion);
         BinaryPrimitives.WriteUInt16LittleEndian(blob.AsSpan(6), 0);
         BinaryPrimitives.WriteUInt32LittleEndian(blob.AsSpan(8), (uint)bytes.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(blob.AsSpan(12), Crc32Zlib.Compute(bytes));
+        BinaryPrimitives.WriteUInt32LittleEndian(blob.AsSpan(12), System.IO.Hashing.Crc32.HashToUInt32(bytes));
         bytes.CopyTo(blob.AsSpan(HeaderSize));
         return blob;
     }
@@ -113,7 +113,7 @@ public static class DeviceConfigurationFormat
         }
 
         var body = blob.Slice(HeaderSize, (int)length);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(blob[12..]) != Crc32Zlib.Compute(body))
+        if (BinaryPrimitives.ReadUInt32LittleEndian(blob[12..]) != System.IO.Hashing.Crc32.HashToUInt32(body))
         {
             throw Bad("DeviceConfigurationCrcMismatch", "The configuration is corrupt (CRC-32 mismatch).");
         }

@@ -39,11 +39,27 @@ public sealed class PartitionTable
 
     public bool HasMd5 { get; }
 
-    /// <summary>Parses a table; malformed input is an InvalidData error (PartitionTableInvalid), never a crash.</summary>
+    /// <summary>App partitions start on a 64 KiB boundary (the flash MMU page), others on a 4 KiB sector (ESP-IDF gen_esp32part.py).</summary>
+    public const uint AppAlignment = 0x10000;
+
+    public const uint SectorSize = 0x1000;
+
+    /// <summary>
+    /// Parses and validates a table as ESP-IDF does (partition-tables documentation, gen_esp32part.py and the bootloader's
+    /// esp_partition_table_verify): at most 0xC00 bytes including the MD5 row (what follows must be erased, 0xFF), a correct
+    /// MD5 row when there is one, names of printable ASCII, app partitions on 64 KiB and the others on 4 KiB boundaries,
+    /// sizes in whole sectors, no overlaps with each other or with the table's own sector. Malformed input is an InvalidData
+    /// error (PartitionTableInvalid), never a crash.
+    /// </summary>
     public static PartitionTable Parse(ReadOnlySpan<byte> data)
     {
         var entries = new List<PartitionEntry>();
         var hasMd5 = false;
+        if (data.Length > MaxLength && data[MaxLength..].IndexOfAnyExcept((byte)0xFF) >= 0)
+        {
+            throw Invalid($"it is {data.Length} bytes; a partition table holds at most 0x{MaxLength:X} bytes (its MD5 row included), and writing more at 0x{DefaultOffset:X} would overwrite the partitions after it.");
+        }
+
         var length = Math.Min(data.Length, MaxLength);
         var pos = 0;
         for (; pos + EntrySize <= length; pos += EntrySize)
@@ -53,11 +69,13 @@ public sealed class PartitionTable
             {
                 var nameBytes = entry.Slice(12, 16);
                 var end = nameBytes.IndexOf((byte)0);
-                var name = Encoding.ASCII.GetString(end < 0 ? nameBytes : nameBytes[..end]);
-                if (name.Any(c => c < 0x20 || c > 0x7E))
+                var raw = end < 0 ? nameBytes : nameBytes[..end];
+                if (raw.IndexOfAnyExceptInRange((byte)0x20, (byte)0x7E) >= 0)
                 {
                     throw Invalid($"entry {entries.Count} has a name that is not printable ASCII.");
                 }
+
+                var name = Encoding.ASCII.GetString(raw);
 
                 entries.Add(new PartitionEntry(
                     name, entry[2], entry[3],
@@ -98,6 +116,22 @@ public sealed class PartitionTable
             if ((ulong)a.Offset + a.Size > 0x10000000UL)
             {
                 throw Invalid($"partition '{a.Name}' ends beyond 256 MB.");
+            }
+
+            var alignment = a.Type == PartitionEntry.TypeApp ? AppAlignment : SectorSize;
+            if (a.Offset % alignment != 0)
+            {
+                throw Invalid($"partition '{a.Name}' starts at 0x{a.Offset:X}, not on a 0x{alignment:X} boundary.");
+            }
+
+            if (a.Size == 0 || a.Size % SectorSize != 0)
+            {
+                throw Invalid($"partition '{a.Name}' is 0x{a.Size:X} bytes, not a whole number of 4 KiB sectors.");
+            }
+
+            if (a.Offset < DefaultOffset + SectorSize && (ulong)a.Offset + a.Size > DefaultOffset)
+            {
+                throw Invalid($"partition '{a.Name}' (0x{a.Offset:X}-0x{a.Offset + a.Size:X}) overlaps the partition table at 0x{DefaultOffset:X}.");
             }
 
             for (var j = i + 1; j < entries.Count; j++)
@@ -146,6 +180,18 @@ public sealed class PartitionTable
         }
 
         return table;
+    }
+
+    /// <summary>Throws PartitionTableInvalid when a partition ends beyond a flash of <paramref name="flashSize"/> bytes.</summary>
+    public void EnsureFits(long flashSize)
+    {
+        foreach (var entry in Entries)
+        {
+            if ((long)entry.Offset + entry.Size > flashSize)
+            {
+                throw Invalid($"partition '{entry.Name}' (0x{entry.Offset:X}, {entry.Size} bytes) ends beyond the {flashSize / (1024 * 1024)}MB flash.");
+            }
+        }
     }
 
     public PartitionEntry? Find(string name) => Entries.FirstOrDefault(e => string.Equals(e.Name, name, StringComparison.Ordinal));

@@ -138,26 +138,5 @@ public sealed class CloudMessage
 /// <summary>A C2D message the hub accepted.</summary>
 public sealed record CloudMessageReceipt(string DeviceId, string MessageId);
 
-/// <summary>A device-to-cloud message read from the hub's Event Hub-compatible endpoint.</summary>
-public sealed record TelemetryEvent(long SequenceNumber, string DeviceId, DateTimeOffset EnqueuedTime, byte[] Body,
-    IReadOnlyDictionary<string, string> Properties, IReadOnlyDictionary<string, string> SystemProperties)
-{
-    /// <summary>The partition the message was read from.</summary>
-    public string? PartitionId { get; init; }
-}
-
-/// <summary>Where a telemetry reader starts.</summary>
-public sealed class TelemetryReadOptions
-{
-    /// <summary>The consumer group; <c>$Default</c> when null.</summary>
-    public string? ConsumerGroup { get; init; }
-
-    /// <summary>Only messages the hub enqueued after this time; null: every message the hub still holds.</summary>
-    public DateTimeOffset? EnqueuedAfter { get; init; }
-
-    /// <summary>Only messages of this device (filtered by the reader: the endpoint has no such filter). Null: every device.</summary>
-    public string? DeviceId { get; init; }
-}
-
 /// <summary>One delivery outcome of a C2D message: Success, Expired, DeliveryCountExceeded, Rejected or Purged.</summary>
 public sealed record CloudMessageFeedback(string OriginalMessageId, string DeviceId, string StatusCode, string? Description, DateTimeOffset EnqueuedTime);

@@ -15,7 +15,14 @@ internal sealed class SasAuthenticator(TimeSpan clockSkew, Func<DateTimeOffset>?
     public DateTimeOffset Now => clock?.Invoke() ?? DateTimeOffset.UtcNow;
 
     /// <summary>Validates <paramref name="token"/> for <paramref name="targetResource"/>; returns the parsed token or null with a reason.</summary>
-    public SasTokenInfo? Validate(string? token, string targetResource, Func<SasTokenInfo, IEnumerable<string?>> keysFor, out string reason)
+    public SasTokenInfo? Validate(string? token, string targetResource, Func<SasTokenInfo, IEnumerable<string?>> keysFor, out string reason) =>
+        Validate(token, targetResource, keysFor, SasKeyRule.IoTHub, out reason);
+
+    /// <summary>
+    /// Validates <paramref name="token"/> for <paramref name="targetResource"/> with the HMAC keyed as <paramref name="rule"/>
+    /// says; returns the parsed token or null with a reason.
+    /// </summary>
+    public SasTokenInfo? Validate(string? token, string targetResource, Func<SasTokenInfo, IEnumerable<string?>> keysFor, SasKeyRule rule, out string reason)
     {
         SasTokenInfo info;
         try
@@ -56,18 +63,11 @@ internal sealed class SasAuthenticator(TimeSpan clockSkew, Func<DateTimeOffset>?
                 continue;
             }
 
-            byte[] keyBytes;
-            try
+            foreach (var keyBytes in KeyBytes(key, rule))
             {
-                keyBytes = SharedAccessKeys.Decode(key);
+                var expected = HMACSHA256.HashData(keyBytes, stringToSign);
+                match |= givenLength == expected.Length && CryptographicOperations.FixedTimeEquals(expected, given.AsSpan(0, givenLength));
             }
-            catch (IoTHubMqttException)
-            {
-                continue;
-            }
-
-            var expected = HMACSHA256.HashData(keyBytes, stringToSign);
-            match |= givenLength == expected.Length && CryptographicOperations.FixedTimeEquals(expected, given.AsSpan(0, givenLength));
         }
 
         if (!match)
@@ -78,6 +78,32 @@ internal sealed class SasAuthenticator(TimeSpan clockSkew, Func<DateTimeOffset>?
 
         reason = "";
         return info;
+    }
+
+    /// <summary>The HMAC keys <paramref name="rule"/> makes of a policy key.</summary>
+    private static IEnumerable<byte[]> KeyBytes(string key, SasKeyRule rule)
+    {
+        if (rule is SasKeyRule.IoTHub or SasKeyRule.Either)
+        {
+            byte[]? decoded = null;
+            try
+            {
+                decoded = SharedAccessKeys.Decode(key);
+            }
+            catch (IoTHubMqttException)
+            {
+            }
+
+            if (decoded is not null)
+            {
+                yield return decoded;
+            }
+        }
+
+        if (rule is SasKeyRule.EventHubs or SasKeyRule.Either)
+        {
+            yield return Encoding.UTF8.GetBytes(key);
+        }
     }
 
     /// <summary>True when <paramref name="tokenResource"/> names <paramref name="target"/> or a parent of it (host case-insensitive, segment boundaries).</summary>
@@ -110,4 +136,18 @@ internal sealed class SasAuthenticator(TimeSpan clockSkew, Func<DateTimeOffset>?
         var fullPath = fullSlash < 0 ? "" : full[fullSlash..];
         return tokenPath.Length == 0 || fullPath == tokenPath || fullPath.StartsWith(tokenPath + "/", StringComparison.Ordinal);
     }
+}
+
+/// <summary>
+/// How a shared access signature is keyed. IoT Hub keys the HMAC with the base64-decoded policy key
+/// (https://learn.microsoft.com/azure/iot-hub/authenticate-authorize-sas); Event Hubs, and so the hub's Event
+/// Hub-compatible endpoint, with the key's text as given (https://learn.microsoft.com/azure/event-hubs/authenticate-shared-access-signature).
+/// </summary>
+internal enum SasKeyRule
+{
+    IoTHub,
+    EventHubs,
+
+    /// <summary>Either rule: a token for a bare host, which the hub and its Event Hubs namespace would each accept by their own rule.</summary>
+    Either,
 }

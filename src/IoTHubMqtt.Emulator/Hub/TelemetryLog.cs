@@ -9,6 +9,7 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
     private readonly object gate = new();
     private readonly Queue<TelemetryMessage> messages = new();
     private readonly Dictionary<int, long> nextInPartition = [];
+    private readonly Dictionary<int, PartitionIndex> partitions = [];
     private long nextSequence = 1;
     private readonly Arrivals arrivals = new();
 
@@ -42,11 +43,7 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
         {
             message = create(nextSequence++);
             message.PartitionSequenceNumber = NextInPartition(message.DeviceId);
-            messages.Enqueue(message);
-            while (messages.Count > capacity)
-            {
-                messages.Dequeue();
-            }
+            Enqueue(message);
 
             signal = arrivals.TakeWaiters();
         }
@@ -72,10 +69,81 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
                     nextInPartition[partition] = Math.Max(nextInPartition.GetValueOrDefault(partition, 1), message.PartitionSequenceNumber + 1);
                 }
 
-                messages.Enqueue(message);
+                Enqueue(message);
                 nextSequence = Math.Max(nextSequence, message.SequenceNumber + 1);
             }
         }
+    }
+
+    private void Enqueue(TelemetryMessage message)
+    {
+        messages.Enqueue(message);
+        Partition(partitionOf(message.DeviceId)).Add(message);
+        while (messages.Count > capacity)
+        {
+            var dropped = messages.Dequeue();
+            Partition(partitionOf(dropped.DeviceId)).DropOldest();
+        }
+    }
+
+    private PartitionIndex Partition(int partition)
+    {
+        if (!partitions.TryGetValue(partition, out var index))
+        {
+            partitions[partition] = index = new PartitionIndex();
+        }
+
+        return index;
+    }
+
+    /// <summary>
+    /// A partition as Event Hubs describes it: the first sequence number it still holds, the last one enqueued (with its
+    /// offset and time), and whether it holds none. An empty partition's last sequence number is one less than its first.
+    /// </summary>
+    public PartitionState DescribePartition(int partition)
+    {
+        lock (gate)
+        {
+            var next = nextInPartition.GetValueOrDefault(partition, 1);
+            var index = partitions.GetValueOrDefault(partition);
+            var first = index?.First;
+            var last = index?.Last;
+            return new PartitionState(first?.PartitionSequenceNumber ?? next, next - 1, last?.SequenceNumber, last?.EnqueuedTimeUtc, first is null);
+        }
+    }
+
+    /// <summary>
+    /// The partition sequence number a reader starts at: the first retained message <paramref name="startsAfter"/> picks
+    /// (messages are tried oldest first), or the next one to be enqueued when none does.
+    /// </summary>
+    public long FirstInPartition(int partition, Func<TelemetryMessage, bool> startsAfter)
+    {
+        lock (gate)
+        {
+            if (partitions.GetValueOrDefault(partition) is { } index)
+            {
+                foreach (var message in index.Messages)
+                {
+                    if (startsAfter(message))
+                    {
+                        return message.PartitionSequenceNumber;
+                    }
+                }
+            }
+
+            return nextInPartition.GetValueOrDefault(partition, 1);
+        }
+    }
+
+    /// <summary>
+    /// Up to <paramref name="max"/> messages of a partition whose partition sequence number is ≥ <paramref name="fromPartitionSequence"/>,
+    /// waiting up to <paramref name="wait"/> for the first one.
+    /// </summary>
+    public async Task<IReadOnlyList<TelemetryMessage>> ReadPartitionAsync(int partition, long fromPartitionSequence, int max, TimeSpan wait, CancellationToken cancellationToken = default)
+    {
+        return await arrivals.WaitForAsync(gate,
+            () => partitions.GetValueOrDefault(partition)?.From(fromPartitionSequence, max) ?? [],
+            wait, cancellationToken).ConfigureAwait(false);
     }
 
     private long NextInPartition(string deviceId)
@@ -93,5 +161,67 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
         return await arrivals.WaitForAsync(gate,
             () => messages.Where(m => m.SequenceNumber >= fromSequence && (deviceId is null || m.DeviceId == deviceId) && (where is null || where(m))).Take(max).ToList(),
             wait, cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>What <c>$management</c> tells of a partition.</summary>
+internal sealed record PartitionState(long BeginSequenceNumber, long LastSequenceNumber, long? LastOffset, DateTime? LastEnqueuedTimeUtc, bool IsEmpty);
+
+/// <summary>The retained messages of one partition in order, found by partition sequence number without a scan.</summary>
+internal sealed class PartitionIndex
+{
+    private readonly List<TelemetryMessage> items = [];
+    private int head;
+
+    public TelemetryMessage? First => head < items.Count ? items[head] : null;
+
+    public TelemetryMessage? Last => head < items.Count ? items[^1] : null;
+
+    public IEnumerable<TelemetryMessage> Messages
+    {
+        get
+        {
+            for (var i = head; i < items.Count; i++)
+            {
+                yield return items[i];
+            }
+        }
+    }
+
+    public void Add(TelemetryMessage message) => items.Add(message);
+
+    public void DropOldest()
+    {
+        if (head < items.Count)
+        {
+            items[head++] = null!;
+        }
+
+        if (head > 1024 && head * 2 > items.Count)
+        {
+            items.RemoveRange(0, head);
+            head = 0;
+        }
+    }
+
+    public List<TelemetryMessage> From(long partitionSequence, int max)
+    {
+        // Sequence numbers increase along the list: binary search for the first one at or after the position.
+        int lo = head, hi = items.Count;
+        while (lo < hi)
+        {
+            var mid = lo + ((hi - lo) / 2);
+            if (items[mid].PartitionSequenceNumber < partitionSequence)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        var count = Math.Min(max, items.Count - lo);
+        return count <= 0 ? [] : items.GetRange(lo, count);
     }
 }

@@ -439,6 +439,14 @@ internal sealed class DeviceEndpoint : IDisposable
                 }
 
                 var body = payload.ToArray();
+                if (hub.FindDevice(deviceId) is { } identity)
+                {
+                    // How the sender authenticated, as the hub stamps every message (IoT Hub message construct, system properties).
+                    system["iothub-connection-auth-generation-id"] = identity.GenerationId;
+                    system["iothub-connection-auth-method"] = "{\"scope\":\"" + (moduleId is null ? "device" : "module") + "\",\"type\":\""
+                        + (identity.AuthType == DeviceAuthType.Sas ? "sas" : "x509Certificate") + "\",\"issuer\":\"iothub\",\"acceptingIpFilterRule\":null}";
+                }
+
                 hub.AppendTelemetry(seq => new TelemetryMessage
                 {
                     SequenceNumber = seq,

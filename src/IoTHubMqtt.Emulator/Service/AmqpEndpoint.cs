@@ -1,10 +1,8 @@
 using System.Globalization;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using System.Threading.Channels;
 using Amqp;
 using Amqp.Framing;
@@ -15,15 +13,19 @@ using IoTHubMqtt.Emulator.Hub;
 namespace IoTHubMqtt.Emulator.Service;
 
 /// <summary>
-/// The hub's service-side AMQP endpoint (amqps, like port 5671): CBS token authorization on <c>$cbs</c>, C2D send on
-/// <c>/messages/devicebound</c>, C2D delivery feedback on <c>/messages/servicebound/feedback</c> (each record delivered
-/// until a reader accepts it), and <c>messages/events…</c>, which redirects (<c>amqp:link:redirect</c>) as the hub does to
-/// its Event Hub-compatible entity, served on this same endpoint: <c>{eventHub}/ConsumerGroups/{cg}/Partitions/{p}</c>,
-/// with <c>$management</c> READ for the partition ids. Sequence numbers count per partition, as Event Hubs does; offsets
-/// are the emulator's hub-wide sequence numbers (increasing within each partition, with gaps).
-/// See https://learn.microsoft.com/azure/iot-hub/iot-hub-amqp-support
+/// The hub's service-side AMQP endpoint (amqps, like port 5671) and, on the same port, its Event Hub-compatible
+/// ("built-in") endpoint. The hub's nodes: CBS token authorization on <c>$cbs</c>, C2D send on
+/// <c>/messages/devicebound</c>, C2D delivery feedback on <c>/messages/servicebound/feedback</c>, and
+/// <c>messages/events…</c>, which redirects (<c>amqp:link:redirect</c>) as the hub does to its Event Hub-compatible
+/// entity. The entity: <c>{eventHub}/ConsumerGroups/{cg}/Partitions/{p}</c> with the Event Hubs start filters and owner
+/// levels, and <c>$management</c> (also <c>{eventHub}/$management</c>) answering entity and partition reads.
+/// Connections are authorized by CBS put-token or by a SASL PLAIN login. Addresses may be absolute
+/// (<c>amqps://host/…</c>). Sequence numbers count per partition, as Event Hubs does; offsets are the emulator's
+/// hub-wide sequence numbers (increasing within each partition, with gaps).
+/// See https://learn.microsoft.com/azure/iot-hub/iot-hub-amqp-support and
+/// https://learn.microsoft.com/azure/service-bus-messaging/service-bus-amqp-protocol-guide
 /// </summary>
-internal sealed class AmqpEndpoint : IDisposable
+internal sealed partial class AmqpEndpoint : IDisposable
 {
     /// <summary>How long a client has for its TLS handshake and protocol header, and then for its SASL exchange.</summary>
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(30);
@@ -37,16 +39,17 @@ internal sealed class AmqpEndpoint : IDisposable
     private readonly AcceptedTransports saslTransports = new();
     private readonly AcceptedTransports plainTransports = new();
     private readonly CancellationTokenSource stopping = new();
-    private readonly ConditionalWeakTable<Connection, AuthorizedConnection> authorized = new();
-    private readonly CbsNode cbs;
+    private readonly RequestNode cbs;
+    private readonly RequestNode management;
+    private readonly ConsumerRegistry consumers = new();
     private readonly List<Socket> sockets = [];
 
     /// <summary>
     /// One TCP port serves both ways the hub is reached: after TLS, a client that starts with the SASL header (protocol
-    /// id 3; AMQPNetLite, the .NET SDKs) goes to a listener that negotiates SASL ANONYMOUS, and one that starts directly
-    /// with the AMQP header (protocol id 0; the Node.js SDK) goes to a listener without SASL. Either way the connection
-    /// is authorized only by a CBS put-token. The endpoint accepts and routes the sockets itself and hands each stream to
-    /// its AMQPNetLite listener through a custom transport.
+    /// id 3; AMQPNetLite, the .NET SDKs, rhea with a user name) goes to a listener that negotiates SASL ANONYMOUS,
+    /// MSSBCBS or PLAIN, and one that starts directly with the AMQP header (protocol id 0; the Node.js IoT Hub SDK) goes to a
+    /// listener without SASL. The endpoint accepts and routes the sockets itself and hands each stream to its AMQPNetLite
+    /// listener through a custom transport.
     /// </summary>
     public AmqpEndpoint(System.Net.IPAddress address, int port, X509Certificate2 certificate, HubState hub, SasAuthenticator authenticator, EmulatorLog log)
     {
@@ -54,24 +57,30 @@ internal sealed class AmqpEndpoint : IDisposable
         this.authenticator = authenticator;
         this.log = log;
         this.certificate = certificate;
-        Port = port;
         tcp = new TcpListener(address, port);
         if (address.Equals(System.Net.IPAddress.IPv6Any))
         {
             tcp.Server.DualMode = true;
         }
 
+        // Listening from here on, so port 0 takes the port the system chooses and reports it, with no window in which
+        // another program could take a port probed as free.
+        tcp.Start();
+        Port = ((System.Net.IPEndPoint)tcp.LocalEndpoint).Port;
+
         const string saslScheme = "iothub-emulator-sasl";
         const string plainScheme = "iothub-emulator-plain";
         host = new ContainerHost([
-            new Address(address.ToString(), port, null, null, "/", saslScheme),
-            new Address(address.ToString(), port, null, null, "/", plainScheme),
+            new Address(address.ToString(), Port, null, null, "/", saslScheme),
+            new Address(address.ToString(), Port, null, null, "/", plainScheme),
         ]);
         host.CustomTransports[saslScheme] = saslTransports;
         host.CustomTransports[plainScheme] = plainTransports;
         host.Listeners[0].SASL.EnableAnonymousMechanism = true;
-        cbs = new CbsNode(this);
-        host.RegisterRequestProcessor("$management", new ManagementProcessor(this));
+        host.Listeners[0].SASL.EnableMechanism(new Symbol("PLAIN"), new PlainLogin(this));
+        host.Listeners[0].SASL.EnableMechanism(new Symbol("MSSBCBS"), new CbsLater());
+        cbs = new RequestNode(this, "$cbs", AnswerCbs);
+        management = new RequestNode(this, "$management", AnswerManagement);
         host.RegisterLinkProcessor(new LinkProcessor(this));
     }
 
@@ -79,7 +88,6 @@ internal sealed class AmqpEndpoint : IDisposable
 
     public void Start()
     {
-        tcp.Start();
         host.Open();
         _ = Task.Run(AcceptAsync);
     }
@@ -341,236 +349,51 @@ internal sealed class AmqpEndpoint : IDisposable
     }
 
     /// <summary>
-    /// A CBS audience (and token resource) whose host is the hub's name with this endpoint's own port appended, as the
-    /// Node.js service SDK builds it from <c>HostName=localhost:{AmqpPort}</c>, stands for the hub itself; any other
-    /// port does not.
+    /// An address as the endpoint's nodes know it: without a scheme and host (<c>amqps://host:port/</c>, <c>sb://host/</c>)
+    /// and without the leading slash.
     /// </summary>
-    private string WithoutOwnPort(string resource)
+    internal static string NodeOf(string? address)
     {
-        var ownHost = hub.HostName + ":" + Port.ToString(CultureInfo.InvariantCulture);
-        return resource.StartsWith(ownHost, StringComparison.OrdinalIgnoreCase) && (resource.Length == ownHost.Length || resource[ownHost.Length] == '/')
-            ? hub.HostName + resource[ownHost.Length..]
-            : resource;
+        var a = address ?? "";
+        var scheme = a.IndexOf("://", StringComparison.Ordinal);
+        if (scheme >= 0)
+        {
+            var path = a.IndexOf('/', scheme + 3);
+            a = path < 0 ? "" : a[path..];
+        }
+
+        return a.TrimStart('/');
     }
 
-    private bool IsAuthorized(ListenerLink link) =>
-        authorized.TryGetValue(link.Session.Connection, out var state) && state.Expires > DateTimeOffset.UtcNow;
-
-    /// <summary>$management READ of the Event Hub-compatible entity: its partition ids (as Event Hubs answers).</summary>
-    private sealed class ManagementProcessor(AmqpEndpoint owner) : IRequestProcessor
-    {
-        public int Credit => 100;
-
-        public void Process(RequestContext requestContext)
-        {
-            var request = requestContext.Message;
-            var operation = request.ApplicationProperties?["operation"] as string;
-            var name = request.ApplicationProperties?["name"] as string;
-            var response = new Message
-            {
-                Properties = new Properties { CorrelationId = request.Properties?.MessageId },
-                ApplicationProperties = new ApplicationProperties(),
-            };
-            int status;
-            string description;
-            if (!owner.IsAuthorized(requestContext.Link))
-            {
-                (status, description) = (401, "Put a service token on $cbs first.");
-            }
-            else if (operation != "READ" || !string.Equals(name, owner.hub.EventHubName, StringComparison.OrdinalIgnoreCase))
-            {
-                (status, description) = (404, $"No entity '{name}' (operation '{operation}').");
-            }
-            else
-            {
-                var ids = Enumerable.Range(0, owner.hub.PartitionCount).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
-                response.BodySection = new AmqpValue
-                {
-                    Value = new Map
-                    {
-                        ["name"] = owner.hub.EventHubName,
-                        ["type"] = "com.microsoft:eventhub",
-                        ["created_at"] = DateTime.UnixEpoch,
-                        ["partition_count"] = ids.Length,
-                        ["partition_ids"] = ids,
-                    },
-                };
-                (status, description) = (200, "OK");
-            }
-
-            response.ApplicationProperties["status-code"] = status;
-            response.ApplicationProperties["status-description"] = description;
-            requestContext.Complete(response);
-        }
-    }
-
-    /// <summary>
-    /// The <c>$cbs</c> node: put-token requests on a link to it, a service policy token (ServiceConnect) authorizing the
-    /// connection. The answer goes back on a link from <c>$cbs</c> on the same connection: the one whose target address
-    /// is the request's reply-to, or else one with no target address, as the Node.js SDK attaches it (the hub answers on
-    /// it; AMQPNetLite's own request processor would look the reply-to up among all connections' target addresses).
-    /// </summary>
-    private sealed class CbsNode(AmqpEndpoint owner)
-    {
-        private readonly ConditionalWeakTable<Connection, List<(string? Address, ListenerLink Link)>> replyLinks = new();
-
-        public void AttachRequests(AttachContext attachContext) => attachContext.Complete(new Requests(this), 100);
-
-        public void AttachReplies(AttachContext attachContext)
-        {
-            var link = attachContext.Link;
-            var address = (attachContext.Attach.Target as Target)?.Address;
-            var links = replyLinks.GetValue(link.Session.Connection, _ => []);
-            lock (links)
-            {
-                links.Add((address, link));
-            }
-
-            link.Closed += (_, _) =>
-            {
-                lock (links)
-                {
-                    links.RemoveAll(l => l.Link == link);
-                }
-            };
-            link.InitializeSender((_, _, _) => { }, (message, _, settled, _) =>
-            {
-                if (!settled)
-                {
-                    link.DisposeMessage(message, new Accepted(), true);
-                }
-            }, null);
-            link.CompleteAttach(attachContext.Attach, null);
-        }
-
-        private void OnRequest(ListenerLink requestLink, Message request)
-        {
-            var connection = requestLink.Session.Connection;
-            var replyTo = request.Properties?.ReplyTo;
-            ListenerLink? replyLink = null;
-            if (replyLinks.TryGetValue(connection, out var links))
-            {
-                lock (links)
-                {
-                    replyLink = links.FirstOrDefault(l => replyTo is not null && string.Equals(l.Address, replyTo, StringComparison.OrdinalIgnoreCase)).Link
-                        ?? links.FirstOrDefault(l => string.IsNullOrEmpty(l.Address)).Link;
-                }
-            }
-
-            var response = Answer(connection, request);
-            try
-            {
-                replyLink?.SendMessage(response);
-            }
-            catch (Exception ex) when (ex is AmqpException or ObjectDisposedException)
-            {
-                owner.log.Verbose($"AMQP CBS answer not sent: {ex.Message}");
-            }
-        }
-
-        private Message Answer(Connection connection, Message request)
-        {
-            var operation = request.ApplicationProperties?["operation"] as string;
-            var audience = request.ApplicationProperties?["name"] as string ?? owner.hub.HostName;
-            var token = request.Body as string;
-            int status;
-            string description;
-            if (operation != "put-token" || token is null)
-            {
-                (status, description) = (400, "Expected a put-token request with the token as the body.");
-            }
-            else
-            {
-                HubPermissions permissions = HubPermissions.None;
-                var target = Normalize(audience);
-                var info = owner.authenticator.Validate(token, target, t =>
-                {
-                    if (t.PolicyName is not null && owner.hub.Policies.TryGetValue(t.PolicyName, out var policy))
-                    {
-                        permissions = policy.Permissions;
-                        return [policy.PrimaryKey, policy.SecondaryKey];
-                    }
-
-                    return [];
-                }, out var reason);
-                if (info is null || !SasAuthenticator.IsResourcePrefix(owner.hub.HostName, owner.WithoutOwnPort(target)))
-                {
-                    (status, description) = (401, $"Unauthorized: {(info is null ? reason : "the audience is not this hub")}.");
-                }
-                else if (!permissions.HasFlag(HubPermissions.ServiceConnect))
-                {
-                    (status, description) = (401, "The policy lacks the ServiceConnect permission.");
-                }
-                else
-                {
-                    owner.authorized.AddOrUpdate(connection, new AuthorizedConnection(info.Expiry));
-                    (status, description) = (200, "OK");
-                }
-            }
-
-            owner.log.Verbose($"AMQP CBS put-token for '{audience}': {status}.");
-            var response = new Message
-            {
-                Properties = new Properties { CorrelationId = request.Properties?.MessageId },
-                ApplicationProperties = new ApplicationProperties(),
-            };
-            response.ApplicationProperties["status-code"] = status;
-            response.ApplicationProperties["status-description"] = description;
-            return response;
-        }
-
-        /// <summary>The link the requests arrive on.</summary>
-        private sealed class Requests(CbsNode node) : LinkEndpoint
-        {
-            public override void OnMessage(MessageContext messageContext)
-            {
-                messageContext.Complete();
-                node.OnRequest(messageContext.Link, messageContext.Message);
-            }
-
-            public override void OnFlow(FlowContext flowContext)
-            {
-            }
-
-            public override void OnDisposition(DispositionContext dispositionContext)
-            {
-            }
-        }
-
-        private static string Normalize(string audience)
-        {
-            var a = audience;
-            var scheme = a.IndexOf("://", StringComparison.Ordinal);
-            return scheme >= 0 ? a[(scheme + 3)..] : a;
-        }
-    }
-
+    /// <summary>Sends links to the node their address names.</summary>
     private sealed class LinkProcessor(AmqpEndpoint owner) : ILinkProcessor
     {
         public void Process(AttachContext attachContext)
         {
             var link = attachContext.Link;
-            if (link.Role && string.Equals((attachContext.Attach.Target as Target)?.Address, "$cbs", StringComparison.Ordinal))
+            var address = link.Role ? (attachContext.Attach.Target as Target)?.Address : (attachContext.Attach.Source as Source)?.Address;
+            var node = NodeOf(address);
+            var entity = owner.hub.EventHubName;
+            if (node.Equals("$cbs", StringComparison.Ordinal))
             {
-                owner.cbs.AttachRequests(attachContext);
+                owner.cbs.Attach(attachContext);
                 return;
             }
 
-            if (!link.Role && string.Equals((attachContext.Attach.Source as Source)?.Address, "$cbs", StringComparison.Ordinal))
+            if (node.Equals("$management", StringComparison.Ordinal) || node.Equals(entity + "/$management", StringComparison.OrdinalIgnoreCase))
             {
-                owner.cbs.AttachReplies(attachContext);
+                owner.management.Attach(attachContext);
                 return;
             }
 
             if (link.Role)
             {
                 // The client sends: only C2D.
-                var address = ((attachContext.Attach.Target as Target)?.Address ?? "").TrimStart('/');
-                if (!string.Equals(address, "messages/devicebound", StringComparison.OrdinalIgnoreCase))
+                if (!string.Equals(node, "messages/devicebound", StringComparison.OrdinalIgnoreCase))
                 {
-                    attachContext.Complete(new Error(ErrorCode.NotFound) { Description = $"No node '{address}' to send to." });
+                    attachContext.Complete(new Error(ErrorCode.NotFound) { Description = $"No node '{node}' to send to." });
                 }
-                else if (!owner.IsAuthorized(link))
+                else if (!owner.IsAuthorized(link, node))
                 {
                     attachContext.Complete(new Error(ErrorCode.UnauthorizedAccess) { Description = "Put a service token on $cbs first." });
                 }
@@ -582,416 +405,26 @@ internal sealed class AmqpEndpoint : IDisposable
                 return;
             }
 
-            var source = attachContext.Attach.Source as Source;
-            var sourceAddress = (source?.Address ?? "").TrimStart('/');
-            var segments = sourceAddress.Split('/');
-            if (!owner.IsAuthorized(link))
+            if (!owner.IsAuthorized(link, node))
             {
-                attachContext.Complete(new Error(ErrorCode.UnauthorizedAccess) { Description = "Put a service token on $cbs first." });
+                attachContext.Complete(new Error(ErrorCode.UnauthorizedAccess) { Description = $"Put a token for '{owner.hub.HostName}/{node}' on $cbs first." });
             }
-            else if (sourceAddress.StartsWith("messages/events", StringComparison.OrdinalIgnoreCase))
+            else if (node.StartsWith("messages/events", StringComparison.OrdinalIgnoreCase))
             {
-                // The hub does not serve events itself: it redirects to its Event Hub-compatible entity.
-                var rest = sourceAddress["messages/events".Length..];
-                var address = $"amqps://{owner.hub.HostName}:{owner.Port.ToString(CultureInfo.InvariantCulture)}/{owner.hub.EventHubName}{rest}";
-                owner.log.Verbose($"AMQP attach to '{sourceAddress}' redirected to '{address}'.");
-                attachContext.Complete(new Error(ErrorCode.LinkRedirect)
-                {
-                    Description = "Read events from the Event Hub-compatible endpoint.",
-                    Info = new Fields
-                    {
-                        [new Symbol("hostname")] = owner.hub.HostName,
-                        [new Symbol("network-host")] = owner.hub.HostName,
-                        [new Symbol("port")] = owner.Port,
-                        [new Symbol("address")] = address,
-                    },
-                });
+                owner.Redirect(attachContext, node["messages/events".Length..]);
             }
-            else if (segments is [var entity, var groups, _, var partitions, var partition]
-                && string.Equals(entity, owner.hub.EventHubName, StringComparison.OrdinalIgnoreCase)
-                && string.Equals(groups, "ConsumerGroups", StringComparison.OrdinalIgnoreCase)
-                && string.Equals(partitions, "Partitions", StringComparison.OrdinalIgnoreCase))
+            else if (node.StartsWith(entity + "/", StringComparison.OrdinalIgnoreCase))
             {
-                if (!int.TryParse(partition, NumberStyles.None, CultureInfo.InvariantCulture, out var index) || index >= owner.hub.PartitionCount)
-                {
-                    attachContext.Complete(new Error(ErrorCode.NotFound) { Description = $"No partition '{partition}': there are {owner.hub.PartitionCount}." });
-                }
-                else
-                {
-                    _ = new TelemetrySource(owner, attachContext, index, StartFrom(source));
-                }
+                owner.AttachConsumer(attachContext, node);
             }
-            else if (string.Equals(sourceAddress, "messages/servicebound/feedback", StringComparison.OrdinalIgnoreCase))
+            else if (string.Equals(node, "messages/servicebound/feedback", StringComparison.OrdinalIgnoreCase))
             {
                 FeedbackSource.Attach(owner, attachContext);
             }
             else
             {
-                attachContext.Complete(new Error(ErrorCode.NotFound) { Description = $"No node '{sourceAddress}' to receive from." });
+                attachContext.Complete(new Error(ErrorCode.NotFound) { Description = $"No node '{node}' to receive from." });
             }
-        }
-
-        /// <summary>Reads an Event Hubs start filter (<c>amqp.annotation.x-opt-offset &gt; 'n'</c> or <c>x-opt-enqueued-time</c>).</summary>
-        private static (long Sequence, DateTime? After) StartFrom(Source? source)
-        {
-            if (source?.FilterSet is null)
-            {
-                return (1, null);
-            }
-
-            foreach (var value in source.FilterSet.Values)
-            {
-                var text = (value as DescribedValue)?.Value as string ?? value?.ToString() ?? "";
-                var quote = text.IndexOf('\'', StringComparison.Ordinal);
-                var end = quote < 0 ? -1 : text.IndexOf('\'', quote + 1);
-                if (quote < 0 || end < 0)
-                {
-                    continue;
-                }
-
-                var literal = text[(quote + 1)..end];
-                var inclusive = text.Contains(">=", StringComparison.Ordinal);
-                if (text.Contains("x-opt-offset", StringComparison.Ordinal) && long.TryParse(literal, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var offset))
-                {
-                    return (offset < 0 ? 1 : inclusive ? offset : offset + 1, null);
-                }
-
-                if (text.Contains("x-opt-enqueued-time", StringComparison.Ordinal) && long.TryParse(literal, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
-                {
-                    return (1, DateTimeOffset.FromUnixTimeMilliseconds(ms).UtcDateTime);
-                }
-            }
-
-            return (1, null);
         }
     }
-
-    /// <summary>Receives C2D messages addressed <c>/devices/{id}/messages/devicebound</c> and queues them.</summary>
-    private sealed class CloudToDeviceSink(AmqpEndpoint owner) : LinkEndpoint
-    {
-        public override void OnMessage(MessageContext messageContext)
-        {
-            var message = messageContext.Message;
-            var to = message.Properties?.To ?? "";
-            var parts = to.Trim('/').Split('/');
-            if (parts.Length != 4 || parts[0] != "devices" || parts[2] != "messages" || !string.Equals(parts[3], "devicebound", StringComparison.OrdinalIgnoreCase))
-            {
-                messageContext.Complete(new Error(ErrorCode.InvalidField) { Description = "The 'to' property must be /devices/{deviceId}/messages/devicebound." });
-                return;
-            }
-
-            var body = message.Body switch
-            {
-                byte[] bytes => bytes,
-                string text => Encoding.UTF8.GetBytes(text),
-                null => [],
-                _ => Encoding.UTF8.GetBytes(message.Body.ToString() ?? ""),
-            };
-            var properties = new Dictionary<string, string>(StringComparer.Ordinal);
-            string? ack = null;
-            if (message.ApplicationProperties is not null)
-            {
-                foreach (var (key, value) in message.ApplicationProperties.Map)
-                {
-                    var name = key.ToString() ?? "";
-                    if (name == "iothub-ack")
-                    {
-                        ack = value?.ToString();
-                    }
-                    else
-                    {
-                        properties[name] = Convert.ToString(value, CultureInfo.InvariantCulture) ?? "";
-                    }
-                }
-            }
-
-            var p = message.Properties!;
-            var expiry = p.AbsoluteExpiryTime > DateTime.MinValue.AddYears(1) ? p.AbsoluteExpiryTime.ToUniversalTime() : (DateTime?)null;
-            try
-            {
-                owner.hub.EnqueueCloudToDevice(Uri.UnescapeDataString(parts[1]), body, properties, p.MessageId, p.CorrelationId,
-                    p.UserId is null ? null : Encoding.UTF8.GetString(p.UserId), p.ContentType, p.ContentEncoding, ack, expiry);
-                messageContext.Complete();
-            }
-            catch (HubError error)
-            {
-                var condition = error.Status switch
-                {
-                    404 => ErrorCode.NotFound,
-                    403 => ErrorCode.ResourceLimitExceeded,
-                    413 => ErrorCode.MessageSizeExceeded,
-                    _ => ErrorCode.InvalidField,
-                };
-                messageContext.Complete(new Error(condition) { Description = $"ErrorCode:{error.Code};{error.Message}" });
-            }
-        }
-
-        public override void OnFlow(FlowContext flowContext)
-        {
-        }
-
-        public override void OnDisposition(DispositionContext dispositionContext)
-        {
-        }
-    }
-
-    /// <summary>Sends telemetry to a receiver link as the Event Hub-compatible endpoint does, as far as credit allows.</summary>
-    private sealed class TelemetrySource : LinkEndpoint
-    {
-        private readonly AmqpEndpoint owner;
-        private readonly ListenerLink link;
-        private readonly CancellationTokenSource closed = new();
-        private readonly SemaphoreSlim creditArrived = new(0);
-        private readonly DateTime? after;
-        private readonly int partition;
-        private int credit;
-        private long next;
-
-        public TelemetrySource(AmqpEndpoint owner, AttachContext attachContext, int partition, (long Sequence, DateTime? After) start)
-        {
-            this.owner = owner;
-            this.partition = partition;
-            link = attachContext.Link;
-            next = start.Sequence;
-            after = start.After;
-            attachContext.Complete(this, 0);
-            _ = Task.Run(PumpAsync);
-        }
-
-        public override void OnFlow(FlowContext flowContext)
-        {
-            Volatile.Write(ref credit, flowContext.Messages);
-            creditArrived.Release();
-        }
-
-        public override void OnDisposition(DispositionContext dispositionContext) => dispositionContext.Complete();
-
-        public override void OnLinkClosed(ListenerLink link, Error error)
-        {
-            closed.Cancel();
-        }
-
-        private async Task PumpAsync()
-        {
-            try
-            {
-                while (!closed.IsCancellationRequested)
-                {
-                    var available = Volatile.Read(ref credit);
-                    if (available <= 0)
-                    {
-                        await creditArrived.WaitAsync(TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
-                        continue;
-                    }
-
-                    var batch = await owner.hub.Telemetry.ReadAsync(next, Math.Min(available, 100), null, TimeSpan.FromSeconds(1), closed.Token,
-                        m => owner.hub.PartitionOf(m.DeviceId) == partition).ConfigureAwait(false);
-                    foreach (var telemetry in batch)
-                    {
-                        next = telemetry.SequenceNumber + 1;
-                        if (after is { } t && telemetry.EnqueuedTimeUtc <= t)
-                        {
-                            continue;
-                        }
-
-                        link.SendMessage(ToAmqp(telemetry, partition));
-                        Interlocked.Decrement(ref credit);
-                    }
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-            catch (AmqpException ex)
-            {
-                owner.log.Verbose($"AMQP telemetry link ended: {ex.Error?.Condition}.");
-            }
-            catch (ObjectDisposedException)
-            {
-            }
-        }
-
-        private static Message ToAmqp(TelemetryMessage telemetry, int partition)
-        {
-            var message = new Message { BodySection = new Data { Binary = telemetry.Body } };
-            var system = telemetry.SystemProperties;
-            message.Properties = new Properties
-            {
-                MessageId = system.GetValueOrDefault("message-id"),
-                CorrelationId = system.GetValueOrDefault("correlation-id"),
-                ContentType = system.GetValueOrDefault("content-type"),
-                ContentEncoding = system.GetValueOrDefault("content-encoding"),
-            };
-            if (system.TryGetValue("user-id", out var userId))
-            {
-                message.Properties.UserId = Encoding.UTF8.GetBytes(userId);
-            }
-
-            message.MessageAnnotations = new MessageAnnotations();
-            message.MessageAnnotations[new Symbol("x-opt-sequence-number")] = telemetry.PartitionSequenceNumber;
-            message.MessageAnnotations[new Symbol("x-opt-offset")] = telemetry.SequenceNumber.ToString(CultureInfo.InvariantCulture);
-            message.MessageAnnotations[new Symbol("x-opt-enqueued-time")] = telemetry.EnqueuedTimeUtc;
-            message.MessageAnnotations[new Symbol("iothub-connection-device-id")] = telemetry.DeviceId;
-            if (telemetry.ModuleId is not null)
-            {
-                message.MessageAnnotations[new Symbol("iothub-connection-module-id")] = telemetry.ModuleId;
-            }
-
-            message.MessageAnnotations[new Symbol("iothub-message-source")] = "Telemetry";
-            message.MessageAnnotations[new Symbol("x-opt-partition-id")] = partition.ToString(CultureInfo.InvariantCulture);
-            if (telemetry.SystemProperties.TryGetValue("iothub-creation-time-utc", out var created))
-            {
-                message.MessageAnnotations[new Symbol("iothub-creation-time-utc")] = created;
-            }
-            message.ApplicationProperties = new ApplicationProperties();
-            foreach (var (name, value) in telemetry.Properties)
-            {
-                message.ApplicationProperties[name] = value;
-            }
-
-            return message;
-        }
-    }
-
-    /// <summary>
-    /// The feedback queue as a sender link: one message per batch of records (a JSON array, as the hub sends), kept
-    /// unsettled until the reader accepts it; released, rejected or left unsettled when the link closes, its records go
-    /// back to the queue for the next reader.
-    /// </summary>
-    private sealed class FeedbackSource
-    {
-        private readonly AmqpEndpoint owner;
-        private readonly ListenerLink link;
-        private readonly CancellationTokenSource closed = new();
-        private readonly SemaphoreSlim creditArrived = new(0);
-        private readonly Dictionary<Message, List<CloudToDeviceFeedback>> outstanding = [];
-        private int credit;
-
-        private FeedbackSource(AmqpEndpoint owner, ListenerLink link)
-        {
-            this.owner = owner;
-            this.link = link;
-        }
-
-        public static void Attach(AmqpEndpoint owner, AttachContext attachContext)
-        {
-            var source = new FeedbackSource(owner, attachContext.Link);
-            var link = attachContext.Link;
-            // The low-level sender callbacks, since the disposition's outcome decides whether records are done.
-            link.InitializeSender((messages, _, _) => source.OnFlow(messages), (message, state, _, _) => source.OnDisposition(message, state), source);
-            link.Closed += (_, _) => source.OnClosed();
-            link.CompleteAttach(attachContext.Attach, null);
-            _ = Task.Run(source.PumpAsync);
-        }
-
-        private void OnFlow(int messages)
-        {
-            Volatile.Write(ref credit, messages);
-            creditArrived.Release();
-        }
-
-        private void OnDisposition(Message message, DeliveryState? state)
-        {
-            List<CloudToDeviceFeedback>? records;
-            lock (outstanding)
-            {
-                if (!outstanding.Remove(message, out records))
-                {
-                    return;
-                }
-            }
-
-            if (state is not Accepted)
-            {
-                owner.hub.ReturnFeedback(records);
-            }
-
-            link.DisposeMessage(message, new Accepted(), true);
-        }
-
-        private void OnClosed()
-        {
-            closed.Cancel();
-            List<CloudToDeviceFeedback> back;
-            lock (outstanding)
-            {
-                back = outstanding.Values.SelectMany(r => r).ToList();
-                outstanding.Clear();
-            }
-
-            owner.hub.ReturnFeedback(back);
-        }
-
-        private async Task PumpAsync()
-        {
-            try
-            {
-                while (!closed.IsCancellationRequested)
-                {
-                    if (Volatile.Read(ref credit) <= 0)
-                    {
-                        await creditArrived.WaitAsync(TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
-                        continue;
-                    }
-
-                    var records = await owner.hub.TakeFeedbackAsync(100, TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
-                    if (records.Count == 0)
-                    {
-                        continue;
-                    }
-
-                    if (closed.IsCancellationRequested)
-                    {
-                        owner.hub.ReturnFeedback(records);
-                        break;
-                    }
-
-                    var message = ToAmqp(records, owner.hub.HostName);
-                    lock (outstanding)
-                    {
-                        outstanding[message] = records;
-                    }
-
-                    try
-                    {
-                        link.SendMessage(message);
-                        Interlocked.Decrement(ref credit);
-                    }
-                    catch (Exception ex) when (ex is AmqpException or ObjectDisposedException)
-                    {
-                        OnClosed();
-                        break;
-                    }
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-
-        private static Message ToAmqp(List<CloudToDeviceFeedback> records, string hostName)
-        {
-            var json = new System.Text.Json.Nodes.JsonArray(records.Select(r => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
-            {
-                ["originalMessageId"] = r.OriginalMessageId,
-                ["description"] = r.StatusCode,
-                ["statusCode"] = r.StatusCode,
-                ["deviceId"] = r.DeviceId,
-                ["deviceGenerationId"] = "",
-                ["enqueuedTimeUtc"] = r.EnqueuedTimeUtc.ToString("O", CultureInfo.InvariantCulture),
-            }).ToArray());
-            return new Message
-            {
-                BodySection = new Data { Binary = Encoding.UTF8.GetBytes(json.ToJsonString()) },
-                Properties = new Properties
-                {
-                    MessageId = Guid.NewGuid().ToString(),
-                    ContentType = "application/vnd.microsoft.iothub.feedback.json",
-                    UserId = Encoding.UTF8.GetBytes(hostName.Split('.')[0]),
-                },
-            };
-        }
-    }
-
-    private sealed record AuthorizedConnection(DateTimeOffset Expires);
 }

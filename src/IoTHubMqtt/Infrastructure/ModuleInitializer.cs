@@ -43,10 +43,41 @@ public sealed class ModuleInitializer : IModuleAssemblyInitializer
 
     private sealed class DependencyLoadContext(string directory) : AssemblyLoadContext("IoTHubMqtt", isCollectible: false)
     {
+        /// <summary>The process's platform assemblies (the runtime and the host's own) by name: path.</summary>
+        private static readonly Lazy<Dictionary<string, string>> Platform = new(() =>
+            ((AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") as string) ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+                .GroupBy(Path.GetFileNameWithoutExtension, StringComparer.OrdinalIgnoreCase)
+                .ToDictionary(g => g.Key!, g => g.First(), StringComparer.OrdinalIgnoreCase));
+
         protected override Assembly? Load(AssemblyName assemblyName)
         {
+            // An assembly the runtime or host already provides at the version asked for (System.Text.Json,
+            // System.Diagnostics.DiagnosticSource under a newer PowerShell) comes from there, so that its types are the
+            // same ones the cmdlets and PowerShell see; a private copy only when the platform's is older or missing.
+            if (ProvidedByPlatform(assemblyName))
+            {
+                return null;
+            }
+
             var path = FindManaged(assemblyName.Name + ".dll");
             return path is null ? null : LoadFromAssemblyPath(path);
+        }
+
+        private static bool ProvidedByPlatform(AssemblyName wanted)
+        {
+            if (wanted.Name is null || !Platform.Value.TryGetValue(wanted.Name, out var path))
+            {
+                return false;
+            }
+
+            try
+            {
+                return AssemblyName.GetAssemblyName(path).Version >= (wanted.Version ?? new Version(0, 0));
+            }
+            catch (Exception ex) when (ex is IOException or BadImageFormatException or UnauthorizedAccessException)
+            {
+                return false;
+            }
         }
 
         protected override IntPtr LoadUnmanagedDll(string unmanagedDllName)

@@ -89,7 +89,7 @@ public sealed class DeviceConfigurationFormatTests
         BinaryPrimitives.WriteUInt16LittleEndian(notJson.AsSpan(4), 1);
         BinaryPrimitives.WriteUInt32LittleEndian(notJson.AsSpan(8), 4);
         "nope"u8.CopyTo(notJson.AsSpan(16));
-        BinaryPrimitives.WriteUInt32LittleEndian(notJson.AsSpan(12), Crc32Zlib.Compute("nope"u8));
+        BinaryPrimitives.WriteUInt32LittleEndian(notJson.AsSpan(12), System.IO.Hashing.Crc32.HashToUInt32("nope"u8));
         Assert.Equal("DeviceConfigurationInvalidJson", Assert.Throws<IoTHubMqttException>(() => DeviceConfigurationFormat.Decode(notJson)).ErrorId);
     }
 }

@@ -47,35 +47,36 @@ public sealed class AmqpMessageShapeTests
     [Fact]
     public void Event_FromTheEventHubCompatibleEndpoint_BecomesATelemetryEvent()
     {
-        var enqueued = new DateTime(2026, 11, 23, 7, 0, 0, 123, DateTimeKind.Utc);
-        var message = new Message
-        {
-            BodySection = new AmqpValue { Value = "{\"t\":21.5}" },
-            Properties = new Properties { MessageId = "m-1", ContentType = "application/json", ContentEncoding = "utf-8", CorrelationId = "c-1" },
-            MessageAnnotations = new MessageAnnotations(),
-            ApplicationProperties = new ApplicationProperties(),
-        };
-        message.MessageAnnotations[new Symbol("x-opt-sequence-number")] = 42L;
-        message.MessageAnnotations[new Symbol("x-opt-offset")] = "8589934592";
-        message.MessageAnnotations[new Symbol("x-opt-enqueued-time")] = enqueued;
-        message.MessageAnnotations[new Symbol("iothub-connection-device-id")] = "sensor-1";
-        message.MessageAnnotations[new Symbol("iothub-connection-auth-method")] = "{\"scope\":\"device\",\"type\":\"sas\"}";
-        message.ApplicationProperties["unit"] = "C";
-        message.ApplicationProperties["count"] = 3;
-        message.ApplicationProperties["alert"] = true;
+        var enqueued = new DateTimeOffset(2026, 11, 23, 7, 0, 0, 123, TimeSpan.Zero);
+        var amqp = new Azure.Core.Amqp.AmqpAnnotatedMessage(Azure.Core.Amqp.AmqpMessageBody.FromData([Encoding.UTF8.GetBytes("{\"t\":21.5}")]));
+        amqp.Properties.MessageId = new Azure.Core.Amqp.AmqpMessageId("m-1");
+        amqp.Properties.CorrelationId = new Azure.Core.Amqp.AmqpMessageId("c-1");
+        amqp.Properties.ContentType = "application/json";
+        amqp.Properties.ContentEncoding = "utf-8";
+        amqp.MessageAnnotations["x-opt-sequence-number"] = 42L;
+        amqp.MessageAnnotations["x-opt-offset"] = "8589934592";
+        amqp.MessageAnnotations["x-opt-enqueued-time"] = enqueued;
+        amqp.MessageAnnotations["iothub-connection-device-id"] = "sensor-1";
+        amqp.MessageAnnotations["iothub-connection-auth-method"] = "{\"scope\":\"device\",\"type\":\"sas\"}";
+        amqp.ApplicationProperties["unit"] = "C";
+        amqp.ApplicationProperties["count"] = 3;
+        amqp.ApplicationProperties["alert"] = true;
 
-        var e = IoTHubServiceClient.ToTelemetryEvent(message, "2");
+        var e = TelemetryEvent.From(new Azure.Messaging.EventHubs.EventData(amqp), "2");
 
         Assert.Equal(42, e.SequenceNumber);
         Assert.Equal("sensor-1", e.DeviceId);
-        Assert.Equal(new DateTimeOffset(enqueued), e.EnqueuedTime);
+        Assert.Equal(enqueued, e.EnqueuedTime);
         Assert.Equal("{\"t\":21.5}", Encoding.UTF8.GetString(e.Body));
         Assert.Equal("2", e.PartitionId);
+        Assert.Equal("8589934592", e.Offset);
         Assert.Equal("C", e.Properties["unit"]);
         Assert.Equal("3", e.Properties["count"]);
         Assert.Equal("True", e.Properties["alert"]);
         Assert.Equal("m-1", e.SystemProperties["message-id"]);
+        Assert.Equal("c-1", e.SystemProperties["correlation-id"]);
         Assert.Equal("application/json", e.SystemProperties["content-type"]);
+        Assert.Equal("utf-8", e.SystemProperties["content-encoding"]);
         Assert.Equal("8589934592", e.SystemProperties["x-opt-offset"]);
         Assert.Equal("{\"scope\":\"device\",\"type\":\"sas\"}", e.SystemProperties["iothub-connection-auth-method"]);
     }

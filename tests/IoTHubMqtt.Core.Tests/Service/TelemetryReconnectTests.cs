@@ -9,7 +9,7 @@ using IoTHubMqtt.Testing;
 
 namespace IoTHubMqtt.Core.Tests.Service;
 
-/// <summary>A telemetry reader whose AMQP connection the emulator drops while it reads.</summary>
+/// <summary>A telemetry reader (the Event Hubs processor) whose AMQP connections the emulator drops while it reads.</summary>
 public sealed class TelemetryReconnectTests(EmulatorFixture hub) : IClassFixture<EmulatorFixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -54,7 +54,7 @@ public sealed class TelemetryReconnectTests(EmulatorFixture hub) : IClassFixture
             while (DateTime.UtcNow < deadline && events.Count < ids.Count * perDevice)
             {
                 events.AddRange((await reader.ReadAsync(50, TimeSpan.FromMilliseconds(500), Ct)).Where(e => ids.Contains(e.DeviceId)));
-                if ((dropped.Count == 0 && events.Count >= 30) || (dropped.Count == 1 && events.Count >= 120 && reader.Reconnects >= 1))
+                if ((dropped.Count == 0 && events.Count >= 30) || (dropped.Count == 1 && events.Count >= 120))
                 {
                     dropped.Add(hub.Emulator.DropAmqpConnections());
                 }
@@ -63,7 +63,6 @@ public sealed class TelemetryReconnectTests(EmulatorFixture hub) : IClassFixture
             await sending;
             Assert.Equal(2, dropped.Count);
             Assert.All(dropped, d => Assert.True(d >= 1, "the reader's connection was open when it was dropped"));
-            Assert.True(reader.Reconnects >= 2, string.Join(Environment.NewLine, log));
             foreach (var (id, _) in devices)
             {
                 var numbers = events.Where(e => e.DeviceId == id).Select(e => (int)JsonNode.Parse(Encoding.UTF8.GetString(e.Body))!["n"]!).ToList();
@@ -109,7 +108,7 @@ public sealed class TelemetryReconnectTests(EmulatorFixture hub) : IClassFixture
         });
 
         Assert.Equal("IoTHubConnectionFailed", failed.ErrorId);
-        Assert.Contains("2 attempt(s) to connect again failed", failed.Message, StringComparison.Ordinal);
+        Assert.Contains("attempts in a row", failed.Message, StringComparison.Ordinal);
     }
 
     [Fact]

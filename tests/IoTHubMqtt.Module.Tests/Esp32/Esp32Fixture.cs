@@ -36,8 +36,21 @@ internal sealed class Esp32Files : IDisposable
         BinaryPrimitives.WriteUInt16LittleEndian(image.AsSpan(12), (ushort)chipId);
         image[23] = 0;
         BinaryPrimitives.WriteUInt32LittleEndian(image.AsSpan(28), (uint)(length - 48));
+
+        // The checksum (0xEF XOR the segment data) is the last byte of the 16-byte block after the segment.
+        byte checksum = 0xEF;
+        foreach (var b in image.AsSpan(32, length - 48))
+        {
+            checksum ^= b;
+        }
+
+        image[^1] = checksum;
         return image;
     }
+
+    /// <summary>A deployment image: nanoFramework assemblies (synthetic .pe files) concatenated.</summary>
+    public static byte[] Deployment(params string[] names) =>
+        names.SelectMany(name => { var pe = IoTHubMqtt.Tests.Shared.SyntheticPe.Create(name); return pe.Concat(new byte[((pe.Length + 3) & ~3) - pe.Length]); }).ToArray();
 
     /// <summary>
     /// An ESP-IDF partition table with a nanoFramework deployment partition (data/0x84) at <paramref name="deployOffset"/>

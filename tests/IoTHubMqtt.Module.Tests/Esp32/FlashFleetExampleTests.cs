@@ -46,7 +46,7 @@ public sealed class FlashFleetExampleTests : IDisposable
         Assert.Empty(started.AllErrors);
 
         var package = files.Package(5, 0x1C0000, configSize: 0x10000);
-        var deployment = files.Write("IoTHubDevice.bin", Enumerable.Range(0, 4000).Select(i => (byte)(i % 251)).ToArray());
+        var deployment = files.Write("IoTHubDevice.bin", Esp32Files.Deployment("IoTHubDevice"));
         var options = new SimulatorOptions { Chip = SimulatedChipType.Esp32C3, StartInBootloader = false };
         await using var board1 = new SimulatorServer(new Esp32Simulator(options), rfc2217: true);
         await using var board2 = new SimulatorServer(new Esp32Simulator(new SimulatorOptions { Chip = SimulatedChipType.Esp32C3, StartInBootloader = false }), rfc2217: true);

@@ -41,7 +41,7 @@ public sealed class InstallEsp32FirmwareConfigurationTests : IDisposable
     {
         await using var sim = new SimulatorServer(new SimulatorOptions { Chip = SimulatedChipType.Esp32C3 });
         var package = files.Package(5, DeployOffset, configSize: 0x40000);
-        var deployment = files.Write("app.bin", Enumerable.Range(0, 2000).Select(i => (byte)(i * 7)).ToArray());
+        var deployment = files.Write("app.bin", Esp32Files.Deployment("IoTHubDevice"));
         files.Write("ca.pem", System.Text.Encoding.UTF8.GetBytes(CaPem));
 
         var result = ps.Invoke($"[void]$ExecutionContext.SessionState.Path.SetLocation('{files.Root}'); " + """

@@ -25,8 +25,7 @@ public sealed class InstallEsp32FirmwareTests : IDisposable
     {
         await using var sim = new SimulatorServer(new SimulatorOptions { Chip = SimulatedChipType.Esp32C3 });
         var app = Esp32Files.App(5, 100 * 1024, 3);
-        var data = new byte[5000];
-        new Random(4).NextBytes(data);
+        var data = Esp32Files.App(5, 5008, 4);
         files.Write("app.bin", app);
         files.Write("data.bin", data);
 
@@ -63,14 +62,15 @@ public sealed class InstallEsp32FirmwareTests : IDisposable
     {
         await using var sim = new SimulatorServer();
         var package = files.Package(0, 0x1C0000);
-        var deployment = files.Write("app.pe.bin", Enumerable.Range(0, 3000).Select(i => (byte)i).ToArray());
+        var deployment = files.Write("app.pe.bin", Esp32Files.Deployment("mscorlib", "App"));
 
         var result = ps.Invoke("Install-Esp32Firmware -Port $port -Package $pkg -DeploymentImage $dep", PowerShellSession.Vars(("port", sim.Url), ("pkg", package), ("dep", deployment)));
 
         Assert.Empty(result.AllErrors);
         Assert.Equal(["bootloader", "partition-table", "nanoCLR", "deployment"], result.Output.Select(o => (string)Prop(o, "Name")!));
         Assert.Equal([0x1000u, 0x8000u, 0x10000u, 0x1C0000u], result.Output.Select(o => (uint)Prop(o, "Offset")!));
-        Assert.Equal(File.ReadAllBytes(deployment), sim.Simulator.Flash.AsSpan(0x1C0000, 3000).ToArray());
+        var expected = File.ReadAllBytes(deployment);
+        Assert.Equal(expected, sim.Simulator.Flash.AsSpan(0x1C0000, expected.Length).ToArray());
     }
 
     [Fact]
@@ -78,13 +78,14 @@ public sealed class InstallEsp32FirmwareTests : IDisposable
     {
         await using var sim = new SimulatorServer();
         Esp32Files.PartitionTable(0x1A0000, 0x20000).CopyTo(sim.Simulator.Flash, 0x8000);
-        var deployment = files.Write("app.bin", Enumerable.Repeat((byte)0x42, 2048).ToArray());
+        var image = Esp32Files.Deployment("App");
+        var deployment = files.Write("app.bin", image);
 
         var result = ps.Invoke("Install-Esp32Firmware -Port $port -DeploymentImage $dep", PowerShellSession.Vars(("port", sim.Url), ("dep", deployment)));
 
         Assert.Empty(result.AllErrors);
         Assert.Equal(0x1A0000u, (uint)Prop(Assert.Single(result.Output), "Offset")!);
-        Assert.All(sim.Simulator.Flash.AsSpan(0x1A0000, 2048).ToArray(), b => Assert.Equal(0x42, b));
+        Assert.Equal(image, sim.Simulator.Flash.AsSpan(0x1A0000, image.Length).ToArray());
     }
 
     [Fact]
@@ -95,9 +96,14 @@ public sealed class InstallEsp32FirmwareTests : IDisposable
 
         var result = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0x10000=app.bin' -Erase -WhatIf"), PowerShellSession.Vars(("port", sim.Url)));
 
+        Assert.Empty(result.AllErrors);
         Assert.Empty(result.Output);
+        Assert.Equal(0, sim.Simulator.CountOf(0x08)); // the board was never touched: no reset, no sync, left running its app
         Assert.Equal(0, sim.Simulator.CountOf(0x10));
         Assert.Equal(0, sim.Simulator.CountOf(0xD0));
+        var text = ps.Render(In("Install-Esp32Firmware -Port $port -Image '0x10000=app.bin' -Erase -WhatIf"), PowerShellSession.Vars(("port", sim.Url)));
+        Assert.Contains("Erase the whole flash, then write app.bin @ 0x10000", text, StringComparison.Ordinal);
+        Assert.Equal(0, sim.Simulator.CountOf(0x08));
     }
 
     [Fact]
@@ -174,7 +180,7 @@ public sealed class InstallEsp32FirmwareTests : IDisposable
     public async Task NoSync_ErrorTellsToHoldBoot()
     {
         await using var sim = new SimulatorServer(new SimulatorOptions { IgnoreFirstSyncs = int.MaxValue });
-        files.Write("app.bin", new byte[16]);
+        files.Write("app.bin", Esp32Files.App(0, 4096, 14));
 
         var result = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0x10000=app.bin'"), PowerShellSession.Vars(("port", sim.Url)));
 
@@ -187,9 +193,10 @@ public sealed class InstallEsp32FirmwareTests : IDisposable
     public async Task ChipMismatchAndTooLarge_ClearErrors()
     {
         await using var sim = new SimulatorServer(new SimulatorOptions { FlashSize = 1024 * 1024 });
-        files.Write("big.bin", new byte[0x20000]);
+        files.Write("big.bin", Esp32Files.App(0, 0x20000, 15));
+        files.Write("c6.bin", Esp32Files.App(13, 0x2000, 16));
 
-        var mismatch = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0x10000=big.bin' -Chip Esp32C6"), PowerShellSession.Vars(("port", sim.Url)));
+        var mismatch = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0x10000=c6.bin' -Chip Esp32C6"), PowerShellSession.Vars(("port", sim.Url)));
         Assert.Equal($"Esp32ChipMismatch,{Cmd}", Assert.Single(mismatch.AllErrors).FullyQualifiedErrorId);
 
         var large = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0xF0000=big.bin'"), PowerShellSession.Vars(("port", sim.Url)));
@@ -217,5 +224,81 @@ public sealed class InstallEsp32FirmwareTests : IDisposable
         Assert.Contains("Region", text, StringComparison.Ordinal);
         Assert.Contains("0x10000", text, StringComparison.Ordinal);
         Assert.Contains("Written", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RawData_RefusedAsAnImage_WrittenWithRaw()
+    {
+        await using var sim = new SimulatorServer();
+        var data = new byte[5000];
+        new Random(4).NextBytes(data);
+        data[0] = 0x12;
+        files.Write("littlefs.bin", data);
+
+        var refused = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0x300000=littlefs.bin'"), PowerShellSession.Vars(("port", sim.Url)));
+        var error = Assert.Single(refused.AllErrors);
+        Assert.Equal($"Esp32ImageInvalid,{Cmd}", error.FullyQualifiedErrorId);
+        Assert.Contains("littlefs.bin", error.Exception.Message, StringComparison.Ordinal);
+        Assert.Contains("-Raw", error.ErrorDetails.RecommendedAction, StringComparison.Ordinal);
+        Assert.Equal(0, sim.Simulator.CountOf(0x08));
+
+        var raw = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0x300000=littlefs.bin' -Raw"), PowerShellSession.Vars(("port", sim.Url)));
+        Assert.Empty(raw.AllErrors);
+        Assert.Equal(data, sim.Simulator.Flash.AsSpan(0x300000, data.Length).ToArray());
+    }
+
+    [Fact]
+    public async Task BrokenFiles_EachRefusedBeforeThePortOpens_FlashUnchanged()
+    {
+        await using var sim = new SimulatorServer();
+        var package = files.Package(0, 0x1C0000);
+        files.Write("html.bin", System.Text.Encoding.ASCII.GetBytes("<html><body>404 Not Found</body></html>"));
+        files.Write("empty.bin", []);
+        files.Write("app.bin", Esp32Files.App(0, 4096, 17));
+        foreach (var file in Directory.GetFiles(package))
+        {
+            files.Write("pkg2/" + Path.GetFileName(file), File.ReadAllBytes(file));
+        }
+
+        files.Write("pkg2/nanoCLR.bin", System.Text.Encoding.ASCII.GetBytes("<html><body>404 Not Found</body></html>"));
+        var before = sim.Simulator.Flash.ToArray();
+        (string Script, string ErrorId)[] cases =
+        [
+            ("Install-Esp32Firmware -Port $port -Image '0x10000=html.bin'", "Esp32ImageInvalid"),
+            ("Install-Esp32Firmware -Port $port -Image '0x10000=empty.bin'", "Esp32EmptyImage"),
+            ("Install-Esp32Firmware -Port $port -Image '0x10800=app.bin'", "Esp32RegionNotAligned"),
+            ("Install-Esp32Firmware -Port $port -DeploymentImage 'empty.bin'", "Esp32EmptyImage"),
+            ("Install-Esp32Firmware -Port $port -DeploymentImage 'app.bin'", "NanoFrameworkDeploymentImageInvalid"),
+            ("Install-Esp32Firmware -Port $port -Package pkg2", "Esp32ImageInvalid"),
+        ];
+
+        foreach (var (script, errorId) in cases)
+        {
+            var result = ps.Invoke(In(script), PowerShellSession.Vars(("port", sim.Url)));
+            Assert.True(result.AllErrors.Count() == 1, script + ": " + string.Join("; ", result.AllErrors.Select(e => e.FullyQualifiedErrorId + " " + e)));
+            Assert.Equal($"{errorId},{Cmd}", result.AllErrors.Single().FullyQualifiedErrorId);
+        }
+
+        Assert.Equal(0, sim.Simulator.CountOf(0x08));
+        Assert.Equal(before, sim.Simulator.Flash);
+    }
+
+    [Fact]
+    public async Task Erase_IsHighImpact_ConfirmFalseErasesThenWrites()
+    {
+        await using var sim = new SimulatorServer();
+        sim.Simulator.Flash.AsSpan(0x200000, 16).Fill(0x42);
+        files.Write("app.bin", Esp32Files.App(0, 8192, 18));
+
+        // Without -Confirm:$false the erase must be confirmed; a host that cannot ask refuses instead of erasing.
+        var asked = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0x10000=app.bin' -Erase"), PowerShellSession.Vars(("port", sim.Url)));
+        Assert.NotEmpty(asked.AllErrors);
+        Assert.Equal(0, sim.Simulator.CountOf(0xD0));
+        Assert.Equal(0, sim.Simulator.CountOf(0x08));
+
+        var erased = ps.Invoke(In("Install-Esp32Firmware -Port $port -Image '0x10000=app.bin' -Erase -Confirm:$false"), PowerShellSession.Vars(("port", sim.Url)));
+        Assert.Empty(erased.AllErrors);
+        Assert.Equal(1, sim.Simulator.CountOf(0xD0));
+        Assert.All(sim.Simulator.Flash.AsSpan(0x200000, 16).ToArray(), b => Assert.Equal(0xFF, b));
     }
 }

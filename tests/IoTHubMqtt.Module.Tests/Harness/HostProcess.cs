@@ -2,7 +2,10 @@ using System.Diagnostics;
 
 namespace IoTHubMqtt.Module.Tests.Harness;
 
-/// <summary>Runs the built iothubmqtt-host as a child process, as CI and the README do.</summary>
+/// <summary>
+/// Runs the built iothubmqtt-host (pwsh's console host with the module) as a child process, as CI and the README do;
+/// NO_COLOR=1 unless the caller sets it, so that what the tests read is plain text whatever TERM says.
+/// </summary>
 public static class HostProcess
 {
     public sealed record Result(int ExitCode, string StdOut, string StdErr);
@@ -22,6 +25,8 @@ public static class HostProcess
             start.ArgumentList.Add(argument);
         }
 
+        start.Environment["NO_COLOR"] = "1";
+        start.Environment["POWERSHELL_TELEMETRY_OPTOUT"] = "1";
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())
         {
             start.Environment[name] = value;

@@ -12,6 +12,8 @@ public sealed class PowerShellSession : IDisposable
 {
     private readonly CapturingHost host = new();
     private readonly Runspace runspace;
+    private readonly Lock stopping = new();
+    private PowerShell? running;
 
     public PowerShellSession(bool importModule = true)
     {
@@ -34,6 +36,26 @@ public sealed class PowerShellSession : IDisposable
         using var shell = Create(script, variables);
         var output = new PSDataCollection<PSObject>();
         var async = shell.BeginInvoke<PSObject, PSObject>(null, output);
+        lock (stopping)
+        {
+            running = shell;
+        }
+
+        try
+        {
+            return Finish(shell, async, output, script, timeout);
+        }
+        finally
+        {
+            lock (stopping)
+            {
+                running = null;
+            }
+        }
+    }
+
+    private PowerShellResult Finish(PowerShell shell, IAsyncResult async, PSDataCollection<PSObject> output, string script, TimeSpan? timeout)
+    {
         RuntimeException? terminating = null;
         if (!async.AsyncWaitHandle.WaitOne(timeout ?? TimeSpan.FromMinutes(2)))
         {
@@ -62,6 +84,15 @@ public sealed class PowerShellSession : IDisposable
         }
 
         return Collect(shell, output, terminating);
+    }
+
+    /// <summary>Presses Ctrl+C: stops what <see cref="Invoke"/> runs now on another thread (its result then shows what it did until then).</summary>
+    public void Stop()
+    {
+        lock (stopping)
+        {
+            running?.BeginStop(null, null);
+        }
     }
 
     /// <summary>Starts a script, presses Ctrl+C (Stop) after <paramref name="stopAfter"/>, and returns how long the stop took.</summary>

@@ -19,8 +19,14 @@ public interface IEsp32Port : IAsyncDisposable
 
     ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default);
 
-    /// <summary>Sets DTR and/or RTS (null leaves a line as it is).</summary>
+    /// <summary>Sets DTR and/or RTS (null leaves a line as it is), one after the other.</summary>
     ValueTask SetControlLinesAsync(bool? dtr, bool? rts, CancellationToken cancellationToken = default);
+
+    /// <summary>True when <see cref="SetControlLinesTogetherAsync"/> changes both lines in one step (a local Unix tty).</summary>
+    bool CanSetControlLinesTogether => false;
+
+    /// <summary>Sets DTR and RTS in one step where the port can (TIOCMSET on Unix); otherwise one after the other.</summary>
+    ValueTask SetControlLinesTogetherAsync(bool dtr, bool rts, CancellationToken cancellationToken = default) => SetControlLinesAsync(dtr, rts, cancellationToken);
 
     ValueTask SetBaudRateAsync(int baudRate, CancellationToken cancellationToken = default);
 

@@ -78,6 +78,10 @@ public abstract class PumpedPort : IEsp32Port
 
     public abstract ValueTask SetControlLinesAsync(bool? dtr, bool? rts, CancellationToken cancellationToken = default);
 
+    public virtual bool CanSetControlLinesTogether => false;
+
+    public virtual ValueTask SetControlLinesTogetherAsync(bool dtr, bool rts, CancellationToken cancellationToken = default) => SetControlLinesAsync(dtr, rts, cancellationToken);
+
     public abstract ValueTask SetBaudRateAsync(int baudRate, CancellationToken cancellationToken = default);
 
     public void DiscardInput()

@@ -108,6 +108,19 @@ public sealed class SerialPortTransport : PumpedPort
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>On Linux and macOS both modem lines can be written with one TIOCMSET ioctl on the tty.</summary>
+    public override bool CanSetControlLinesTogether => !OperatingSystem.IsWindows() && ModemLines.DescriptorOf(port) is not null;
+
+    public override ValueTask SetControlLinesTogetherAsync(bool dtr, bool rts, CancellationToken cancellationToken = default)
+    {
+        if (ModemLines.DescriptorOf(port) is { } fd && ModemLines.TrySet(fd, dtr, rts))
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        return SetControlLinesAsync(dtr, rts, cancellationToken);
+    }
+
     public override ValueTask SetBaudRateAsync(int baudRate, CancellationToken cancellationToken = default)
     {
         port.BaudRate = baudRate;
@@ -153,4 +166,57 @@ internal static class UnixFileAccess
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "access", SetLastError = true, CharSet = System.Runtime.InteropServices.CharSet.Ansi, BestFitMapping = false, ThrowOnUnmappableChar = true)]
     private static extern int Access(string path, int mode);
+}
+
+/// <summary>
+/// The tty's modem lines through ioctl(2): TIOCMGET/TIOCMSET with TIOCM_DTR (0x002) and TIOCM_RTS (0x004), the values of
+/// Linux's asm-generic/termios.h and macOS's sys/ttycom.h. System.IO.Ports keeps the descriptor private; when it cannot be
+/// reached, callers fall back to writing the lines one after the other.
+/// </summary>
+internal static class ModemLines
+{
+    private const int Dtr = 0x002;
+    private const int Rts = 0x004;
+
+    public static int? DescriptorOf(SerialPort port)
+    {
+        if (OperatingSystem.IsWindows() || !port.IsOpen)
+        {
+            return null;
+        }
+
+        try
+        {
+            var stream = port.BaseStream;
+            var field = stream.GetType().GetField("_handle", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+            return field?.GetValue(stream) is System.Runtime.InteropServices.SafeHandle { IsInvalid: false, IsClosed: false } handle ? (int)handle.DangerousGetHandle() : null;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.Reflection.TargetException or NotSupportedException or FieldAccessException)
+        {
+            return null;
+        }
+    }
+
+    public static bool TrySet(int fd, bool dtr, bool rts)
+    {
+        var (get, set) = OperatingSystem.IsMacOS() ? (0x4004746AUL, 0x8004746DUL) : (0x5415UL, 0x5418UL);
+        try
+        {
+            var bits = 0;
+            if (Ioctl(fd, (nuint)get, ref bits) != 0)
+            {
+                return false;
+            }
+
+            bits = (bits & ~(Dtr | Rts)) | (dtr ? Dtr : 0) | (rts ? Rts : 0);
+            return Ioctl(fd, (nuint)set, ref bits) == 0;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "ioctl", SetLastError = true)]
+    private static extern int Ioctl(int fd, nuint request, ref int argument);
 }

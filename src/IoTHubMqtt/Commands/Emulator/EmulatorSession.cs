@@ -1,18 +1,28 @@
 using System.Collections.Concurrent;
 using System.Management.Automation.Runspaces;
+using System.Runtime.InteropServices;
 using IoTHubMqtt.Emulator;
 
 namespace IoTHubMqtt.Commands.Emulator;
 
-/// <summary>The emulators started in each runspace, so Stop-IoTHubEmulator with no argument stops the last one started there.</summary>
+/// <summary>
+/// The emulators started in each runspace, so Stop-IoTHubEmulator with no argument stops the last one started there;
+/// and the process-wide clean-up: SIGTERM (what CI runners and 'kill' send) and SIGHUP (a closed terminal) stop every
+/// running emulator, which deletes its temporary folder and CA key, before the process ends as the signal asks. pwsh
+/// does not run .NET's exit handlers on these signals by itself.
+/// </summary>
 internal static class EmulatorSession
 {
     private static readonly ConcurrentDictionary<Guid, Stack<IoTHubEmulator>> Started = new();
+    private static readonly ConcurrentDictionary<IoTHubEmulator, string> EndpointFiles = new();
+    private static readonly object SignalsLock = new();
+    private static List<PosixSignalRegistration>? signals;
 
     private static Guid Key => Runspace.DefaultRunspace?.InstanceId ?? Guid.Empty;
 
     public static void Add(IoTHubEmulator emulator)
     {
+        RegisterSignals();
         var stack = Started.GetOrAdd(Key, _ => new Stack<IoTHubEmulator>());
         lock (stack)
         {
@@ -36,6 +46,63 @@ internal static class EmulatorSession
             }
 
             return stack.Count > 0 ? stack.Peek() : null;
+        }
+    }
+
+    /// <summary>Deletes <paramref name="path"/> (the emulator's endpoint file, which holds the owner key) when the emulator stops.</summary>
+    public static void DeleteOnStop(IoTHubEmulator emulator, string path) => EndpointFiles[emulator] = path;
+
+    /// <summary>Stops the emulator and deletes its endpoint file; never throws (clean-up on the way out).</summary>
+    public static void Stop(IoTHubEmulator emulator)
+    {
+        try
+        {
+            emulator.Dispose();
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException or UnauthorizedAccessException)
+        {
+        }
+
+        if (EndpointFiles.TryRemove(emulator, out var path))
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    private static void RegisterSignals()
+    {
+        if (OperatingSystem.IsWindows() || OperatingSystem.IsBrowser())
+        {
+            return;
+        }
+
+        lock (SignalsLock)
+        {
+            // The handler does not cancel the signal: once the emulators are stopped the process ends as asked.
+            signals ??= [PosixSignalRegistration.Create(PosixSignal.SIGTERM, StopAll), PosixSignalRegistration.Create(PosixSignal.SIGHUP, StopAll)];
+        }
+    }
+
+    private static void StopAll(PosixSignalContext context)
+    {
+        foreach (var stack in Started.Values)
+        {
+            IoTHubEmulator[] emulators;
+            lock (stack)
+            {
+                emulators = [.. stack];
+            }
+
+            foreach (var emulator in emulators)
+            {
+                Stop(emulator);
+            }
         }
     }
 }

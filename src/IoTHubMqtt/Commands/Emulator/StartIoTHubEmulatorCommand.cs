@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using System.Net;
+using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Emulator;
 using IoTHubMqtt.Infrastructure;
 
@@ -11,7 +12,9 @@ namespace IoTHubMqtt.Commands.Emulator;
 /// HTTPS, service-side AMQP over TLS, and DPS over MQTT/TLS, all on the loopback address and on ports the system chooses unless given. Returns the emulator
 /// object with its host name, ports, the CA certificate file clients must trust, and the owner connection string (hidden from
 /// the default view). With -DataPath, devices, twins and undelivered cloud-to-device messages survive a restart.
-/// The emulator runs until Stop-IoTHubEmulator or until the PowerShell process exits.</para>
+/// The emulator runs until Stop-IoTHubEmulator or until the PowerShell process exits (SIGTERM and SIGHUP included: its
+/// temporary folder, CA key included, is deleted then too). With -Wait it serves until Ctrl+C; with -EndpointPath it
+/// writes its endpoints, CA path and owner connection string to a JSON file (owner-only) for later steps of a CI job.</para>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Start, "IoTHubEmulator", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(IoTHubEmulator))]
@@ -83,6 +86,18 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
     [ValidateRange(0, 1000000)]
     public int ServiceRequestsPerSecond { get; set; } = 100;
 
+    /// <summary>Serve until Ctrl+C (SIGINT) or SIGTERM, then stop the emulator and delete its temporary files.</summary>
+    [Parameter]
+    public SwitchParameter Wait { get; set; }
+
+    /// <summary>
+    /// A JSON file to write the endpoints to (host name, ports, ID scope, CA path, owner connection string), readable by
+    /// its owner only, for a later step of a CI job; deleted when the emulator stops.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? EndpointPath { get; set; }
+
     protected override void EndProcessing()
     {
         if (!IPAddress.TryParse(ListenAddress, out var address))
@@ -143,6 +158,39 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
         WriteProgress(progress);
 
         EmulatorSession.Add(emulator!);
+        string? endpointFile = null;
+        if (EndpointPath is not null)
+        {
+            endpointFile = GetUnresolvedProviderPathFromPSPath(EndpointPath);
+            try
+            {
+                EmulatorEndpoints.Write(emulator!, endpointFile);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                EmulatorSession.Stop(emulator!);
+                ThrowTerminatingError(new IoTHubMqttException("EmulatorEndpointFileFailed", IoTHubErrorKind.WriteError,
+                    $"The endpoint file '{endpointFile}' could not be written: {ex.Message}", "Pass a path in a folder you can write to.", endpointFile));
+                return;
+            }
+
+            EmulatorSession.DeleteOnStop(emulator!, endpointFile);
+        }
+
         WriteObject(emulator);
+        if (!Wait)
+        {
+            return;
+        }
+
+        WriteVerbose($"Serving {emulator} until Ctrl+C (or SIGTERM).");
+        try
+        {
+            StopToken.WaitHandle.WaitOne();
+        }
+        finally
+        {
+            EmulatorSession.Stop(emulator!);
+        }
     }
 }

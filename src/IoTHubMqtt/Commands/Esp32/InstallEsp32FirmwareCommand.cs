@@ -1,17 +1,15 @@
-using System.Collections;
 using System.Management.Automation;
 using IoTHubMqtt.Core.Esp32;
-using IoTHubMqtt.Core.NanoFramework;
 
 namespace IoTHubMqtt.Commands.Esp32;
 
 /// <summary>
 /// <para type="synopsis">Flashes an ESP32: a nanoFramework firmware package, a deployment image, or any offset=file images.</para>
-/// <para type="description">Connects through the serial bootloader, checks the chip, uploads the flasher stub, switches to -Baud
-/// and writes each region compressed, then checks the flash MD5 of every region. Regions whose flash already matches are
-/// skipped (-Force rewrites them). The deployment image goes to the deployment partition found by parsing the partition
-/// table (from -Package, or read from the board). One result object per region; any failure is an error naming the region
-/// and offset, never a success.</para>
+/// <para type="description">Reads and checks every file before a port is opened (ESP image headers, checksums and chip ids,
+/// partition tables as ESP-IDF checks them, deployment images, sizes, sector alignment), so -WhatIf prints the plan without
+/// touching the board. Then connects through the serial bootloader, checks the chip, writes each changed region compressed
+/// and verifies its flash MD5; regions whose flash already matches are skipped (-Force rewrites them). One result object per
+/// region; any failure is an error naming the region and offset, never a success.</para>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Install, "Esp32Firmware", DefaultParameterSetName = ConfigurationSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Esp32RegionResult))]
@@ -50,11 +48,15 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
     [ValidateNotNull]
     public object? Configuration { get; set; }
 
+    /// <summary>The -Image files are raw data (a filesystem or NVS image) written as given, not ESP images or a partition table.</summary>
+    [Parameter(ParameterSetName = ImageSet)]
+    public SwitchParameter Raw { get; set; }
+
     /// <summary>Rewrite regions even when the flash already holds them.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    /// <summary>Erase the whole flash first.</summary>
+    /// <summary>Erase the whole flash first (asks first: high impact, like Clear-Esp32Flash).</summary>
     [Parameter]
     public SwitchParameter Erase { get; set; }
 
@@ -79,136 +81,49 @@ public sealed class InstallEsp32FirmwareCommand : Esp32Cmdlet
 
     protected override void ProcessRecord()
     {
-        FirmwarePackage? package = null;
-        var images = new List<Esp32FlashRegion>();
-        byte[]? deployment = null;
-        DeviceConfiguration? configuration = null;
-        Terminating(() =>
+        long? flashSize = FlashSize == "Detect" ? null : long.Parse(FlashSize[..^2], System.Globalization.CultureInfo.InvariantCulture) * 1024 * 1024;
+        Esp32InstallPlan? plan = null;
+        Terminating(() => plan = Esp32InstallPlan.Create(new Esp32InstallRequest
         {
-            if (ParameterSetName == PackageSet)
-            {
-                package = FirmwarePackage.Load(GetUnresolvedProviderPathFromPSPath(Package));
-            }
+            PackagePath = Package.Length == 0 ? null : GetUnresolvedProviderPathFromPSPath(Package),
+            Images = Esp32RegionSpec.ParsePairs(Image.Select(Unwrap), Unwrap).Select(p => (p.Offset, GetUnresolvedProviderPathFromPSPath(p.Path))).ToList(),
+            Raw = Raw,
+            DeploymentImagePath = DeploymentImage is null ? null : GetUnresolvedProviderPathFromPSPath(DeploymentImage),
+            Configuration = Configuration is null ? null : Esp32DeviceConfigurationReader.Read(Configuration, GetUnresolvedProviderPathFromPSPath),
+            Erase = Erase,
+            Chip = Chip.To<Esp32Chip>(),
+            FlashSize = flashSize,
+        }), Package.Length > 0 ? Package : Port);
 
-            if (ParameterSetName == ImageSet)
-            {
-                images.AddRange(ReadImages());
-            }
-
-            if (DeploymentImage is not null)
-            {
-                deployment = File.ReadAllBytes(GetUnresolvedProviderPathFromPSPath(DeploymentImage));
-            }
-
-            if (Configuration is not null)
-            {
-                configuration = Esp32DeviceConfigurationReader.Read(Configuration, GetUnresolvedProviderPathFromPSPath);
-            }
-        }, Package);
+        // Nothing has touched the port yet: -WhatIf ends here, and -Erase (the whole flash) asks as a high-impact change would.
+        if (!ShouldProcess(Port, plan!.Describe()) || (Erase && !ConfirmErase()))
+        {
+            return;
+        }
 
         var options = Options("Install-Esp32Firmware");
         options.Force = Force;
         options.FlashMode = FlashMode.To<Esp32FlashMode>();
-        options.FlashSize = FlashSize == "Detect" ? null : long.Parse(FlashSize[..^2], System.Globalization.CultureInfo.InvariantCulture) * 1024 * 1024;
+        options.FlashSize = flashSize;
         options.FlashFrequency = FlashFrequency == "Keep" ? null : FlashFrequency;
         options.ResetAfter = !NoReset;
         options.RegionCompleted = result => Post(() => WriteObject(result)); // each region as soon as it is verified
-        Esp32Flasher? flasher = null;
         try
         {
-            flasher = Run(token => Esp32Flasher.ConnectAsync(Port, options, token));
-            var chip = flasher.ChipInfo;
-            var regions = new List<Esp32FlashRegion>(images);
-            if (package is not null)
-            {
-                regions.AddRange(package.Regions(chip));
-            }
-
-            if (deployment is not null || configuration is not null)
-            {
-                var table = package?.Partitions ?? PartitionTable.Parse(Run(token => flasher.ReadFlashAsync(PartitionTable.DefaultOffset, PartitionTable.MaxLength, token)));
-                if (deployment is not null)
-                {
-                    regions.Add(FirmwarePackage.DeploymentRegion(table, deployment));
-                }
-
-                if (configuration is not null)
-                {
-                    regions.Add(ConfigurationRegion(table, configuration));
-                }
-            }
-
-            var plan = flasher.Prepare(regions);
-            var description = (Erase ? "Erase the whole flash, then write " : "Write ") + string.Join(", ", plan.Select(r => r.ToString()));
-            if (!ShouldProcess($"{flasher.Device.ChipName} on {Port}", description))
-            {
-                return;
-            }
-
-            if (Erase)
-            {
-                Run(token => flasher.EraseFlashAsync(token));
-            }
-
-            Run(token => flasher.WriteAsync(plan, token));
+            Run(token => Esp32Installer.InstallAsync(Port, plan, options, token));
             WriteProgress(new ProgressRecord(0x3532, "Install-Esp32Firmware", "Done") { RecordType = ProgressRecordType.Completed });
         }
         catch (Exception ex) when (Infrastructure.ErrorMapper.IsMappable(ex))
         {
             ThrowTerminatingError(ex, Port);
         }
-        finally
-        {
-            if (flasher is not null)
-            {
-                flasher.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            }
-        }
     }
 
-    // The littlefs image of the config partition (by name, else the data partition of subtype littlefs or spiffs).
-    private static Esp32FlashRegion ConfigurationRegion(PartitionTable table, DeviceConfiguration configuration)
-    {
-        var partition = table.Find(DeviceConfigurationFormat.PartitionName)
-            ?? table.Find(PartitionEntry.TypeData, 0x83)
-            ?? table.Find(PartitionEntry.TypeData, 0x82)
-            ?? throw new Core.Errors.IoTHubMqttException("PartitionNotFound", Core.Errors.IoTHubErrorKind.NotFound,
-                $"The partition table has no '{DeviceConfigurationFormat.PartitionName}' partition for the device configuration.",
-                "Flash a nanoFramework firmware package whose partition table has a config (littlefs) partition.", DeviceConfigurationFormat.PartitionName);
-        return FirmwarePackage.PartitionRegion(partition, DeviceConfigurationFormat.BuildConfigPartition(configuration, (int)partition.Size), DeviceConfigurationFormat.PartitionName);
-    }
+    // -Erase wipes the whole flash: confirmed unless -Confirm was given (it asked already, or was turned off) or $ConfirmPreference is None.
+    private bool ConfirmErase() =>
+        MyInvocation.BoundParameters.ContainsKey("Confirm")
+            || GetVariableValue("ConfirmPreference") is ConfirmImpact.None
+            || ShouldContinue($"Erase the whole flash of the board on {Port} before writing? Everything on it (firmware, settings, files) is lost.", "Confirm -Erase");
 
-    private IEnumerable<Esp32FlashRegion> ReadImages()
-    {
-        var pairs = new List<(uint Offset, string Path)>();
-        foreach (var item in Image.Select(i => i is PSObject pso ? pso.BaseObject : i))
-        {
-            switch (item)
-            {
-                case IDictionary table:
-                    foreach (DictionaryEntry entry in table)
-                    {
-                        pairs.Add((Esp32RegionSpec.ParseOffset(entry.Key is PSObject k ? k.BaseObject : entry.Key), entry.Value?.ToString() ?? string.Empty));
-                    }
-
-                    break;
-                case string text:
-                    pairs.Add(Esp32RegionSpec.ParsePair(text));
-                    break;
-                default:
-                    throw InvalidArgument("Esp32InvalidImageSpec", $"'{item}' is not offset=file or a hashtable.", "Use @{0x1000='bootloader.bin'} or '0x1000=bootloader.bin'.");
-            }
-        }
-
-        foreach (var (offset, path) in pairs)
-        {
-            var full = GetUnresolvedProviderPathFromPSPath(path);
-            if (!File.Exists(full))
-            {
-                throw new Core.Errors.IoTHubMqttException("Esp32ImageNotFound", Core.Errors.IoTHubErrorKind.NotFound, $"Image file '{path}' does not exist.", null, path);
-            }
-
-            yield return new Esp32FlashRegion(Path.GetFileName(full), offset, File.ReadAllBytes(full));
-        }
-    }
+    private static object? Unwrap(object? value) => value is PSObject pso ? pso.BaseObject : value;
 }

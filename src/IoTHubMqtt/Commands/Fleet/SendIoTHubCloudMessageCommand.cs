@@ -52,9 +52,9 @@ public sealed class SendIoTHubCloudMessageCommand : ServiceCmdlet
     [Parameter]
     public TimeSpan? TimeToLive { get; set; }
 
-    /// <summary>Which delivery outcomes the hub reports as feedback: none (default), positive, negative or full.</summary>
+    /// <summary>Which delivery outcomes the hub reports as feedback: None (default), Positive, Negative or Full (any casing; sent lowercase, as the hub expects).</summary>
     [Parameter]
-    [ValidateSet("none", "positive", "negative", "full")]
+    [ValidateSet("None", "Positive", "Negative", "Full")]
     public string? Ack { get; set; }
 
     protected override void BeginProcessing()
@@ -101,7 +101,7 @@ public sealed class SendIoTHubCloudMessageCommand : ServiceCmdlet
             MessageId = MessageId,
             CorrelationId = CorrelationId,
             ContentType = ContentType ?? contentType,
-            Ack = Ack,
+            Ack = Ack?.ToLowerInvariant(),
             Expiry = expiry,
             Properties = properties!,
         };
@@ -109,7 +109,7 @@ public sealed class SendIoTHubCloudMessageCommand : ServiceCmdlet
         {
             var id = DeviceId;
             var receipt = Run(ct => Service.SendCloudToDeviceAsync(id, message, ct));
-            WriteObject(new IoTHubCloudMessageReceipt(receipt, Ack, expiry));
+            WriteObject(new IoTHubCloudMessageReceipt(receipt, Ack?.ToLowerInvariant(), expiry));
         }
         catch (Exception ex) when (ErrorMapper.IsMappable(ex))
         {

@@ -8,12 +8,18 @@ public interface ISerialLineEvents
     event Action<bool, bool>? ControlLinesChanged;
 }
 
+/// <summary>A transport that knows the baud rate the host's end of the line runs at (0 = unknown, as on raw TCP).</summary>
+public interface IHostBaudRate
+{
+    int HostBaudRate { get; }
+}
+
 /// <summary>
 /// The server side of RFC 2217 (Telnet COM-PORT-OPTION) over a byte stream: strips Telnet commands from what the host
 /// sends, applies SET-BAUDRATE and SET-CONTROL (DTR/RTS) and answers them, and escapes 0xFF in what the device sends.
 /// See https://www.rfc-editor.org/rfc/rfc2217
 /// </summary>
-public sealed class Rfc2217Stream(Stream inner) : Stream, ISerialLineEvents
+public sealed class Rfc2217Stream(Stream inner) : Stream, ISerialLineEvents, IHostBaudRate
 {
     private const byte Iac = 255, Will = 251, Wont = 252, Do = 253, Dont = 254, Sb = 250, Se = 240, ComPort = 44;
     private readonly byte[] raw = new byte[65536];

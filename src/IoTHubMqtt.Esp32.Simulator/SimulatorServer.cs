@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
@@ -17,7 +16,7 @@ public sealed class SimulatorServer : IAsyncDisposable
         Simulator = simulator ?? throw new ArgumentNullException(nameof(simulator));
         Rfc2217 = rfc2217;
         listener.Start();
-        Port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        TcpPort = ((IPEndPoint)listener.LocalEndpoint).Port;
         acceptLoop = Task.Run(AcceptAsync);
     }
 
@@ -28,7 +27,11 @@ public sealed class SimulatorServer : IAsyncDisposable
 
     public Esp32Simulator Simulator { get; }
 
-    public int Port { get; }
+    /// <summary>The loopback TCP port the simulator listens on.</summary>
+    public int TcpPort { get; }
+
+    /// <summary>What to pass to -Port: socket://127.0.0.1:N, or rfc2217://127.0.0.1:N.</summary>
+    public string Port => Url;
 
     /// <summary>Serve RFC 2217 (Telnet COM-PORT-OPTION, with DTR/RTS) instead of a raw byte stream.</summary>
     public bool Rfc2217 { get; }
@@ -36,7 +39,64 @@ public sealed class SimulatorServer : IAsyncDisposable
     /// <summary>The last RFC 2217 connection's stream (its host-set baud rate).</summary>
     public Rfc2217Stream? LastRfc2217Stream { get; private set; }
 
-    public string Url => Rfc2217 ? $"rfc2217://127.0.0.1:{Port}" : $"socket://127.0.0.1:{Port}";
+    public string Url => Rfc2217 ? $"rfc2217://127.0.0.1:{TcpPort}" : $"socket://127.0.0.1:{TcpPort}";
+
+    /// <summary>The simulated chip.</summary>
+    public SimulatedChipType Chip => Simulator.Options.Chip;
+
+    /// <summary>The simulated flash size in bytes.</summary>
+    public int FlashSize => Simulator.Flash.Length;
+
+    /// <summary>True while an uploaded flasher stub runs on the simulated chip.</summary>
+    public bool StubRunning => Simulator.StubRunning;
+
+    /// <summary>False once stopped.</summary>
+    public bool IsRunning => !stop.IsCancellationRequested;
+
+    /// <summary>A copy of <paramref name="length"/> bytes of the simulated flash from <paramref name="offset"/>, for assertions.</summary>
+    public byte[] ReadFlash(long offset, int length)
+    {
+        if (offset < 0 || length < 0 || offset + length > Simulator.Flash.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length), $"0x{offset:X} + {length} bytes is outside the {Simulator.Flash.Length}-byte flash.");
+        }
+
+        lock (Simulator.Flash)
+        {
+            return Simulator.Flash.AsSpan((int)offset, length).ToArray();
+        }
+    }
+
+    /// <summary>Writes the whole simulated flash to a file (a flash dump, as esptool's read_flash 0 ALL would).</summary>
+    public void SaveFlash(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        lock (Simulator.Flash)
+        {
+            File.WriteAllBytes(path, Simulator.Flash);
+        }
+    }
+
+    /// <summary>Loads bytes into the simulated flash at <paramref name="offset"/>, as if flashed earlier (a board's previous state).</summary>
+    public void LoadFlash(string path, long offset = 0)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var data = File.ReadAllBytes(path);
+        if (offset < 0 || offset + data.Length > Simulator.Flash.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"'{path}' ({data.Length} bytes) at 0x{offset:X} does not fit the {Simulator.Flash.Length}-byte flash.");
+        }
+
+        lock (Simulator.Flash)
+        {
+            data.CopyTo(Simulator.Flash, offset);
+        }
+    }
+
+    /// <summary>How many requests of a command the simulated loader has seen, by name (FLASH_DEFL_DATA, SpiFlashMd5) or number.</summary>
+    public int CountOf(string command) => Simulator.CountOf(SimulatorFault.OpcodeOf(command));
+
+    public override string ToString() => $"{Chip} simulator on {Url}";
 
     public async ValueTask DisposeAsync()
     {
@@ -92,77 +152,6 @@ public sealed class SimulatorServer : IAsyncDisposable
             {
                 sessions.Add(session);
             }
-        }
-    }
-}
-
-/// <summary>
-/// A pseudo-terminal wired to a simulator with <c>socat</c>, so the host opens a real serial device
-/// (System.IO.Ports) and the bytes reach the simulator. Throws when socat is not installed.
-/// </summary>
-public sealed class PtyBridge : IDisposable
-{
-    private readonly Process process;
-
-    public PtyBridge(SimulatorServer server)
-    {
-        ArgumentNullException.ThrowIfNull(server);
-        DevicePath = Path.Combine(Path.GetTempPath(), $"esp32sim-{Guid.NewGuid():N}");
-        var start = new ProcessStartInfo("socat", ["-d", "-d", $"pty,raw,echo=0,link={DevicePath}", $"tcp:127.0.0.1:{server.Port}"])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        try
-        {
-            process = Process.Start(start) ?? throw new InvalidOperationException("socat did not start.");
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            throw new InvalidOperationException("socat is required for the pty tests (apt-get install socat).", ex);
-        }
-
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!File.Exists(DevicePath))
-        {
-            if (DateTime.UtcNow > deadline || process.HasExited)
-            {
-                Dispose();
-                throw new InvalidOperationException($"socat did not create {DevicePath}.");
-            }
-
-            Thread.Sleep(20);
-        }
-    }
-
-    /// <summary>The serial device to open (a symlink to /dev/pts/N).</summary>
-    public string DevicePath { get; }
-
-    public void Dispose()
-    {
-        try
-        {
-            if (!process.HasExited)
-            {
-                process.Kill();
-                process.WaitForExit(5000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        process.Dispose();
-        try
-        {
-            File.Delete(DevicePath);
-        }
-        catch (IOException)
-        {
         }
     }
 }

@@ -15,6 +15,20 @@ internal sealed record SimulatedChip(
     SimulatedChipType Type, uint Magic, int? ChipId, bool SecurityInfoHasChipId, bool SecurityInfoSupported,
     bool RomBeginHasEncryptedWord, uint MacRegister, uint SpiBase, uint UsrOffset, uint Usr2Offset, uint W0Offset, string Stub)
 {
+    /// <summary>
+    /// UART0's UART_CLKDIV_REG (base + 0x14, in each chip's technical reference manual): the divider of the UART clock the ROM
+    /// programs for the current baud rate, which esptool reads to tell the crystal frequency.
+    /// </summary>
+    public uint UartClockDividerRegister => Type switch
+    {
+        SimulatedChipType.Esp32 => 0x3FF40014,
+        SimulatedChipType.Esp32S2 => 0x3F400014,
+        _ => 0x60000014,
+    };
+
+    /// <summary>The crystal the UART runs from in the loader: 40 MHz, 32 MHz on the ESP32-H2 (datasheets).</summary>
+    public int CrystalHz => Type == SimulatedChipType.Esp32H2 ? 32_000_000 : 40_000_000;
+
     public static SimulatedChip Get(SimulatedChipType type) => type switch
     {
         SimulatedChipType.Esp32 => new(type, 0x00F01D83, null, false, false, false, 0x3FF5A004, 0x3FF42000, 0x1C, 0x24, 0x80, "esp32.json"),

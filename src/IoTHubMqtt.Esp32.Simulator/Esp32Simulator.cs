@@ -21,6 +21,12 @@ public sealed class Esp32Simulator
     private int syncsSeen;
     private int writeSessions;
 
+    // Chip state that outlives a host connection (a TCP or pty connection does not touch EN): the running stub, RAM and
+    // registers written. An EN reset (DTR/RTS over RFC 2217, or Reset()) clears it.
+    private bool stubRunning;
+    private readonly Dictionary<uint, uint> writtenRegisters = [];
+    private readonly Dictionary<uint, byte[]> ram = [];
+
     public Esp32Simulator(SimulatorOptions? options = null)
     {
         Options = options ?? new SimulatorOptions();
@@ -46,6 +52,9 @@ public sealed class Esp32Simulator
     /// <summary>Resets seen on the EN line (through DTR/RTS over RFC 2217).</summary>
     public int Resets { get; internal set; }
 
+    /// <summary>Bytes that crossed the line at mismatched baud rates (noise on both ends).</summary>
+    public long GarbledBytes { get; private set; }
+
     /// <summary>The baud rate the simulated UART runs at now.</summary>
     public int CurrentBaud { get; private set; } = 115200;
 
@@ -58,11 +67,53 @@ public sealed class Esp32Simulator
         }
     }
 
+    /// <summary>A register as the chip holds it now: written by the host, else its initial value from the options (0 if unset).</summary>
+    public uint Register(uint address)
+    {
+        lock (gate)
+        {
+            return writtenRegisters.TryGetValue(address, out var value) ? value : Options.Registers.GetValueOrDefault(address);
+        }
+    }
+
+    /// <summary>True while an uploaded flasher stub runs (until the next reset): a new connection finds it still running.</summary>
+    public bool StubRunning
+    {
+        get
+        {
+            lock (gate)
+            {
+                return stubRunning;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Pulses EN as a reset button would: the stub stops, RAM and registers are cleared and the chip boots into its serial
+    /// loader at 115200 baud (<paramref name="download"/>, IO0 held low) or into its application.
+    /// </summary>
+    public void Reset(bool download = true)
+    {
+        lock (gate)
+        {
+            Resets++;
+            stubRunning = false;
+            ram.Clear();
+            writtenRegisters.Clear();
+            CurrentBaud = 115200;
+            Mode = download ? SimulatedBootMode.Download : SimulatedBootMode.Application;
+        }
+    }
+
     /// <summary>Serves one host connection until it closes or <paramref name="cancellationToken"/> fires.</summary>
     public async Task ServeAsync(Stream stream, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        CurrentBaud = 115200;
+        if (!StubRunning)
+        {
+            CurrentBaud = 115200;
+        }
+
         if (Options.StartInBootloader)
         {
             Mode = SimulatedBootMode.Download;
@@ -97,21 +148,20 @@ public sealed class Esp32Simulator
     private sealed class Session(Esp32Simulator sim, Stream stream)
     {
         private const byte End = 0xC0, Esc = 0xDB;
+        private const int RomSyncReplies = 8;
+        private const uint RomSyncValue = 0x20120707;
         private readonly Queue<byte[]> frames = new();
         private readonly byte[] buffer = new byte[65536];
         private readonly List<byte> frame = [];
-        private readonly Dictionary<uint, uint> registers = [];
         private readonly RateLimiter inbound = new();
         private readonly RateLimiter outbound = new();
         private bool inFrame;
         private bool escaped;
-        private bool stub;
         private bool en = true;
         private byte[]? pendingBootLog;
 
         // RAM download.
         private uint memAddress;
-        private readonly Dictionary<uint, byte[]> ram = [];
         private MemoryStream? memSegment;
 
         // Flash write session.
@@ -126,6 +176,32 @@ public sealed class Esp32Simulator
         private uint plainPosition;
 
         private SimulatedChip Chip => sim.chip;
+
+        /// <summary>A byte as a UART at the wrong rate reads it: deterministic noise that is never a SLIP delimiter.</summary>
+        private static byte Noise(byte b, int index)
+        {
+            var noise = (byte)((b * 0x1D) + 0x3B + index);
+            return noise == End ? (byte)0x3F : noise;
+        }
+
+        /// <summary>The host's end of the line runs at another baud rate than the chip's UART (known over RFC 2217).</summary>
+        private bool BaudMismatch => stream is IHostBaudRate { HostBaudRate: > 0 } host && host.HostBaudRate != sim.CurrentBaud;
+
+        private bool stub
+        {
+            get => sim.StubRunning;
+            set
+            {
+                lock (sim.gate)
+                {
+                    sim.stubRunning = value;
+                }
+            }
+        }
+
+        private Dictionary<uint, uint> registers => sim.writtenRegisters;
+
+        private Dictionary<uint, byte[]> ram => sim.ram;
 
         private int StatusLength => stub ? 2 : 4;
 
@@ -175,13 +251,9 @@ public sealed class Esp32Simulator
             var enHigh = !rts;
             if (enHigh && !en)
             {
-                sim.Resets++;
-                stub = false;
-                writing = false;
-                ram.Clear();
-                sim.CurrentBaud = 115200;
                 var download = dtr;
-                sim.Mode = download ? SimulatedBootMode.Download : SimulatedBootMode.Application;
+                sim.Reset(download);
+                writing = false;
                 pendingBootLog = Encoding.ASCII.GetBytes(download
                     ? "ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n"
                     : "ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\nI (29) boot: ESP-IDF v5.2 2nd stage bootloader\r\n");
@@ -207,10 +279,12 @@ public sealed class Esp32Simulator
                         return;
                     }
 
-                    // The ROM answers a SYNC several times; the stub once.
-                    for (var i = 0; i < (stub ? 1 : 8); i++)
+                    // The ROM answers a SYNC eight times with a non-zero value (the first word of the SYNC payload, as
+                    // traces of real chips show: 01 08 04 00 07 07 12 20 00 00 00 00); the flasher stub answers once with
+                    // value 0, which is how esptool and esptool-js tell a stub left running from the ROM.
+                    for (var i = 0; i < (stub ? 1 : RomSyncReplies); i++)
                     {
-                        await RespondAsync(op, occurrence, 0, [], ct).ConfigureAwait(false);
+                        await RespondAsync(op, occurrence, stub ? 0u : RomSyncValue, [], ct).ConfigureAwait(false);
                     }
 
                     return;
@@ -221,12 +295,7 @@ public sealed class Esp32Simulator
                     WriteRegister(W(0), W(1), W(2));
                     await RespondAsync(op, occurrence, 0, [], ct).ConfigureAwait(false);
                     return;
-                case 0x14: // GET_SECURITY_INFO
-                    if (!Chip.SecurityInfoSupported)
-                    {
-                        await ErrorAsync(op, occurrence, 0x05, ct).ConfigureAwait(false);
-                        return;
-                    }
+                case 0x14 when Chip.SecurityInfoSupported: // GET_SECURITY_INFO (not on the ESP32 ROM)
 
                     var info = new byte[Chip.SecurityInfoHasChipId ? 20 : 12];
                     if (Chip.SecurityInfoHasChipId)
@@ -238,6 +307,12 @@ public sealed class Esp32Simulator
                     await RespondAsync(op, occurrence, 0, info, ct).ConfigureAwait(false);
                     return;
                 case 0x05: // MEM_BEGIN
+                    if (data.Length != 16)
+                    {
+                        await ErrorAsync(op, occurrence, stub ? (byte)0xC0 : (byte)0x05, ct).ConfigureAwait(false);
+                        return;
+                    }
+
                     memAddress = W(3);
                     memSegment = new MemoryStream();
                     await RespondAsync(op, occurrence, 0, [], ct).ConfigureAwait(false);
@@ -254,13 +329,24 @@ public sealed class Esp32Simulator
                     await RespondAsync(op, occurrence, 0, [], ct).ConfigureAwait(false);
                     return;
                 case 0x06: // MEM_END
-                    await RespondAsync(op, occurrence, 0, [], ct).ConfigureAwait(false);
-                    if (W(0) == 0 && IsStubUpload(W(1)))
+                    // The ROM jumps to the entry point. Whatever program was uploaded there runs as a flasher stub (the only
+                    // kind of RAM program this simulator models), greeting with OHAI; an entry outside the uploaded segments
+                    // is a jump into garbage: the chip stops answering. The mode changes before the response leaves, so
+                    // whoever reads the response sees the chip as it now is.
+                    var jumpsIntoGarbage = W(0) == 0 && !IsInUploadedRam(W(1));
+                    if (jumpsIntoGarbage)
                     {
-                        stub = true;
-                        await SendFrameAsync("OHAI"u8.ToArray(), ct).ConfigureAwait(false);
+                        sim.Mode = SimulatedBootMode.Application;
                     }
 
+                    await RespondAsync(op, occurrence, 0, [], ct).ConfigureAwait(false);
+                    if (W(0) != 0 || jumpsIntoGarbage)
+                    {
+                        return; // no entry point: the loader stays in control; or the chip runs garbage
+                    }
+
+                    stub = true;
+                    await SendFrameAsync("OHAI"u8.ToArray(), ct).ConfigureAwait(false);
                     return;
                 case 0x0D: // SPI_ATTACH: the ROM takes 8 bytes, the stub 4
                     if (data.Length != (stub ? 4 : 8))
@@ -279,8 +365,10 @@ public sealed class Esp32Simulator
                     sim.CurrentBaud = (int)W(0);
                     return;
                 case 0x02 or 0x10: // FLASH_BEGIN / FLASH_DEFL_BEGIN
-                    var expectedLength = !stub && Chip.RomBeginHasEncryptedWord ? 20 : 16;
-                    if (data.Length != expectedLength)
+                    // The ROMs after the ESP32 take a 5th word (encrypted write flag); the ESP32 ROM does not. The stub
+                    // accepts both layouts (esptool sends the 5th word to it too).
+                    var lengthOk = stub ? data.Length is 16 or 20 : data.Length == (Chip.RomBeginHasEncryptedWord ? 20 : 16);
+                    if (!lengthOk)
                     {
                         await ErrorAsync(op, occurrence, stub ? (byte)0xC0 : (byte)0x05, ct).ConfigureAwait(false);
                         return;
@@ -331,25 +419,27 @@ public sealed class Esp32Simulator
                     await ReadFlashAsync(op, occurrence, W(0), W(1), W(2), W(3), ct).ConfigureAwait(false);
                     return;
                 default:
+                    if (!stub && Chip.Type == SimulatedChipType.Esp32)
+                    {
+                        // The ESP32 ROM refuses a command it does not have (GET_SECURITY_INFO, the stub-only commands) with
+                        // invalid-message replies that do not carry the request's opcode, repeated: esptool and esptool-js
+                        // recognise an unsupported command by exactly that (ROM_INVALID_RECV_MSG under another opcode) and
+                        // drain the repeats.
+                        for (var i = 0; i < RomSyncReplies; i++)
+                        {
+                            await SendResponseAsync(0x00, occurrence, 0, [1, 0x05, 0, 0], ct).ConfigureAwait(false);
+                        }
+
+                        return;
+                    }
+
                     await ErrorAsync(op, occurrence, stub ? (byte)0xC3 : (byte)0x05, ct).ConfigureAwait(false);
                     return;
             }
         }
 
-        private bool IsStubUpload(uint entry)
-        {
-            using var json = JsonDocument.Parse(typeof(Esp32Simulator).Assembly.GetManifestResourceStream("Stubs." + Chip.Stub)!);
-            var root = json.RootElement;
-            if (root.GetProperty("entry").GetUInt32() != entry)
-            {
-                return false;
-            }
-
-            var text = Convert.FromBase64String(root.GetProperty("text").GetString()!);
-            var dataSegment = Convert.FromBase64String(root.GetProperty("data").GetString()!);
-            return ram.TryGetValue(root.GetProperty("text_start").GetUInt32(), out var t) && t.AsSpan().SequenceEqual(text)
-                && ram.TryGetValue(root.GetProperty("data_start").GetUInt32(), out var d) && d.AsSpan().SequenceEqual(dataSegment);
-        }
+        private bool IsInUploadedRam(uint address) =>
+            ram.Any(segment => address >= segment.Key && address < segment.Key + (uint)segment.Value.Length);
 
         private void BeginWrite(bool isDeflate, uint size, uint blocks, uint offset, int occurrence)
         {
@@ -474,6 +564,13 @@ public sealed class Esp32Simulator
                 return Chip.Magic;
             }
 
+            if (address == Chip.UartClockDividerRegister)
+            {
+                // Integer part in bits 0-19, sixteenths in bits 20-23, for the baud rate the UART runs at now.
+                var sixteenths = (long)Chip.CrystalHz * 16 / sim.CurrentBaud;
+                return (uint)((sixteenths / 16) | ((sixteenths % 16) << 20));
+            }
+
             var mac = sim.Options.Mac;
             if (address == Chip.MacRegister)
             {
@@ -490,7 +587,7 @@ public sealed class Esp32Simulator
 
         private void WriteRegister(uint address, uint value, uint mask)
         {
-            var old = registers.GetValueOrDefault(address);
+            var old = registers.TryGetValue(address, out var written) ? written : sim.Options.Registers.GetValueOrDefault(address);
             value = (old & ~mask) | (value & mask);
             if (address == Chip.SpiBase && (value & (1u << 18)) != 0)
             {
@@ -499,7 +596,7 @@ public sealed class Esp32Simulator
                 if (command == 0x9F)
                 {
                     var capacity = (uint)Math.Log2(sim.Options.FlashSize);
-                    registers[Chip.SpiBase + Chip.W0Offset] = 0xEF | (0x40u << 8) | (capacity << 16); // Winbond W25Q
+                    registers[Chip.SpiBase + Chip.W0Offset] = sim.Options.FlashJedecId ?? (0xEF | (0x40u << 8) | (capacity << 16)); // Winbond W25Q
                 }
 
                 value &= ~(1u << 18);
@@ -612,6 +709,13 @@ public sealed class Esp32Simulator
             }
 
             sim.BytesSent += bytes.Length;
+            if (BaudMismatch)
+            {
+                // The host samples the chip's bits at another rate: it reads noise with no frame delimiters in it.
+                sim.GarbledBytes += bytes.Length;
+                bytes = bytes.Select(Noise).ToArray();
+            }
+
             await stream.WriteAsync(bytes, ct).ConfigureAwait(false);
             await stream.FlushAsync(ct).ConfigureAwait(false);
         }
@@ -636,6 +740,15 @@ public sealed class Esp32Simulator
                 if (sim.Options.LimitRate)
                 {
                     await inbound.WaitAsync(n, sim.CurrentBaud, ct).ConfigureAwait(false);
+                }
+
+                if (BaudMismatch)
+                {
+                    // The UART samples the host's bits at another rate: what it reads is noise, never a frame.
+                    sim.GarbledBytes += n;
+                    inFrame = false;
+                    frame.Clear();
+                    continue;
                 }
 
                 for (var i = 0; i < n; i++)
