@@ -37,6 +37,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     private readonly MqttListenerAdapter dpsAdapter;
     private readonly AmqpEndpoint? amqp;
     private readonly bool ownsDataPath;
+    private readonly DataPathLock dataPathLock;
     private int stopped;
 
     private IoTHubEmulator(IoTHubEmulatorOptions options, string dataPath, bool ownsDataPath)
@@ -45,18 +46,37 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         this.ownsDataPath = ownsDataPath;
         DataPath = dataPath;
         log = new EmulatorLog(options.Log);
-        certificates = EmulatorCertificates.Create(dataPath, options.HostName, options.CertificatePath, options.CertificatePassword);
         try
         {
-            store = options.Persist ? new SqliteHubStore(Path.Combine(dataPath, "emulator.db")) : new MemoryHubStore();
+            PrivateFiles.CreateFolder(dataPath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw DataPathLock.DataPathNotWritable(dataPath, ex);
+        }
+
+        dataPathLock = DataPathLock.Acquire(dataPath);
+        try
+        {
+            certificates = EmulatorCertificates.Create(dataPath, options.HostName, options.CertificatePath, options.CertificatePassword, options.ReplaceCertificateAuthority, log);
+        }
+        catch
+        {
+            dataPathLock.Dispose();
+            throw;
+        }
+
+        try
+        {
+            store = options.Persist ? new SqliteHubStore(Path.Combine(dataPath, "emulator.db"), options.StoreBusyTimeout) : new MemoryHubStore();
             Hub = new HubState(options, store, log);
-            var authenticator = new SasAuthenticator(options.TokenClockSkew);
+            var authenticator = new SasAuthenticator(options.TokenClockSkew, options.TimeProvider.GetUtcNow);
             Devices = new DeviceEndpoint(Hub, authenticator, log) { ClockSkew = options.TokenClockSkew, OperationsPerSecond = options.DeviceOperationsPerSecond };
             Dps = new DpsState(Hub, options.IdScope);
 
             tlsAdapter = new MqttListenerAdapter(options.ListenAddress, options.MqttTlsPort, certificates.ServerCertificate, log);
             plainAdapter = options.MqttPort >= 0 ? new MqttListenerAdapter(options.ListenAddress, options.MqttPort, null, log) : null;
-            var webSocketAdapter = new WebSocketMqttAdapter();
+            var webSocketAdapter = new WebSocketMqttAdapter(log);
             var adapters = new List<IMqttServerAdapter> { tlsAdapter, webSocketAdapter };
             if (plainAdapter is not null)
             {
@@ -70,7 +90,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             dpsServer = new MqttServer(ServerOptions(options), [dpsAdapter], new MqttNetNullLogger());
             new DpsEndpoint(Dps, authenticator, options.DpsRetryAfterSeconds, log).Attach(dpsServer);
 
-            var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(options.ServiceRequestsPerSecond), log);
+            var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(options.ServiceRequestsPerSecond, options.TimeProvider), log);
             amqp = options.AmqpPort < 0 ? null
                 : new AmqpEndpoint(options.ListenAddress, options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
             api.AmqpPort = amqp?.Port ?? 0;
@@ -80,7 +100,10 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         catch
         {
             amqp?.Dispose();
+            Devices?.Dispose();
+            store?.Dispose();
             certificates.Dispose();
+            dataPathLock.Dispose();
             throw;
         }
     }
@@ -319,6 +342,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         dpsServer.Dispose();
         store.Dispose();
         certificates.Dispose();
+        dataPathLock.Dispose();
         if (ownsDataPath)
         {
             try
@@ -387,6 +411,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
     private static void Validate(IoTHubEmulatorOptions options)
     {
+        options.TimeProvider ??= TimeProvider.System;
         static void Port(int port, string name, bool allowDisabled)
         {
             if (port > 65535 || port < (allowDisabled ? -1 : 0))
@@ -405,6 +430,18 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         {
             throw new IoTHubMqttException("EmulatorPartitionCountInvalid", IoTHubErrorKind.InvalidArgument,
                 $"The PartitionCount {options.PartitionCount} is not between 1 and 32.", "Pass a partition count from 1 to 32 (a real hub has 2 to 32).", "PartitionCount");
+        }
+
+        if (options.TelemetryRetention < 1)
+        {
+            throw new IoTHubMqttException("EmulatorRetentionInvalid", IoTHubErrorKind.InvalidArgument,
+                $"The TelemetryRetention {options.TelemetryRetention} keeps no message.", "Pass the number of telemetry messages to keep, 1 or more (100,000 by default).", "TelemetryRetention");
+        }
+
+        if (options.TelemetryRetentionPeriod <= TimeSpan.Zero)
+        {
+            throw new IoTHubMqttException("EmulatorRetentionInvalid", IoTHubErrorKind.InvalidArgument,
+                $"The TelemetryRetentionPeriod {options.TelemetryRetentionPeriod} keeps no message.", "Pass a positive time span (one day by default).", "TelemetryRetentionPeriod");
         }
 
         if (string.IsNullOrWhiteSpace(options.HostName) || options.HostName.Any(c => c is '/' or ';' or ' ' or '?' or '#'))

@@ -38,6 +38,12 @@ public sealed class IoTHubEmulatorOptions
     /// <summary>A PFX with the server certificate to use instead of a generated one.</summary>
     public string? CertificatePath { get; set; }
 
+    /// <summary>
+    /// Make a new CA in the data path even though one is there (clients must then trust the new <c>ca.pem</c>). Without it
+    /// the emulator never replaces its CA: a damaged, missing or expired CA file stops it with an error saying what to do.
+    /// </summary>
+    public bool ReplaceCertificateAuthority { get; set; }
+
     /// <summary>Password of <see cref="CertificatePath"/>.</summary>
     public string? CertificatePassword { get; set; }
 
@@ -73,14 +79,34 @@ public sealed class IoTHubEmulatorOptions
     /// <summary>How long DPS tells devices to wait before polling (the <c>retry-after</c> it answers).</summary>
     public int DpsRetryAfterSeconds { get; set; } = 1;
 
-    /// <summary>Telemetry messages kept for the service to read (oldest dropped first).</summary>
+    /// <summary>
+    /// Telemetry kept for the service to read: the newest this many messages (oldest dropped first), in memory and, when
+    /// persisting, on disk alike. The database may hold up to 1,000 older ones more until its next pruning step.
+    /// </summary>
     public int TelemetryRetention { get; set; } = 100_000;
+
+    /// <summary>
+    /// Telemetry older than this (by enqueued time on the hub's clock) is dropped too, in memory and on disk alike; one day
+    /// by default, as on an IoT hub's built-in endpoint.
+    /// </summary>
+    public TimeSpan TelemetryRetentionPeriod { get; set; } = TimeSpan.FromDays(1);
 
     /// <summary>How long a new MQTT connection may take to send CONNECT (and the server to wait on a silent client).</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The hub's clock: SAS token expiry, C2D lock and time to live, throttling windows, direct-method timeouts, telemetry
+    /// retention and every time stamp the hub writes. Tests pass a fake clock (Microsoft.Extensions.TimeProvider.Testing);
+    /// the TLS certificates and the sockets' own guards (handshake and idle timeouts) stay on the system clock, since
+    /// peers check certificates against theirs.
+    /// </summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>Receives the emulator's log lines; never given secrets.</summary>
     public Action<EmulatorLogLevel, string>? Log { get; set; }
+
+    /// <summary>How long a database write waits for another program holding the file locked before it fails (a 500, nothing acknowledged).</summary>
+    internal TimeSpan StoreBusyTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     internal IoTHubEmulatorOptions Clone() => (IoTHubEmulatorOptions)MemberwiseClone();
 }

@@ -227,8 +227,9 @@ internal static class EmulatorBenchmark
     private static async Task<ChildBroker> StartEmulatorAsync(string work, BenchmarkCertificates certs)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "IoTHubMqtt.Emulator.dll");
-        var process = ExternalProcess.Start("dotnet", dll, "--ephemeral-ports", "--requests-per-second", "0", "--owner-key", OwnerKey,
-            "--data-path", Path.Combine(work, "emulator"), "--certificate", certs.ServerPfx, "--certificate-password", "bench");
+        var secrets = new Dictionary<string, string> { ["IOTHUB_EMULATOR_OWNER_KEY"] = OwnerKey, ["IOTHUB_EMULATOR_CERTIFICATE_PASSWORD"] = "bench" };
+        var process = ExternalProcess.Start("dotnet", secrets, dll, "--ephemeral-ports", "--requests-per-second", "0",
+            "--data-path", Path.Combine(work, "emulator"), "--certificate", certs.ServerPfx);
         int tls = 0, https = 0;
         while (tls == 0 || https == 0)
         {

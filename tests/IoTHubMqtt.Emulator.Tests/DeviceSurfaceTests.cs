@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using IoTHubMqtt.Testing;
+using Microsoft.Extensions.Time.Testing;
 using MQTTnet.Protocol;
 
 namespace IoTHubMqtt.Emulator.Tests;
@@ -87,27 +88,36 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
     [Fact]
     public async Task CloudToDevice_NotAcknowledged_IsRedeliveredWhenTheLockExpiresThenDeadLettered()
     {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var fx = EmulatorFixture.Start(o =>
         {
-            o.CloudToDeviceLockDuration = TimeSpan.FromSeconds(1);
-            o.CloudToDeviceMaxDeliveryCount = 2;
+            o.TimeProvider = clock;
+            o.CloudToDeviceMaxDeliveryCount = 2; // the lock stays the hub's minute
         });
         var (id, key) = fx.CreateDevice();
         await using var device = await MqttTestDevice.ConnectAsync(fx.Emulator, id, key);
-        var deliveries = 0;
+        var deliveries = System.Threading.Channels.Channel.CreateUnbounded<string>();
         device.Client.ApplicationMessageReceivedAsync += e =>
         {
             e.AutoAcknowledge = false;
-            Interlocked.Increment(ref deliveries);
+            deliveries.Writer.TryWrite(e.ApplicationMessage.Topic);
             return Task.CompletedTask;
         };
         await device.SubscribeAsync($"devices/{id}/messages/devicebound/#");
         await fx.Service.SendAsync(HttpMethod.Post, $"$emulator/devices/{id}/messages/devicebound", rawBody: Encoding.UTF8.GetBytes("ack me"));
+        await NextAsync(deliveries);
 
-        await WaitUntilAsync(() => Volatile.Read(ref deliveries) == 2);
+        clock.Advance(TimeSpan.FromSeconds(59));
+        Assert.Equal(1, fx.Emulator.Hub.QueuedCount(id)); // still locked, not yet sent again
+        Assert.False(deliveries.Reader.TryRead(out _));
+        clock.Advance(TimeSpan.FromSeconds(2));
+        await NextAsync(deliveries); // the lock ran out: delivered again
+
+        clock.Advance(TimeSpan.FromSeconds(61));
         await WaitUntilAsync(() => fx.Emulator.Hub.QueuedCount(id) == 0); // dead-lettered after the second lock ran out
-        await Task.Delay(1500);
-        Assert.Equal(2, Volatile.Read(ref deliveries));
+        clock.Advance(TimeSpan.FromSeconds(61));
+        Assert.Equal(0, fx.Emulator.Hub.QueuedCount(id));
+        Assert.False(deliveries.Reader.TryRead(out _));
     }
 
     [Fact]
@@ -148,14 +158,19 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
     [Fact]
     public async Task CloudToDevice_ExpiredBeforeDelivery_IsNotDelivered()
     {
-        var (id, key) = fixture.CreateDevice();
-        var expiry = DateTime.UtcNow.AddSeconds(1).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
-        await Service.SendAsync(HttpMethod.Post, $"$emulator/devices/{id}/messages/devicebound", rawBody: Encoding.UTF8.GetBytes("stale"),
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var fx = EmulatorFixture.Start(o => o.TimeProvider = clock);
+        var (id, key) = fx.CreateDevice();
+        var expiry = clock.GetUtcNow().AddSeconds(30).UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+        await fx.Service.SendAsync(HttpMethod.Post, $"$emulator/devices/{id}/messages/devicebound", rawBody: Encoding.UTF8.GetBytes("stale"),
             headers: new Dictionary<string, string> { ["iothub-expiry"] = expiry });
-        await Task.Delay(1500);
-        await using var device = await MqttTestDevice.ConnectAsync(fixture.Emulator, id, key);
+        clock.Advance(TimeSpan.FromSeconds(31));
+        await fx.Service.SendAsync(HttpMethod.Post, $"$emulator/devices/{id}/messages/devicebound", rawBody: Encoding.UTF8.GetBytes("fresh"));
+        await using var device = await MqttTestDevice.ConnectAsync(fx.Emulator, id, key);
         await device.SubscribeAsync($"devices/{id}/messages/devicebound/#");
-        Assert.True(await device.NothingReceivedAsync($"devices/{id}/messages/devicebound/", TimeSpan.FromSeconds(1)));
+
+        // Messages arrive in order, so the first one being the fresh one shows the stale one was dropped.
+        Assert.Equal("fresh", MqttTestDevice.Text(await device.ReceiveAsync($"devices/{id}/messages/devicebound/")));
     }
 
     [Fact]
@@ -207,7 +222,7 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
         var response = await Service.SendAsync(HttpMethod.Post, $"twins/{device.DeviceId}/methods", new JsonObject { ["methodName"] = "slow", ["responseTimeoutInSeconds"] = 5 });
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.Status);
         Assert.Equal(504101, response.Json!["errorCode"]!.GetValue<int>());
-        Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(4.5), TimeSpan.FromSeconds(20));
+        Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(4.5), $"Answered after {watch.Elapsed}, before the method timeout.");
         Assert.StartsWith("$iothub/methods/POST/slow/?$rid=", (await device.ReceiveAsync("$iothub/methods/POST/")).Topic, StringComparison.Ordinal);
     }
 
@@ -286,6 +301,9 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
         Assert.Equal("on", body["led"]!.GetValue<string>());
         Assert.Equal(2, body["$version"]!.GetValue<long>());
     }
+
+    private static async Task<string> NextAsync(System.Threading.Channels.Channel<string> channel) =>
+        await channel.Reader.ReadAsync(TestContext.Current.CancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
 
     private static async Task WaitUntilAsync(Func<bool> condition)
     {

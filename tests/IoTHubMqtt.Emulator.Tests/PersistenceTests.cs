@@ -1,9 +1,9 @@
-using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using IoTHubMqtt.Core.Connection;
 using IoTHubMqtt.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace IoTHubMqtt.Emulator.Tests;
 
@@ -108,72 +108,60 @@ public sealed class PersistenceTests : IDisposable
         Assert.Equal(["c2d-0", "c2d-1", "c2d-2"], bodies);
     }
 
-    /// <summary>The emulator executable in a child process on ephemeral ports, so it can be killed.</summary>
-    private sealed class ChildEmulator : IDisposable
+    [Fact]
+    public async Task TelemetryPastTheRetentionPeriod_IsGone_FromMemoryAndFromDisk()
     {
-        private readonly RunningProcess process;
-        private readonly string ownerKey;
-
-        private ChildEmulator(RunningProcess process, string ownerKey, int tls, int https, string ca)
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        string id;
+        await using (var first = EmulatorFixture.Start(o => { o.DataPath = dataPath; o.Persist = true; o.TimeProvider = clock; o.TelemetryRetentionPeriod = TimeSpan.FromHours(1); }))
         {
-            this.process = process;
-            this.ownerKey = ownerKey;
-            TlsPort = tls;
-            HttpsPort = https;
-            CaPath = ca;
+            var (deviceId, key) = first.CreateDevice("aged");
+            id = deviceId;
+            await using var device = await MqttTestDevice.ConnectAsync(first.Emulator, id, key);
+            await device.PublishAsync($"devices/{id}/messages/events/", "old");
+            clock.Advance(TimeSpan.FromMinutes(40));
+            await device.PublishAsync($"devices/{id}/messages/events/", "newer");
+            clock.Advance(TimeSpan.FromMinutes(30)); // "old" is 70 minutes old now, "newer" 30
+
+            var read = await first.Service.SendAsync(HttpMethod.Get, $"$emulator/messages/events?deviceId={id}&from=0");
+            Assert.Equal(["newer"], Bodies(read));
         }
 
-        public int TlsPort { get; }
-
-        public int HttpsPort { get; }
-
-        public string CaPath { get; }
-
-        public static async Task<ChildEmulator> StartAsync(string dataPath, string ownerKey)
-        {
-            var dll = Path.Combine(AppContext.BaseDirectory, "IoTHubMqtt.Emulator.dll");
-            var dotnet = Environment.ProcessPath!.EndsWith("dotnet", StringComparison.Ordinal) ? Environment.ProcessPath : "dotnet";
-            var process = ExternalProcess.Start(dotnet, dll, "--ephemeral-ports", "--persist", "--data-path", dataPath, "--owner-key", ownerKey);
-            int tls = 0, https = 0;
-            string? ca = null;
-            while (tls == 0 || https == 0 || ca is null)
-            {
-                var line = await process.ReadLineAsync(TimeSpan.FromSeconds(30));
-                var value = line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
-                if (line.StartsWith("MQTT/TLS port:", StringComparison.Ordinal))
-                {
-                    tls = int.Parse(value, CultureInfo.InvariantCulture);
-                }
-                else if (line.StartsWith("HTTPS/WS port:", StringComparison.Ordinal))
-                {
-                    https = int.Parse(value, CultureInfo.InvariantCulture);
-                }
-                else if (line.StartsWith("CA certificate:", StringComparison.Ordinal))
-                {
-                    ca = value;
-                }
-            }
-
-            return new ChildEmulator(process, ownerKey, tls, https, ca);
-        }
-
-        public ServiceRestClient Service() =>
-            new(HttpsPort, new EmulatorTrust(CaPath), SasToken.CreateForTimeToLive("localhost", ownerKey, TimeSpan.FromHours(1), "iothubowner"));
-
-        public MQTTnet.MqttClientOptionsBuilder Options(string id, string key)
-        {
-            var trust = new EmulatorTrust(CaPath);
-            return new MQTTnet.MqttClientOptionsBuilder()
-                .WithTcpServer("localhost", TlsPort)
-                .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V311)
-                .WithClientId(id)
-                .WithCredentials($"localhost/{id}/?api-version=2021-04-12", SasToken.CreateForTimeToLive(SasResource.ForDevice("localhost", id), key, TimeSpan.FromHours(1)))
-                .WithTimeout(TimeSpan.FromSeconds(10))
-                .WithTlsOptions(o => o.UseTls().WithCertificateValidationHandler(e => trust.Validate(e.Certificate, e.SslPolicyErrors)));
-        }
-
-        public void Kill() => process.Dispose();
-
-        public void Dispose() => process.Dispose();
+        // On disk the same: a restart brings back what memory kept, no more.
+        await using var second = EmulatorFixture.Start(o => { o.DataPath = dataPath; o.Persist = true; o.TimeProvider = clock; o.TelemetryRetentionPeriod = TimeSpan.FromHours(1); });
+        Assert.Equal(["newer"], Bodies(await second.Service.SendAsync(HttpMethod.Get, $"$emulator/messages/events?deviceId={id}&from=0")));
+        clock.Advance(TimeSpan.FromMinutes(31));
+        Assert.Empty(Bodies(await second.Service.SendAsync(HttpMethod.Get, $"$emulator/messages/events?deviceId={id}&from=0")));
     }
+
+    [Fact]
+    public async Task CloudToDeviceFeedback_NotYetRead_SurvivesARestart()
+    {
+        string id;
+        await using (var first = EmulatorFixture.Start(o => { o.DataPath = dataPath; o.Persist = true; }))
+        {
+            var (deviceId, key) = first.CreateDevice("acked");
+            id = deviceId;
+            await first.Service.SendAsync(HttpMethod.Post, $"$emulator/devices/{id}/messages/devicebound", rawBody: Encoding.UTF8.GetBytes("track me"),
+                headers: new Dictionary<string, string> { ["iothub-ack"] = "full", ["iothub-messageid"] = "tracked-1" });
+            await using var device = await MqttTestDevice.ConnectAsync(first.Emulator, id, key);
+            await device.SubscribeAsync($"devices/{id}/messages/devicebound/#");
+            await device.ReceiveAsync($"devices/{id}/messages/devicebound/");
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (first.Emulator.Hub.QueuedCount(id) != 0 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20);
+            }
+        }
+
+        await using var second = EmulatorFixture.Start(o => { o.DataPath = dataPath; o.Persist = true; });
+        var feedback = await second.Service.SendAsync(HttpMethod.Get, "$emulator/messages/feedback");
+        var record = Assert.Single(feedback.Json!["feedback"]!.AsArray())!;
+        Assert.Equal("tracked-1", record["originalMessageId"]!.GetValue<string>());
+        Assert.Equal("Success", record["statusCode"]!.GetValue<string>());
+        Assert.Empty((await second.Service.SendAsync(HttpMethod.Get, "$emulator/messages/feedback")).Json!["feedback"]!.AsArray()); // read once
+    }
+
+    private static List<string> Bodies(ServiceResponse read) =>
+        [.. read.Json!["messages"]!.AsArray().Select(m => Encoding.UTF8.GetString(Convert.FromBase64String(m!["body"]!.GetValue<string>())))];
 }

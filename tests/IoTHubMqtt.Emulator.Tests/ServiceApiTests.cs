@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using IoTHubMqtt.Core.Connection;
 using IoTHubMqtt.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace IoTHubMqtt.Emulator.Tests;
 
@@ -235,21 +236,52 @@ public sealed class ServiceApiTests(EmulatorFixture fixture) : IClassFixture<Emu
     }
 
     [Fact]
-    public async Task Requests_OverTheRate_Get429WithRetryAfter()
+    public async Task Requests_OverTheRate_Get429WithRetryAfter_UntilTheWindowPasses()
     {
-        await using var limited = EmulatorFixture.Start(o => o.ServiceRequestsPerSecond = 5);
-        var statuses = new List<ServiceResponse>();
-        for (var i = 0; i < 20; i++)
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var limited = EmulatorFixture.Start(o => { o.ServiceRequestsPerSecond = 5; o.TimeProvider = clock; });
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 5; i++)
         {
-            statuses.Add(await limited.Service.SendAsync(HttpMethod.Get, "devices"));
+            statuses.Add((await limited.Service.SendAsync(HttpMethod.Get, "devices")).Status);
         }
 
-        var throttled = statuses.Where(r => r.Status == HttpStatusCode.TooManyRequests).ToList();
-        Assert.NotEmpty(throttled);
-        Assert.Equal("1", throttled[0].Header("Retry-After"));
-        Assert.Contains(statuses, r => r.Status == HttpStatusCode.OK);
-        await Task.Delay(1100);
-        Assert.Equal(HttpStatusCode.OK, (await limited.Service.SendAsync(HttpMethod.Get, "devices")).Status);
+        var throttled = await limited.Service.SendAsync(HttpMethod.Get, "devices");
+        clock.Advance(TimeSpan.FromMilliseconds(200)); // refills one request
+        var refilled = await limited.Service.SendAsync(HttpMethod.Get, "devices");
+        var again = await limited.Service.SendAsync(HttpMethod.Get, "devices");
+
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+        Assert.Equal(HttpStatusCode.TooManyRequests, throttled.Status);
+        Assert.Equal("1", throttled.Header("Retry-After"));
+        Assert.Equal(429001, throttled.Json!["errorCode"]!.GetValue<int>());
+        Assert.Equal(HttpStatusCode.OK, refilled.Status);
+        Assert.Equal(HttpStatusCode.TooManyRequests, again.Status);
+    }
+
+    [Fact]
+    public async Task RequestsWithABadToken_AreRefused401_WithoutUsingUpTheRateOfLegitimateCallers()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow); // no refill during the test: only what is counted matters
+        await using var limited = EmulatorFixture.Start(o => { o.ServiceRequestsPerSecond = 5; o.TimeProvider = clock; });
+        using var attacker = new ServiceRestClient(limited.Emulator.HttpsPort, limited.Trust,
+            SasToken.CreateForTimeToLive(limited.Emulator.HostName, SharedAccessKeys.Generate(), TimeSpan.FromHours(1), "iothubowner"));
+        var refused = new List<HttpStatusCode>();
+        for (var i = 0; i < 60; i++)
+        {
+            refused.Add((await attacker.SendAsync(HttpMethod.Get, "devices")).Status);
+        }
+
+        attacker.Authorization = null;
+        refused.Add((await attacker.SendAsync(HttpMethod.Get, "devices")).Status);
+
+        Assert.All(refused, status => Assert.Equal(HttpStatusCode.Unauthorized, status));
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await limited.Service.SendAsync(HttpMethod.Get, "devices")).Status);
+        }
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await limited.Service.SendAsync(HttpMethod.Get, "devices")).Status);
     }
 
     [Fact]

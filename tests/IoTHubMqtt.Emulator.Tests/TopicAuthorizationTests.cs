@@ -33,10 +33,11 @@ public sealed class TopicAuthorizationTests(EmulatorFixture fixture) : IClassFix
     }
 
     [Fact]
-    public async Task Subscribe_ToEverything_Disconnects()
+    public async Task Subscribe_ToTopicsNoDeviceHas_Disconnects()
     {
+        // ('#' is the device's C2D subscription, as on the hub: SdkDialectTests.)
         await using var device = await fixture.ConnectNewDeviceAsync();
-        await IgnoreFailure(device.SubscribeAsync("#"));
+        await IgnoreFailure(device.SubscribeAsync("sensors/#"));
         await device.Disconnected.WaitAsync(TimeSpan.FromSeconds(10));
     }
 

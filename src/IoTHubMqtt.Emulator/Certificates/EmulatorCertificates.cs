@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using IoTHubMqtt.Core.Errors;
+using IoTHubMqtt.Emulator.Storage;
 
 namespace IoTHubMqtt.Emulator.Certificates;
 
@@ -13,6 +14,7 @@ internal sealed class EmulatorCertificates : IDisposable
 {
     private const string CaFileName = "ca.pem";
     private const string CaKeyFileName = "ca.key.pem";
+    private const string ServerCertificateFileName = "certificate.pem";
 
     private EmulatorCertificates(X509Certificate2 server, string caPath)
     {
@@ -22,10 +24,16 @@ internal sealed class EmulatorCertificates : IDisposable
 
     public X509Certificate2 ServerCertificate { get; }
 
-    /// <summary>PEM file of the CA a client should trust.</summary>
+    /// <summary>PEM file a client should trust: the generated CA (<c>ca.pem</c>), or the certificate of the user's PFX (<c>certificate.pem</c>).</summary>
     public string CaCertificatePath { get; }
 
-    public static EmulatorCertificates Create(string directory, string hostName, string? pfxPath, string? pfxPassword)
+    /// <summary>
+    /// The server identity for <paramref name="hostName"/>: from the user's PFX, or signed by the CA kept in
+    /// <paramref name="directory"/> (made there the first time). A CA that is there but damaged, half missing or expired is
+    /// an error naming the file; it is replaced only when <paramref name="replaceCa"/> asks for it, since clients trust it.
+    /// Validity is on the system clock, which is what TLS peers check it against.
+    /// </summary>
+    public static EmulatorCertificates Create(string directory, string hostName, string? pfxPath, string? pfxPassword, bool replaceCa, EmulatorLog log)
     {
         Directory.CreateDirectory(directory);
         var caPath = Path.Combine(directory, CaFileName);
@@ -39,43 +47,82 @@ internal sealed class EmulatorCertificates : IDisposable
             catch (CryptographicException ex)
             {
                 throw new IoTHubMqttException("EmulatorCertificateInvalid", IoTHubErrorKind.InvalidArgument,
-                    "The server certificate file could not be read as a PFX with its password.", "Pass a PFX file holding a certificate and its private key, and its password.", pfxPath, ex);
+                    $"The server certificate file '{pfxPath}' could not be read as a PFX with its password.", "Pass a PFX file holding a certificate and its private key, and its password.", pfxPath, ex);
             }
 
             if (!pfx.HasPrivateKey)
             {
                 pfx.Dispose();
                 throw new IoTHubMqttException("EmulatorCertificateNoPrivateKey", IoTHubErrorKind.InvalidArgument,
-                    "The server certificate has no private key.", "Export the PFX with its private key.", pfxPath);
+                    $"The server certificate in '{pfxPath}' has no private key.", "Export the PFX with its private key.", pfxPath);
             }
 
-            File.WriteAllText(caPath, pfx.ExportCertificatePem());
-            return new EmulatorCertificates(pfx, caPath);
+            // Exported beside the generated CA, never over it: that CA is still there for a start without the PFX.
+            var certificatePath = Path.Combine(directory, ServerCertificateFileName);
+            PrivateFiles.WriteAllText(certificatePath, pfx.ExportCertificatePem());
+            return new EmulatorCertificates(pfx, certificatePath);
         }
 
-        using var ca = LoadOrCreateCa(directory, caPath);
+        using var ca = LoadOrCreateCa(directory, caPath, replaceCa, log);
         return new EmulatorCertificates(CreateServerCertificate(ca, hostName), caPath);
     }
 
-    private static X509Certificate2 LoadOrCreateCa(string directory, string caPath)
+    private static X509Certificate2 LoadOrCreateCa(string directory, string caPath, bool replace, EmulatorLog log)
     {
         var keyPath = Path.Combine(directory, CaKeyFileName);
-        if (File.Exists(caPath) && File.Exists(keyPath))
+        var caExists = File.Exists(caPath);
+        var keyExists = File.Exists(keyPath);
+        if ((caExists || keyExists) && !replace)
         {
+            if (!keyExists)
+            {
+                throw CaInvalid(keyPath, $"the CA's private key '{keyPath}' is missing (its certificate '{caPath}' is there)", null);
+            }
+
+            if (!caExists)
+            {
+                throw CaInvalid(caPath, $"the CA certificate '{caPath}' is missing (its key '{keyPath}' is there)", null);
+            }
+
+            X509Certificate2 loaded;
             try
             {
-                var loaded = X509Certificate2.CreateFromPemFile(caPath, keyPath);
-                if (loaded.NotAfter > DateTime.UtcNow.AddDays(1))
-                {
-                    return loaded;
-                }
-
-                loaded.Dispose();
+                PrivateFiles.Restrict(caPath);
+                PrivateFiles.Restrict(keyPath);
+                loaded = X509Certificate2.CreateFromPemFile(caPath, keyPath);
             }
-            catch (CryptographicException)
+            catch (CryptographicException ex)
             {
-                // fall through: make a new CA
+                var certificateReads = CertificateReads(caPath);
+                var bad = certificateReads ? keyPath : caPath;
+                throw CaInvalid(bad, certificateReads
+                    ? $"the CA's private key '{keyPath}' is damaged or does not belong to the certificate '{caPath}'"
+                    : $"the CA certificate '{caPath}' is damaged", ex);
             }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw CaInvalid(caPath, $"the CA files '{caPath}' and '{keyPath}' cannot be read ({ex.Message})", ex);
+            }
+
+            if (loaded.NotAfter.ToUniversalTime() <= DateTime.UtcNow.AddDays(1))
+            {
+                var expiry = loaded.NotAfter.ToUniversalTime().ToString("yyyy-MM-dd HH:mm 'UTC'", System.Globalization.CultureInfo.InvariantCulture);
+                loaded.Dispose();
+                throw new IoTHubMqttException("EmulatorCaExpired", IoTHubErrorKind.InvalidData,
+                    $"The emulator's CA '{caPath}' expires {expiry}: server certificates it signs would not be trusted.",
+                    $"Delete '{caPath}' and '{keyPath}' to have the emulator make a new CA, then give clients the new ca.pem.", caPath);
+            }
+
+            return loaded;
+        }
+
+        if (caExists || keyExists)
+        {
+            log.Warning($"Making a new CA in '{directory}' as asked: clients must trust the new '{caPath}'.");
+        }
+        else
+        {
+            log.Information($"Making a new CA in '{directory}' ('{caPath}' is what clients trust).");
         }
 
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -85,15 +132,30 @@ internal sealed class EmulatorCertificates : IDisposable
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         var now = DateTimeOffset.UtcNow;
         var ca = request.CreateSelfSigned(now.AddDays(-1), now.AddYears(5));
-        File.WriteAllText(caPath, ca.ExportCertificatePem());
-        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
+        PrivateFiles.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
+        PrivateFiles.WriteAllText(caPath, ca.ExportCertificatePem());
         return ca;
     }
+
+    private static bool CertificateReads(string caPath)
+    {
+        try
+        {
+            using var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(caPath));
+            return true;
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+    }
+
+    private static IoTHubMqttException CaInvalid(string path, string detail, Exception? inner) => new(
+        "EmulatorCaInvalid", IoTHubErrorKind.InvalidData,
+        $"The emulator's CA cannot be used: {detail}. It is not replaced on its own, since clients trust it.",
+        "Put back ca.pem and ca.key.pem from a copy (they belong together); or delete both, or start the emulator asking for a new CA " +
+        "(IoTHubEmulatorOptions.ReplaceCertificateAuthority, standalone --new-ca), and give clients the new ca.pem.",
+        path, inner);
 
     private static X509Certificate2 CreateServerCertificate(X509Certificate2 ca, string hostName)
     {

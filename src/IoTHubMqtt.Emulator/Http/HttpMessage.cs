@@ -19,6 +19,9 @@ internal sealed class HttpRequest
 
     public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;
 
+    /// <summary>Who the request was authenticated as (set by the handler), for the routes' permission checks.</summary>
+    public object? Principal { get; set; }
+
     /// <summary>Path segments, percent-decoded.</summary>
     public string[] Segments => Path.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
 }

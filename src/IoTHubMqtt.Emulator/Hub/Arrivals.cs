@@ -4,7 +4,7 @@ namespace IoTHubMqtt.Emulator.Hub;
 /// Wakes readers that wait for something to arrive in a collection guarded by its owner's lock. The signal exists only
 /// while someone waits; <see cref="TakeWaiters"/> is called under the owner's lock and the result set outside it.
 /// </summary>
-internal sealed class Arrivals
+internal sealed class Arrivals(TimeProvider time)
 {
     private TaskCompletionSource? waiting;
 
@@ -18,11 +18,11 @@ internal sealed class Arrivals
 
     /// <summary>
     /// Runs <paramref name="take"/> under <paramref name="gate"/> until it finds something or <paramref name="wait"/> has
-    /// passed (then: empty), sleeping until the next arrival in between.
+    /// passed on the hub's clock (then: empty), sleeping until the next arrival in between.
     /// </summary>
     public async Task<List<T>> WaitForAsync<T>(object gate, Func<List<T>> take, TimeSpan wait, CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow + wait;
+        var deadline = time.GetUtcNow() + wait;
         while (true)
         {
             Task signal;
@@ -37,7 +37,7 @@ internal sealed class Arrivals
                 signal = (waiting ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
             }
 
-            var left = deadline - DateTime.UtcNow;
+            var left = deadline - time.GetUtcNow();
             if (left <= TimeSpan.Zero)
             {
                 return [];
@@ -45,7 +45,7 @@ internal sealed class Arrivals
 
             try
             {
-                await signal.WaitAsync(left, cancellationToken).ConfigureAwait(false);
+                await signal.WaitAsync(left, time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {

@@ -38,7 +38,7 @@ internal sealed class DeviceIdentity
 
     public string? SecondaryThumbprint { get; set; }
 
-    public DateTime StatusUpdatedTime { get; set; } = DateTime.UtcNow;
+    public DateTime StatusUpdatedTime { get; set; }
 
     public DateTime LastActivityTime { get; set; } = DateTime.MinValue;
 
@@ -51,6 +51,12 @@ internal sealed class DeviceIdentity
     public JsonObject Reported { get; set; } = [];
 
     public JsonObject Tags { get; set; } = [];
+
+    /// <summary>The desired section's <c>$metadata</c> (see <see cref="TwinMetadata"/>).</summary>
+    public JsonObject DesiredMetadata { get; set; } = TwinMetadata.Empty();
+
+    /// <summary>The reported section's <c>$metadata</c>.</summary>
+    public JsonObject ReportedMetadata { get; set; } = TwinMetadata.Empty();
 
     public long DesiredVersion { get; set; } = 1;
 

@@ -52,5 +52,9 @@ internal sealed class HubError : Exception
 
     public static HubError MessageTooLarge(int limit) => new(413, 413001, "MessageTooLarge", $"The message is larger than {limit} bytes.");
 
+    /// <summary>The change could not be stored (see the emulator's log): a 500, so nothing is acknowledged.</summary>
+    public static HubError StorageFailed(IoTHubMqtt.Core.Errors.IoTHubMqttException cause) =>
+        new(500, 500001, "ServerError", $"The emulator could not store the change ({cause.ErrorId}: {cause.Message})");
+
     public static HubError Throttled(int retryAfter) => new(429, 429001, "ThrottlingException", "The request rate is too high.") { RetryAfterSeconds = retryAfter };
 }

@@ -14,10 +14,13 @@ internal sealed class HubState
     public const int MaxCloudToDeviceQueue = 50;
     public const int MaxCloudToDeviceBytes = 64 * 1024;
 
+    /// <summary>Delivery feedback records kept until a reader takes them (the oldest are dropped beyond this).</summary>
+    public const int MaxFeedbackWaiting = 10_000;
+
     private readonly object gate = new();
     private readonly List<CloudToDeviceFeedback> feedback = [];
     private long nextFeedbackSequence = 1;
-    private readonly Arrivals feedbackArrivals = new();
+    private readonly Arrivals feedbackArrivals;
     private readonly Dictionary<string, DeviceIdentity> devices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<CloudToDeviceMessage>> queues = new(StringComparer.Ordinal);
     private readonly IHubStore store;
@@ -25,13 +28,24 @@ internal sealed class HubState
     private readonly EmulatorLog log;
     private long nextC2DSequence = 1;
 
+    /// <summary>Loads the hub from <paramref name="store"/>; its designed errors (a damaged or foreign database) come out as they are.</summary>
     public HubState(IoTHubEmulatorOptions options, IHubStore store, EmulatorLog log)
     {
         this.options = options;
-        this.store = store;
         this.log = log;
-        Telemetry = new TelemetryLog(options.TelemetryRetention, PartitionOf);
-        var ownerKey = options.OwnerKey ?? store.GetSetting("policy.iothubowner") ?? SharedAccessKeys.Generate();
+        Time = options.TimeProvider;
+        feedbackArrivals = new Arrivals(Time);
+        Telemetry = new TelemetryLog(options.TelemetryRetention, PartitionOf, Time, options.TelemetryRetentionPeriod);
+        var storedOwnerKey = store.GetSetting("policy.iothubowner");
+        if (options.OwnerKey is null && storedOwnerKey is not null && !IsKey(storedOwnerKey))
+        {
+            throw new IoTHubMqtt.Core.Errors.IoTHubMqttException("EmulatorDataCorrupt", IoTHubMqtt.Core.Errors.IoTHubErrorKind.InvalidData,
+                $"The owner key kept in the emulator's database{(store.Location is { } at ? $" '{at}'" : "")} is damaged (not base64 of 16 to 64 bytes).",
+                "Pass the owner key you used before (-OwnerKey, or --owner-key-file for the standalone emulator) to replace it, or move the database away to start with an empty hub.",
+                store.Location);
+        }
+
+        var ownerKey = options.OwnerKey ?? storedOwnerKey ?? SharedAccessKeys.Generate();
         store.SetSetting("policy.iothubowner", ownerKey);
         Policies = new Dictionary<string, AccessPolicy>(StringComparer.Ordinal)
         {
@@ -59,6 +73,14 @@ internal sealed class HubState
         }
 
         Telemetry.Restore(store.LoadTelemetry());
+        store.PruneTelemetry(Telemetry.OldestSequenceNumber);
+        foreach (var record in store.LoadFeedback().OrderBy(r => r.SequenceNumber).TakeLast(MaxFeedbackWaiting))
+        {
+            feedback.Add(record);
+            nextFeedbackSequence = Math.Max(nextFeedbackSequence, record.SequenceNumber + 1);
+        }
+
+        this.store = new GuardedHubStore(store, log); // from here on a failed write is a 500, never an acknowledgement
     }
 
     /// <summary>Raised (outside the lock) after the desired properties of a device changed: device id, patch with <c>$version</c>.</summary>
@@ -71,6 +93,12 @@ internal sealed class HubState
     public event Action<string>? DeviceRevoked;
 
     public IReadOnlyDictionary<string, AccessPolicy> Policies { get; }
+
+    /// <summary>The hub's clock (<see cref="IoTHubEmulatorOptions.TimeProvider"/>).</summary>
+    public TimeProvider Time { get; }
+
+    /// <summary>Now on the hub's clock, UTC.</summary>
+    public DateTime Now => Time.GetUtcNow().UtcDateTime;
 
     public TelemetryLog Telemetry { get; }
 
@@ -163,15 +191,16 @@ internal sealed class HubState
         {
             case "sas":
                 authType = DeviceAuthType.Sas;
-                primaryKey = auth?["symmetricKey"]?["primaryKey"]?.GetValue<string>();
-                secondaryKey = auth?["symmetricKey"]?["secondaryKey"]?.GetValue<string>();
+                // The SDKs send empty strings for keys they leave to the hub (Node: Registry.create({ deviceId })): generated.
+                primaryKey = NonEmpty(auth?["symmetricKey"]?["primaryKey"]?.GetValue<string>());
+                secondaryKey = NonEmpty(auth?["symmetricKey"]?["secondaryKey"]?.GetValue<string>());
                 CheckKey(primaryKey);
                 CheckKey(secondaryKey);
                 break;
             case "selfSigned":
                 authType = DeviceAuthType.SelfSigned;
-                primaryThumb = auth?["x509Thumbprint"]?["primaryThumbprint"]?.GetValue<string>();
-                secondaryThumb = auth?["x509Thumbprint"]?["secondaryThumbprint"]?.GetValue<string>();
+                primaryThumb = NonEmpty(auth?["x509Thumbprint"]?["primaryThumbprint"]?.GetValue<string>());
+                secondaryThumb = NonEmpty(auth?["x509Thumbprint"]?["secondaryThumbprint"]?.GetValue<string>());
                 if (string.IsNullOrEmpty(primaryThumb))
                 {
                     throw HubError.BadRequest("A selfSigned device needs authentication.x509Thumbprint.primaryThumbprint.");
@@ -189,12 +218,12 @@ internal sealed class HubState
             devices.TryGetValue(deviceId, out var existing);
             if (existing is null)
             {
-                if (ifMatch is not null && ifMatch != "*")
+                if (ifMatch is not null && !IsWildcard(ifMatch))
                 {
                     throw HubError.DeviceNotFound(deviceId);
                 }
 
-                existing = new DeviceIdentity { DeviceId = parentId, ModuleId = moduleId };
+                existing = new DeviceIdentity { DeviceId = parentId, ModuleId = moduleId, StatusUpdatedTime = Now };
             }
             else
             {
@@ -203,7 +232,7 @@ internal sealed class HubState
                     throw HubError.DeviceAlreadyExists(deviceId);
                 }
 
-                if (ifMatch != "*" && Unquote(ifMatch) != existing.ETag)
+                if (!ETagMatches(ifMatch, existing.ETag))
                 {
                     throw HubError.PreconditionFailed("the ETag does not match the device");
                 }
@@ -226,7 +255,7 @@ internal sealed class HubState
                 if (enabled != updated.Enabled)
                 {
                     updated.Enabled = enabled;
-                    updated.StatusUpdatedTime = DateTime.UtcNow;
+                    updated.StatusUpdatedTime = Now;
                     revoked = !enabled;
                 }
             }
@@ -284,7 +313,7 @@ internal sealed class HubState
         lock (gate)
         {
             var existing = devices.GetValueOrDefault(deviceId) ?? throw HubError.DeviceNotFound(deviceId);
-            if (ifMatch is not null && ifMatch != "*" && Unquote(ifMatch) != existing.ETag)
+            if (ifMatch is not null && !ETagMatches(ifMatch, existing.ETag))
             {
                 throw HubError.PreconditionFailed("the ETag does not match the device");
             }
@@ -315,8 +344,8 @@ internal sealed class HubState
             if (devices.TryGetValue(deviceId, out var device))
             {
                 device.Connected = connected;
-                device.ConnectionStateUpdatedTime = DateTime.UtcNow;
-                device.LastActivityTime = DateTime.UtcNow;
+                device.ConnectionStateUpdatedTime = Now;
+                device.LastActivityTime = Now;
             }
         }
     }
@@ -354,6 +383,7 @@ internal sealed class HubState
             var merged = TwinDocument.Merge(device.Reported, patch);
             var updated = Copy(device);
             updated.Reported = merged;
+            updated.ReportedMetadata = TwinMetadata.AfterPatch(device.Reported, device.ReportedMetadata, patch, TwinMetadata.Stamp(Now, null));
             updated.ReportedVersion++;
             updated.TwinVersion++;
             updated.TwinETag = DeviceIdentity.NewETag();
@@ -373,7 +403,9 @@ internal sealed class HubState
     {
         var tags = body["tags"] as JsonObject;
         var desired = body["properties"]?["desired"] as JsonObject;
-        if (body["properties"]?["reported"] is not null)
+        // A replace carries the whole twin as read (reported properties and $metadata included): those are read-only and
+        // ignored; a patch that names reported properties is refused.
+        if (!replace && body["properties"]?["reported"] is not null)
         {
             throw HubError.BadRequest("Reported properties can only be changed by the device.");
         }
@@ -385,7 +417,7 @@ internal sealed class HubState
 
         if (desired is not null)
         {
-            TwinDocument.Validate(desired, 1, allowVersion: true);
+            TwinDocument.Validate(desired, 1, allowVersion: true, allowMetadata: true);
         }
 
         JsonObject? desiredPatch = null;
@@ -393,7 +425,7 @@ internal sealed class HubState
         lock (gate)
         {
             var device = devices.GetValueOrDefault(deviceId) ?? throw HubError.DeviceNotFound(deviceId);
-            if (ifMatch is not null && ifMatch != "*" && Unquote(ifMatch) != device.TwinETag)
+            if (ifMatch is not null && !ETagMatches(ifMatch, device.TwinETag))
             {
                 throw HubError.PreconditionFailed("the ETag does not match the twin");
             }
@@ -410,6 +442,10 @@ internal sealed class HubState
                 TwinDocument.CheckSize(newDesired);
                 updated.Desired = newDesired;
                 updated.DesiredVersion++;
+                var stamp = TwinMetadata.Stamp(Now, updated.DesiredVersion);
+                updated.DesiredMetadata = replace
+                    ? TwinMetadata.ForWhole(newDesired, stamp)
+                    : TwinMetadata.AfterPatch(device.Desired, device.DesiredMetadata, desired!, stamp);
                 desiredPatch = TwinDocument.WithVersion(replace ? newDesired : Clean(desired!, keepNulls: true), updated.DesiredVersion);
             }
 
@@ -468,7 +504,7 @@ internal sealed class HubState
                 throw HubError.QueueFull(deviceId);
             }
 
-            var now = DateTime.UtcNow;
+            var now = Now;
             message = new CloudToDeviceMessage
             {
                 SequenceNumber = nextC2DSequence++,
@@ -505,7 +541,7 @@ internal sealed class HubState
             }
 
             DropExpired(queue);
-            var now = DateTime.UtcNow;
+            var now = Now;
             foreach (var message in queue)
             {
                 if (message.LockedUntilUtc is { } until && until > now)
@@ -585,7 +621,7 @@ internal sealed class HubState
     /// <summary>Devices whose locks ran out: their messages should be sent again.</summary>
     public List<string> DevicesWithExpiredLocks()
     {
-        var now = DateTime.UtcNow;
+        var now = Now;
         lock (gate)
         {
             return queues.Where(q => q.Value.Any(m => m.LockedUntilUtc is { } until && until <= now)).Select(q => q.Key).ToList();
@@ -594,10 +630,19 @@ internal sealed class HubState
 
     // ---------------------------------------------------------------- telemetry
 
+    /// <summary>Rows the store deletes at a time once they are past the retention (it holds at most this many more).</summary>
+    public const int TelemetryPruneStep = 1000;
+
+    /// <summary>Numbers, stores and keeps a telemetry message; returns once it is on disk (when persisting), so it may be acknowledged.</summary>
     public TelemetryMessage AppendTelemetry(Func<long, TelemetryMessage> create)
     {
-        var message = Telemetry.Append(create);
-        store.AppendTelemetry(message);
+        var message = Telemetry.Append(create, store.AppendTelemetry);
+        if (message.SequenceNumber % TelemetryPruneStep == 0)
+        {
+            // Memory and disk keep the same retention: the store drops only what the log no longer holds.
+            store.PruneTelemetry(Telemetry.OldestSequenceNumber);
+        }
+
         return message;
     }
 
@@ -605,7 +650,7 @@ internal sealed class HubState
 
     private void DropExpired(List<CloudToDeviceMessage> queue)
     {
-        var now = DateTime.UtcNow;
+        var now = Now;
         foreach (var expired in queue.Where(m => m.ExpiryTimeUtc <= now).ToList())
         {
             queue.Remove(expired);
@@ -615,7 +660,7 @@ internal sealed class HubState
     }
 
     // Delivery feedback the sender asked for with iothub-ack (positive: Success; negative: Expired, DeliveryCountExceeded).
-    // Kept in memory until a reader takes it (at most 10,000 waiting: the oldest are dropped). Called under the gate.
+    // Kept, in memory and on disk alike, until a reader takes it (at most 10,000 waiting: the oldest are dropped). Called under the gate.
     private void AddFeedback(CloudToDeviceMessage message, string status)
     {
         var wanted = message.Ack switch
@@ -630,9 +675,12 @@ internal sealed class HubState
             return;
         }
 
-        feedback.Add(new CloudToDeviceFeedback(nextFeedbackSequence++, message.MessageId, message.DeviceId, status, DateTime.UtcNow));
-        if (feedback.Count > 10_000)
+        var record = new CloudToDeviceFeedback(nextFeedbackSequence++, message.MessageId, message.DeviceId, status, Now);
+        store.SaveFeedback(record);
+        feedback.Add(record);
+        if (feedback.Count > MaxFeedbackWaiting)
         {
+            store.DeleteFeedback(feedback[0].SequenceNumber);
             feedback.RemoveAt(0);
         }
 
@@ -649,6 +697,11 @@ internal sealed class HubState
         {
             var taken = feedback.Take(max).ToList();
             feedback.RemoveRange(0, taken.Count);
+            foreach (var record in taken)
+            {
+                store.DeleteFeedback(record.SequenceNumber);
+            }
+
             return taken;
         }, wait, cancellationToken).ConfigureAwait(false);
     }
@@ -664,6 +717,11 @@ internal sealed class HubState
         TaskCompletionSource? signal;
         lock (gate)
         {
+            foreach (var record in records)
+            {
+                store.SaveFeedback(record);
+            }
+
             feedback.AddRange(records);
             feedback.Sort((a, b) => a.SequenceNumber.CompareTo(b.SequenceNumber));
             signal = feedbackArrivals.TakeWaiters();
@@ -710,7 +768,26 @@ internal sealed class HubState
         return copy;
     }
 
-    private static string Unquote(string etag) => etag.Trim().Trim('"');
+    private static bool IsKey(string key)
+    {
+        try
+        {
+            return SharedAccessKeys.Decode(key).Length is >= 16 and <= 64;
+        }
+        catch (IoTHubMqtt.Core.Errors.IoTHubMqttException)
+        {
+            return false;
+        }
+    }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    // If-Match per RFC 9110 §13.1.1: "*" or a list of entity tags. The SDKs quote both ("*" included: Node's _ensureQuoted,
+    // the C# SDK's ETagHolder); bare values are accepted too. Weak tags (W/"…") never match a strong comparison.
+    private static bool IsWildcard(string ifMatch) => ifMatch.Split(',').Any(tag => tag.Trim() is "*" or "\"*\"");
+
+    private static bool ETagMatches(string ifMatch, string current) =>
+        ifMatch.Split(',').Select(tag => tag.Trim()).Any(tag => tag is "*" or "\"*\"" || (!tag.StartsWith("W/", StringComparison.Ordinal) && tag.Trim('"') == current));
 
     private static string DerivePolicyKey(string ownerKey, string label) =>
         Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(SharedAccessKeys.Decode(ownerKey, "OwnerKey"), System.Text.Encoding.UTF8.GetBytes(label)));
@@ -734,6 +811,8 @@ internal sealed class HubState
         Connected = d.Connected,
         Desired = d.Desired,
         Reported = d.Reported,
+        DesiredMetadata = d.DesiredMetadata,
+        ReportedMetadata = d.ReportedMetadata,
         Tags = d.Tags,
         DesiredVersion = d.DesiredVersion,
         ReportedVersion = d.ReportedVersion,
@@ -741,7 +820,7 @@ internal sealed class HubState
         TwinETag = d.TwinETag,
     };
 
-    private static string Time(DateTime t) => t == DateTime.MinValue ? "0001-01-01T00:00:00Z" : t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture);
+    internal static string IsoTime(DateTime t) => t == DateTime.MinValue ? "0001-01-01T00:00:00Z" : t.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ", CultureInfo.InvariantCulture);
 
     public static JsonObject DeviceJson(DeviceIdentity d) => WithModuleId(d, new JsonObject
     {
@@ -751,9 +830,9 @@ internal sealed class HubState
         ["connectionState"] = d.Connected ? "Connected" : "Disconnected",
         ["status"] = d.Enabled ? "enabled" : "disabled",
         ["statusReason"] = d.StatusReason,
-        ["connectionStateUpdatedTime"] = Time(d.ConnectionStateUpdatedTime),
-        ["statusUpdatedTime"] = Time(d.StatusUpdatedTime),
-        ["lastActivityTime"] = Time(d.LastActivityTime),
+        ["connectionStateUpdatedTime"] = IsoTime(d.ConnectionStateUpdatedTime),
+        ["statusUpdatedTime"] = IsoTime(d.StatusUpdatedTime),
+        ["lastActivityTime"] = IsoTime(d.LastActivityTime),
         ["cloudToDeviceMessageCount"] = 0,
         ["authentication"] = new JsonObject
         {
@@ -770,18 +849,19 @@ internal sealed class HubState
         ["etag"] = d.TwinETag,
         ["deviceEtag"] = d.ETag,
         ["status"] = d.Enabled ? "enabled" : "disabled",
-        ["statusUpdateTime"] = Time(d.StatusUpdatedTime),
+        ["statusUpdateTime"] = IsoTime(d.StatusUpdatedTime),
         ["connectionState"] = d.Connected ? "Connected" : "Disconnected",
-        ["lastActivityTime"] = Time(d.LastActivityTime),
+        ["lastActivityTime"] = IsoTime(d.LastActivityTime),
         ["cloudToDeviceMessageCount"] = 0,
+        ["modelId"] = "",
         ["authenticationType"] = d.AuthType == DeviceAuthType.Sas ? "sas" : "selfSigned",
         ["x509Thumbprint"] = new JsonObject { ["primaryThumbprint"] = d.PrimaryThumbprint, ["secondaryThumbprint"] = d.SecondaryThumbprint },
         ["version"] = d.TwinVersion,
         ["tags"] = d.Tags.DeepClone(),
         ["properties"] = new JsonObject
         {
-            ["desired"] = TwinDocument.WithVersion(d.Desired, d.DesiredVersion),
-            ["reported"] = TwinDocument.WithVersion(d.Reported, d.ReportedVersion),
+            ["desired"] = TwinDocument.WithVersion(d.Desired, d.DesiredVersion, d.DesiredMetadata),
+            ["reported"] = TwinDocument.WithVersion(d.Reported, d.ReportedVersion, d.ReportedMetadata),
         },
         ["capabilities"] = new JsonObject { ["iotEdge"] = false },
     });

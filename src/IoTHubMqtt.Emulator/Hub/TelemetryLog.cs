@@ -3,15 +3,20 @@ namespace IoTHubMqtt.Emulator.Hub;
 /// <summary>
 /// Telemetry kept for the service to read, in arrival order with sequence numbers: hub-wide ones (the log's position,
 /// served as the Event Hubs offset) and, as Event Hubs numbers them, ones per partition (<paramref name="partitionOf"/>).
+/// The retention is the newest <paramref name="capacity"/> messages, none older than <paramref name="maxAge"/> on the
+/// hub's clock; the store on disk follows it (<see cref="OldestSequenceNumber"/> tells it what it may prune).
 /// </summary>
-internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
+internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf, TimeProvider? time = null, TimeSpan? maxAge = null)
 {
     private readonly object gate = new();
-    private readonly Queue<TelemetryMessage> messages = new();
+    // In sequence order; the kept ones start at index 'head' (dropped ones are cleared and compacted away in bulk).
+    private readonly List<TelemetryMessage> messages = [];
+    private int head;
     private readonly Dictionary<int, long> nextInPartition = [];
     private readonly Dictionary<int, PartitionIndex> partitions = [];
+    private readonly TimeProvider clock = time ?? TimeProvider.System;
     private long nextSequence = 1;
-    private readonly Arrivals arrivals = new();
+    private readonly Arrivals arrivals = new(time ?? TimeProvider.System);
 
     public long NextSequenceNumber
     {
@@ -24,27 +29,49 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
         }
     }
 
+    /// <summary>The oldest sequence number still kept (<see cref="NextSequenceNumber"/> when none is): everything below it is past the retention.</summary>
+    public long OldestSequenceNumber
+    {
+        get
+        {
+            lock (gate)
+            {
+                Trim();
+                return head < messages.Count ? messages[head].SequenceNumber : nextSequence;
+            }
+        }
+    }
+
     public long Count
     {
         get
         {
             lock (gate)
             {
-                return messages.Count;
+                Trim();
+                return messages.Count - head;
             }
         }
     }
 
-    public TelemetryMessage Append(Func<long, TelemetryMessage> create)
+    /// <summary>
+    /// Numbers and keeps a message; <paramref name="persist"/> runs first, under the log's lock (so the store sees the
+    /// messages in sequence order) and, when it throws, nothing is kept and no number is used.
+    /// </summary>
+    public TelemetryMessage Append(Func<long, TelemetryMessage> create, Action<TelemetryMessage>? persist = null)
     {
         TaskCompletionSource? signal;
         TelemetryMessage message;
         lock (gate)
         {
-            message = create(nextSequence++);
-            message.PartitionSequenceNumber = NextInPartition(message.DeviceId);
-            Enqueue(message);
-
+            message = create(nextSequence);
+            var partition = partitionOf(message.DeviceId);
+            message.PartitionSequenceNumber = nextInPartition.GetValueOrDefault(partition, 1);
+            persist?.Invoke(message);
+            nextSequence++;
+            nextInPartition[partition] = message.PartitionSequenceNumber + 1;
+            Keep(message);
+            Trim();
             signal = arrivals.TakeWaiters();
         }
 
@@ -52,12 +79,12 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
         return message;
     }
 
-    /// <summary>Restores persisted messages at start-up.</summary>
+    /// <summary>Restores persisted messages at start-up (those past the retention are left out).</summary>
     public void Restore(IEnumerable<TelemetryMessage> restored)
     {
         lock (gate)
         {
-            foreach (var message in restored.OrderBy(m => m.SequenceNumber))
+            foreach (var message in restored.OrderBy(m => m.SequenceNumber).Where(m => m.SequenceNumber >= nextSequence))
             {
                 if (message.PartitionSequenceNumber <= 0)
                 {
@@ -69,21 +96,45 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
                     nextInPartition[partition] = Math.Max(nextInPartition.GetValueOrDefault(partition, 1), message.PartitionSequenceNumber + 1);
                 }
 
-                Enqueue(message);
+                Keep(message);
                 nextSequence = Math.Max(nextSequence, message.SequenceNumber + 1);
             }
+
+            Trim();
         }
     }
 
-    private void Enqueue(TelemetryMessage message)
+    // Under the gate: drops what is past the retention, oldest first.
+    private void Trim()
     {
-        messages.Enqueue(message);
-        Partition(partitionOf(message.DeviceId)).Add(message);
-        while (messages.Count > capacity)
+        var first = Math.Max(head, messages.Count - capacity);
+        if (maxAge is { } age)
         {
-            var dropped = messages.Dequeue();
-            Partition(partitionOf(dropped.DeviceId)).DropOldest();
+            var limit = clock.GetUtcNow().UtcDateTime - age;
+            while (first < messages.Count && messages[first].EnqueuedTimeUtc < limit)
+            {
+                first++;
+            }
         }
+
+        for (; head < first; head++)
+        {
+            partitions[partitionOf(messages[head].DeviceId)].DropOldest();
+            messages[head] = null!; // let the body go now
+        }
+
+        if (head > 4096 && head * 2 > messages.Count)
+        {
+            messages.RemoveRange(0, head);
+            head = 0;
+        }
+    }
+
+    // Under the gate: a new newest message, in the hub-wide order and its partition's.
+    private void Keep(TelemetryMessage message)
+    {
+        messages.Add(message);
+        Partition(partitionOf(message.DeviceId)).Add(message);
     }
 
     private PartitionIndex Partition(int partition)
@@ -104,6 +155,7 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
     {
         lock (gate)
         {
+            Trim();
             var next = nextInPartition.GetValueOrDefault(partition, 1);
             var index = partitions.GetValueOrDefault(partition);
             var first = index?.First;
@@ -120,6 +172,7 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
     {
         lock (gate)
         {
+            Trim();
             if (partitions.GetValueOrDefault(partition) is { } index)
             {
                 foreach (var message in index.Messages)
@@ -142,8 +195,32 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
     public async Task<IReadOnlyList<TelemetryMessage>> ReadPartitionAsync(int partition, long fromPartitionSequence, int max, TimeSpan wait, CancellationToken cancellationToken = default)
     {
         return await arrivals.WaitForAsync(gate,
-            () => partitions.GetValueOrDefault(partition)?.From(fromPartitionSequence, max) ?? [],
+            () =>
+            {
+                Trim();
+                return partitions.GetValueOrDefault(partition)?.From(fromPartitionSequence, max) ?? [];
+            },
             wait, cancellationToken).ConfigureAwait(false);
+    }
+
+    // Under the gate: the index of the first kept message with a sequence number >= sequence (messages.Count when none).
+    private int IndexOf(long sequence)
+    {
+        int low = head, high = messages.Count;
+        while (low < high)
+        {
+            var middle = low + ((high - low) / 2);
+            if (messages[middle].SequenceNumber < sequence)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle;
+            }
+        }
+
+        return low;
     }
 
     private long NextInPartition(string deviceId)
@@ -159,7 +236,21 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf)
         Func<TelemetryMessage, bool>? where = null)
     {
         return await arrivals.WaitForAsync(gate,
-            () => messages.Where(m => m.SequenceNumber >= fromSequence && (deviceId is null || m.DeviceId == deviceId) && (where is null || where(m))).Take(max).ToList(),
+            () =>
+            {
+                Trim();
+                var found = new List<TelemetryMessage>();
+                for (var i = IndexOf(fromSequence); i < messages.Count && found.Count < max; i++)
+                {
+                    var m = messages[i];
+                    if ((deviceId is null || m.DeviceId == deviceId) && (where is null || where(m)))
+                    {
+                        found.Add(m);
+                    }
+                }
+
+                return found;
+            },
             wait, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -17,15 +17,7 @@ internal static class TwinDocument
     /// <summary>Parses a patch body into an object, or throws a 400 <see cref="HubError"/>.</summary>
     public static JsonObject ParsePatch(ReadOnlySpan<byte> body)
     {
-        JsonNode? node;
-        try
-        {
-            node = JsonNode.Parse(body.IsEmpty ? "{}"u8 : body, documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
-        }
-        catch (JsonException)
-        {
-            throw HubError.BadRequest("The patch is not valid JSON.");
-        }
+        var node = ParseStrict(body.IsEmpty ? "{}"u8 : body, "The patch");
 
         if (node is not JsonObject patch)
         {
@@ -36,8 +28,58 @@ internal static class TwinDocument
         return patch;
     }
 
+    /// <summary>
+    /// Parses JSON the way the hub takes it: well-formed (RFC 8259), no name twice in one object, and no string (name or
+    /// value) with an unpaired surrogate escape such as <c>"\ud800"</c>, which has no UTF-8 form; otherwise a 400.
+    /// </summary>
+    public static JsonNode? ParseStrict(ReadOnlySpan<byte> json, string what)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 64 });
+            var names = new Stack<HashSet<string>?>();
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject:
+                        names.Push(new HashSet<string>(StringComparer.Ordinal));
+                        break;
+                    case JsonTokenType.StartArray:
+                        names.Push(null);
+                        break;
+                    case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                        names.Pop();
+                        break;
+                    case JsonTokenType.PropertyName:
+                        var name = reader.GetString()!;
+                        if (names.Peek() is { } seen && !seen.Add(name))
+                        {
+                            throw HubError.BadRequest($"{what} names '{Printable(name)}' twice in one object.");
+                        }
+
+                        break;
+                    case JsonTokenType.String:
+                        _ = reader.GetString();
+                        break;
+                }
+            }
+
+            return JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException)
+        {
+            throw HubError.BadRequest($"{what} is not valid JSON.");
+        }
+        catch (InvalidOperationException)
+        {
+            // Utf8JsonReader.GetString on an escaped lone surrogate
+            throw HubError.BadRequest($"{what} has a string with an unpaired surrogate (\\uD800-\\uDFFF), which no UTF-8 text can hold.");
+        }
+    }
+
     /// <summary>Checks names and depth of a patch (before it is applied).</summary>
-    public static void Validate(JsonObject obj, int depth, bool allowVersion = false)
+    public static void Validate(JsonObject obj, int depth, bool allowVersion = false, bool allowMetadata = false)
     {
         if (depth > MaxDepth)
         {
@@ -46,7 +88,7 @@ internal static class TwinDocument
 
         foreach (var (name, value) in obj)
         {
-            if (allowVersion && depth == 1 && name == "$version")
+            if (allowVersion && depth == 1 && (name == "$version" || (allowMetadata && name == TwinMetadata.Name)))
             {
                 continue;
             }
@@ -109,7 +151,7 @@ internal static class TwinDocument
     {
         foreach (var (name, value) in patch.ToList())
         {
-            if (name == "$version")
+            if (name is "$version" or TwinMetadata.Name)
             {
                 continue;
             }
@@ -135,10 +177,15 @@ internal static class TwinDocument
         }
     }
 
-    /// <summary>A section with its <c>$version</c>, as the device and the service see it.</summary>
-    public static JsonObject WithVersion(JsonObject section, long version)
+    /// <summary>A section with its <c>$version</c> (and, for the service, its <c>$metadata</c>), as the device or the service sees it.</summary>
+    public static JsonObject WithVersion(JsonObject section, long version, JsonObject? metadata = null)
     {
         var copy = (JsonObject)section.DeepClone();
+        if (metadata is not null)
+        {
+            copy[TwinMetadata.Name] = metadata.DeepClone();
+        }
+
         copy["$version"] = version;
         return copy;
     }

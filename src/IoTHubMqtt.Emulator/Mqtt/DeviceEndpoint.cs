@@ -33,7 +33,7 @@ internal sealed class DeviceEndpoint : IDisposable
     private readonly ConcurrentDictionary<string, PendingMethod> pendingMethods = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RateLimiter> telemetryRates = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RateLimiter> twinRates = new(StringComparer.Ordinal);
-    private readonly Timer sweep;
+    private readonly ITimer sweep;
     private MqttServer? server;
     private long nextRequestId;
     private long nextConnectionId;
@@ -47,7 +47,7 @@ internal sealed class DeviceEndpoint : IDisposable
         hub.DesiredChanged += OnDesiredChanged;
         hub.CloudToDeviceAvailable += deviceId => _ = DeliverCloudToDeviceAsync(deviceId);
         hub.DeviceRevoked += deviceId => _ = DisconnectAsync(deviceId);
-        sweep = new Timer(_ => Sweep(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        sweep = hub.Time.CreateTimer(_ => Sweep(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
     /// <summary>Devices connected now.</summary>
@@ -165,7 +165,7 @@ internal sealed class DeviceEndpoint : IDisposable
     private bool Throttled(ConcurrentDictionary<string, RateLimiter> rates, string deviceId)
     {
         var rate = OperationsPerSecond;
-        return rate > 0 && !rates.GetOrAdd(deviceId, _ => new RateLimiter(rate)).TryAcquire(out _);
+        return rate > 0 && !rates.GetOrAdd(deviceId, _ => new RateLimiter(rate, hub.Time)).TryAcquire(out _);
     }
 
     private IEnumerable<string?> KeysFor(DeviceIdentity device, SasTokenInfo token)
@@ -180,15 +180,15 @@ internal sealed class DeviceEndpoint : IDisposable
             : [];
     }
 
-    private static bool ThumbprintMatches(DeviceIdentity device, X509Certificate2? certificate)
+    private bool ThumbprintMatches(DeviceIdentity device, X509Certificate2? certificate)
     {
         if (certificate is null || device.AuthType != DeviceAuthType.SelfSigned)
         {
             return false;
         }
 
-        var now = DateTime.UtcNow;
-        if (certificate.NotBefore > now || certificate.NotAfter < now)
+        var now = hub.Now;
+        if (certificate.NotBefore.ToUniversalTime() > now || certificate.NotAfter.ToUniversalTime() < now)
         {
             return false;
         }
@@ -299,7 +299,7 @@ internal sealed class DeviceEndpoint : IDisposable
 
     private void Sweep()
     {
-        var now = DateTimeOffset.UtcNow;
+        var now = hub.Time.GetUtcNow();
         foreach (var connection in connections.Values)
         {
             if (connection.Expires is { } expires && expires <= now)
@@ -326,35 +326,91 @@ internal sealed class DeviceEndpoint : IDisposable
         var filter = e.TopicFilter.Topic ?? "";
         var qos = e.TopicFilter.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce ? MqttQualityOfServiceLevel.AtMostOnce : MqttQualityOfServiceLevel.AtLeastOnce;
         var subs = subscriptions.GetOrAdd(deviceId, _ => new DeviceSubscriptions());
-        if (!deviceId.Contains('/', StringComparison.Ordinal) && IsTrailingWildcard(filter, $"devices/{deviceId}/messages/devicebound/"))
+        switch (FamilyOf(deviceId, filter))
         {
-            subs.CloudToDeviceQos = qos;
-            _ = DeliverCloudToDeviceAfterSubAckAsync(deviceId);
-        }
-        else if (IsTrailingWildcard(filter, "$iothub/methods/POST/"))
-        {
-            subs.MethodsQos = qos;
-        }
-        else if (IsTrailingWildcard(filter, "$iothub/twin/res/"))
-        {
-            subs.TwinResponseQos = qos;
-        }
-        else if (IsTrailingWildcard(filter, "$iothub/twin/PATCH/properties/desired/"))
-        {
-            subs.DesiredQos = qos;
-        }
-        else
-        {
-            log.Information($"Device '{deviceId}' subscribed to a topic it may not use; closing the connection.");
-            e.ProcessSubscription = false;
-            e.CloseConnection = true;
-            e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
-            return Task.CompletedTask;
+            case TopicFamily.CloudToDevice:
+                subs.CloudToDeviceQos = qos;
+
+                // MQTT 3.1.1 §3.8.4 permits PUBLISH packets matching a subscription before its SUBACK.
+                _ = Task.Run(() => DeliverCloudToDeviceAsync(deviceId));
+                break;
+            case TopicFamily.Methods:
+                subs.MethodsQos = qos;
+                break;
+            case TopicFamily.TwinResponses:
+                subs.TwinResponseQos = qos;
+                break;
+            case TopicFamily.Desired:
+                subs.DesiredQos = qos;
+                break;
+            default:
+                log.Information($"Device '{deviceId}' subscribed to a topic it may not use; closing the connection.");
+                e.ProcessSubscription = false;
+                e.CloseConnection = true;
+                e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+                return Task.CompletedTask;
         }
 
         e.TopicFilter.QualityOfServiceLevel = qos;
         e.Response.ReasonCode = qos == MqttQualityOfServiceLevel.AtMostOnce ? MqttSubscribeReasonCode.GrantedQoS0 : MqttSubscribeReasonCode.GrantedQoS1;
         return Task.CompletedTask;
+    }
+
+    private enum TopicFamily
+    {
+        None,
+        CloudToDevice,
+        Methods,
+        TwinResponses,
+        Desired,
+    }
+
+    /// <summary>
+    /// What a device's topic filter subscribes it to. C2D: any filter that, by MQTT matching (3.1.1 §4.7), takes in every
+    /// topic <c>devices/{its id}/messages/devicebound/{properties}</c> — the documented <c>…/devicebound/#</c>, and
+    /// <c>#</c> as the public mosquitto sample for IoT Hub subscribes (Azure-Samples/IoTMQTTSample: <c>mosquitto_sub -t "#"</c>,
+    /// which the hub answers with the device's C2D messages). A filter starting with a wildcard matches no <c>$</c> topic
+    /// (§4.7.2), so methods and twin topics need their own filters, as the hub documents them.
+    /// </summary>
+    private static TopicFamily FamilyOf(string deviceId, string filter)
+    {
+        if (!deviceId.Contains('/', StringComparison.Ordinal) && CoversEveryTopicUnder(filter, ["devices", deviceId, "messages", "devicebound"]))
+        {
+            return TopicFamily.CloudToDevice;
+        }
+
+        return filter switch
+        {
+            _ when IsTrailingWildcard(filter, "$iothub/methods/POST/") => TopicFamily.Methods,
+            _ when IsTrailingWildcard(filter, "$iothub/twin/res/") => TopicFamily.TwinResponses,
+            _ when IsTrailingWildcard(filter, "$iothub/twin/PATCH/properties/desired/") => TopicFamily.Desired,
+            _ => TopicFamily.None,
+        };
+    }
+
+    // True when the filter matches every topic made of these levels plus one more (the property bag).
+    private static bool CoversEveryTopicUnder(string filter, string[] levels)
+    {
+        var parts = filter.Split('/');
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (parts[i] == "#")
+            {
+                return i == parts.Length - 1;
+            }
+
+            if (i == levels.Length)
+            {
+                return parts[i] == "+" && parts.Length == levels.Length + 1;
+            }
+
+            if (parts[i] != "+" && parts[i] != levels[i])
+            {
+                return false;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsTrailingWildcard(string filter, string prefix) =>
@@ -364,22 +420,20 @@ internal sealed class DeviceEndpoint : IDisposable
     {
         if (subscriptions.TryGetValue(e.ClientId, out var subs))
         {
-            var topic = e.Topic ?? "";
-            if (topic.StartsWith("devices/", StringComparison.Ordinal))
+            switch (FamilyOf(e.ClientId, e.Topic ?? ""))
             {
-                subs.CloudToDeviceQos = null;
-            }
-            else if (topic.StartsWith("$iothub/methods/", StringComparison.Ordinal))
-            {
-                subs.MethodsQos = null;
-            }
-            else if (topic.StartsWith("$iothub/twin/res/", StringComparison.Ordinal))
-            {
-                subs.TwinResponseQos = null;
-            }
-            else if (topic.StartsWith("$iothub/twin/PATCH/", StringComparison.Ordinal))
-            {
-                subs.DesiredQos = null;
+                case TopicFamily.CloudToDevice:
+                    subs.CloudToDeviceQos = null;
+                    break;
+                case TopicFamily.Methods:
+                    subs.MethodsQos = null;
+                    break;
+                case TopicFamily.TwinResponses:
+                    subs.TwinResponseQos = null;
+                    break;
+                case TopicFamily.Desired:
+                    subs.DesiredQos = null;
+                    break;
             }
         }
 
@@ -452,7 +506,7 @@ internal sealed class DeviceEndpoint : IDisposable
                     SequenceNumber = seq,
                     DeviceId = parentId,
                     ModuleId = moduleId,
-                    EnqueuedTimeUtc = DateTime.UtcNow,
+                    EnqueuedTimeUtc = hub.Now,
                     Body = body,
                     Properties = application,
                     SystemProperties = system,
@@ -490,6 +544,13 @@ internal sealed class DeviceEndpoint : IDisposable
         catch (HubError error) when (error.Status == 404)
         {
             // the device was deleted while connected
+            e.CloseConnection = true;
+            return Task.CompletedTask;
+        }
+        catch (HubError error) when (error.Status >= 500)
+        {
+            // not stored, so not acknowledged: the device sends it again on its next connection
+            log.Warning($"Device '{deviceId}': {error.Message}; closing the connection without acknowledging.");
             e.CloseConnection = true;
             return Task.CompletedTask;
         }
@@ -583,13 +644,19 @@ internal sealed class DeviceEndpoint : IDisposable
         }
     }
 
-    private async Task DeliverCloudToDeviceAfterSubAckAsync(string deviceId)
+    private async Task DeliverCloudToDeviceAsync(string deviceId)
     {
-        await Task.Delay(50).ConfigureAwait(false); // let the SUBACK go first
-        await DeliverCloudToDeviceAsync(deviceId).ConfigureAwait(false);
+        try
+        {
+            await DeliverCloudToDeviceCoreAsync(deviceId).ConfigureAwait(false);
+        }
+        catch (HubError error)
+        {
+            log.Warning($"C2D delivery to '{deviceId}' stopped: {error.Message}.");
+        }
     }
 
-    private async Task DeliverCloudToDeviceAsync(string deviceId)
+    private async Task DeliverCloudToDeviceCoreAsync(string deviceId)
     {
         if (!connections.ContainsKey(deviceId) || !subscriptions.TryGetValue(deviceId, out var subs) || subs.CloudToDeviceQos is not { } qos)
         {
@@ -601,18 +668,16 @@ internal sealed class DeviceEndpoint : IDisposable
             var system = new List<KeyValuePair<string, string?>>
             {
                 new("mid", message.MessageId),
-                new("to", $"/devices/{deviceId}/messages/deviceBound"),
+                new("to", $"/devices/{deviceId}/messages/devicebound"),
                 new("cid", message.CorrelationId),
                 new("uid", message.UserId),
                 new("ct", message.ContentType),
                 new("ce", message.ContentEncoding),
                 new("exp", message.ExpirySetByService ? message.ExpiryTimeUtc.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture) : null),
             };
-            var application = message.Properties.AsEnumerable();
-            if (message.Ack is not null)
-            {
-                application = application.Append(KeyValuePair.Create("iothub-ack", message.Ack));
-            }
+            // As the hub sends them (Azure-Samples/IoTMQTTSample, mosquitto_sub against a hub): the system properties, then
+            // iothub-ack on every message ("none" when the sender asked for no feedback), then the application properties.
+            var application = message.Properties.Prepend(KeyValuePair.Create("iothub-ack", message.Ack ?? "none"));
 
             var topic = $"devices/{deviceId}/messages/devicebound/{PropertyBag.Build(system, application)}";
             if (!await SendAsync(deviceId, topic, message.Body, qos).ConfigureAwait(false))
@@ -635,7 +700,14 @@ internal sealed class DeviceEndpoint : IDisposable
         if (e.IsCompleted && topic.StartsWith(prefix, StringComparison.Ordinal) &&
             PropertyBag.TryParse(topic[prefix.Length..], out _, out var system) && system.TryGetValue("message-id", out var messageId))
         {
-            hub.CompleteCloudToDevice(e.ClientId, messageId);
+            try
+            {
+                hub.CompleteCloudToDevice(e.ClientId, messageId);
+            }
+            catch (HubError error)
+            {
+                log.Warning($"C2D message {messageId} of '{e.ClientId}' could not be completed: {error.Message}; it will be delivered again.");
+            }
         }
 
         return Task.CompletedTask;
@@ -656,16 +728,16 @@ internal sealed class DeviceEndpoint : IDisposable
             throw HubError.MessageTooLarge(MaxMethodPayloadBytes);
         }
 
-        var connectDeadline = DateTime.UtcNow + connectTimeout;
+        var connectDeadline = hub.Now + connectTimeout;
         MqttQualityOfServiceLevel qos;
         while (!(connections.ContainsKey(deviceId) && subscriptions.TryGetValue(deviceId, out var subs) && subs.MethodsQos is { } q && (qos = q) >= 0))
         {
-            if (DateTime.UtcNow >= connectDeadline)
+            if (hub.Now >= connectDeadline)
             {
                 throw HubError.DeviceNotOnline(deviceId);
             }
 
-            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(100), hub.Time, cancellationToken).ConfigureAwait(false);
         }
 
         var rid = Interlocked.Increment(ref nextRequestId).ToString("x", CultureInfo.InvariantCulture);
@@ -680,7 +752,7 @@ internal sealed class DeviceEndpoint : IDisposable
 
             try
             {
-                return await pending.Completion.Task.WaitAsync(responseTimeout, cancellationToken).ConfigureAwait(false);
+                return await pending.Completion.Task.WaitAsync(responseTimeout, hub.Time, cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {

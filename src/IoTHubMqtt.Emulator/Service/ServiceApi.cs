@@ -23,6 +23,9 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
     {
         try
         {
+            // Who is asking comes first: a caller without a valid token gets 401 and does not use up the rate that
+            // legitimate callers share (as on the hub, where throttling is per hub and counts authenticated operations).
+            request.Principal = Authenticate(request);
             if (!limiter.TryAcquire(out var retryAfter))
             {
                 throw HubError.Throttled(retryAfter);
@@ -169,7 +172,18 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
         }
     }
 
+    /// <summary>Checks that the request's (already authenticated) policy has <paramref name="needed"/>.</summary>
     private void Authorize(HttpRequest request, HubPermissions needed)
+    {
+        var policy = request.Principal as AccessPolicy ?? Authenticate(request);
+        if ((policy.Permissions & needed) != needed)
+        {
+            throw HubError.Unauthorized($"The policy '{policy.Name}' lacks the {needed} permission.");
+        }
+    }
+
+    /// <summary>The policy whose SAS token the request carries, or a 401 <see cref="HubError"/>.</summary>
+    private AccessPolicy Authenticate(HttpRequest request)
     {
         var header = request.Header("Authorization");
         if (string.IsNullOrEmpty(header))
@@ -194,10 +208,7 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
             throw HubError.Unauthorized($"Unauthorized: {(token is null ? reason : "the token names no policy")}.");
         }
 
-        if ((policy.Permissions & needed) != needed)
-        {
-            throw HubError.Unauthorized($"The policy '{policy.Name}' lacks the {needed} permission.");
-        }
+        return policy;
     }
 
     private HttpResponse Query(HttpRequest request)
@@ -334,17 +345,8 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
         return response;
     }
 
-    private static JsonObject BodyObject(HttpRequest request)
-    {
-        try
-        {
-            return JsonNode.Parse(request.Body.Length == 0 ? "{}"u8 : request.Body) as JsonObject ?? throw HubError.BadRequest("The body must be a JSON object.");
-        }
-        catch (JsonException)
-        {
-            throw HubError.BadRequest("The body is not valid JSON.");
-        }
-    }
+    private static JsonObject BodyObject(HttpRequest request) =>
+        TwinDocument.ParseStrict(request.Body.Length == 0 ? "{}"u8 : request.Body, "The body") as JsonObject ?? throw HubError.BadRequest("The body must be a JSON object.");
 
     private static int IntQuery(HttpRequest request, string name, int fallback, int min, int max)
     {
@@ -381,12 +383,12 @@ internal sealed partial class ServiceApi(HubState hub, DeviceEndpoint devices, D
     private static partial Regex SelectAllDevices();
 }
 
-/// <summary>A token bucket: <c>rate</c> requests a second with bursts of the same size; 0 = unlimited.</summary>
-internal sealed class RateLimiter(int rate)
+/// <summary>A token bucket on the hub's clock: <c>rate</c> requests a second with bursts of the same size; 0 = unlimited.</summary>
+internal sealed class RateLimiter(int rate, TimeProvider time)
 {
     private readonly object gate = new();
     private double tokens = rate;
-    private long last = Environment.TickCount64;
+    private long last = time.GetTimestamp();
 
     public bool TryAcquire(out int retryAfterSeconds)
     {
@@ -398,8 +400,8 @@ internal sealed class RateLimiter(int rate)
 
         lock (gate)
         {
-            var now = Environment.TickCount64;
-            tokens = Math.Min(rate, tokens + ((now - last) * rate / 1000.0));
+            var now = time.GetTimestamp();
+            tokens = Math.Min(rate, tokens + (time.GetElapsedTime(last, now).TotalSeconds * rate));
             last = now;
             if (tokens >= 1)
             {

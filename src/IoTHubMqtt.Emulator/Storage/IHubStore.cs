@@ -5,6 +5,9 @@ namespace IoTHubMqtt.Emulator.Storage;
 /// <summary>Where the hub keeps what must survive a restart. Calls are synchronous: a change is stored before it is acknowledged.</summary>
 internal interface IHubStore : IDisposable
 {
+    /// <summary>The file the store keeps its state in, for messages; null when it keeps nothing.</summary>
+    string? Location => null;
+
     IEnumerable<DeviceIdentity> LoadDevices();
 
     void SaveDevice(DeviceIdentity device);
@@ -20,6 +23,15 @@ internal interface IHubStore : IDisposable
     IEnumerable<TelemetryMessage> LoadTelemetry();
 
     void AppendTelemetry(TelemetryMessage message);
+
+    /// <summary>Deletes telemetry with sequence numbers below <paramref name="beforeSequence"/> (past the retention).</summary>
+    void PruneTelemetry(long beforeSequence);
+
+    IEnumerable<CloudToDeviceFeedback> LoadFeedback();
+
+    void SaveFeedback(CloudToDeviceFeedback record);
+
+    void DeleteFeedback(long sequenceNumber);
 
     string? GetSetting(string name);
 
@@ -54,6 +66,20 @@ internal sealed class MemoryHubStore : IHubStore
     public IEnumerable<TelemetryMessage> LoadTelemetry() => [];
 
     public void AppendTelemetry(TelemetryMessage message)
+    {
+    }
+
+    public void PruneTelemetry(long beforeSequence)
+    {
+    }
+
+    public IEnumerable<CloudToDeviceFeedback> LoadFeedback() => [];
+
+    public void SaveFeedback(CloudToDeviceFeedback record)
+    {
+    }
+
+    public void DeleteFeedback(long sequenceNumber)
     {
     }
 

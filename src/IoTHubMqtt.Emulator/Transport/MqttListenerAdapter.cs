@@ -149,7 +149,7 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
                 return;
             }
 
-            var channel = new MqttTcpChannel(new PacketSizeGuardStream(stream, MaxPacketBytes), listener!.LocalEndpoint, remote, clientCertificate);
+            var channel = new MqttTcpChannel(new PacketSizeGuardStream(stream, MaxPacketBytes, log.Information), listener!.LocalEndpoint, remote, clientCertificate);
             var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(4096, 65535));
             using var adapter = new MqttChannelAdapter(channel, formatter, mqttLogger);
             await handler(adapter).ConfigureAwait(false);

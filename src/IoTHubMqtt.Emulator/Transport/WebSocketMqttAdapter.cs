@@ -11,7 +11,7 @@ using MQTTnet.Server;
 namespace IoTHubMqtt.Emulator.Transport;
 
 /// <summary>Hands WebSocket connections accepted by the HTTPS endpoint (<c>/$iothub/websocket</c>) to an MQTTnet server.</summary>
-internal sealed class WebSocketMqttAdapter : IMqttServerAdapter
+internal sealed class WebSocketMqttAdapter(EmulatorLog log) : IMqttServerAdapter
 {
     private IMqttNetLogger logger = MqttNetNullLogger.Instance;
 
@@ -38,16 +38,16 @@ internal sealed class WebSocketMqttAdapter : IMqttServerAdapter
             return;
         }
 
-        var channel = new GuardedChannel(new MqttWebSocketChannel(webSocket, remoteEndPoint, true, clientCertificate), MqttListenerAdapter.MaxPacketBytes);
+        var channel = new GuardedChannel(new MqttWebSocketChannel(webSocket, remoteEndPoint, true, clientCertificate), MqttListenerAdapter.MaxPacketBytes, log.Information);
         var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(4096, 65535));
         using var adapter = new MqttChannelAdapter(channel, formatter, logger);
         await handler(adapter).ConfigureAwait(false);
     }
 
     /// <summary>Checks the MQTT framing of what a WebSocket client sends, like <see cref="PacketSizeGuardStream"/> does for TCP.</summary>
-    private sealed class GuardedChannel(IMqttChannel inner, int maxRemainingLength) : IMqttChannel
+    private sealed class GuardedChannel(IMqttChannel inner, int maxRemainingLength, Action<string> onViolation) : IMqttChannel
     {
-        private readonly MqttFrameGuard guard = new(maxRemainingLength);
+        private readonly MqttFrameGuard guard = new(maxRemainingLength, onViolation);
 
         public X509Certificate2 ClientCertificate => inner.ClientCertificate;
 
