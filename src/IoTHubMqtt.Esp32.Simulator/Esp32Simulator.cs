@@ -340,19 +340,20 @@ public sealed class Esp32Simulator
                     await RespondAsync(op, occurrence, 0, [], ct).ConfigureAwait(false);
                     return;
                 case 0x06: // MEM_END
-                    await RespondAsync(op, occurrence, 0, [], ct).ConfigureAwait(false);
-                    if (W(0) != 0)
-                    {
-                        return; // no entry point: the loader stays in control
-                    }
-
                     // The ROM jumps to the entry point. Whatever program was uploaded there runs as a flasher stub (the only
                     // kind of RAM program this simulator models), greeting with OHAI; an entry outside the uploaded segments
-                    // is a jump into garbage: the chip stops answering.
-                    if (!IsInUploadedRam(W(1)))
+                    // is a jump into garbage: the chip stops answering. The mode changes before the response leaves, so
+                    // whoever reads the response sees the chip as it now is.
+                    var jumpsIntoGarbage = W(0) == 0 && !IsInUploadedRam(W(1));
+                    if (jumpsIntoGarbage)
                     {
                         sim.Mode = SimulatedBootMode.Application;
-                        return;
+                    }
+
+                    await RespondAsync(op, occurrence, 0, [], ct).ConfigureAwait(false);
+                    if (W(0) != 0 || jumpsIntoGarbage)
+                    {
+                        return; // no entry point: the loader stays in control; or the chip runs garbage
                     }
 
                     stub = true;

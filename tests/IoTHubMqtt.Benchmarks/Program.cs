@@ -1,12 +1,21 @@
 using IoTHubMqtt.Benchmarks;
+using IoTHubMqtt.Benchmarks.Telemetry;
 
 // One project, one command, one argument syntax for every benchmark:
 // dotnet run -c Release --project tests/IoTHubMqtt.Benchmarks -- <benchmark> [--name value ...]
 const string Usage = """
     usage: dotnet run -c Release --project tests/IoTHubMqtt.Benchmarks -- <benchmark> [--name value ...]
 
+<<<<<<< HEAD
       telemetry  [--messages 20000] [--size 256] [--window 64] [--rounds 3] [--output file.md]
       emulator   [--connections 10000] [--rounds 9] [--requests 200] [--publishers 64] [--messages 1000] [--output file.md]   (needs mosquitto)
+=======
+      telemetry  [--rounds 9] [--sizes 64,1K,64K] [--devices 1,10,100] [--senders raw,pwsh,engine,node]
+                 [--messages 20000] [--megabytes 128] [--window 64] [--pwsh path] [--output file.md]
+                 (a run sends --messages, at most --megabytes, shared by the devices; pwsh: the repository's
+                 PowerShell tool or pwsh on PATH; node: npm ci --prefix tests/interop)
+      emulator   [--connections 10000] [--publishers 64] [--messages 1000] [--output file.md]   (needs mosquitto)
+>>>>>>> device
       esp32      [--output file.md]
       fleet      [--devices 1000] [--rounds 9] [--paths per-device,bulk,import,dps] [--tier S1 --units 1] [--cmdlets true] [--output file.md]
       import     [--rounds 15] [--output file.md]
@@ -21,10 +30,18 @@ var benchmarks = new Dictionary<string, Func<BenchmarkArguments, Task<int>>>(Str
     ["import"] = ImportBenchmark.RunAsync,
     ["esp32"] = Esp32FlashBenchmark.RunAsync,
     ["fleet"] = FleetBenchmark.RunAsync,
-    ["telemetry"] = DeviceTelemetryBenchmark.RunAsync,
+    ["telemetry"] = TelemetryBenchmark.RunAsync,
     ["emulator"] = EmulatorBenchmark.RunAsync,
     ["telemetry-read"] = TelemetryReadBenchmark.RunAsync,
 };
+
+// The telemetry benchmark's own processes: the hub and the C# senders (not for direct use).
+switch (args.FirstOrDefault())
+{
+    case TelemetryHubHost.Command: return await TelemetryHubHost.RunAsync(args[1..]).ConfigureAwait(false);
+    case RawMqttSender.Command: return await RawMqttSender.RunAsync(args[1..]).ConfigureAwait(false);
+    case EngineSender.Command: return EngineSender.Run(args[1..]);
+}
 
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using IoTHubMqtt.Core.Connection;
+using IoTHubMqtt.Core.Diagnostics;
 using IoTHubMqtt.Core.Errors;
 
 namespace IoTHubMqtt.Core.Mqtt;
@@ -56,10 +57,17 @@ public sealed record IoTHubDeviceClientOptions
     /// <summary>False keeps C2D subscriptions and queued messages across reconnects.</summary>
     public bool CleanSession { get; init; }
 
-    /// <summary>How many telemetry publishes may wait for their PUBACK at once.</summary>
+    /// <summary>
+    /// How many telemetry publishes may wait for their PUBACK at once. The telemetry outbox holds four times as many
+    /// (and at most 4 MB waiting their turn): sending waits for room when it is full.
+    /// </summary>
     public int MaxInFlight { get; init; } = 64;
 
-    /// <summary>How long one operation (connect, publish, twin request) may take.</summary>
+    /// <summary>
+    /// How long one operation may take: connecting, a twin request or method answer, a telemetry message waiting for
+    /// a lost connection to come back, and the hub's silence while acknowledgements are due (then the client
+    /// reconnects and sends the unacknowledged messages again).
+    /// </summary>
     public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     public TimeSpan ReconnectInitialDelay { get; init; } = TimeSpan.FromSeconds(1);
@@ -72,8 +80,11 @@ public sealed record IoTHubDeviceClientOptions
     /// <summary>Product info sent as DeviceClientType.</summary>
     public string? ProductInfo { get; init; } = "IoTHubMqtt/" + typeof(IoTHubDeviceClientOptions).Assembly.GetName().Version?.ToString(3);
 
-    /// <summary>Diagnostics sink; never receives secrets.</summary>
-    public Action<string>? Log { get; init; }
+    /// <summary>Where diagnostics go (levelled; never a secret). Nothing is logged by default.</summary>
+    public IIoTHubLogger Logger { get; init; } = IoTHubNullLogger.Instance;
+
+    /// <summary>The clock of token lifetimes, renewal, backoff, timeouts and time stamps (a fake one in tests).</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
     public int EffectivePort => Port ?? Transport switch
     {
@@ -136,7 +147,7 @@ public sealed record IoTHubDeviceClientOptions
         if (SharedAccessSignature is not null)
         {
             var info = SasToken.Parse(SharedAccessSignature);
-            if (info.Expiry <= DateTimeOffset.UtcNow)
+            if (info.Expiry <= (TimeProvider ?? TimeProvider.System).GetUtcNow())
             {
                 throw new IoTHubMqttException("SasTokenExpired", IoTHubErrorKind.Unauthorized,
                     $"The SAS token expired at {info.Expiry.UtcDateTime:u}.", "Create a new token, or connect with the device key so tokens are renewed.");
@@ -172,6 +183,11 @@ public sealed record IoTHubDeviceClientOptions
         if (KeepAlive > TimeSpan.FromSeconds(1177))
         {
             throw Invalid("KeepAliveTooLong", "IoT Hub allows a keep-alive of at most 1177 seconds.", "Pass -KeepAlive of 1177 seconds or less.");
+        }
+
+        if (OperationTimeout <= TimeSpan.Zero)
+        {
+            throw Invalid("InvalidTimeout", "The operation timeout must be positive.", "Pass a -Timeout of at least one second.");
         }
 
         if (CaCertificatePath is not null && !File.Exists(CaCertificatePath))

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Management.Automation;
+using IoTHubMqtt.Core.Diagnostics;
 using IoTHubMqtt.Core.Errors;
 
 namespace IoTHubMqtt.Infrastructure;
@@ -13,7 +14,11 @@ namespace IoTHubMqtt.Infrastructure;
 public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
 {
     private readonly CancellationTokenSource stop = new();
-    private readonly BlockingCollection<Action?> pipelineWork = new();
+    private readonly ConcurrentQueue<Action?> pipelineWork = new();
+
+    // Waiting for posted work does not spin (spinCount 0): a cmdlet may wait like this for as long as a stream runs.
+    private readonly ManualResetEventSlim workPosted = new(false, spinCount: 0);
+    private IIoTHubLogger? coreLogger;
     private bool disposed;
 
     static IoTHubCmdlet() => ModuleInitializer.Register();
@@ -32,7 +37,8 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
     {
         try
         {
-            pipelineWork.Add(action);
+            pipelineWork.Enqueue(action);
+            workPosted.Set();
         }
         catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
         {
@@ -44,6 +50,18 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
     protected bool IsVerbose =>
         (MyInvocation.BoundParameters.TryGetValue("Verbose", out var flag) && flag is SwitchParameter { IsPresent: true }) ||
         (!MyInvocation.BoundParameters.ContainsKey("Verbose") && GetVariableValue("VerbosePreference") is ActionPreference preference && preference != ActionPreference.SilentlyContinue);
+
+    /// <summary>Whether debug output is on for this call (-Debug or $DebugPreference).</summary>
+    protected bool IsDebug =>
+        (MyInvocation.BoundParameters.TryGetValue("Debug", out var flag) && flag is SwitchParameter { IsPresent: true }) ||
+        (!MyInvocation.BoundParameters.ContainsKey("Debug") && GetVariableValue("DebugPreference") is ActionPreference preference && preference != ActionPreference.SilentlyContinue);
+
+    /// <summary>
+    /// The core's levelled logger for this call (Info and above as verbose records, Verbose as debug records), safe to
+    /// call from any thread. First read it on the pipeline thread (BeginProcessing): that is when -Verbose and -Debug
+    /// are looked up.
+    /// </summary>
+    private protected IIoTHubLogger CoreLogger => coreLogger ??= new CmdletLogger(IsVerbose, IsDebug, Post, WriteVerbose, WriteDebug);
 
     /// <summary>A verbose sink for the core that is safe to call from any thread.</summary>
     protected Action<string> VerboseSink => message => Post(() => WriteVerbose(message));
@@ -71,7 +89,7 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
 
         while (!task.IsCompleted)
         {
-            var work = pipelineWork.Take();
+            var work = TakePosted();
             work?.Invoke();
             if (stop.IsCancellationRequested && !task.IsCompleted)
             {
@@ -105,10 +123,30 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
             return true;
         });
 
+    /// <summary>The next posted work item, blocking (without spinning) until there is one.</summary>
+    private Action? TakePosted()
+    {
+        while (true)
+        {
+            if (pipelineWork.TryDequeue(out var work))
+            {
+                return work;
+            }
+
+            workPosted.Reset();
+            if (pipelineWork.TryDequeue(out work))
+            {
+                return work;
+            }
+
+            workPosted.Wait();
+        }
+    }
+
     /// <summary>Runs what background threads posted so far.</summary>
     protected void DrainPosted()
     {
-        while (pipelineWork.TryTake(out var work))
+        while (pipelineWork.TryDequeue(out var work))
         {
             work?.Invoke();
         }
@@ -213,9 +251,8 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
         disposed = true;
         if (disposing)
         {
-            pipelineWork.CompleteAdding();
             stop.Dispose();
-            pipelineWork.Dispose();
+            workPosted.Dispose();
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using IoTHubMqtt.Core.Diagnostics;
 using IoTHubMqtt.Core.Mqtt;
 using IoTHubMqtt.Testing;
 
@@ -9,7 +10,7 @@ namespace IoTHubMqtt.Core.Tests.Mqtt;
 /// <summary>The service side of the emulator, over its REST API, for device-client tests.</summary>
 internal static class HubProbe
 {
-    public static IoTHubDeviceClient NewClient(IoTHubMqtt.Emulator.IoTHubEmulator emulator, string deviceId, string key, Func<IoTHubDeviceClientOptions, IoTHubDeviceClientOptions>? configure = null, Action<string>? log = null)
+    public static IoTHubDeviceClient NewClient(IoTHubMqtt.Emulator.IoTHubEmulator emulator, string deviceId, string key, Func<IoTHubDeviceClientOptions, IoTHubDeviceClientOptions>? configure = null, IIoTHubLogger? log = null)
     {
         var options = new IoTHubDeviceClientOptions
         {
@@ -21,7 +22,7 @@ internal static class HubProbe
             OperationTimeout = TimeSpan.FromSeconds(10),
             ReconnectInitialDelay = TimeSpan.FromMilliseconds(200),
             ReconnectMaxDelay = TimeSpan.FromSeconds(2),
-            Log = log,
+            Logger = log ?? IoTHubNullLogger.Instance,
         };
         return new IoTHubDeviceClient(configure is null ? options : configure(options));
     }

@@ -1,3 +1,5 @@
+using System.Management.Automation;
+
 namespace IoTHubMqtt.Module.Tests.Device;
 
 public sealed class TelemetryCmdletTests : DeviceCmdletTestBase
@@ -25,6 +27,42 @@ public sealed class TelemetryCmdletTests : DeviceCmdletTestBase
         Assert.Empty(after.AllErrors);
         Assert.Single(after.Output);
         Assert.Contains("after the stop", await Service.TelemetryBodiesAsync(DeviceId, 1, TimeSpan.FromSeconds(20)));
+    }
+
+    [Fact]
+    public async Task Send_ArrayGivenAsBody_EachElementIsAMessage_WithProgressUpToTheTotal()
+    {
+        var result = Ps.Invoke("Send-IoTHubMessage -Body 'a', 'b', 'c' -PassThru");
+
+        Assert.Empty(result.AllErrors);
+        Assert.Equal(3, result.Output.Count);
+        var progress = result.Progress.Where(p => p.Activity == "Send-IoTHubMessage").ToList();
+        Assert.Contains(progress, p => p.StatusDescription.StartsWith("3 of 3 acknowledged", StringComparison.Ordinal) && p.PercentComplete == 100);
+        Assert.Equal(ProgressRecordType.Completed, progress.Last().RecordType);
+        Assert.Equal(["a", "b", "c"], await Service.TelemetryBodiesAsync(DeviceId, 3, TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task Send_PipelineWithCount_ShowsProgress_AndAStreamWithoutIt_ShowsNone()
+    {
+        var counted = Ps.Invoke("1..40 | ForEach-Object { \"c$_\" } | Send-IoTHubMessage -Count 40");
+        var streamed = Ps.Invoke("1..40 | ForEach-Object { \"s$_\" } | Send-IoTHubMessage");
+
+        Assert.Empty(counted.AllErrors);
+        Assert.Empty(streamed.AllErrors);
+        Assert.Contains(counted.Progress, p => p.Activity == "Send-IoTHubMessage" && p.StatusDescription.StartsWith("40 of 40 acknowledged", StringComparison.Ordinal));
+        Assert.DoesNotContain(streamed.Progress, p => p.Activity == "Send-IoTHubMessage");
+        Assert.Equal(80, (await Service.TelemetryBodiesAsync(DeviceId, 80, TimeSpan.FromSeconds(10))).Count);
+    }
+
+    [Fact]
+    public async Task Send_BytesGivenAsBody_AreOneMessage()
+    {
+        var result = Ps.Invoke("Send-IoTHubMessage -Body ([byte[]](104, 105)) -PassThru");
+
+        Assert.Empty(result.AllErrors);
+        Assert.Equal("application/octet-stream", Assert.Single(result.Output).Properties["ContentType"].Value);
+        Assert.Equal("hi", Assert.Single(await Service.TelemetryBodiesAsync(DeviceId, 1, TimeSpan.FromSeconds(10))));
     }
 
     [Fact]

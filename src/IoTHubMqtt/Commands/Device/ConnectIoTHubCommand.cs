@@ -2,6 +2,7 @@ using System.Management.Automation;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using IoTHubMqtt.Completion;
+using IoTHubMqtt.Core.Diagnostics;
 using IoTHubMqtt.Core.Mqtt;
 using IoTHubMqtt.Infrastructure;
 
@@ -132,10 +133,9 @@ public sealed class ConnectIoTHubCommand : IoTHubCmdlet
             var caPath = CaCertificatePath is null ? null : GetUnresolvedProviderPathFromPSPath(CaCertificatePath);
             IWebProxy? proxy = Proxy is null ? null : new WebProxy(Proxy) { Credentials = ProxyCredential?.GetNetworkCredential() };
             connection = new IoTHubDeviceConnection(log => new IoTHubDeviceClient(Options(caPath, proxy, log)));
-            var sink = VerboseSink;
-            connection.AttachLog(sink);
+            connection.AttachLog(CoreLogger);
             Run(ct => connection.Client.ConnectAsync(ct));
-            connection.DetachLog(sink);
+            connection.DetachLog(CoreLogger);
             if (!NoDefault)
             {
                 DefaultConnection.Set(connection);
@@ -155,7 +155,7 @@ public sealed class ConnectIoTHubCommand : IoTHubCmdlet
         }
     }
 
-    private IoTHubDeviceClientOptions Options(string? caPath, IWebProxy? proxy, Action<string> log)
+    private IoTHubDeviceClientOptions Options(string? caPath, IWebProxy? proxy, IIoTHubLogger log)
     {
         var baseOptions = ParameterSetName == ConnectionStringSet
             ? IoTHubDeviceClientOptions.FromConnectionString(ConnectionString)
@@ -181,7 +181,7 @@ public sealed class ConnectIoTHubCommand : IoTHubCmdlet
             MaxInFlight = MaxInFlight,
             OperationTimeout = TimeSpan.FromSeconds(Timeout),
             ModelId = ModelId,
-            Log = log,
+            Logger = log,
         };
     }
 }

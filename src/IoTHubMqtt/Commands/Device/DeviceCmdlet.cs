@@ -15,9 +15,7 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
     protected const string ConnectionStringSet = "ConnectionString";
 
     private IoTHubDeviceConnection? oneOff;
-    private readonly Action<string> logSink;
-
-    protected DeviceCmdlet() => logSink = VerboseSink;
+    private Core.Diagnostics.IIoTHubLogger? attachedLogger;
 
     /// <summary>The connection from Connect-IoTHub; the last one made in this session when left out.</summary>
     [Parameter(ParameterSetName = ConnectionSet)]
@@ -72,9 +70,9 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
                     Port = Port == 0 ? null : Port,
                     CaCertificatePath = path,
                     Proxy = Proxy is null ? null : new System.Net.WebProxy(Proxy) { Credentials = ProxyCredential?.GetNetworkCredential() },
-                    Log = log,
+                    Logger = log,
                 }));
-                oneOff.AttachLog(logSink);
+                oneOff.AttachLog(attachedLogger = CoreLogger);
                 WriteVerbose($"Connecting {oneOff} for this call.");
                 Run(ct => oneOff.Client.ConnectAsync(ct));
             });
@@ -88,7 +86,7 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
                 "There is no device connection.", "Run Connect-IoTHub first, or pass -Connection or -ConnectionString."));
         }
 
-        Connection!.AttachLog(logSink);
+        Connection!.AttachLog(attachedLogger = CoreLogger);
     }
 
     /// <summary>
@@ -120,7 +118,12 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
 
     protected override void Dispose(bool disposing)
     {
-        Connection?.DetachLog(logSink);
+        if (attachedLogger is not null)
+        {
+            Connection?.DetachLog(attachedLogger);
+            attachedLogger = null;
+        }
+
         if (disposing && oneOff is not null)
         {
             // One-off connections end with the cmdlet, also when it is stopped or fails.

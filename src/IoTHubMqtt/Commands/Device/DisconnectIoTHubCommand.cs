@@ -35,10 +35,9 @@ public sealed class DisconnectIoTHubCommand : IoTHubCmdlet
             return;
         }
 
-        var sink = VerboseSink;
-        connection.AttachLog(sink);
+        connection.AttachLog(CoreLogger);
         Run(async ct => await connection.Client.DisconnectAsync(ct).ConfigureAwait(false));
-        connection.DetachLog(sink);
+        connection.DetachLog(CoreLogger);
         DefaultConnection.Clear(connection);
         WriteVerbose($"Disconnected {connection.DeviceId}.");
         if (PassThru)

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Management.Automation;
+using IoTHubMqtt.Core.Diagnostics;
 using IoTHubMqtt.Core.Mqtt;
+using IoTHubMqtt.Infrastructure;
 
 namespace IoTHubMqtt.Commands.Device;
 
@@ -12,19 +14,19 @@ public sealed class IoTHubDeviceConnection
 {
     private readonly ConcurrentDictionary<string, ScriptBlock> handlers = new(StringComparer.Ordinal);
 
-    private Action<string>? logSink;
+    private readonly ForwardingLogger logger = new();
 
-    internal IoTHubDeviceConnection(Func<Action<string>, IoTHubDeviceClient> create)
+    internal IoTHubDeviceConnection(Func<IIoTHubLogger, IoTHubDeviceClient> create)
     {
-        // The client outlives the cmdlet that made it; its log lines go to whichever cmdlet uses it now (-Verbose).
-        Client = create(message => Volatile.Read(ref logSink)?.Invoke(message));
+        // The client outlives the cmdlet that made it; its log lines go to whichever cmdlet uses it now (-Verbose, -Debug).
+        Client = create(logger);
     }
 
     internal IoTHubDeviceClient Client { get; }
 
-    internal void AttachLog(Action<string> sink) => Volatile.Write(ref logSink, sink);
+    internal void AttachLog(IIoTHubLogger cmdletLogger) => logger.Attach(cmdletLogger);
 
-    internal void DetachLog(Action<string> sink) => Interlocked.CompareExchange(ref logSink, null, sink);
+    internal void DetachLog(IIoTHubLogger cmdletLogger) => logger.Detach(cmdletLogger);
 
     public string HostName => Client.HostName;
 

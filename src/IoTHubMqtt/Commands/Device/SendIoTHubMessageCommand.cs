@@ -17,11 +17,24 @@ namespace IoTHubMqtt.Commands.Device;
 [OutputType(typeof(IoTHubSentMessage))]
 public sealed class SendIoTHubMessageCommand : DeviceCmdlet
 {
-    private readonly Queue<(Task<TelemetrySendResult> Acknowledged, TelemetryMessage Message, object? Body)> pending = new();
-    private bool verbose;
-    private string? shouldProcessText;
+    private const int ProgressId = 0x5E4D;
+    private static readonly JsonSerializerOptions CompactJson = new() { WriteIndented = false };
 
-    /// <summary>The body: a string (text/plain), bytes (application/octet-stream), or any other object or hashtable (JSON).</summary>
+    // Sent messages in the order they were sent, until their acknowledgement is written (at most the outbox's worth).
+    private readonly Queue<(Task<TelemetrySendResult> Acknowledged, TelemetryMessage Message, object? Body, byte[]? Buffer)> pending = new();
+    private bool verbose;
+    private bool bodyFromCommandLine;
+    private string? shouldProcessText;
+    private long total;
+    private long sent;
+    private long acknowledged;
+    private long started;
+    private long lastProgress;
+
+    /// <summary>
+    /// The body: a string (text/plain), bytes (application/octet-stream), or any other object or hashtable (JSON).
+    /// From the pipeline, one message an item; given as a parameter, an array is one message an element.
+    /// </summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [AllowEmptyString]
     public object? Body { get; set; }
@@ -52,6 +65,11 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
     [ValidateRange(0, 1)]
     public int QoS { get; set; } = 1;
 
+    /// <summary>How many messages the pipeline brings, when known: a progress bar then shows the send. Not a limit.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int Count { get; set; }
+
     /// <summary>Return a record of each message once the hub has acknowledged it.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
@@ -60,90 +78,31 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
     {
         base.BeginProcessing();
         verbose = IsVerbose;
+        total = Count;
+        bodyFromCommandLine = MyInvocation.BoundParameters.ContainsKey(nameof(Body));
+        started = Environment.TickCount64;
     }
 
     protected override void ProcessRecord()
     {
-        if (Body is null)
+        var value = Body is PSObject pso && pso.BaseObject is not PSCustomObject ? pso.BaseObject : Body;
+        if (bodyFromCommandLine && value is not (byte[] or string) && LanguagePrimitives.GetEnumerable(value) is { } items)
         {
-            WriteError(InvalidArgument("MessageBodyNull", "The message body is null.", "Pipe or pass a string, bytes or an object."));
-            return;
-        }
-
-        TelemetryMessage message;
-        object? shownBody;
-        try
-        {
-            (message, shownBody) = Build(Body);
-        }
-        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
-        {
-            WriteError(ex, MessageId);
-            return;
-        }
-
-        // The same text ShouldProcess(target, action) shows, made once: that overload looks up and formats a
-        // resource string for every message.
-        shouldProcessText ??= $"Performing the operation \"Send telemetry\" on target \"{Device.DeviceId}\".";
-        if (!ShouldProcess(shouldProcessText, null, null))
-        {
-            return;
-        }
-
-        try
-        {
-            pending.Enqueue((Client.QueueTelemetry(message, QoS == 0, StopToken), message, shownBody));
-        }
-        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
-        {
-            WriteError(ex, message.MessageId);
-        }
-
-        Harvest(wait: false);
-        ThrottleProducer();
-    }
-
-    /// <summary>
-    /// Keeps up to three windows queued behind the window in flight: when four windows are pending, waits until the
-    /// oldest window is acknowledged. The pipeline thread sleeps once per window instead of once per message, and a
-    /// late wake-up (a busy machine) still finds the sender with work queued.
-    /// </summary>
-    private void ThrottleProducer()
-    {
-        var window = Client.MaxInFlight;
-        while (pending.Count >= 4 * window)
-        {
-            // Both the oldest (results are written in order) and the last of the oldest window.
-            var oldest = pending.Peek().Acknowledged;
-            var later = pending.ElementAt(window - 1).Acknowledged;
-            WaitWithoutSpinning(Task.WhenAll(Task.WhenAny(oldest), Task.WhenAny(later)));
-            Harvest(wait: false);
-        }
-    }
-
-    /// <summary>
-    /// Waits on the task's event, not in <see cref="IoTHubCmdlet.Run{T}"/>'s queue, whose semaphore spins before it
-    /// blocks: this wait comes once per window for as long as the pipeline runs. Posted verbose lines are written and
-    /// Ctrl+C is seen every 50 ms meanwhile.
-    /// </summary>
-    private void WaitWithoutSpinning(Task task)
-    {
-        if (!task.IsCompleted)
-        {
-            var handle = ((IAsyncResult)task).AsyncWaitHandle;
-            while (!handle.WaitOne(50))
+            // -Body @(...): every element is a message, and how many there are is known.
+            if (value is ICollection collection && total == 0)
             {
-                DrainPosted();
-                if (StopToken.IsCancellationRequested)
-                {
-                    throw new PipelineStoppedException();
-                }
+                total = collection.Count;
             }
 
-            task.Dispose();
+            foreach (var item in items)
+            {
+                Send(item);
+            }
+
+            return;
         }
 
-        DrainPosted();
+        Send(Body);
     }
 
     protected override void EndProcessing()
@@ -165,61 +124,171 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
         }
 
         Harvest(wait: true);
+        if (total > 0)
+        {
+            WriteProgress(new ProgressRecord(ProgressId, "Send-IoTHubMessage", "Done") { RecordType = ProgressRecordType.Completed });
+        }
     }
 
-    /// <summary>Reports acknowledged messages in the order they were sent.</summary>
+    private void Send(object? body)
+    {
+        if (body is null)
+        {
+            WriteError(InvalidArgument("MessageBodyNull", "The message body is null.", "Pipe or pass a string, bytes or an object."));
+            return;
+        }
+
+        TelemetryMessage message;
+        object? shownBody;
+        byte[]? buffer;
+        try
+        {
+            (message, shownBody, buffer) = Build(body);
+        }
+        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
+        {
+            WriteError(ex, MessageId);
+            return;
+        }
+
+        // The same text ShouldProcess(target, action) shows, made once: that overload looks up and formats a
+        // resource string for every message.
+        shouldProcessText ??= $"Performing the operation \"Send telemetry\" on target \"{Device.DeviceId}\".";
+        if (!ShouldProcess(shouldProcessText, null, null))
+        {
+            Give(buffer);
+            return;
+        }
+
+        try
+        {
+            // One call into the core: it returns at once while the outbox has room, and waits (here, pumping verbose
+            // lines, Ctrl+C ending the wait) while it is full.
+            var accepted = Client.Telemetry.SendAsync(message, StopToken);
+            var acknowledgement = accepted.IsCompletedSuccessfully ? accepted.Result : Run(_ => accepted.AsTask());
+            pending.Enqueue((acknowledgement, message, shownBody, buffer));
+            sent++;
+        }
+        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
+        {
+            Give(buffer);
+            WriteError(ex, message.MessageId);
+        }
+
+        Harvest(wait: false);
+    }
+
+    /// <summary>Writes the acknowledged messages in the order they were sent, and the progress when the total is known.</summary>
     private void Harvest(bool wait)
     {
+        DrainPosted();
         while (pending.Count > 0 && (wait || pending.Peek().Acknowledged.IsCompleted))
         {
-            var (acknowledged, message, body) = pending.Dequeue();
-            if (acknowledged.IsCompletedSuccessfully)
+            var (acknowledgement, message, body, buffer) = pending.Dequeue();
+            Give(buffer);
+            if (acknowledgement.IsCompletedSuccessfully)
             {
-                var result = acknowledged.Result;
+                acknowledged++;
+                var result = acknowledgement.Result;
                 if (verbose)
                 {
-                    WriteVerbose($"Sent {message.Body.Length} bytes{(message.MessageId is null ? "" : $" ({message.MessageId})")}; acknowledged after {result.Attempts} attempt(s).");
+                    WriteVerbose($"Sent {message.Payload.Length} bytes{(message.MessageId is null ? "" : $" ({message.MessageId})")}; acknowledged after {result.Attempts} attempt(s).");
                 }
 
                 if (PassThru)
                 {
-                    var properties = new OrderedDictionary(StringComparer.Ordinal);
-                    foreach (var (name, value) in message.Properties)
-                    {
-                        properties[name] = value;
-                    }
-
-                    WriteObject(new IoTHubSentMessage
-                    {
-                        DeviceId = Device.DeviceId,
-                        MessageId = message.MessageId,
-                        CorrelationId = message.CorrelationId,
-                        ContentType = message.ContentType,
-                        ContentEncoding = message.ContentEncoding,
-                        Size = message.Body.Length,
-                        Properties = properties,
-                        Body = body,
-                        AcknowledgedAt = QoS == 0 ? null : result.AcknowledgedAt,
-                        Attempts = result.Attempts,
-                    });
+                    WriteObject(Record(message, body, result));
                 }
             }
-            else if (acknowledged.IsFaulted)
+            else if (acknowledgement.IsFaulted)
             {
-                WriteError(acknowledged.Exception!.InnerException ?? acknowledged.Exception, message.MessageId);
+                WriteError(acknowledgement.Exception!.InnerException ?? acknowledgement.Exception, message.MessageId);
             }
+        }
+
+        if (total > 0 && (pending.Count == 0 || Environment.TickCount64 - lastProgress >= 200))
+        {
+            lastProgress = Environment.TickCount64;
+            var seconds = Math.Max(0.001, (lastProgress - started) / 1000.0);
+            WriteProgress(new ProgressRecord(ProgressId, "Send-IoTHubMessage", $"{acknowledged} of {total} acknowledged ({acknowledged / seconds:0} msgs/s)")
+            {
+                PercentComplete = (int)Math.Min(100, 100 * acknowledged / total),
+                CurrentOperation = $"{sent - acknowledged} waiting for the hub",
+            });
         }
     }
 
-    private (TelemetryMessage Message, object? ShownBody) Build(object body)
+    protected override void Dispose(bool disposing)
+    {
+        // Stopped (Ctrl+C) or failed with messages still unacknowledged: they go on in the client, and a failure of
+        // one of them has no one left to report it to.
+        foreach (var (acknowledgement, _, _, _) in pending)
+        {
+            _ = acknowledgement.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        pending.Clear();
+        base.Dispose(disposing);
+    }
+
+    private IoTHubSentMessage Record(TelemetryMessage message, object? body, TelemetrySendResult result)
+    {
+        var properties = new OrderedDictionary(StringComparer.Ordinal);
+        foreach (var (name, value) in message.Properties)
+        {
+            properties[name] = value;
+        }
+
+        return new IoTHubSentMessage
+        {
+            DeviceId = Device.DeviceId,
+            MessageId = message.MessageId,
+            CorrelationId = message.CorrelationId,
+            ContentType = message.ContentType,
+            ContentEncoding = message.ContentEncoding,
+            Size = message.Payload.Length,
+            Properties = properties,
+            Body = body,
+            AcknowledgedAt = QoS == 0 ? null : result.AcknowledgedAt,
+            Attempts = result.Attempts,
+        };
+    }
+
+    private void Give(byte[]? buffer)
+    {
+        if (buffer is not null)
+        {
+            PayloadBuffers.Return(buffer);
+        }
+    }
+
+    /// <summary>A text body as UTF-8, in a reused buffer when it is large (returned once its message is finished).</summary>
+    private TelemetryMessage Encode(string text, out byte[]? buffer)
+    {
+        var length = Encoding.UTF8.GetByteCount(text);
+        if (length < PayloadBuffers.PooledFrom)
+        {
+            buffer = null;
+            return new TelemetryMessage(Encoding.UTF8.GetBytes(text));
+        }
+
+        buffer = PayloadBuffers.Rent(length);
+        var written = Encoding.UTF8.GetBytes(text, buffer);
+        return new TelemetryMessage(buffer.AsMemory(0, written));
+    }
+
+    private (TelemetryMessage Message, object? ShownBody, byte[]? Buffer) Build(object body)
     {
         var value = body is PSObject pso && pso.BaseObject is not PSCustomObject ? pso.BaseObject : body;
         TelemetryMessage message;
         object? shown;
+        byte[]? buffer = null;
         switch (value)
         {
             case string text:
-                message = new TelemetryMessage(Encoding.UTF8.GetBytes(text)) { ContentType = ContentType ?? "text/plain", ContentEncoding = ContentEncoding ?? "utf-8" };
+                message = Encode(text, out buffer);
+                message.ContentType = ContentType ?? "text/plain";
+                message.ContentEncoding = ContentEncoding ?? "utf-8";
                 shown = text;
                 break;
             case byte[] bytes:
@@ -227,13 +296,16 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
                 shown = bytes;
                 break;
             default:
-                var json = PowerShellJson.ToJsonNode(body)?.ToJsonString(new JsonSerializerOptions { WriteIndented = false }) ?? "null";
-                message = new TelemetryMessage(Encoding.UTF8.GetBytes(json)) { ContentType = ContentType ?? "application/json", ContentEncoding = ContentEncoding ?? "utf-8" };
+                var json = PowerShellJson.ToJsonNode(body)?.ToJsonString(CompactJson) ?? "null";
+                message = Encode(json, out buffer);
+                message.ContentType = ContentType ?? "application/json";
+                message.ContentEncoding = ContentEncoding ?? "utf-8";
                 shown = json;
                 break;
         }
 
         message.MessageId = MessageId;
+        message.QualityOfService = QoS == 0 ? TelemetryQualityOfService.AtMostOnce : TelemetryQualityOfService.AtLeastOnce;
         message.CorrelationId = CorrelationId;
         message.CreationTime = CreationTime;
         if (Property is not null)
@@ -264,6 +336,6 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
         {
             _ = message.PropertyBagEntries().Count();
         }
-        return (message, shown);
+        return (message, shown, buffer);
     }
 }
