@@ -6,16 +6,11 @@ using IoTHubMqtt.Benchmarks.Telemetry;
 const string Usage = """
     usage: dotnet run -c Release --project tests/IoTHubMqtt.Benchmarks -- <benchmark> [--name value ...]
 
-<<<<<<< HEAD
-      telemetry  [--messages 20000] [--size 256] [--window 64] [--rounds 3] [--output file.md]
-      emulator   [--connections 10000] [--rounds 9] [--requests 200] [--publishers 64] [--messages 1000] [--output file.md]   (needs mosquitto)
-=======
       telemetry  [--rounds 9] [--sizes 64,1K,64K] [--devices 1,10,100] [--senders raw,pwsh,engine,node]
                  [--messages 20000] [--megabytes 128] [--window 64] [--pwsh path] [--output file.md]
                  (a run sends --messages, at most --megabytes, shared by the devices; pwsh: the repository's
                  PowerShell tool or pwsh on PATH; node: npm ci --prefix tests/interop)
-      emulator   [--connections 10000] [--publishers 64] [--messages 1000] [--output file.md]   (needs mosquitto)
->>>>>>> device
+      emulator   [--connections 10000] [--rounds 9] [--requests 200] [--publishers 64] [--messages 1000] [--output file.md]   (needs mosquitto)
       esp32      [--output file.md]
       fleet      [--devices 1000] [--rounds 9] [--paths per-device,bulk,import,dps] [--tier S1 --units 1] [--cmdlets true] [--output file.md]
       import     [--rounds 15] [--output file.md]
