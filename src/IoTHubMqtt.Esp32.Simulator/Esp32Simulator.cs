@@ -439,11 +439,10 @@ public sealed class Esp32Simulator
                         // The ESP32 ROM refuses a command it does not have (GET_SECURITY_INFO, the stub-only commands) with
                         // invalid-message replies that do not carry the request's opcode, repeated: esptool and esptool-js
                         // recognise an unsupported command by exactly that (ROM_INVALID_RECV_MSG under another opcode) and
-                        // drain the repeats.
-                        for (var i = 0; i < RomSyncReplies; i++)
-                        {
-                            await SendResponseAsync(0x00, occurrence, 0, [1, 0x05, 0, 0], ct).ConfigureAwait(false);
-                        }
+                        // drain the repeats. The ROM sends them back to back, so they leave in one write: paced one by one
+                        // on a loaded machine, a repeat could arrive after the host's drain and pass for the refusal of
+                        // the next command.
+                        await SendResponseAsync(0x00, occurrence, 0, [1, 0x05, 0, 0], ct, RomSyncReplies).ConfigureAwait(false);
 
                         return;
                     }
@@ -669,7 +668,7 @@ public sealed class Esp32Simulator
             return SendResponseAsync(op, occurrence, value, body, ct);
         }
 
-        private async Task SendResponseAsync(byte op, int occurrence, uint value, byte[] body, CancellationToken ct)
+        private async Task SendResponseAsync(byte op, int occurrence, uint value, byte[] body, CancellationToken ct, int times = 1)
         {
             if (sim.FaultFor(SimulatorFaultKind.DropResponse, op, occurrence) is not null)
             {
@@ -692,10 +691,11 @@ public sealed class Esp32Simulator
                 packet[1] ^= 0x5A; // a flipped bit pattern in the opcode byte: the host cannot match it
             }
 
-            await SendFrameAsync(packet, ct).ConfigureAwait(false);
+            await SendFrameAsync(packet, ct, times).ConfigureAwait(false);
         }
 
-        private async Task SendFrameAsync(byte[] payload, CancellationToken ct)
+        /// <summary>Sends the SLIP frame of <paramref name="payload"/>, <paramref name="times"/> times back to back in one write.</summary>
+        private async Task SendFrameAsync(byte[] payload, CancellationToken ct, int times = 1)
         {
             var encoded = new List<byte>(payload.Length + 8) { End };
             foreach (var b in payload)
@@ -717,7 +717,8 @@ public sealed class Esp32Simulator
             }
 
             encoded.Add(End);
-            var bytes = encoded.ToArray();
+            var one = encoded.ToArray();
+            var bytes = times == 1 ? one : Enumerable.Repeat(one, times).SelectMany(b => b).ToArray();
             if (sim.Options.LimitRate)
             {
                 await outbound.WaitAsync(bytes.Length, sim.CurrentBaud, ct).ConfigureAwait(false);

@@ -95,17 +95,36 @@ public sealed class PowerShellSession : IDisposable
         }
     }
 
-    /// <summary>Starts a script, presses Ctrl+C (Stop) after <paramref name="stopAfter"/>, and returns how long the stop took.</summary>
-    public (PowerShellResult Result, TimeSpan StopTook, bool Stopped) InvokeAndStop(string script, TimeSpan stopAfter, IDictionary<string, object?>? variables = null)
+    /// <summary>
+    /// Starts a script and presses Ctrl+C (Stop) once it has written <paramref name="outputsBeforeStop"/> objects: the
+    /// sign that it got where the test stops it (<paramref name="meanwhile"/>, run once the script has started, can make
+    /// those objects come). No time is waited out: the stop follows the output, however slow the machine. Stopped is
+    /// true when the script ended stopped within a minute of Ctrl+C (a guard against a hang, far below the waits the
+    /// tests stop).
+    /// </summary>
+    public (PowerShellResult Result, bool Stopped) InvokeAndStopAfterOutput(string script, int outputsBeforeStop, Action? meanwhile = null, IDictionary<string, object?>? variables = null)
     {
         using var shell = Create(script, variables);
         var output = new PSDataCollection<PSObject>();
+        using var enough = new ManualResetEventSlim();
+        output.DataAdded += (_, _) =>
+        {
+            if (output.Count >= outputsBeforeStop)
+            {
+                enough.Set();
+            }
+        };
         var async = shell.BeginInvoke<PSObject, PSObject>(null, output);
-        Thread.Sleep(stopAfter);
-        var watch = System.Diagnostics.Stopwatch.StartNew();
+        meanwhile?.Invoke();
+        var ready = WaitHandle.WaitAny([enough.WaitHandle, async.AsyncWaitHandle], TimeSpan.FromMinutes(2)) == 0;
+        if (!ready)
+        {
+            shell.Stop();
+            throw new InvalidOperationException($"The script ended or hung before writing {outputsBeforeStop} object(s) (it wrote {output.Count}, state {shell.InvocationStateInfo.State}): {script}");
+        }
+
         shell.Stop();
-        var finished = async.AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(30));
-        watch.Stop();
+        var finished = async.AsyncWaitHandle.WaitOne(TimeSpan.FromMinutes(1));
         var stopped = shell.InvocationStateInfo.State == PSInvocationState.Stopped;
         RuntimeException? terminating = null;
         try
@@ -120,7 +139,7 @@ public sealed class PowerShellSession : IDisposable
             terminating = ex;
         }
 
-        return (Collect(shell, output, terminating), watch.Elapsed, stopped && finished);
+        return (Collect(shell, output, terminating), stopped && finished);
     }
 
     /// <summary>Runs the script and renders its output with Out-Default, as a user sees it in the console.</summary>
