@@ -195,7 +195,8 @@ public static class LittleFsImage
         var ids = new List<Dictionary<uint, byte[]>>();
         var pending = new List<(uint Type, uint Id, byte[]? Data)>();
         var previous = 0xFFFFFFFFu;
-        var crc = Crc(0xFFFFFFFF, block[..4]);
+        var crc = new LfsCrc();
+        crc.Append(block[..4]);
         var offset = 4;
         var anyCommit = false;
         while (offset + 4 <= block.Length)
@@ -217,17 +218,17 @@ public static class LittleFsImage
 
             if ((type & 0x700) == TypeCrc)
             {
-                crc = Crc(crc, block.Slice(offset, 4));
+                crc.Append(block.Slice(offset, 4));
                 if (type == 0x5FF)
                 {
                     // forward CRC of the next commit's erased bytes: part of this commit, not its end
-                    crc = Crc(crc, block.Slice(offset + 4, size));
+                    crc.Append(block.Slice(offset + 4, size));
                     previous = tag;
                     offset += 4 + size;
                     continue;
                 }
 
-                if (size < 4 || BinaryPrimitives.ReadUInt32LittleEndian(block[(offset + 4)..]) != crc)
+                if (size < 4 || BinaryPrimitives.ReadUInt32LittleEndian(block[(offset + 4)..]) != crc.Value)
                 {
                     break; // torn commit
                 }
@@ -237,7 +238,7 @@ public static class LittleFsImage
                 anyCommit = true;
                 previous = tag ^ ((type & 1) << 31);
                 offset += 4 + size;
-                crc = 0xFFFFFFFF;
+                crc.Reset();
                 continue;
             }
 
@@ -248,7 +249,7 @@ public static class LittleFsImage
                     "Read the file on the device instead.", "LittleFs");
             }
 
-            crc = Crc(crc, block.Slice(offset, 4 + size));
+            crc.Append(block.Slice(offset, 4 + size));
             pending.Add((type, id, length == 0x3FF ? null : block.Slice(offset + 4, size).ToArray()));
             previous = tag;
             offset += 4 + size;
@@ -363,20 +364,6 @@ public static class LittleFsImage
         return common != 0 ? common : x.Length.CompareTo(y.Length);
     }
 
-    internal static uint Crc(uint crc, ReadOnlySpan<byte> data)
-    {
-        foreach (var b in data)
-        {
-            crc ^= b;
-            for (var k = 0; k < 8; k++)
-            {
-                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
-            }
-        }
-
-        return crc;
-    }
-
     private static IoTHubMqttException Invalid(string errorId, string message) =>
         new(errorId, IoTHubErrorKind.InvalidArgument, message, "Check the partition table's littlefs partition size.", "LittleFs");
 
@@ -389,21 +376,20 @@ public static class LittleFsImage
         private readonly Memory<byte> memory;
         private int offset;
         private uint previous;
-        private uint crc;
+        private readonly LfsCrc crc = new();
 
         public MetadataWriter(byte[] image, int blockIndex, int blockSize)
         {
             memory = image.AsMemory(blockIndex * blockSize, blockSize);
             offset = 0;
             previous = 0xFFFFFFFF;
-            crc = 0xFFFFFFFF;
         }
 
         public void Revision(uint revision)
         {
             var block = memory.Span;
             BinaryPrimitives.WriteUInt32LittleEndian(block, revision);
-            crc = LittleFsImage.Crc(crc, block[..4]);
+            crc.Append(block[..4]);
             offset = 4;
         }
 
@@ -418,7 +404,7 @@ public static class LittleFsImage
             var tag = (type << 20) | (id << 10) | (uint)data.Length;
             BinaryPrimitives.WriteUInt32BigEndian(block[offset..], tag ^ previous);
             data.CopyTo(block[(offset + 4)..]);
-            crc = LittleFsImage.Crc(crc, block.Slice(offset, 4 + data.Length));
+            crc.Append(block.Slice(offset, 4 + data.Length));
             previous = tag;
             offset += 4 + data.Length;
         }
@@ -430,9 +416,21 @@ public static class LittleFsImage
             var end = Math.Min((offset + 8 + 3) & ~3, block.Length);
             var tag = (TypeCrc << 20) | (NoId << 10) | (uint)(end - offset - 4);
             BinaryPrimitives.WriteUInt32BigEndian(block[offset..], tag ^ previous);
-            crc = LittleFsImage.Crc(crc, block.Slice(offset, 4));
-            BinaryPrimitives.WriteUInt32LittleEndian(block[(offset + 4)..], crc);
+            crc.Append(block.Slice(offset, 4));
+            BinaryPrimitives.WriteUInt32LittleEndian(block[(offset + 4)..], crc.Value);
             offset = end;
         }
     }
+}
+
+/// <summary>littlefs's running CRC-32 (lfs_crc seeded with 0xFFFFFFFF): the zlib/Ethernet CRC-32 without its final inversion.</summary>
+internal sealed class LfsCrc
+{
+    private readonly System.IO.Hashing.Crc32 hash = new();
+
+    public uint Value => ~hash.GetCurrentHashAsUInt32();
+
+    public void Append(ReadOnlySpan<byte> data) => hash.Append(data);
+
+    public void Reset() => hash.Reset();
 }
