@@ -106,8 +106,15 @@ internal sealed class ImportExportJobs(HubState hub, TimeProvider time, Emulator
         }
 
         log.Information($"{char.ToUpperInvariant(type[0])}{type[1..]} job {job.Id} created.");
+        // The answer is the job as created (the hub answers "enqueued"), written before it can start running.
+        JsonObject created;
+        lock (gate)
+        {
+            created = ToJson(job);
+        }
+
         _ = Task.Run(() => RunAsync(job));
-        return HttpResponse.Json(200, ToJson(job));
+        return HttpResponse.Json(200, created);
     }
 
     public HttpResponse Get(string jobId)

@@ -51,11 +51,32 @@ internal sealed partial class TestClock
         }
 
         var position = from;
+        var idleSince = log.Lines.Count;
+        var nudges = 0;
         while (!done.IsCompleted)
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
             var next = log.WaitForMatchAsync(line => line.Contains("next attempt in", StringComparison.Ordinal), position, TimeSpan.FromMinutes(2), "next attempt in", stop.Token);
-            if (await Task.WhenAny(done, next) == done)
+            var quiet = Task.Delay(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+            var first = await Task.WhenAny(done, next, quiet);
+            if (first == quiet && !next.IsCompleted && !done.IsCompleted)
+            {
+                await stop.CancelAsync();
+                await Task.WhenAny(next); // observed: cancelled
+                nudges = log.Lines.Count == idleSince ? nudges + 1 : 1;
+                if (nudges > 30)
+                {
+                    throw new TimeoutException($"The client announced no pause and did not finish. Last lines: {string.Join(" | ", log.Lines.TakeLast(15))}");
+                }
+
+                // Nothing announced for a while: the client may be waiting on one of its own timers (an operation
+                // timeout noticing a silent connection). Let the fake clock move on a second, as time would.
+                idleSince = log.Lines.Count;
+                Fake.Advance(TimeSpan.FromSeconds(1));
+                continue;
+            }
+
+            if (first == done)
             {
                 await stop.CancelAsync();
                 await Task.WhenAny(next); // observed: cancelled
