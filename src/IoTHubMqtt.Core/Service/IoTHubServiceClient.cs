@@ -458,22 +458,7 @@ public sealed partial class IoTHubServiceClient : IDisposable
             (json["tags"] as JsonObject)?.DeepClone() as JsonObject);
     }
 
-    private static ServiceDevice WithETag(ServiceDevice d, string etag) => new()
-    {
-        DeviceId = d.DeviceId,
-        HostName = d.HostName,
-        ETag = etag.Trim('"'),
-        GenerationId = d.GenerationId,
-        Status = d.Status,
-        StatusReason = d.StatusReason,
-        ConnectionState = d.ConnectionState,
-        LastActivityTime = d.LastActivityTime,
-        AuthenticationType = d.AuthenticationType,
-        PrimaryKey = d.PrimaryKey,
-        SecondaryKey = d.SecondaryKey,
-        PrimaryThumbprint = d.PrimaryThumbprint,
-        SecondaryThumbprint = d.SecondaryThumbprint,
-    };
+    private static ServiceDevice WithETag(ServiceDevice d, string etag) => d.WithETagAndTags(etag.Trim('"'), null);
 
     #endregion
 

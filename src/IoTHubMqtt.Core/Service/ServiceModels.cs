@@ -88,6 +88,25 @@ public sealed class ServiceDevice
     /// <summary>The twin's reported properties, when the answer carried them (export files; null otherwise).</summary>
     public JsonObject? ReportedProperties { get; init; }
 
+    /// <summary>The identity with another ETag and tags (the twin's desired and reported properties are not carried over).</summary>
+    internal ServiceDevice WithETagAndTags(string? etag, JsonObject? tags) => new()
+    {
+        DeviceId = DeviceId,
+        HostName = HostName,
+        ETag = etag,
+        GenerationId = GenerationId,
+        Status = Status,
+        StatusReason = StatusReason,
+        ConnectionState = ConnectionState,
+        LastActivityTime = LastActivityTime,
+        AuthenticationType = AuthenticationType,
+        PrimaryKey = PrimaryKey,
+        SecondaryKey = SecondaryKey,
+        PrimaryThumbprint = PrimaryThumbprint,
+        SecondaryThumbprint = SecondaryThumbprint,
+        Tags = tags,
+    };
+
     /// <summary>A device connection string with the primary key, or null (no key known, X.509 device). Secret.</summary>
     public string? ConnectionString => PrimaryKey is null ? null : IoTHubConnectionString.ForDevice(HostName, DeviceId, PrimaryKey).ToConnectionString();
 

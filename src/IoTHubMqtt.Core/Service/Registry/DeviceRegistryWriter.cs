@@ -492,23 +492,7 @@ public sealed class DeviceRegistryWriter : IDisposable
         ETag = spec.ETag,
     };
 
-    private static ServiceDevice Copy(ServiceDevice d, JsonObject? tags) => new()
-    {
-        DeviceId = d.DeviceId,
-        HostName = d.HostName,
-        ETag = d.ETag,
-        GenerationId = d.GenerationId,
-        Status = d.Status,
-        StatusReason = d.StatusReason,
-        ConnectionState = d.ConnectionState,
-        LastActivityTime = d.LastActivityTime,
-        AuthenticationType = d.AuthenticationType,
-        PrimaryKey = d.PrimaryKey,
-        SecondaryKey = d.SecondaryKey,
-        PrimaryThumbprint = d.PrimaryThumbprint,
-        SecondaryThumbprint = d.SecondaryThumbprint,
-        Tags = tags,
-    };
+    private static ServiceDevice Copy(ServiceDevice d, JsonObject? tags) => d.WithETagAndTags(d.ETag, tags);
 
     public void Dispose() => calls.Dispose();
 }
