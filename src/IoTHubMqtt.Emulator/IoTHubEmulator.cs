@@ -77,7 +77,8 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             Devices = new DeviceEndpoint(Hub, authenticator, log) { ClockSkew = options.TokenClockSkew, OperationsPerSecond = options.DeviceOperationsPerSecond, Tier = Tier };
             Dps = new DpsState(Hub, options.IdScope);
 
-            tlsAdapter = new MqttListenerAdapter(options.ListenAddress, options.MqttTlsPort, certificates.ServerCertificate, log);
+            var tls = new TlsAcceptor(certificates.ServerCertificate, log); // one TLS acceptor for every listener
+            tlsAdapter = new MqttListenerAdapter(options.ListenAddress, options.MqttTlsPort, tls, log);
             plainAdapter = options.MqttPort >= 0 ? new MqttListenerAdapter(options.ListenAddress, options.MqttPort, null, log) : null;
             var webSocketAdapter = new WebSocketMqttAdapter(log);
             var adapters = new List<IMqttServerAdapter> { tlsAdapter, webSocketAdapter };
@@ -89,7 +90,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             deviceServer = new MqttServer(ServerOptions(options), adapters, new MqttNetNullLogger());
             Devices.Attach(deviceServer);
 
-            dpsAdapter = new MqttListenerAdapter(options.ListenAddress, options.DpsPort, certificates.ServerCertificate, log);
+            dpsAdapter = new MqttListenerAdapter(options.ListenAddress, options.DpsPort, tls, log);
             dpsServer = new MqttServer(ServerOptions(options), [dpsAdapter], new MqttNetNullLogger());
             new DpsEndpoint(Dps, authenticator, options.DpsRetryAfterSeconds, log) { Tier = Tier }.Attach(dpsServer);
 
@@ -103,7 +104,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
                 amqp.Tier = Tier;
             }
 
-            httpServer = new HttpServer(options.ListenAddress, options.HttpsPort, certificates.ServerCertificate, api.HandleAsync, WebSocketPath,
+            httpServer = new HttpServer(options.ListenAddress, options.HttpsPort, tls, api.HandleAsync, WebSocketPath,
                 (socket, remote, cert) => webSocketAdapter.RunAsync(socket, remote, cert), log);
         }
         catch
