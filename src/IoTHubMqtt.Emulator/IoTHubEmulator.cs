@@ -97,7 +97,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             Jobs = new ImportExportJobs(Hub, options.TimeProvider, log);
             var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(Tier is null ? options.ServiceRequestsPerSecond : 0, options.TimeProvider), log) { Tier = Tier, Jobs = Jobs };
             amqp = options.AmqpPort < 0 ? null
-                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
+                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort, tls, Hub, authenticator, log);
             api.AmqpPort = amqp?.Port ?? 0;
             if (amqp is not null)
             {
