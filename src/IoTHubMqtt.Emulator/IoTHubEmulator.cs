@@ -77,7 +77,8 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             Devices = new DeviceEndpoint(Hub, authenticator, log) { ClockSkew = options.TokenClockSkew, OperationsPerSecond = options.DeviceOperationsPerSecond, Tier = Tier };
             Dps = new DpsState(Hub, options.IdScope);
 
-            tlsAdapter = new MqttListenerAdapter(options.ListenAddress, options.MqttTlsPort, certificates.ServerCertificate, log);
+            var tls = new TlsAcceptor(certificates.ServerCertificate, log); // one TLS acceptor for every listener
+            tlsAdapter = new MqttListenerAdapter(options.ListenAddress, options.MqttTlsPort, tls, log);
             plainAdapter = options.MqttPort >= 0 ? new MqttListenerAdapter(options.ListenAddress, options.MqttPort, null, log) : null;
             var webSocketAdapter = new WebSocketMqttAdapter(log);
             var adapters = new List<IMqttServerAdapter> { tlsAdapter, webSocketAdapter };
@@ -89,21 +90,21 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             deviceServer = new MqttServer(ServerOptions(options), adapters, new MqttNetNullLogger());
             Devices.Attach(deviceServer);
 
-            dpsAdapter = new MqttListenerAdapter(options.ListenAddress, options.DpsPort, certificates.ServerCertificate, log);
+            dpsAdapter = new MqttListenerAdapter(options.ListenAddress, options.DpsPort, tls, log);
             dpsServer = new MqttServer(ServerOptions(options), [dpsAdapter], new MqttNetNullLogger());
             new DpsEndpoint(Dps, authenticator, options.DpsRetryAfterSeconds, log) { Tier = Tier }.Attach(dpsServer);
 
             Jobs = new ImportExportJobs(Hub, options.TimeProvider, log);
             var api = new ServiceApi(Hub, Devices, Dps, authenticator, new RateLimiter(Tier is null ? options.ServiceRequestsPerSecond : 0, options.TimeProvider), log) { Tier = Tier, Jobs = Jobs };
             amqp = options.AmqpPort < 0 ? null
-                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort, certificates.ServerCertificate, Hub, authenticator, log);
+                : new AmqpEndpoint(options.ListenAddress, options.AmqpPort, tls, Hub, authenticator, log);
             api.AmqpPort = amqp?.Port ?? 0;
             if (amqp is not null)
             {
                 amqp.Tier = Tier;
             }
 
-            httpServer = new HttpServer(options.ListenAddress, options.HttpsPort, certificates.ServerCertificate, api.HandleAsync, WebSocketPath,
+            httpServer = new HttpServer(options.ListenAddress, options.HttpsPort, tls, api.HandleAsync, WebSocketPath,
                 (socket, remote, cert) => webSocketAdapter.RunAsync(socket, remote, cert), log);
         }
         catch

@@ -237,8 +237,8 @@ public sealed class BadStateTests : IDisposable
     public async Task DatabaseLockedByAnotherProgramWhileRunning_AnswersErrors_AndAcknowledgesNothing()
     {
         await using var hub = EmulatorFixture.Start(o => { o.DataPath = dataPath; o.Persist = true; o.StoreBusyTimeout = TimeSpan.FromSeconds(1); });
-        var (id, key) = hub.CreateDevice("locked-out");
-        await using var device = await MqttTestDevice.ConnectAsync(hub.Emulator, id, key);
+        await using var device = await hub.ConnectNewDeviceAsync("locked-out");
+        var id = device.DeviceId;
         Assert.True((await device.PublishAsync($"devices/{id}/messages/events/", "stored")).IsSuccess);
 
         // A SQLite browser holding a write transaction on the file.

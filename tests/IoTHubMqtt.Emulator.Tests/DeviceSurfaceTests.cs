@@ -55,7 +55,7 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
         Assert.Contains("%24.cid=corr", message.Topic, StringComparison.Ordinal);
         Assert.Contains("level=high", message.Topic, StringComparison.Ordinal);
         Assert.Equal(MqttQualityOfServiceLevel.AtLeastOnce, message.QualityOfServiceLevel);
-        await WaitUntilAsync(() => fixture.Emulator.Hub.QueuedCount(device.DeviceId) == 0);
+        await Eventually.TrueAsync(() => fixture.Emulator.Hub.QueuedCount(device.DeviceId) == 0);
     }
 
     [Fact]
@@ -82,7 +82,7 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
         await using var second = await MqttTestDevice.ConnectAsync(fixture.Emulator, id, key, cleanSession: false);
         var again = await second.ReceiveAsync($"devices/{id}/messages/devicebound/");
         Assert.Equal("keep me", MqttTestDevice.Text(again));
-        await WaitUntilAsync(() => fixture.Emulator.Hub.QueuedCount(id) == 0);
+        await Eventually.TrueAsync(() => fixture.Emulator.Hub.QueuedCount(id) == 0);
     }
 
     [Fact]
@@ -94,8 +94,8 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
             o.TimeProvider = clock;
             o.CloudToDeviceMaxDeliveryCount = 2; // the lock stays the hub's minute
         });
-        var (id, key) = fx.CreateDevice();
-        await using var device = await MqttTestDevice.ConnectAsync(fx.Emulator, id, key);
+        await using var device = await fx.ConnectNewDeviceAsync();
+        var id = device.DeviceId;
         var deliveries = System.Threading.Channels.Channel.CreateUnbounded<string>();
         device.Client.ApplicationMessageReceivedAsync += e =>
         {
@@ -114,7 +114,7 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
         await NextAsync(deliveries); // the lock ran out: delivered again
 
         clock.Advance(TimeSpan.FromSeconds(61));
-        await WaitUntilAsync(() => fx.Emulator.Hub.QueuedCount(id) == 0); // dead-lettered after the second lock ran out
+        await Eventually.TrueAsync(() => fx.Emulator.Hub.QueuedCount(id) == 0); // dead-lettered after the second lock ran out
         clock.Advance(TimeSpan.FromSeconds(61));
         Assert.Equal(0, fx.Emulator.Hub.QueuedCount(id));
         Assert.False(deliveries.Reader.TryRead(out _));
@@ -218,8 +218,8 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
     {
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var fx = EmulatorFixture.Start(o => o.TimeProvider = clock);
-        var (id, key) = fx.CreateDevice();
-        await using var device = await MqttTestDevice.ConnectAsync(fx.Emulator, id, key);
+        await using var device = await fx.ConnectNewDeviceAsync();
+        var id = device.DeviceId;
         await device.SubscribeAsync("$iothub/methods/POST/#");
         var call = fx.Service.SendAsync(HttpMethod.Post, $"twins/{id}/methods", new JsonObject { ["methodName"] = "slow", ["responseTimeoutInSeconds"] = 5 });
         Assert.StartsWith("$iothub/methods/POST/slow/?$rid=", (await device.ReceiveAsync("$iothub/methods/POST/")).Topic, StringComparison.Ordinal);
@@ -310,14 +310,4 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
 
     private static async Task<string> NextAsync(System.Threading.Channels.Channel<string> channel) =>
         await channel.Reader.ReadAsync(TestContext.Current.CancellationToken).AsTask().WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(2); // a guard against a hang, not a measure
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "The condition did not become true within 2 minutes.");
-            await Task.Delay(50);
-        }
-    }
 }

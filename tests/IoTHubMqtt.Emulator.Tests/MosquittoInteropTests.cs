@@ -51,7 +51,7 @@ public sealed class MosquittoInteropTests(EmulatorFixture fixture) : IClassFixtu
         Assert.True(exit == 0, error);
         Assert.Contains($"devices/{id}/messages/devicebound/%24.mid=m-42", output, StringComparison.Ordinal);
         Assert.Contains("to mosquitto", output, StringComparison.Ordinal);
-        await WaitUntilAsync(() => Emulator.Hub.QueuedCount(id) == 0); // mosquitto_sub acknowledged it
+        await Eventually.TrueAsync(() => Emulator.Hub.QueuedCount(id) == 0); // mosquitto_sub acknowledged it
     }
 
     [Fact]
@@ -87,7 +87,7 @@ public sealed class MosquittoInteropTests(EmulatorFixture fixture) : IClassFixtu
         var pub = ExternalProcess.Require("mosquitto_pub", "mosquitto-clients");
         var (id, key) = fixture.CreateDevice("mosq");
         using var listener = ExternalProcess.Start(sub, [.. Connection(id, key), "-t", "$iothub/twin/PATCH/properties/desired/#", "-C", "1", "-v", "-W", "15"]);
-        await WaitUntilAsync(() => Emulator.Devices.IsSubscribedToDesired(id));
+        await Eventually.TrueAsync(() => Emulator.Devices.IsSubscribedToDesired(id));
         var patch = await fixture.Service.SendAsync(HttpMethod.Patch, $"twins/{id}", new JsonObject { ["properties"] = new JsonObject { ["desired"] = new JsonObject { ["mode"] = "eco" } } });
         Assert.Equal(HttpStatusCode.OK, patch.Status);
         var line = await listener.ReadLineAsync(ToolTimeout);
@@ -111,15 +111,5 @@ public sealed class MosquittoInteropTests(EmulatorFixture fixture) : IClassFixtu
         var (exit, _, error) = await ExternalProcess.RunAsync(pub, ToolTimeout, [.. args, "-q", "1", "-t", $"devices/{id}/messages/events/", "-m", "x"]);
         Assert.NotEqual(0, exit);
         Assert.Contains("not authorised", error, StringComparison.OrdinalIgnoreCase);
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(2); // a guard against a hang, not a measure
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "The condition did not become true within 2 minutes.");
-            await Task.Delay(50);
-        }
     }
 }

@@ -54,12 +54,9 @@ public sealed class PersistenceTests : IDisposable
 
         // Telemetry keeps its numbers, hub-wide and within its partition, and goes on from them.
         await again.PublishAsync($"devices/{id}/messages/events/", "t3");
-        var telemetry = new List<IoTHubMqtt.Emulator.Hub.TelemetryMessage>();
-        var deadline = DateTime.UtcNow.AddMinutes(2); // a guard against a hang, not a measure
-        while (telemetry.Count < 3 && DateTime.UtcNow < deadline)
-        {
-            telemetry = [.. await second.Emulator.Hub.Telemetry.ReadAsync(0, 10, id, TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken)];
-        }
+        var telemetry = await Eventually.ValueAsync(
+            async () => (await second.Emulator.Hub.Telemetry.ReadAsync(0, 10, id, TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken)).ToList(),
+            read => read.Count >= 3, "three telemetry messages read back", TestContext.Current.CancellationToken);
 
         Assert.Equal(["t1", "t2", "t3"], telemetry.Select(m => Encoding.UTF8.GetString(m.Body)));
         Assert.Equal([1L, 2, 3], telemetry.Select(m => m.PartitionSequenceNumber));
@@ -147,11 +144,7 @@ public sealed class PersistenceTests : IDisposable
             await using var device = await MqttTestDevice.ConnectAsync(first.Emulator, id, key);
             await device.SubscribeAsync($"devices/{id}/messages/devicebound/#");
             await device.ReceiveAsync($"devices/{id}/messages/devicebound/");
-            var deadline = DateTime.UtcNow.AddMinutes(2); // a guard against a hang, not a measure
-            while (first.Emulator.Hub.QueuedCount(id) != 0 && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(20);
-            }
+            await Eventually.TrueAsync(() => first.Emulator.Hub.QueuedCount(id) == 0, "the acknowledged C2D message leaving the queue");
         }
 
         await using var second = EmulatorFixture.Start(o => { o.DataPath = dataPath; o.Persist = true; });

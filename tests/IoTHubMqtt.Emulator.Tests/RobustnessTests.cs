@@ -111,7 +111,7 @@ public sealed class RobustnessTests
         Assert.Equal(new byte[] { 0x20, 0x02, 0x00, 0x00 }, connAck);
         Assert.True(fx.Emulator.Devices.IsConnected(id));
         Assert.True(await ClosedWithinAsync(ssl, TimeSpan.FromMinutes(2)));
-        await WaitUntilAsync(() => !fx.Emulator.Devices.IsConnected(id));
+        await Eventually.TrueAsync(() => !fx.Emulator.Devices.IsConnected(id));
     }
 
     [Fact]
@@ -181,8 +181,8 @@ public sealed class RobustnessTests
 
         TestContext.Current.TestOutputHelper?.WriteLine($"2,000 connections churned in {watch.Elapsed.TotalSeconds:N1} s.");
         Assert.True(done > 1500, $"Only {done} of 2000 connections completed.");
-        await WaitUntilAsync(() => fx.Emulator.ConnectedDeviceCount == 0);
-        await WaitUntilAsync(() => fx.Emulator.Devices.SubscriptionStateCount == 0);
+        await Eventually.TrueAsync(() => fx.Emulator.ConnectedDeviceCount == 0);
+        await Eventually.TrueAsync(() => fx.Emulator.Devices.SubscriptionStateCount == 0);
         Assert.Equal(0, await fx.Emulator.MqttSessionCountAsync());
         await using var device = await fx.ConnectNewDeviceAsync();
         Assert.True(device.Client.IsConnected);
@@ -218,16 +218,6 @@ public sealed class RobustnessTests
         catch (OperationCanceledException)
         {
             return false;
-        }
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(2); // a guard against a hang, not a measure
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "The condition did not become true within 2 minutes.");
-            await Task.Delay(50);
         }
     }
 }

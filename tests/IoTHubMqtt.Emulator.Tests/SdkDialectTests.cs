@@ -189,8 +189,8 @@ public sealed class SdkDialectTests(EmulatorFixture fixture) : IClassFixture<Emu
     [Fact]
     public async Task CloudToDevice_AlwaysCarriesIothubAck_AfterTheSystemProperties()
     {
-        var (id, key) = fixture.CreateDevice("ack");
-        await using var device = await MqttTestDevice.ConnectAsync(fixture.Emulator, id, key);
+        await using var device = await fixture.ConnectNewDeviceAsync("ack");
+        var id = device.DeviceId;
         await device.SubscribeAsync($"devices/{id}/messages/devicebound/#");
         await Service.SendAsync(HttpMethod.Post, $"$emulator/devices/{id}/messages/devicebound", rawBody: Encoding.UTF8.GetBytes("plain"),
             headers: new Dictionary<string, string> { ["iothub-messageid"] = "m-1", ["iothub-app-kind"] = "cmd" });
@@ -249,8 +249,8 @@ public sealed class SdkDialectTests(EmulatorFixture fixture) : IClassFixture<Emu
     [InlineData("devices/{id}/messages/devicebound/+")]
     public async Task FilterCoveringTheDevicesCloudToDeviceTopics_ReceivesThem_ButNoMethodCalls(string filter)
     {
-        var (id, key) = fixture.CreateDevice("cover");
-        await using var device = await MqttTestDevice.ConnectAsync(fixture.Emulator, id, key);
+        await using var device = await fixture.ConnectNewDeviceAsync("cover");
+        var id = device.DeviceId;
         var granted = await device.Client.SubscribeAsync(new MQTTnet.MqttClientSubscribeOptionsBuilder().WithTopicFilter(filter.Replace("{id}", id, StringComparison.Ordinal), MqttQualityOfServiceLevel.AtLeastOnce).Build());
         Assert.Equal(MQTTnet.MqttClientSubscribeResultCode.GrantedQoS1, Assert.Single(granted.Items).ResultCode);
         await Service.SendAsync(HttpMethod.Post, $"$emulator/devices/{id}/messages/devicebound", rawBody: Encoding.UTF8.GetBytes("covered"));
@@ -266,8 +266,8 @@ public sealed class SdkDialectTests(EmulatorFixture fixture) : IClassFixture<Emu
     [Fact]
     public async Task FilterCoveringAnotherDevicesTopicsOnly_ClosesTheConnection()
     {
-        var (id, key) = fixture.CreateDevice("other");
-        await using var device = await MqttTestDevice.ConnectAsync(fixture.Emulator, id, key);
+        await using var device = await fixture.ConnectNewDeviceAsync("other");
+        var id = device.DeviceId;
         try
         {
             await device.SubscribeAsync("devices/someone-else/messages/devicebound/#");

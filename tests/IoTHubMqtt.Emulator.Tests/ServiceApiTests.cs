@@ -62,14 +62,10 @@ public sealed class ServiceApiTests(EmulatorFixture fixture) : IClassFixture<Emu
         Assert.Equal(HttpStatusCode.OK, created.Status);
         await using var device = await MqttTestDevice.ConnectAsync(fixture.Emulator, id, key);
         Assert.True(device.Client.IsConnected);
-        var deadline = DateTime.UtcNow.AddMinutes(2); // a guard against a hang, not a measure
-        string? state;
-        do
-        {
-            // the hub records the connection just after its CONNACK
-            state = (await Service.SendAsync(HttpMethod.Get, $"devices/{id}")).Json!["connectionState"]!.GetValue<string>();
-        }
-        while (state != "Connected" && DateTime.UtcNow < deadline && await Task.Delay(50).ContinueWith(_ => true));
+        // the hub records the connection just after its CONNACK
+        var state = await Eventually.ValueAsync(
+            async () => (await Service.SendAsync(HttpMethod.Get, $"devices/{id}")).Json!["connectionState"]!.GetValue<string>(),
+            value => value == "Connected", "the device shown as connected");
 
         Assert.Equal("Connected", state);
     }

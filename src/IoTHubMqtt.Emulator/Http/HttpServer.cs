@@ -3,15 +3,15 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Net.WebSockets;
-using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using IoTHubMqtt.Emulator.Transport;
 
 namespace IoTHubMqtt.Emulator.Http;
 
 /// <summary>
-/// A small HTTPS/1.1 server on <see cref="TcpListener"/> + <see cref="SslStream"/> (keep-alive, Content-Length bodies),
+/// A small HTTPS/1.1 server on the emulator's <see cref="SocketListener"/> and <see cref="TlsAcceptor"/> (keep-alive, Content-Length bodies),
 /// so the emulator needs no ASP.NET. WebSocket upgrades (RFC 6455) on one path are handed to a callback.
 /// </summary>
 internal sealed class HttpServer : IDisposable
@@ -19,114 +19,50 @@ internal sealed class HttpServer : IDisposable
     private const int MaxHeaderBytes = 16 * 1024;
     private const int MaxBodyBytes = 1024 * 1024;
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(100);
-    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
 
-    private readonly TcpListener listener;
-    private readonly X509Certificate2 certificate;
+    private readonly SocketListener listener;
+    private readonly TlsAcceptor tls;
     private readonly Func<HttpRequest, CancellationToken, Task<HttpResponse>> handler;
     private readonly string webSocketPath;
     private readonly Func<WebSocket, EndPoint?, X509Certificate2?, Task> webSocketHandler;
     private readonly EmulatorLog log;
-    private readonly CancellationTokenSource stopping = new();
-    private Task? acceptLoop;
 
-    public HttpServer(IPAddress address, int port, X509Certificate2 certificate, Func<HttpRequest, CancellationToken, Task<HttpResponse>> handler,
+    public HttpServer(IPAddress address, int port, TlsAcceptor tls, Func<HttpRequest, CancellationToken, Task<HttpResponse>> handler,
         string webSocketPath, Func<WebSocket, EndPoint?, X509Certificate2?, Task> webSocketHandler, EmulatorLog log)
     {
-        listener = new TcpListener(address, port);
-        this.certificate = certificate;
+        listener = new SocketListener("HTTPS", address, port, 1024, HandleConnectionAsync, log);
+        this.tls = tls;
         this.handler = handler;
         this.webSocketPath = webSocketPath;
         this.webSocketHandler = webSocketHandler;
         this.log = log;
     }
 
-    public int Port { get; private set; }
+    public int Port => listener.Port;
 
-    public void Start()
-    {
-        listener.Start(1024);
-        Port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        acceptLoop = Task.Run(AcceptLoopAsync);
-    }
+    public void Start() => listener.Start();
 
-    public async Task StopAsync()
+    public Task StopAsync() => listener.StopAsync();
+
+    public void Dispose() => listener.Dispose();
+
+    private async Task HandleConnectionAsync(Socket socket, CancellationToken stopping)
     {
-        if (stopping.IsCancellationRequested)
+        var remote = socket.RemoteEndPoint;
+        var ssl = await tls.AcceptAsync(new NetworkStream(socket, ownsSocket: true), remote, TlsProfile.Https, stopping).ConfigureAwait(false);
+        if (ssl is null)
         {
             return;
         }
 
-        await stopping.CancelAsync().ConfigureAwait(false);
-        listener.Stop();
-        if (acceptLoop is not null)
-        {
-            await acceptLoop.ConfigureAwait(false);
-        }
-    }
-
-    public void Dispose()
-    {
-        stopping.Cancel();
-        listener.Stop();
-        stopping.Dispose();
-    }
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!stopping.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await listener.AcceptSocketAsync(stopping.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException)
-            {
-                if (stopping.IsCancellationRequested)
-                {
-                    return;
-                }
-
-                continue;
-            }
-
-            // Small request/response exchanges: without TCP_NODELAY, Nagle's algorithm holds the response's last segment
-            // until the client's delayed ACK (about 40 ms on Linux) whenever a response takes more than one segment.
-            socket.NoDelay = true;
-            _ = Task.Run(() => HandleConnectionAsync(socket));
-        }
-    }
-
-    private async Task HandleConnectionAsync(Socket socket)
-    {
-        var remote = socket.RemoteEndPoint;
-        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true), false, static (_, _, _, _) => true);
         var handedOff = false;
         try
         {
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token))
-            {
-                timeout.CancelAfter(HandshakeTimeout);
-                await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-                {
-                    ServerCertificate = certificate,
-                    ClientCertificateRequired = false,
-                    EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                    ApplicationProtocols = [SslApplicationProtocol.Http11],
-                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                }, timeout.Token).ConfigureAwait(false);
-            }
-
             var reader = new RequestReader(ssl);
             while (!stopping.IsCancellationRequested)
             {
                 HttpRequest? request;
-                using (var idle = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token))
+                using (var idle = CancellationTokenSource.CreateLinkedTokenSource(stopping))
                 {
                     idle.CancelAfter(IdleTimeout);
                     try
@@ -135,7 +71,7 @@ internal sealed class HttpServer : IDisposable
                     }
                     catch (BadRequestException bad)
                     {
-                        await WriteAsync(ssl, new HttpResponse(bad.Status), close: true, stopping.Token).ConfigureAwait(false);
+                        await WriteAsync(ssl, new HttpResponse(bad.Status), close: true, stopping).ConfigureAwait(false);
                         return;
                     }
                 }
@@ -147,7 +83,7 @@ internal sealed class HttpServer : IDisposable
 
                 if (request.Path == webSocketPath && string.Equals(request.Header("Upgrade"), "websocket", StringComparison.OrdinalIgnoreCase))
                 {
-                    if (await TryUpgradeAsync(ssl, request, remote).ConfigureAwait(false))
+                    if (await TryUpgradeAsync(ssl, request, remote, stopping).ConfigureAwait(false))
                     {
                         handedOff = true;
                     }
@@ -158,7 +94,7 @@ internal sealed class HttpServer : IDisposable
                 HttpResponse response;
                 try
                 {
-                    response = await handler(request, stopping.Token).ConfigureAwait(false);
+                    response = await handler(request, stopping).ConfigureAwait(false);
                 }
 #pragma warning disable CA1031 // a handler failure is a 500 for that request, not a dead server
                 catch (Exception ex) when (ex is not OperationCanceledException)
@@ -169,14 +105,14 @@ internal sealed class HttpServer : IDisposable
                 }
 
                 var close = string.Equals(request.Header("Connection"), "close", StringComparison.OrdinalIgnoreCase);
-                await WriteAsync(ssl, response, close, stopping.Token).ConfigureAwait(false);
+                await WriteAsync(ssl, response, close, stopping).ConfigureAwait(false);
                 if (close)
                 {
                     return;
                 }
             }
         }
-        catch (Exception ex) when (ex is IOException or AuthenticationException or OperationCanceledException or SocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or SocketException or ObjectDisposedException)
         {
             log.Verbose($"HTTPS connection from {remote} ended: {ex.GetType().Name}.");
         }
@@ -189,26 +125,26 @@ internal sealed class HttpServer : IDisposable
         }
     }
 
-    private async Task<bool> TryUpgradeAsync(SslStream ssl, HttpRequest request, EndPoint? remote)
+    private async Task<bool> TryUpgradeAsync(SslStream ssl, HttpRequest request, EndPoint? remote, CancellationToken stopping)
     {
         var key = request.Header("Sec-WebSocket-Key");
         var protocols = (request.Header("Sec-WebSocket-Protocol") ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         if (request.Method != "GET" || string.IsNullOrEmpty(key) || request.Header("Sec-WebSocket-Version") != "13")
         {
-            await WriteAsync(ssl, new HttpResponse(400), close: true, stopping.Token).ConfigureAwait(false);
+            await WriteAsync(ssl, new HttpResponse(400), close: true, stopping).ConfigureAwait(false);
             return false;
         }
 
         if (!protocols.Contains("mqtt", StringComparer.OrdinalIgnoreCase))
         {
-            await WriteAsync(ssl, new HttpResponse(400, Encoding.UTF8.GetBytes("The WebSocket subprotocol must be 'mqtt'."), "text/plain"), close: true, stopping.Token).ConfigureAwait(false);
+            await WriteAsync(ssl, new HttpResponse(400, Encoding.UTF8.GetBytes("The WebSocket subprotocol must be 'mqtt'."), "text/plain"), close: true, stopping).ConfigureAwait(false);
             return false;
         }
 
         var accept = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
         var head = $"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n";
-        await ssl.WriteAsync(Encoding.ASCII.GetBytes(head), stopping.Token).ConfigureAwait(false);
-        await ssl.FlushAsync(stopping.Token).ConfigureAwait(false);
+        await ssl.WriteAsync(Encoding.ASCII.GetBytes(head), stopping).ConfigureAwait(false);
+        await ssl.FlushAsync(stopping).ConfigureAwait(false);
         var webSocket = WebSocket.CreateFromStream(ssl, new WebSocketCreationOptions { IsServer = true, SubProtocol = "mqtt", KeepAliveInterval = TimeSpan.FromSeconds(30) });
         _ = Task.Run(async () =>
         {

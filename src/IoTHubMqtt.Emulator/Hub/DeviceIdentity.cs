@@ -66,6 +66,35 @@ internal sealed class DeviceIdentity
 
     public string TwinETag { get; set; } = NewETag();
 
+    /// <summary>A copy to change and put in place of this one (the JSON sections are shared: changes replace them whole).</summary>
+    public DeviceIdentity Copy() => new()
+    {
+        DeviceId = DeviceId,
+        ModuleId = ModuleId,
+        GenerationId = GenerationId,
+        ETag = ETag,
+        Enabled = Enabled,
+        StatusReason = StatusReason,
+        AuthType = AuthType,
+        PrimaryKey = PrimaryKey,
+        SecondaryKey = SecondaryKey,
+        PrimaryThumbprint = PrimaryThumbprint,
+        SecondaryThumbprint = SecondaryThumbprint,
+        StatusUpdatedTime = StatusUpdatedTime,
+        LastActivityTime = LastActivityTime,
+        ConnectionStateUpdatedTime = ConnectionStateUpdatedTime,
+        Connected = Connected,
+        Desired = Desired,
+        Reported = Reported,
+        DesiredMetadata = DesiredMetadata,
+        ReportedMetadata = ReportedMetadata,
+        Tags = Tags,
+        DesiredVersion = DesiredVersion,
+        ReportedVersion = ReportedVersion,
+        TwinVersion = TwinVersion,
+        TwinETag = TwinETag,
+    };
+
     public static string NewETag() => Convert.ToBase64String(Guid.NewGuid().ToByteArray())[..12];
 
     public override string ToString() => ModuleId is null ? $"Device {DeviceId}" : $"Module {DeviceId}/{ModuleId}";

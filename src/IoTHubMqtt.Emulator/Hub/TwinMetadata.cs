@@ -21,7 +21,7 @@ internal static class TwinMetadata
     /// <summary>What an update stamps: the time and, for desired properties, the new version.</summary>
     public static JsonObject Stamp(DateTime now, long? version)
     {
-        var stamp = new JsonObject { [LastUpdated] = HubState.IsoTime(now) };
+        var stamp = new JsonObject { [LastUpdated] = HubJson.IsoTime(now) };
         if (version is { } v)
         {
             stamp[LastUpdatedVersion] = v;

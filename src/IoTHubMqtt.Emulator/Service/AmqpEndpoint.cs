@@ -9,6 +9,7 @@ using Amqp.Framing;
 using Amqp.Listener;
 using Amqp.Types;
 using IoTHubMqtt.Emulator.Hub;
+using IoTHubMqtt.Emulator.Transport;
 
 namespace IoTHubMqtt.Emulator.Service;
 
@@ -34,7 +35,7 @@ internal sealed partial class AmqpEndpoint : IDisposable
     private readonly HubState hub;
     private readonly SasAuthenticator authenticator;
     private readonly EmulatorLog log;
-    private readonly X509Certificate2 certificate;
+    private readonly TlsAcceptor tls;
     private readonly TcpListener tcp;
     private readonly AcceptedTransports saslTransports = new();
     private readonly AcceptedTransports plainTransports = new();
@@ -51,12 +52,12 @@ internal sealed partial class AmqpEndpoint : IDisposable
     /// listener without SASL. The endpoint accepts and routes the sockets itself and hands each stream to its AMQPNetLite
     /// listener through a custom transport.
     /// </summary>
-    public AmqpEndpoint(System.Net.IPAddress address, int port, X509Certificate2 certificate, HubState hub, SasAuthenticator authenticator, EmulatorLog log)
+    public AmqpEndpoint(System.Net.IPAddress address, int port, TlsAcceptor tls, HubState hub, SasAuthenticator authenticator, EmulatorLog log)
     {
         this.hub = hub;
         this.authenticator = authenticator;
         this.log = log;
-        this.certificate = certificate;
+        this.tls = tls;
         tcp = new TcpListener(address, port);
         if (address.Equals(System.Net.IPAddress.IPv6Any))
         {
@@ -188,12 +189,16 @@ internal sealed partial class AmqpEndpoint : IDisposable
     private async Task RouteAsync(Socket socket)
     {
         socket.NoDelay = true;
-        var stream = new SslStream(new NetworkStream(socket, ownsSocket: true));
+        var stream = await tls.AcceptAsync(new NetworkStream(socket, ownsSocket: true), socket.RemoteEndPoint, TlsProfile.Amqp, stopping.Token).ConfigureAwait(false);
+        if (stream is null)
+        {
+            return;
+        }
+
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
             timeout.CancelAfter(HandshakeTimeout);
-            await stream.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate }, timeout.Token).ConfigureAwait(false);
             var header = new byte[8];
             await stream.ReadExactlyAsync(header, timeout.Token).ConfigureAwait(false);
             var amqp = header[0] == 'A' && header[1] == 'M' && header[2] == 'Q' && header[3] == 'P';

@@ -1,0 +1,186 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using IoTHubMqtt.Emulator.Transport;
+
+namespace IoTHubMqtt.Emulator.Tests.Transport;
+
+/// <summary>
+/// The one TLS acceptor every listener uses, on real loopback sockets: the certificate served, ALPN and the client
+/// certificate per profile, and handshakes that fail, stall or are cut short by the listener stopping (closed, logged
+/// with the listener's name, never thrown).
+/// </summary>
+public sealed class TlsAcceptorTests : IDisposable
+{
+    private static readonly TimeSpan HangGuard = TimeSpan.FromMinutes(2);
+    private readonly X509Certificate2 serverCertificate = SelfSigned("CN=localhost", serverAuth: true);
+    private readonly ConcurrentQueue<string> log = new();
+    private readonly TlsAcceptor acceptor;
+    private readonly TcpListener listener = new(IPAddress.Loopback, 0);
+
+    public TlsAcceptorTests()
+    {
+        acceptor = new TlsAcceptor(serverCertificate, new EmulatorLog((level, line) => log.Enqueue($"[{level}] {line}")));
+        listener.Start();
+    }
+
+    public void Dispose()
+    {
+        listener.Stop();
+        listener.Dispose();
+        serverCertificate.Dispose();
+    }
+
+    [Fact]
+    public async Task Https_NegotiatesHttp11_ServesTheHubCertificate_AndCarriesData()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
+        using var server = await listener.AcceptSocketAsync(ct);
+        await using var clientTls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
+        var clientSide = clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
+        }, ct);
+
+        await using var accepted = await acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: false), server.RemoteEndPoint, TlsProfile.Https, ct).WaitAsync(HangGuard, ct);
+        await clientSide.WaitAsync(HangGuard, ct);
+
+        Assert.NotNull(accepted);
+        Assert.Equal(SslApplicationProtocol.Http11, accepted.NegotiatedApplicationProtocol);
+        Assert.Equal(serverCertificate.Thumbprint, new X509Certificate2(clientTls.RemoteCertificate!).Thumbprint);
+        Assert.Null(TlsAcceptor.ClientCertificateOf(accepted));
+        await clientTls.WriteAsync("ping"u8.ToArray(), ct);
+        var buffer = new byte[4];
+        await accepted.ReadExactlyAsync(buffer, ct);
+        Assert.Equal("ping"u8.ToArray(), buffer);
+    }
+
+    [Fact]
+    public async Task Mqtt_AsksForAClientCertificate_AndHandsOverTheOneSent()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var deviceCertificate = SelfSigned("CN=device-x509", serverAuth: false);
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
+        using var server = await listener.AcceptSocketAsync(ct);
+        await using var clientTls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
+        var clientSide = clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            ClientCertificates = [deviceCertificate],
+        }, ct);
+
+        await using var accepted = await acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: false), server.RemoteEndPoint, TlsProfile.Mqtt, ct).WaitAsync(HangGuard, ct);
+        await clientSide.WaitAsync(HangGuard, ct);
+
+        Assert.NotNull(accepted);
+        Assert.Equal(deviceCertificate.Thumbprint, TlsAcceptor.ClientCertificateOf(accepted)?.Thumbprint);
+    }
+
+    [Fact]
+    public async Task Mqtt_WithoutAClientCertificate_IsAcceptedToo()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
+        using var server = await listener.AcceptSocketAsync(ct);
+        await using var clientTls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
+        var clientSide = clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost" }, ct);
+
+        await using var accepted = await acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: false), server.RemoteEndPoint, TlsProfile.Mqtt, ct).WaitAsync(HangGuard, ct);
+        await clientSide.WaitAsync(HangGuard, ct);
+
+        Assert.NotNull(accepted);
+        Assert.Null(TlsAcceptor.ClientCertificateOf(accepted));
+    }
+
+    [Fact]
+    public async Task NotTls_IsClosedAndLogged_NotThrown()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
+        using var server = await listener.AcceptSocketAsync(ct);
+        await client.GetStream().WriteAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray(), ct);
+
+        var accepted = await acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: true), server.RemoteEndPoint, TlsProfile.Amqp, ct).WaitAsync(HangGuard, ct);
+
+        Assert.Null(accepted);
+        Assert.Equal(0, await ReadToEndAsync(client.GetStream(), ct));
+        Assert.Contains(log, line => line.StartsWith("[Verbose] AMQP: TLS handshake from 127.0.0.1:", StringComparison.Ordinal) && line.Contains("failed (", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Silent_IsClosedAfterTheProfilesTimeout()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var quick = TlsProfile.Mqtt with { Name = "quick", HandshakeTimeout = TimeSpan.FromMilliseconds(200) };
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
+        using var server = await listener.AcceptSocketAsync(ct);
+
+        var accepted = await acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: true), server.RemoteEndPoint, quick, ct).WaitAsync(HangGuard, ct);
+
+        Assert.Null(accepted);
+        Assert.Equal(0, await ReadToEndAsync(client.GetStream(), ct));
+        Assert.Contains(log, line => line.Contains("quick: TLS handshake from", StringComparison.Ordinal) && line.Contains("no handshake within 0.2 s", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ListenerStopping_EndsAHandshakeInProgress()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var stopping = new CancellationTokenSource();
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
+        using var server = await listener.AcceptSocketAsync(ct);
+        var accepting = acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: true), server.RemoteEndPoint, TlsProfile.Https, stopping.Token);
+
+        await stopping.CancelAsync();
+
+        Assert.Null(await accepting.WaitAsync(HangGuard, ct));
+        Assert.Contains(log, line => line.Contains("HTTPS: TLS handshake from", StringComparison.Ordinal) && line.Contains("the listener stopped", StringComparison.Ordinal));
+    }
+
+    private int Port => ((IPEndPoint)listener.LocalEndpoint).Port;
+
+    private static async Task<int> ReadToEndAsync(NetworkStream stream, CancellationToken ct)
+    {
+        var buffer = new byte[256];
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, ct).AsTask().WaitAsync(HangGuard, ct)) > 0)
+            {
+            }
+
+            return read;
+        }
+        catch (IOException)
+        {
+            return 0; // reset by the server: closed as well
+        }
+    }
+
+    private static X509Certificate2 SelfSigned(string subject, bool serverAuth)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(serverAuth ? "1.3.6.1.5.5.7.3.1" : "1.3.6.1.5.5.7.3.2")], false));
+        if (serverAuth)
+        {
+            var names = new SubjectAlternativeNameBuilder();
+            names.AddDnsName("localhost");
+            request.CertificateExtensions.Add(names.Build());
+        }
+
+        using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        return X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pfx), null);
+    }
+}
