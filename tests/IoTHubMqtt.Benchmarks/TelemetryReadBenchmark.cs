@@ -28,6 +28,8 @@ internal static class TelemetryReadBenchmark
         var output = args.String("output");
         args.ThrowIfUnknown("telemetry-read");
 
+        var started = DateTimeOffset.UtcNow;
+        var loadAtStart = LoadAverage();
         await using var emulator = await IoTHubEmulator.StartAsync(new IoTHubEmulatorOptions { ServiceRequestsPerSecond = 0, TelemetryRetention = Math.Max(100_000, messages) });
         await SendAsync(emulator, messages, devices, size);
         var trust = new EmulatorTrust(emulator.CaCertificatePath);
@@ -51,7 +53,7 @@ internal static class TelemetryReadBenchmark
 
         var ratios = cmdlet.Zip(client, (c, e) => c / e).ToList();
         var table = new StringBuilder()
-            .AppendLine(CultureInfo.InvariantCulture, $"Reading {messages:N0} telemetry messages of {size} B ({devices} devices over the emulator's {emulator.Hub.PartitionCount} partitions) from the Event Hub-compatible endpoint, each run from connecting to the last message, {rounds} interleaved rounds ({Environment.ProcessorCount} cores):")
+            .AppendLine(CultureInfo.InvariantCulture, $"Reading {messages:N0} telemetry messages of {size} B ({devices} devices over the emulator's {emulator.Hub.PartitionCount} partitions) from the Event Hub-compatible endpoint, each run from connecting to the last message, {rounds} interleaved rounds ({Environment.ProcessorCount} cores, .NET {Environment.Version}, {started:yyyy-MM-dd HH:mm} UTC, load average {loadAtStart} at the start and {LoadAverage()} at the end):")
             .AppendLine()
             .AppendLine("| reader | msgs/s (median) | min | max | vs Event Hubs client |")
             .AppendLine("| --- | ---: | ---: | ---: | ---: |")
@@ -145,6 +147,9 @@ internal static class TelemetryReadBenchmark
 
         return messages / watch.Elapsed.TotalSeconds;
     }
+
+    /// <summary>The 1, 5 and 15 minute load averages (Linux), to say how busy the machine was.</summary>
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
 
     private static double Median(List<double> values)
     {

@@ -336,6 +336,60 @@ public sealed class AmqpServiceTests(EmulatorFixture fixture) : IClassFixture<Em
         }
     }
 
+    /// <summary>
+    /// AMQP flow control (AMQP 1.0 section 2.6.7): a flow carries the receiver's delivery-count and link-credit, so credit a
+    /// receiver grants while it still holds some adds to it, and a flow that grants nothing new takes nothing away. The
+    /// Event Hubs clients grant credit so as they consume; an endpoint that took each flow's change for the whole credit
+    /// stopped sending while the receiver still held credit, and the read stalled.
+    /// </summary>
+    [Fact]
+    public async Task Events_CreditGrantedWhileSomeIsLeft_AddsUp_AndAFlowWithNothingNewKeepsIt()
+    {
+        await using var device = await fixture.ConnectNewDeviceAsync("credit");
+        var connection = await ConnectAsync();
+        try
+        {
+            var session = new Session(connection);
+            Assert.Equal(200, await PutTokenAsync(session, $"{Emulator.HostName}/{Emulator.Hub.EventHubName}", ServiceToken()));
+            var partition = Emulator.Hub.PartitionOf(device.DeviceId);
+            var latest = new Map { [new Symbol("apache.org:selector-filter:string")] = new DescribedValue(new Symbol("apache.org:selector-filter:string"), "amqp.annotation.x-opt-offset > '@latest'") };
+            var node = $"{Emulator.Hub.EventHubName}/ConsumerGroups/credit-test/Partitions/";
+            var attached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var receiver = new ReceiverLink(session, "credit-p", new Source { Address = node + partition, FilterSet = latest }, (_, _) => attached.TrySetResult());
+            await attached.Task.WaitAsync(TimeSpan.FromMinutes(1));
+
+            // Flows (delivery-count 0): link-credit 10, then 20 (10 more while the first 10 are still held), then 20 again.
+            receiver.SetCredit(10, CreditMode.Manual);
+            receiver.SetCredit(10, CreditMode.Manual);
+            receiver.SetCredit(0, CreditMode.Manual);
+
+            // Frames are handled in order: once a link attached after the flows is answered, the flows were taken.
+            var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var marker = new ReceiverLink(session, "credit-q", new Source { Address = node + ((partition + 1) % 4), FilterSet = latest }, (_, _) => answered.TrySetResult());
+            await answered.Task.WaitAsync(TimeSpan.FromMinutes(1));
+
+            for (var i = 0; i < 25; i++)
+            {
+                await device.PublishAsync($"devices/{device.DeviceId}/messages/events/", $"{{\"i\":{i}}}");
+            }
+
+            var received = new List<long>();
+            for (var i = 0; i < 20; i++)
+            {
+                var message = await receiver.ReceiveAsync(TimeSpan.FromMinutes(1)); // a guard against a hang only
+                Assert.True(message is not null, $"The endpoint stopped after {received.Count} of the 20 messages the receiver's credit allows.");
+                received.Add((long)message.MessageAnnotations[new Symbol("x-opt-sequence-number")]);
+            }
+
+            Assert.Equal(Enumerable.Range(0, 20).Select(i => received[0] + i), received);
+            await marker.CloseAsync();
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+    }
+
     [Fact]
     public void TelemetryLog_NumbersEachPartitionFrom1_AndARestoredLogGoesOn()
     {

@@ -126,7 +126,7 @@ public sealed partial class IoTHubServiceClient
             },
         };
 
-        var reader = new TelemetryReader(host, entity, group, partitionIds, read.DeviceId, options.MaxRetries, options.Log);
+        var reader = new TelemetryReader(host, entity, group, partitionIds, read.DeviceId, options.MaxRetries, options.Log) { Checkpoint = read.Checkpoint };
         var store = new HandoverCheckpointStore(checkpoints, processorOptions.Identifier, read.OwnershipExpiration, read.LoadBalancingInterval,
             reader.HandOverAsync, reader.Progressed, options.Log);
         var processor = new TelemetryProcessor(reader, store, group, host, entity, credential, partitionIds, processorOptions);
@@ -146,6 +146,48 @@ public sealed partial class IoTHubServiceClient
         {
             await reader.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>How long one wait for messages lasts at the most, so that a read without a timeout still checks in.</summary>
+    private static readonly TimeSpan TelemetryPoll = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// Reads telemetry as <paramref name="request"/> asks, handing each batch to <paramref name="deliver"/> (which returns
+    /// how many it handed on), until the count is reached, the timeout has passed or <paramref name="cancellationToken"/>
+    /// is cancelled (or <paramref name="deliver"/> fails). However it ends, the reader is closed before this returns: the
+    /// checkpoint of what was delivered is written, the partitions are given up and the AMQP connections are closed.
+    /// <paramref name="opened"/> is told of the reader once it reads.
+    /// </summary>
+    public async Task<TelemetryReceiveResult> ReceiveTelemetryAsync(TelemetryReceiveRequest request, Func<TelemetryBatch, CancellationToken, Task<int>> deliver,
+        Action<TelemetryReader>? opened = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(deliver);
+        var read = request.ToReadOptions();
+        var started = options.TimeProvider.GetTimestamp();
+        var reader = await OpenTelemetryReaderAsync(read, cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            opened?.Invoke(reader);
+            var received = 0;
+            while (request.Count == 0 || received < request.Count)
+            {
+                var remaining = request.Timeout is { } timeout ? timeout - options.TimeProvider.GetElapsedTime(started) : TelemetryPoll;
+                if (remaining <= TimeSpan.Zero)
+                {
+                    break;
+                }
+
+                var max = request.Count == 0 ? 100 : Math.Min(100, request.Count - received);
+                var batch = await reader.ReadAsync(max, remaining < TelemetryPoll ? remaining : TelemetryPoll, cancellationToken).ConfigureAwait(false);
+                if (batch.Count > 0)
+                {
+                    received += await deliver(new TelemetryBatch(reader, batch, received), cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            return new TelemetryReceiveResult(received, request.Count, request.Timeout);
         }
     }
 

@@ -316,7 +316,18 @@ internal sealed partial class AmqpEndpoint
         private readonly ListenerLink link;
         private readonly CancellationTokenSource closed = new();
         private readonly SemaphoreSlim creditArrived = new(0);
-        private int credit;
+
+        /// <summary>Orders sends and flows: a flow's change of credit is counted against the sends made before it.</summary>
+        private readonly object creditGate = new();
+
+        /// <summary>How many more messages the receiver allows now (AMQP 1.0 section 2.6.7: its delivery-count plus link-credit, less what was sent).</summary>
+        private long credit;
+
+        /// <summary>
+        /// The credit as the AMQP library counts it. The library reports each flow as the change against this count, which it
+        /// sets to zero on a flow that grants nothing new; keeping it is what turns a change back into the receiver's limit.
+        /// </summary>
+        private long libraryCredit;
         private long next;
 
         public TelemetrySource(AmqpEndpoint owner, AttachContext attachContext, string group, int partition, EventPosition position, long? epoch)
@@ -356,10 +367,51 @@ internal sealed partial class AmqpEndpoint
 
         public long? Epoch { get; }
 
+        /// <summary>
+        /// A flow from the receiver: <see cref="FlowContext.Messages"/> is the change of its limit (its delivery-count plus
+        /// link-credit) against the library's count, not a new credit. A receiver grants credit as it consumes (the Event
+        /// Hubs clients restore it after each batch and lower or raise it with their prefetch), so the credit it still holds
+        /// counts on: taking the change for the whole credit left a receiver that still held credit waiting for messages the
+        /// endpoint thought it had not asked for.
+        /// </summary>
         public override void OnFlow(FlowContext flowContext)
         {
-            Volatile.Write(ref credit, flowContext.Messages);
+            lock (creditGate)
+            {
+                var change = flowContext.Messages;
+                credit = Math.Max(0, libraryCredit + change);
+                libraryCredit = change <= 0 ? 0 : libraryCredit + change;
+            }
+
             creditArrived.Release();
+        }
+
+        /// <summary>Sends <paramref name="message"/> when the receiver allows one more; false when its credit is used up.</summary>
+        private bool TrySend(Message message)
+        {
+            lock (creditGate)
+            {
+                if (credit <= 0)
+                {
+                    return false;
+                }
+
+                link.SendMessage(message);
+                credit--;
+                libraryCredit--;
+                return true;
+            }
+        }
+
+        /// <summary>A receiver that drains (AMQP 1.0 section 2.6.7) and has had every message there is: its remaining credit is used up.</summary>
+        private void CompleteDrain()
+        {
+            lock (creditGate)
+            {
+                link.CompleteDrain();
+                credit = 0;
+                libraryCredit = 0;
+            }
         }
 
         public override void OnDisposition(DispositionContext dispositionContext) => dispositionContext.Complete();
@@ -392,24 +444,34 @@ internal sealed partial class AmqpEndpoint
             {
                 while (!closed.IsCancellationRequested)
                 {
-                    var available = Volatile.Read(ref credit);
+                    long available;
+                    lock (creditGate)
+                    {
+                        available = credit;
+                    }
+
                     if (available <= 0)
                     {
                         await creditArrived.WaitAsync(TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
                         continue;
                     }
 
-                    var batch = await owner.hub.Telemetry.ReadPartitionAsync(Partition, next, Math.Min(available, 100), TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
+                    var draining = link.IsDraining;
+                    var batch = await owner.hub.Telemetry.ReadPartitionAsync(Partition, next, (int)Math.Min(available, 100), draining ? TimeSpan.Zero : TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
+                    if (batch.Count == 0 && draining)
+                    {
+                        CompleteDrain();
+                        continue;
+                    }
+
                     foreach (var telemetry in batch)
                     {
-                        if (closed.IsCancellationRequested)
+                        if (closed.IsCancellationRequested || !TrySend(ToAmqp(telemetry, Partition)))
                         {
-                            return;
+                            break; // closed, or the receiver lowered its credit meanwhile: the rest is read again
                         }
 
                         next = telemetry.PartitionSequenceNumber + 1;
-                        link.SendMessage(ToAmqp(telemetry, Partition));
-                        Interlocked.Decrement(ref credit);
                     }
                 }
             }

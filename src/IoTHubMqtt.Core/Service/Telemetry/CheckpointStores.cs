@@ -55,16 +55,7 @@ internal sealed class CheckpointDocument
             var now = DateTimeOffset.UtcNow;
             var version = Guid.NewGuid().ToString("N");
             ownership[key] = (want.OwnerIdentifier ?? "", now, version);
-            claimed.Add(new EventProcessorPartitionOwnership
-            {
-                FullyQualifiedNamespace = want.FullyQualifiedNamespace,
-                EventHubName = want.EventHubName,
-                ConsumerGroup = want.ConsumerGroup,
-                PartitionId = want.PartitionId,
-                OwnerIdentifier = want.OwnerIdentifier,
-                LastModifiedTime = now,
-                Version = version,
-            });
+            claimed.Add(TelemetryCheckpoints.Ownership(want, want.OwnerIdentifier, now, version));
         }
 
         return claimed;
@@ -141,6 +132,18 @@ internal sealed class CheckpointDocument
 
 internal static class TelemetryCheckpoints
 {
+    /// <summary>The ownership record of <paramref name="of"/>'s partition with this owner, time and version (what a store wrote).</summary>
+    public static EventProcessorPartitionOwnership Ownership(EventProcessorPartitionOwnership of, string? owner, DateTimeOffset modified, string? version) => new()
+    {
+        FullyQualifiedNamespace = of.FullyQualifiedNamespace,
+        EventHubName = of.EventHubName,
+        ConsumerGroup = of.ConsumerGroup,
+        PartitionId = of.PartitionId,
+        OwnerIdentifier = owner,
+        LastModifiedTime = modified,
+        Version = version,
+    };
+
     /// <summary>Where a checkpoint resumes: after its event (by offset when known, as the Event Hubs stores do).</summary>
     public static EventProcessorCheckpoint ToCheckpoint(string ns, string eventHub, string group, string partition, string? offset, long? sequence, DateTimeOffset? modified) => new()
     {
@@ -413,16 +416,7 @@ internal sealed class BlobCheckpointStore(BlobContainerClient container) : Check
                     (etag, modified) = (updated.Value.ETag, updated.Value.LastModified);
                 }
 
-                claimed.Add(new EventProcessorPartitionOwnership
-                {
-                    FullyQualifiedNamespace = want.FullyQualifiedNamespace,
-                    EventHubName = want.EventHubName,
-                    ConsumerGroup = want.ConsumerGroup,
-                    PartitionId = want.PartitionId,
-                    OwnerIdentifier = want.OwnerIdentifier,
-                    LastModifiedTime = modified,
-                    Version = etag.ToString(),
-                });
+                claimed.Add(TelemetryCheckpoints.Ownership(want, want.OwnerIdentifier, modified, etag.ToString()));
             }
             catch (RequestFailedException ex) when (ex.Status is 409 or 412 or 404)
             {

@@ -219,16 +219,8 @@ internal sealed class HandoverCheckpointStore : CheckpointStore
         return true;
     }
 
-    private static EventProcessorPartitionOwnership With(EventProcessorPartitionOwnership ownership, string owner) => new()
-    {
-        FullyQualifiedNamespace = ownership.FullyQualifiedNamespace,
-        EventHubName = ownership.EventHubName,
-        ConsumerGroup = ownership.ConsumerGroup,
-        PartitionId = ownership.PartitionId,
-        OwnerIdentifier = owner,
-        LastModifiedTime = DateTimeOffset.UtcNow,
-        Version = ownership.Version,
-    };
+    private static EventProcessorPartitionOwnership With(EventProcessorPartitionOwnership ownership, string owner) =>
+        TelemetryCheckpoints.Ownership(ownership, owner, DateTimeOffset.UtcNow, ownership.Version);
 
     public override Task<EventProcessorCheckpoint> GetCheckpointAsync(string fullyQualifiedNamespace, string eventHubName, string consumerGroup, string partitionId, CancellationToken cancellationToken) =>
         inner.GetCheckpointAsync(fullyQualifiedNamespace, eventHubName, consumerGroup, partitionId, cancellationToken);

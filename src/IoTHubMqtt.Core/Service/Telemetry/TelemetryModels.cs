@@ -149,6 +149,18 @@ public sealed class TelemetryCheckpointLocation
 
     public static TelemetryCheckpointLocation Container(string storageConnectionString, string containerName) => new(null, null, storageConnectionString, containerName);
 
+    /// <summary>
+    /// Where <paramref name="checkpoint"/> points: with a storage connection string, the container of that name; an
+    /// http(s) URL, a blob container; anything else, a file (made a full path by <paramref name="resolvePath"/>).
+    /// </summary>
+    public static TelemetryCheckpointLocation Parse(string checkpoint, string? storageConnectionString, Func<string, string>? resolvePath = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(checkpoint);
+        return storageConnectionString is not null ? Container(storageConnectionString, checkpoint)
+            : Uri.TryCreate(checkpoint, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http" ? Container(uri)
+            : File(resolvePath?.Invoke(checkpoint) ?? checkpoint);
+    }
+
     /// <summary>The file, or the container without its SAS.</summary>
     public override string ToString() => FilePath ?? (ContainerUri is { } uri ? uri.GetLeftPart(UriPartial.Path) : $"container {ContainerName}");
 }

@@ -69,6 +69,9 @@ public sealed class TelemetryReader : IAsyncDisposable
         }
     }
 
+    /// <summary>Where the reader keeps its checkpoints; null: in memory.</summary>
+    public TelemetryCheckpointLocation? Checkpoint { get; internal init; }
+
     /// <summary>The reader's name in the ownership records.</summary>
     public string ReaderId => processor?.Identifier ?? "";
 

@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Management.Automation;
 using IoTHubMqtt.Completion;
-using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Core.Service;
 using IoTHubMqtt.Infrastructure;
 
@@ -72,130 +70,78 @@ public sealed class ReceiveIoTHubTelemetryCommand : ServiceCmdlet
 
     protected override void ProcessRecord()
     {
-        var clock = Stopwatch.StartNew();
-        var read = Options();
-        TelemetryReader reader;
+        var request = new TelemetryReceiveRequest
+        {
+            DeviceId = DeviceId,
+            Count = Count,
+            Timeout = Timeout == 0 ? null : TimeSpan.FromSeconds(Timeout),
+            Start = StartPosition == "End" ? TelemetryStart.Latest : TelemetryStart.Earliest,
+            StartGiven = MyInvocation.BoundParameters.ContainsKey(nameof(StartPosition)),
+            StartTime = StartTime,
+            ConsumerGroup = ConsumerGroup,
+            PartitionIds = PartitionId,
+            Checkpoint = Checkpoint,
+            StorageConnectionString = StorageConnectionString,
+            LoadBalancingInterval = LoadBalancingInterval,
+            ResolvePath = GetUnresolvedProviderPathFromPSPath,
+        };
+        Task<TelemetryReceiveResult>? receiving = null;
+        TelemetryReceiveResult result;
         try
         {
-            reader = Run(ct => Service.OpenTelemetryReaderAsync(read, ct));
+            result = Run(ct => receiving = Service.ReceiveTelemetryAsync(request, Deliver, Opened, ct));
         }
         catch (Exception ex) when (ErrorMapper.IsMappable(ex))
         {
             ThrowTerminatingError(ex, DeviceId ?? Service.HostName);
             return;
         }
-
-        WriteVerbose($"Reading partitions {string.Join(", ", reader.PartitionIds)} of {reader.EventHubName} on {reader.EventHubHost} ({reader.ConsumerGroup}" +
-            (read.Checkpoint is null ? ")." : $", checkpoints in {read.Checkpoint}, reader {reader.ReaderId})."));
-        var received = 0;
-        try
-        {
-            while (Count == 0 || received < Count)
-            {
-                var remaining = Timeout == 0 ? TimeSpan.FromSeconds(20) : TimeSpan.FromSeconds(Timeout) - clock.Elapsed;
-                if (remaining <= TimeSpan.Zero)
-                {
-                    break;
-                }
-
-                var wait = remaining > TimeSpan.FromSeconds(20) ? TimeSpan.FromSeconds(20) : remaining;
-                var max = Count == 0 ? 100 : Math.Min(100, Count - received);
-                IReadOnlyList<TelemetryEvent> batch;
-                try
-                {
-                    batch = Run(ct => reader.ReadAsync(max, wait, ct));
-                }
-                catch (Exception ex) when (ErrorMapper.IsMappable(ex))
-                {
-                    ThrowTerminatingError(ex, DeviceId ?? Service.HostName);
-                    return;
-                }
-
-                foreach (var message in batch)
-                {
-                    if (!reader.BeginDelivery(message))
-                    {
-                        continue; // its partition went to another reader, which writes it
-                    }
-
-                    var delivered = false;
-                    try
-                    {
-                        WriteObject(new IoTHubTelemetryMessage(message));
-                        delivered = true;
-                    }
-                    finally
-                    {
-                        reader.EndDelivery(message, delivered); // written: the checkpoint may move past it
-                    }
-
-                    received++;
-                }
-
-                if (Count > 0)
-                {
-                    WriteProgress(new ProgressRecord(ProgressId, "Receive-IoTHubTelemetry", $"{received} of {Count} message(s)") { PercentComplete = (int)(100L * received / Count) });
-                }
-            }
-        }
         finally
         {
-            if (Count > 0)
-            {
-                WriteProgress(new ProgressRecord(ProgressId, "Receive-IoTHubTelemetry", "Done") { RecordType = ProgressRecordType.Completed });
-            }
-
-            // Writes the last checkpoint and gives the partitions up; bounded, so that Ctrl+C is not held up by a dead peer.
-            if (!reader.DisposeAsync().AsTask().Wait(StopTimeout))
-            {
-                WriteVerbose($"The last checkpoint was not confirmed within {StopTimeout.TotalSeconds} s; the next reader may read some messages again.");
-            }
+            // Stopped (Ctrl+C, or a later command has all it wants): the read closes its connections and writes its last
+            // checkpoint before the command ends; bounded, so that a dead peer does not hold the prompt.
+            _ = receiving?.ContinueWith(t => _ = t.Exception, TaskScheduler.Default).Wait(StopTimeout);
         }
 
-        if (Count > 0 && received < Count)
+        if (Count > 0)
         {
-            WriteError(new IoTHubMqttException("TelemetryWaitTimedOut", IoTHubErrorKind.Timeout,
-                $"{received} of {Count} message(s) arrived within {Timeout} s.", "Wait longer with -Timeout, or check that the devices send.", DeviceId));
+            WriteProgress(new ProgressRecord(ProgressId, "Receive-IoTHubTelemetry", "Done") { RecordType = ProgressRecordType.Completed });
+        }
+
+        if (result.Shortfall(DeviceId) is { } shortfall)
+        {
+            WriteError(shortfall, DeviceId);
         }
     }
 
-    private TelemetryReadOptions Options()
+    private void Opened(TelemetryReader reader) => VerboseSink(
+        $"Reading partitions {string.Join(", ", reader.PartitionIds)} of {reader.EventHubName} on {reader.EventHubHost} ({reader.ConsumerGroup}" +
+        (reader.Checkpoint is null ? ")." : $", checkpoints in {reader.Checkpoint}, reader {reader.ReaderId})."));
+
+    /// <summary>Writes a batch on the pipeline thread; the read goes on once it is written (or stops when writing fails).</summary>
+    private Task<int> Deliver(TelemetryBatch batch, CancellationToken cancellationToken)
     {
-        if (StartTime is not null && MyInvocation.BoundParameters.ContainsKey(nameof(StartPosition)))
+        var written = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = written.Task.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        Post(() =>
         {
-            ThrowTerminatingError(InvalidArgument("TelemetryStartConflict", "Pass -StartPosition or -StartTime, not both.", null, "StartTime"));
-        }
+            try
+            {
+                var count = batch.Write(message => WriteObject(new IoTHubTelemetryMessage(message)));
+                if (Count > 0)
+                {
+                    var received = batch.ReceivedBefore + count;
+                    WriteProgress(new ProgressRecord(ProgressId, "Receive-IoTHubTelemetry", $"{received} of {Count} message(s)") { PercentComplete = (int)(100L * received / Count) });
+                }
 
-        if (StorageConnectionString is not null && Checkpoint is null)
-        {
-            ThrowTerminatingError(InvalidArgument("CheckpointContainerMissing", "-StorageConnectionString needs -Checkpoint with the container's name.", null, "Checkpoint"));
-        }
-
-        if (LoadBalancingInterval <= TimeSpan.Zero)
-        {
-            ThrowTerminatingError(InvalidArgument("LoadBalancingIntervalInvalid", "-LoadBalancingInterval must be longer than zero.", null, "LoadBalancingInterval"));
-        }
-
-        TelemetryCheckpointLocation? checkpoint = null;
-        if (Checkpoint is not null)
-        {
-            checkpoint = StorageConnectionString is not null ? TelemetryCheckpointLocation.Container(StorageConnectionString, Checkpoint)
-                : Uri.TryCreate(Checkpoint, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http" ? TelemetryCheckpointLocation.Container(uri)
-                : TelemetryCheckpointLocation.File(GetUnresolvedProviderPathFromPSPath(Checkpoint));
-        }
-
-        return new TelemetryReadOptions
-        {
-            ConsumerGroup = ConsumerGroup,
-            DeviceId = DeviceId,
-            Start = StartTime is not null ? TelemetryStart.EnqueuedTime : StartPosition == "End" ? TelemetryStart.Latest : TelemetryStart.Earliest,
-            // At or after -StartTime: Event Hubs starts after a time, in milliseconds.
-            EnqueuedAfter = StartTime?.AddMilliseconds(-1),
-            PartitionIds = PartitionId,
-            Checkpoint = checkpoint,
-            LoadBalancingInterval = LoadBalancingInterval,
-            // As the Event Hubs processor: 30 s, or three intervals when they are longer, so that a busy reader keeps its partitions.
-            OwnershipExpiration = LoadBalancingInterval * 3 > TimeSpan.FromSeconds(30) ? LoadBalancingInterval * 3 : TimeSpan.FromSeconds(30),
-        };
+                written.TrySetResult(count);
+            }
+            catch (Exception ex)
+            {
+                written.TrySetException(ex); // the read ends and closes; the pipeline goes on with the exception
+                throw;
+            }
+        });
+        return written.Task.WaitAsync(cancellationToken);
     }
 }
