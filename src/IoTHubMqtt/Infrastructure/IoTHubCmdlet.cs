@@ -258,5 +258,5 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
 
     /// <summary>A throw helper for argument checks the binder cannot express, with a stable ErrorId.</summary>
     protected static IoTHubMqttException InvalidArgument(string errorId, string message, string? recommendedAction = null, object? target = null) =>
-        new(errorId, IoTHubErrorKind.InvalidArgument, message, recommendedAction, target);
+        new(errorId, message, recommendedAction, target);
 }

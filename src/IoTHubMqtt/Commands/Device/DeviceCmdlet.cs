@@ -82,7 +82,7 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
         Connection ??= DefaultConnection.Current;
         if (Connection is null)
         {
-            ThrowTerminatingError(new IoTHubMqttException("NoConnection", IoTHubErrorKind.InvalidOperation,
+            ThrowTerminatingError(new IoTHubMqttException(ErrorIds.NoConnection,
                 "There is no device connection.", "Run Connect-IoTHub first, or pass -Connection or -ConnectionString."));
         }
 

@@ -134,7 +134,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
     {
         if (body is null)
         {
-            WriteError(InvalidArgument("MessageBodyNull", "The message body is null.", "Pipe or pass a string, bytes or an object."));
+            WriteError(InvalidArgument(ErrorIds.MessageBodyNull, "The message body is null.", "Pipe or pass a string, bytes or an object."));
             return;
         }
 
@@ -315,7 +315,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
                 var name = Convert.ToString(entry.Key, CultureInfo.InvariantCulture);
                 if (string.IsNullOrEmpty(name))
                 {
-                    throw new IoTHubMqttException("PropertyNameEmpty", IoTHubErrorKind.InvalidArgument, "A property name is empty.", null, "Property");
+                    throw new IoTHubMqttException(ErrorIds.PropertyNameEmpty, "A property name is empty.", null, "Property");
                 }
 
                 var propertyValue = entry.Value is PSObject p ? p.BaseObject : entry.Value;

@@ -59,7 +59,7 @@ public sealed class WaitIoTHubMethodCallCommand : DeviceCmdlet
     {
         if (Device.Methods.Length == 0)
         {
-            ThrowTerminatingError(new IoTHubMqttException("NoMethodRegistered", IoTHubErrorKind.InvalidOperation,
+            ThrowTerminatingError(new IoTHubMqttException(ErrorIds.NoMethodRegistered,
                 "No method is registered on this connection.", "Register a handler with Register-IoTHubMethod first.", Device.DeviceId));
         }
 
@@ -76,7 +76,7 @@ public sealed class WaitIoTHubMethodCallCommand : DeviceCmdlet
         });
         if (counted < Count)
         {
-            WriteError(new IoTHubMqttException("MethodCallWaitTimedOut", IoTHubErrorKind.Timeout,
+            WriteError(new IoTHubMqttException(ErrorIds.MethodCallWaitTimedOut,
                 $"{counted} of {Count} method call(s) arrived within {Timeout} s.", "Wait longer with -Timeout, or check the method name the service calls.", Device.DeviceId));
         }
     }

@@ -116,7 +116,7 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
     {
         if (!IPAddress.TryParse(ListenAddress, out var address))
         {
-            ThrowTerminatingError(InvalidArgument("EmulatorListenAddressInvalid", $"'{ListenAddress}' is not an IP address.", "Pass an address such as 127.0.0.1 or ::1.", ListenAddress));
+            ThrowTerminatingError(InvalidArgument(ErrorIds.EmulatorListenAddressInvalid, $"'{ListenAddress}' is not an IP address.", "Pass an address such as 127.0.0.1 or ::1.", ListenAddress));
             return;
         }
 
@@ -185,7 +185,7 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 EmulatorSession.Stop(emulator!);
-                ThrowTerminatingError(new IoTHubMqttException("EmulatorEndpointFileFailed", IoTHubErrorKind.WriteError,
+                ThrowTerminatingError(new IoTHubMqttException(ErrorIds.EmulatorEndpointFileFailed,
                     $"The endpoint file '{endpointFile}' could not be written: {ex.Message}", "Pass a path in a folder you can write to.", endpointFile));
                 return;
             }

@@ -154,7 +154,7 @@ public sealed class ReceiveIoTHubTelemetryCommand : ServiceCmdlet
 
         if (Count > 0 && received < Count)
         {
-            WriteError(new IoTHubMqttException("TelemetryWaitTimedOut", IoTHubErrorKind.Timeout,
+            WriteError(new IoTHubMqttException(ErrorIds.TelemetryWaitTimedOut,
                 $"{received} of {Count} message(s) arrived within {Timeout} s.", "Wait longer with -Timeout, or check that the devices send.", DeviceId));
         }
     }
@@ -163,17 +163,17 @@ public sealed class ReceiveIoTHubTelemetryCommand : ServiceCmdlet
     {
         if (StartTime is not null && MyInvocation.BoundParameters.ContainsKey(nameof(StartPosition)))
         {
-            ThrowTerminatingError(InvalidArgument("TelemetryStartConflict", "Pass -StartPosition or -StartTime, not both.", null, "StartTime"));
+            ThrowTerminatingError(InvalidArgument(ErrorIds.TelemetryStartConflict, "Pass -StartPosition or -StartTime, not both.", null, "StartTime"));
         }
 
         if (StorageConnectionString is not null && Checkpoint is null)
         {
-            ThrowTerminatingError(InvalidArgument("CheckpointContainerMissing", "-StorageConnectionString needs -Checkpoint with the container's name.", null, "Checkpoint"));
+            ThrowTerminatingError(InvalidArgument(ErrorIds.CheckpointContainerMissing, "-StorageConnectionString needs -Checkpoint with the container's name.", null, "Checkpoint"));
         }
 
         if (LoadBalancingInterval <= TimeSpan.Zero)
         {
-            ThrowTerminatingError(InvalidArgument("LoadBalancingIntervalInvalid", "-LoadBalancingInterval must be longer than zero.", null, "LoadBalancingInterval"));
+            ThrowTerminatingError(InvalidArgument(ErrorIds.LoadBalancingIntervalInvalid, "-LoadBalancingInterval must be longer than zero.", null, "LoadBalancingInterval"));
         }
 
         TelemetryCheckpointLocation? checkpoint = null;
