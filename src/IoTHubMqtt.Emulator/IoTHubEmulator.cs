@@ -225,7 +225,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         var dataPath = effective.DataPath ?? Path.Combine(Path.GetTempPath(), "iothubmqtt-emulator-" + Guid.NewGuid().ToString("N")[..12]);
         if (effective.Persist && ownsDataPath)
         {
-            throw new IoTHubMqttException("EmulatorPersistNeedsDataPath", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.EmulatorPersistNeedsDataPath,
                 "Persisting state needs a data path.", "Pass -DataPath with a folder to keep the emulator's state in.", "DataPath");
         }
 
@@ -258,7 +258,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     }
 
     private static IoTHubMqttException PortInUse(System.Net.Sockets.SocketException socketError) =>
-        new("EmulatorPortInUse", IoTHubErrorKind.ResourceBusy, $"The emulator could not listen: {socketError.SocketErrorCode}.",
+        new(ErrorIds.EmulatorPortInUse, $"The emulator could not listen: {socketError.SocketErrorCode}.",
             "Choose other ports, or leave them out so the system picks free ones.", null, socketError);
 
     private async Task StartEndpointsAsync(CancellationToken cancellationToken)
@@ -441,7 +441,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         {
             if (port > 65535 || port < (allowDisabled ? -1 : 0))
             {
-                throw new IoTHubMqttException("EmulatorPortInvalid", IoTHubErrorKind.InvalidArgument,
+                throw new IoTHubMqttException(ErrorIds.EmulatorPortInvalid,
                     $"The {name} {port} is not a TCP port.", "Pass 0 to let the system choose, or a port from 1 to 65535.", name);
             }
         }
@@ -453,25 +453,25 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
         Port(options.AmqpPort, "AmqpPort", true);
         if (options.PartitionCount is < 1 or > 32)
         {
-            throw new IoTHubMqttException("EmulatorPartitionCountInvalid", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.EmulatorPartitionCountInvalid,
                 $"The PartitionCount {options.PartitionCount} is not between 1 and 32.", "Pass a partition count from 1 to 32 (a real hub has 2 to 32).", "PartitionCount");
         }
 
         if (options.TelemetryRetention < 1)
         {
-            throw new IoTHubMqttException("EmulatorRetentionInvalid", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.EmulatorRetentionInvalid,
                 $"The TelemetryRetention {options.TelemetryRetention} keeps no message.", "Pass the number of telemetry messages to keep, 1 or more (100,000 by default).", "TelemetryRetention");
         }
 
         if (options.TelemetryRetentionPeriod <= TimeSpan.Zero)
         {
-            throw new IoTHubMqttException("EmulatorRetentionInvalid", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.EmulatorRetentionInvalid,
                 $"The TelemetryRetentionPeriod {options.TelemetryRetentionPeriod} keeps no message.", "Pass a positive time span (one day by default).", "TelemetryRetentionPeriod");
         }
 
         if (string.IsNullOrWhiteSpace(options.HostName) || options.HostName.Any(c => c is '/' or ';' or ' ' or '?' or '#'))
         {
-            throw new IoTHubMqttException("EmulatorHostNameInvalid", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.EmulatorHostNameInvalid,
                 "The host name is empty or has characters a host name cannot have.", "Pass a name such as 'localhost' or 'myhub.local'.", "HostName");
         }
 
@@ -482,7 +482,7 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
 
         if (options.Tier is { } tier && (options.Units < 1 || options.Units > TierQuotas.MaxUnits(tier)))
         {
-            throw new IoTHubMqttException("EmulatorUnitsInvalid", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.EmulatorUnitsInvalid,
                 $"A {tier} hub has 1 to {TierQuotas.MaxUnits(tier)} units, not {options.Units}.", $"Pass -Units from 1 to {TierQuotas.MaxUnits(tier)}.", "Units");
         }
     }

@@ -25,7 +25,7 @@ public static class IdentityValidator
     {
         if (!IsValidDeviceId(id))
         {
-            throw new IoTHubMqttException("InvalidDeviceId", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.InvalidDeviceId,
                 $"'{Shorten(id)}' is not a valid device id: use 1 to {MaxIdLength} ASCII letters, digits or {Specials}.",
                 "Choose a device id of letters, digits and - . _ : characters.", id);
         }
@@ -35,7 +35,7 @@ public static class IdentityValidator
     {
         if (!IsValidModuleId(id))
         {
-            throw new IoTHubMqttException("InvalidModuleId", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.InvalidModuleId,
                 $"'{Shorten(id)}' is not a valid module id: use 1 to {MaxIdLength} ASCII letters, digits or {Specials}.",
                 "Choose a module id of letters, digits and - . _ : characters.", id);
         }
@@ -45,7 +45,7 @@ public static class IdentityValidator
     {
         if (!IsValidRegistrationId(id))
         {
-            throw new IoTHubMqttException("InvalidRegistrationId", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.InvalidRegistrationId,
                 $"'{Shorten(id)}' is not a valid registration id: use 1 to {MaxIdLength} lowercase letters, digits or - . _ : characters.",
                 "DPS registration ids are lowercase; for example use the serial number in lowercase.", id);
         }

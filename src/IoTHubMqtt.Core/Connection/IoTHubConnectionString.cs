@@ -71,7 +71,7 @@ public sealed class IoTHubConnectionString
     {
         if (string.IsNullOrWhiteSpace(connectionString))
         {
-            throw Invalid("ConnectionStringEmpty", "The connection string is empty.", null);
+            throw Invalid(ErrorIds.ConnectionStringEmpty, "The connection string is empty.", null);
         }
 
         var fields = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -86,7 +86,7 @@ public sealed class IoTHubConnectionString
             var eq = part.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0)
             {
-                throw Invalid("ConnectionStringMalformedField", $"A connection string field is not of the form Name=Value (field {SafeFieldName(part, eq)}).", null);
+                throw Invalid(ErrorIds.ConnectionStringMalformedField, $"A connection string field is not of the form Name=Value (field {SafeFieldName(part, eq)}).", null);
             }
 
             var name = part[..eq].Trim();
@@ -96,7 +96,7 @@ public sealed class IoTHubConnectionString
             if (known is null)
             {
                 var hint = Array.Find(KnownFields, k => string.Equals(k, name, StringComparison.OrdinalIgnoreCase));
-                throw Invalid("ConnectionStringUnknownField",
+                throw Invalid(ErrorIds.ConnectionStringUnknownField,
                     hint is null
                         ? $"The connection string has an unknown field '{Printable(name)}'."
                         : $"The connection string has an unknown field '{Printable(name)}'; field names are case-sensitive: did you mean '{hint}'?",
@@ -105,23 +105,23 @@ public sealed class IoTHubConnectionString
 
             if (!fields.TryAdd(known, value))
             {
-                throw Invalid("ConnectionStringDuplicateField", $"The connection string names the field '{known}' more than once.", known);
+                throw Invalid(ErrorIds.ConnectionStringDuplicateField, $"The connection string names the field '{known}' more than once.", known);
             }
 
             if (value.Length == 0)
             {
-                throw Invalid("ConnectionStringEmptyField", $"The connection string field '{known}' has no value.", known);
+                throw Invalid(ErrorIds.ConnectionStringEmptyField, $"The connection string field '{known}' has no value.", known);
             }
         }
 
         if (fields.Count == 0)
         {
-            throw Invalid("ConnectionStringEmpty", "The connection string is empty.", null);
+            throw Invalid(ErrorIds.ConnectionStringEmpty, "The connection string is empty.", null);
         }
 
         if (!fields.TryGetValue(HostNameField, out var host))
         {
-            throw Invalid("ConnectionStringMissingHostName", "The connection string has no HostName field.", HostNameField);
+            throw Invalid(ErrorIds.ConnectionStringMissingHostName, "The connection string has no HostName field.", HostNameField);
         }
 
         ValidateHostName(host, HostNameField);
@@ -136,7 +136,7 @@ public sealed class IoTHubConnectionString
         {
             if (!bool.TryParse(x509Text, out x509))
             {
-                throw Invalid("ConnectionStringInvalidX509", "The connection string field 'x509' must be 'true' or 'false'.", X509Field);
+                throw Invalid(ErrorIds.ConnectionStringInvalidX509, "The connection string field 'x509' must be 'true' or 'false'.", X509Field);
             }
         }
 
@@ -147,7 +147,7 @@ public sealed class IoTHubConnectionString
 
         if (moduleId is not null && deviceId is null)
         {
-            throw Invalid("ConnectionStringModuleWithoutDevice", "The connection string names a ModuleId but no DeviceId.", ModuleIdField);
+            throw Invalid(ErrorIds.ConnectionStringModuleWithoutDevice, "The connection string names a ModuleId but no DeviceId.", ModuleIdField);
         }
 
         ConnectionStringKind kind;
@@ -163,13 +163,13 @@ public sealed class IoTHubConnectionString
             var credentials = (key is null ? 0 : 1) + (sas is null ? 0 : 1) + (x509 ? 1 : 0);
             if (credentials == 0)
             {
-                throw Invalid("ConnectionStringMissingCredential",
+                throw Invalid(ErrorIds.ConnectionStringMissingCredential,
                     "The connection string has no credential: it needs SharedAccessKey, SharedAccessSignature or x509=true.", SharedAccessKeyField);
             }
 
             if (credentials > 1)
             {
-                throw Invalid("ConnectionStringConflictingCredentials",
+                throw Invalid(ErrorIds.ConnectionStringConflictingCredentials,
                     "The connection string has more than one credential: use only one of SharedAccessKey, SharedAccessSignature and x509=true.", SharedAccessKeyField);
             }
         }
@@ -178,18 +178,18 @@ public sealed class IoTHubConnectionString
             kind = ConnectionStringKind.Policy;
             if (keyName is null)
             {
-                throw Invalid("ConnectionStringMissingDeviceId",
+                throw Invalid(ErrorIds.ConnectionStringMissingDeviceId,
                     "The connection string has neither a DeviceId (device string) nor a SharedAccessKeyName (policy string).", DeviceIdField);
             }
 
             if (key is null && sas is null)
             {
-                throw Invalid("ConnectionStringMissingCredential", "The policy connection string has no SharedAccessKey.", SharedAccessKeyField);
+                throw Invalid(ErrorIds.ConnectionStringMissingCredential, "The policy connection string has no SharedAccessKey.", SharedAccessKeyField);
             }
 
             if (x509)
             {
-                throw Invalid("ConnectionStringConflictingCredentials", "A policy connection string cannot use x509=true.", X509Field);
+                throw Invalid(ErrorIds.ConnectionStringConflictingCredentials, "A policy connection string cannot use x509=true.", X509Field);
             }
         }
 
@@ -271,7 +271,7 @@ public sealed class IoTHubConnectionString
     {
         if (Uri.CheckHostName(host) is UriHostNameType.Unknown or UriHostNameType.Basic)
         {
-            throw Invalid("ConnectionStringInvalidHostName", $"The connection string field '{field}' is not a valid host name.", field);
+            throw Invalid(ErrorIds.ConnectionStringInvalidHostName, $"The connection string field '{field}' is not a valid host name.", field);
         }
     }
 
@@ -287,6 +287,6 @@ public sealed class IoTHubConnectionString
         name.Length is > 0 and <= 40 && name.All(char.IsAsciiLetter) ? name : $"<{name.Length} characters>";
 
     private static IoTHubMqttException Invalid(string errorId, string message, object? target) =>
-        new(errorId, IoTHubErrorKind.InvalidArgument, message,
+        new(errorId, message,
             "Copy the connection string again from the portal or 'az iot hub device-identity connection-string show'.", target);
 }

@@ -29,26 +29,26 @@ public static class SasToken
     {
         if (string.IsNullOrWhiteSpace(resourceUri))
         {
-            throw new IoTHubMqttException("ResourceUriEmpty", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.ResourceUriEmpty,
                 "The resource URI is empty.", "Pass a resource such as 'myhub.azure-devices.net/devices/mydevice'.", "ResourceUri");
         }
 
         if (resourceUri.Any(char.IsWhiteSpace))
         {
-            throw new IoTHubMqttException("ResourceUriInvalid", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.ResourceUriInvalid,
                 "The resource URI contains white space.", "Pass a resource such as 'myhub.azure-devices.net/devices/mydevice'.", "ResourceUri");
         }
 
         if (policyName is not null && (policyName.Length == 0 || policyName.Any(char.IsWhiteSpace)))
         {
-            throw new IoTHubMqttException("KeyNameInvalid", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.KeyNameInvalid,
                 "The policy (key) name is empty or contains white space.", "Pass a policy name such as 'iothubowner', or leave it out for device keys.", "KeyName");
         }
 
         var current = now ?? DateTimeOffset.UtcNow;
         if (expiry <= current)
         {
-            throw new IoTHubMqttException("ExpiryInPast", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.ExpiryInPast,
                 $"The expiry {expiry.UtcDateTime:u} is not in the future.", "Pass a later -Expiry or a positive -TimeToLive.", "Expiry");
         }
 
@@ -83,7 +83,7 @@ public static class SasToken
     {
         if (timeToLive <= TimeSpan.Zero)
         {
-            throw new IoTHubMqttException("TimeToLiveNotPositive", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.TimeToLiveNotPositive,
                 "The time to live must be greater than zero.", "Pass a positive -TimeToLive such as (New-TimeSpan -Hours 1).", "TimeToLive");
         }
 
@@ -95,7 +95,7 @@ public static class SasToken
         }
         catch (ArgumentOutOfRangeException)
         {
-            throw new IoTHubMqttException("TimeToLiveTooLarge", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.TimeToLiveTooLarge,
                 "The time to live goes past the largest date.", "Pass a shorter -TimeToLive.", "TimeToLive");
         }
 
@@ -105,7 +105,7 @@ public static class SasToken
     /// <summary>Parses a token's fields (never its signature into messages). Throws on a malformed token.</summary>
     public static SasTokenInfo Parse(string token)
     {
-        static IoTHubMqttException Bad(string why) => new("SasTokenMalformed", IoTHubErrorKind.InvalidArgument,
+        static IoTHubMqttException Bad(string why) => new(ErrorIds.SasTokenMalformed,
             $"The shared access signature is malformed: {why}.", "Create a new token with New-IoTHubSasToken.", "SharedAccessSignature");
 
         if (string.IsNullOrWhiteSpace(token) || !token.StartsWith(Prefix, StringComparison.Ordinal))

@@ -11,14 +11,14 @@ public static class SharedAccessKeys
     {
         if (string.IsNullOrWhiteSpace(key))
         {
-            throw new IoTHubMqttException("KeyEmpty", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.KeyEmpty,
                 $"The {parameterName} is empty.", "Pass the base64 key from the device or policy.", parameterName);
         }
 
         var buffer = new byte[(key.Length * 3 / 4) + 3];
         if (!Convert.TryFromBase64String(key.Trim(), buffer, out var written) || written == 0)
         {
-            throw new IoTHubMqttException("KeyNotBase64", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.KeyNotBase64,
                 $"The {parameterName} is not a base64 string ({key.Length} characters).",
                 "Keys are base64 text as shown in the portal; check it was copied whole.", parameterName);
         }

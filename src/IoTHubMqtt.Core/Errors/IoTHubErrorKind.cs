@@ -22,4 +22,7 @@ public enum IoTHubErrorKind
     NotImplemented,
     WriteError,
     ReadError,
+
+    /// <summary>A failure of no more specific kind.</summary>
+    NotSpecified,
 }

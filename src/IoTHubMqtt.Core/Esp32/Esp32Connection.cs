@@ -194,9 +194,9 @@ public sealed class Esp32Connection
             {
                 return await CommandAsync(command, responseDataLength, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
-            catch (IoTHubMqttException ex) when (ex.ErrorId == "Esp32Timeout" && attempt < 3)
+            catch (IoTHubMqttException ex) when (ex.IsTransient && attempt < 3)
             {
-                log?.Invoke($"{command.Opcode}: no answer, retrying");
+                log?.Invoke($"{command.Opcode}: {(ex.ErrorId == ErrorIds.Esp32Timeout ? "no answer" : ex.Message)}, retrying");
                 DiscardInput();
             }
         }
@@ -233,7 +233,7 @@ public sealed class Esp32Connection
             }
             catch (IOException ex)
             {
-                throw new IoTHubMqttException("Esp32PortClosed", IoTHubErrorKind.ConnectionError, $"{Port.Name} was closed: {ex.Message}", "Check the cable and that the board is powered.", Port.Name, ex);
+                throw new IoTHubMqttException(ErrorIds.Esp32PortClosed, $"{Port.Name} was closed: {ex.Message}", "Check the cable and that the board is powered.", Port.Name, ex);
             }
 
             if (n > 0)

@@ -185,7 +185,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
             var info = await Connection.CommandAsync(Esp32Command.GetSecurityInfo(), 20, TimeSpan.FromMilliseconds(500), cancellationToken: cancellationToken).ConfigureAwait(false);
             chipInfo = Esp32ChipInfo.FromChipId((int)BinaryPrimitives.ReadUInt32LittleEndian(info.Data.AsSpan(12)));
         }
-        catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32CommandFailed" or "Esp32CommandNotSupported" or "Esp32ProtocolError" or "Esp32Timeout")
+        catch (IoTHubMqttException ex) when (ex.ErrorId is ErrorIds.Esp32CommandFailed or ErrorIds.Esp32CommandNotSupported or ErrorIds.Esp32ProtocolError or ErrorIds.Esp32Timeout)
         {
             options.Log?.Invoke($"{ex.Message} Reading the chip magic instead.");
             Connection.DiscardInput();
@@ -195,7 +195,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
         {
             var magic = await Connection.ReadRegisterAsync(Esp32ChipInfo.MagicRegister, cancellationToken).ConfigureAwait(false);
             chipInfo = Esp32ChipInfo.FromMagic(magic)
-                ?? throw new IoTHubMqttException("Esp32UnknownChip", IoTHubErrorKind.NotImplemented, $"The chip on {Connection.Port.Name} is not supported (magic 0x{magic:X8}).", "Supported: ESP32, ESP32-S2, -S3, -C3, -C6, -H2.", Connection.Port.Name);
+                ?? throw new IoTHubMqttException(ErrorIds.Esp32UnknownChip, $"The chip on {Connection.Port.Name} is not supported (magic 0x{magic:X8}).", "Supported: ESP32, ESP32-S2, -S3, -C3, -C6, -H2.", Connection.Port.Name);
         }
 
         return (chipInfo, await ReadRevisionAsync(chipInfo, cancellationToken).ConfigureAwait(false));
@@ -306,7 +306,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
             return;
         }
 
-        throw new IoTHubMqttException("Esp32BaudRateFailed", IoTHubErrorKind.ConnectionError,
+        throw new IoTHubMqttException(ErrorIds.Esp32BaudRateFailed,
             $"The board on {Connection.Port.Name} stopped answering after switching to {baud} baud (and does not answer at {old} either).",
             "Use a lower -Baud (460800 or 115200): the USB-serial bridge or the cable may not carry this rate. Reset the board (EN) before retrying.", Connection.Port.Name);
     }
@@ -422,7 +422,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
 
             if (list.Count > 0 && list[^1].Offset + (uint)list[^1].Data.Length > region.Offset)
             {
-                throw Esp32Errors.InvalidImage("Esp32RegionsOverlap", $"Regions '{list[^1].Name}' and '{region.Name}' overlap at 0x{region.Offset:X}.", region.Name);
+                throw Esp32Errors.InvalidImage(ErrorIds.Esp32RegionsOverlap, $"Regions '{list[^1].Name}' and '{region.Name}' overlap at 0x{region.Offset:X}.", region.Name);
             }
 
             var data = region.Offset == ChipInfo.BootloaderOffset && region.Data[0] == Esp32Image.Magic
@@ -441,7 +441,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
             return options.FlashFrequencyCode;
         }
 
-        return Esp32Image.FrequencyCode(ChipInfo.Chip, name) ?? throw Esp32Errors.InvalidImage("Esp32FlashFrequencyNotSupported",
+        return Esp32Image.FrequencyCode(ChipInfo.Chip, name) ?? throw Esp32Errors.InvalidImage(ErrorIds.Esp32FlashFrequencyNotSupported,
             $"The {ChipInfo.Name} has no '{name}' flash frequency; it takes {string.Join(", ", Esp32Image.FrequencyNames(ChipInfo.Chip))}.", name);
     }
 
@@ -467,12 +467,13 @@ public sealed class Esp32Flasher : IAsyncDisposable
                 last = Esp32Errors.Md5Mismatch(region.Name, region.Offset, expected, actual);
                 options.Log?.Invoke($"{region.Name} @ 0x{region.Offset:X}: MD5 mismatch on attempt {attempt}, rewriting");
             }
-            catch (IoTHubMqttException ex) when (ex.ErrorId == "Esp32PortClosed")
+            catch (IoTHubMqttException ex) when (ex.ErrorId == ErrorIds.Esp32PortClosed)
             {
                 throw Esp32Errors.SyncLost(Connection.Port.Name, "the write", region.Name, region.Offset, ex);
             }
-            catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32Timeout" or "Esp32ProtocolError" or "Esp32CommandFailed")
+            catch (IoTHubMqttException ex) when (ex.IsTransient)
             {
+                // A lost or garbled answer, or a block the loader rejected: the region is written again.
                 last = ex;
                 options.Log?.Invoke($"{region.Name} @ 0x{region.Offset:X}: {ex.Message} Re-syncing (attempt {attempt}).");
                 if (!await ProbeAsync(cancellationToken).ConfigureAwait(false))
@@ -482,12 +483,12 @@ public sealed class Esp32Flasher : IAsyncDisposable
             }
         }
 
-        if (last is IoTHubMqttException { ErrorId: "Esp32Md5Mismatch" } mismatch)
+        if (last is IoTHubMqttException { ErrorId: ErrorIds.Esp32Md5Mismatch } mismatch)
         {
             throw mismatch;
         }
 
-        throw last is IoTHubMqttException { ErrorId: "Esp32Timeout" }
+        throw last is IoTHubMqttException { ErrorId: ErrorIds.Esp32Timeout }
             ? Esp32Errors.Timeout(Connection.Port.Name, "the write", region.Name, region.Offset)
             : Esp32Errors.SyncLost(Connection.Port.Name, "the write", region.Name, region.Offset, last);
     }
@@ -539,7 +540,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
         await RequireStubAsync("erase a region", cancellationToken).ConfigureAwait(false);
         if (offset % 0x1000 != 0 || size % 0x1000 != 0 || size == 0)
         {
-            throw new IoTHubMqttException("Esp32RegionNotAligned", IoTHubErrorKind.InvalidArgument, $"Offset 0x{offset:X} and size 0x{size:X} must be non-zero multiples of 4 KiB (0x1000).", null, offset);
+            throw new IoTHubMqttException(ErrorIds.Esp32RegionNotAligned, $"Offset 0x{offset:X} and size 0x{size:X} must be non-zero multiples of 4 KiB (0x1000).", null, offset);
         }
 
         if ((long)offset + size > Device.FlashSize)
@@ -603,7 +604,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(select);
         var table = await ReadPartitionTableAsync(cancellationToken).ConfigureAwait(false);
         var partition = select(table)
-            ?? throw new IoTHubMqttException("PartitionNotFound", IoTHubErrorKind.NotFound, $"The board's partition table has no partition for '{name}'.", "Flash a firmware package whose partition table has it.", name);
+            ?? throw new IoTHubMqttException(ErrorIds.PartitionNotFound, $"The board's partition table has no partition for '{name}'.", "Flash a firmware package whose partition table has it.", name);
         return (await WriteAsync([NanoFramework.FirmwarePackage.PartitionRegion(partition, data, name)], cancellationToken).ConfigureAwait(false))[0];
     }
 
@@ -618,7 +619,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
             {
                 await Connection.CommandAsync(Esp32Command.WriteReg(register, 0, mask: ForceDownloadBoot), timeout: TimeSpan.FromMilliseconds(500), cancellationToken: cancellationToken).ConfigureAwait(false);
             }
-            catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32Timeout" or "Esp32CommandFailed" or "Esp32ProtocolError" or "Esp32PortClosed")
+            catch (IoTHubMqttException ex) when (ex.ErrorId is ErrorIds.Esp32Timeout or ErrorIds.Esp32CommandFailed or ErrorIds.Esp32ProtocolError or ErrorIds.Esp32PortClosed)
             {
                 options.Log?.Invoke($"Could not clear the forced-download bit: {ex.Message}");
             }
@@ -658,7 +659,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
             {
                 return await action().ConfigureAwait(false);
             }
-            catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32Timeout" or "Esp32ProtocolError" && attempt < Math.Max(1, options.Retries))
+            catch (IoTHubMqttException ex) when (ex.IsTransient && attempt < Math.Max(1, options.Retries))
             {
                 options.Log?.Invoke($"{what} for {region.Name}: {ex.Message} Retrying.");
                 if (!await ProbeAsync(cancellationToken).ConfigureAwait(false))
@@ -681,7 +682,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
                 await Connection.CommandAsync(Esp32Command.ReadReg(Esp32ChipInfo.MagicRegister), timeout: TimeSpan.FromMilliseconds(500), cancellationToken: cancellationToken).ConfigureAwait(false);
                 return true;
             }
-            catch (IoTHubMqttException ex) when (ex.ErrorId is "Esp32Timeout" or "Esp32ProtocolError" or "Esp32CommandFailed")
+            catch (IoTHubMqttException ex) when (ex.IsTransient)
             {
             }
         }
@@ -694,7 +695,7 @@ public sealed class Esp32Flasher : IAsyncDisposable
         await EnsureStubAsync(cancellationToken).ConfigureAwait(false);
         if (!Connection.IsStub)
         {
-            throw new IoTHubMqttException("Esp32StubRequired", IoTHubErrorKind.InvalidOperation, $"To {what} the flasher stub must run.", "Do not disable the stub for this operation.", Connection.Port.Name);
+            throw new IoTHubMqttException(ErrorIds.Esp32StubRequired, $"To {what} the flasher stub must run.", "Do not disable the stub for this operation.", Connection.Port.Name);
         }
     }
 

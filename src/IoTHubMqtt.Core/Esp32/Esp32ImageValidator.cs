@@ -34,36 +34,36 @@ public static class Esp32ImageValidator
     {
         if (image.Length == 0)
         {
-            throw Invalid("Esp32EmptyImage", name, "it is empty");
+            throw Invalid(ErrorIds.Esp32EmptyImage, name, "it is empty");
         }
 
         if (image[0] != Magic)
         {
-            throw Invalid("Esp32ImageInvalid", name, $"it does not start with the ESP image magic byte 0xE9 ({Describe(image)})");
+            throw Invalid(ErrorIds.Esp32ImageInvalid, name, $"it does not start with the ESP image magic byte 0xE9 ({Describe(image)})");
         }
 
         if (image.Length < HeaderLength)
         {
-            throw Invalid("Esp32ImageInvalid", name, $"it is {image.Length} bytes, shorter than an image header ({HeaderLength} bytes)");
+            throw Invalid(ErrorIds.Esp32ImageInvalid, name, $"it is {image.Length} bytes, shorter than an image header ({HeaderLength} bytes)");
         }
 
         var segments = image[1];
         if (segments is 0 or > MaxSegments)
         {
-            throw Invalid("Esp32ImageInvalid", name, $"its header says {segments} segments (an image has 1 to {MaxSegments})");
+            throw Invalid(ErrorIds.Esp32ImageInvalid, name, $"its header says {segments} segments (an image has 1 to {MaxSegments})");
         }
 
         var chipId = BinaryPrimitives.ReadUInt16LittleEndian(image[12..]);
         if (Esp32ChipInfo.All.All(c => c.ImageChipId != chipId))
         {
-            throw Invalid("Esp32ImageInvalid", name, $"its header names chip id {chipId}, which is not a supported chip");
+            throw Invalid(ErrorIds.Esp32ImageInvalid, name, $"its header names chip id {chipId}, which is not a supported chip");
         }
 
         var hashAppended = image[23] switch
         {
             0 => false,
             1 => true,
-            var other => throw Invalid("Esp32ImageInvalid", name, $"its hash-appended flag is {other} (0 or 1)"),
+            var other => throw Invalid(ErrorIds.Esp32ImageInvalid, name, $"its hash-appended flag is {other} (0 or 1)"),
         };
 
         byte checksum = ChecksumSeed;
@@ -72,13 +72,13 @@ public static class Esp32ImageValidator
         {
             if (pos + SegmentHeaderLength > image.Length)
             {
-                throw Invalid("Esp32ImageInvalid", name, $"it is truncated in the header of segment {i + 1} of {segments}");
+                throw Invalid(ErrorIds.Esp32ImageInvalid, name, $"it is truncated in the header of segment {i + 1} of {segments}");
             }
 
             var length = BinaryPrimitives.ReadUInt32LittleEndian(image[(pos + 4)..]);
             if (length > (uint)(image.Length - pos - SegmentHeaderLength))
             {
-                throw Invalid("Esp32ImageInvalid", name, $"segment {i + 1} of {segments} claims {length} bytes, past the end of the file");
+                throw Invalid(ErrorIds.Esp32ImageInvalid, name, $"segment {i + 1} of {segments} claims {length} bytes, past the end of the file");
             }
 
             foreach (var b in image.Slice(pos + SegmentHeaderLength, (int)length))
@@ -93,24 +93,24 @@ public static class Esp32ImageValidator
         var end = pos + 16 - (pos % 16);
         if (end > image.Length)
         {
-            throw Invalid("Esp32ImageInvalid", name, "it is truncated before its checksum");
+            throw Invalid(ErrorIds.Esp32ImageInvalid, name, "it is truncated before its checksum");
         }
 
         if (image[end - 1] != checksum)
         {
-            throw Invalid("Esp32ImageChecksumMismatch", name, $"its checksum is 0x{image[end - 1]:X2} but its segments add up to 0x{checksum:X2} (corrupted or truncated)");
+            throw Invalid(ErrorIds.Esp32ImageChecksumMismatch, name, $"its checksum is 0x{image[end - 1]:X2} but its segments add up to 0x{checksum:X2} (corrupted or truncated)");
         }
 
         if (hashAppended)
         {
             if (end + 32 > image.Length)
             {
-                throw Invalid("Esp32ImageInvalid", name, "its header says a SHA-256 digest is appended, but the file ends before it");
+                throw Invalid(ErrorIds.Esp32ImageInvalid, name, "its header says a SHA-256 digest is appended, but the file ends before it");
             }
 
             if (!SHA256.HashData(image[..end]).AsSpan().SequenceEqual(image.Slice(end, 32)))
             {
-                throw Invalid("Esp32ImageChecksumMismatch", name, "its appended SHA-256 digest does not match its contents (corrupted)");
+                throw Invalid(ErrorIds.Esp32ImageChecksumMismatch, name, "its appended SHA-256 digest does not match its contents (corrupted)");
             }
 
             end += 32;
@@ -148,7 +148,7 @@ public static class Esp32ImageValidator
     }
 
     private static IoTHubMqttException Invalid(string errorId, string name, string why) => new(
-        errorId, IoTHubErrorKind.InvalidData, $"'{name}' is not a valid ESP image: {why}. Nothing was written.",
+        errorId, $"'{name}' is not a valid ESP image: {why}. Nothing was written.",
         "Use the image files from the build or firmware package for this board; to write raw data (a filesystem or NVS image) at an offset, use -Raw.",
         name);
 }

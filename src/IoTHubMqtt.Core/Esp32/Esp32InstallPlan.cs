@@ -97,7 +97,7 @@ public sealed class Esp32InstallPlan
         foreach (var (offset, path) in request.Images)
         {
             var name = Path.GetFileName(path);
-            var data = ReadFile(path, limit, "Esp32ImageNotFound");
+            var data = ReadFile(path, limit, ErrorIds.Esp32ImageNotFound);
             var kind = request.Raw ? Esp32RegionKind.Raw
                 : offset == PartitionTable.DefaultOffset ? Esp32RegionKind.PartitionTable
                 : Esp32RegionKind.Image;
@@ -113,7 +113,7 @@ public sealed class Esp32InstallPlan
                 var imageChip = Esp32ChipInfo.All.First(c => c.ImageChipId == Esp32ImageValidator.Validate(data, name).ChipId);
                 if (chip is not null && chip.ImageChipId != imageChip.ImageChipId)
                 {
-                    throw Esp32Errors.InvalidImage("Esp32ImageChipMismatch",
+                    throw Esp32Errors.InvalidImage(ErrorIds.Esp32ImageChipMismatch,
                         $"'{name}' is built for {imageChip.Name}, the other images for {chip.Name}. Nothing was written.", name);
                 }
 
@@ -125,7 +125,7 @@ public sealed class Esp32InstallPlan
 
         if (request.Chip != Esp32Chip.Auto && chip is not null && chip.Chip != request.Chip)
         {
-            throw new IoTHubMqttException("Esp32ImageChipMismatch", IoTHubErrorKind.InvalidData,
+            throw new IoTHubMqttException(ErrorIds.Esp32ImageChipMismatch,
                 $"The images are built for {chip.Name}, not for the {Esp32ChipInfo.Get(request.Chip).Name} given by -Chip. Nothing was written.",
                 $"Use the firmware built for {Esp32ChipInfo.Get(request.Chip).Name}, or -Chip {chip.Chip}.", chip.Name);
         }
@@ -138,7 +138,7 @@ public sealed class Esp32InstallPlan
         byte[]? deployment = null;
         if (request.DeploymentImagePath is { } deploymentPath)
         {
-            deployment = ReadFile(deploymentPath, limit, "NanoFrameworkPathNotFound");
+            deployment = ReadFile(deploymentPath, limit, ErrorIds.NanoFrameworkPathNotFound);
             DeploymentImage.Validate(deployment, Path.GetFileName(deploymentPath));
         }
 
@@ -215,7 +215,7 @@ public sealed class Esp32InstallPlan
         var partition = table.Find(DeviceConfigurationFormat.PartitionName)
             ?? table.Find(PartitionEntry.TypeData, 0x83)
             ?? table.Find(PartitionEntry.TypeData, 0x82)
-            ?? throw new IoTHubMqttException("PartitionNotFound", IoTHubErrorKind.NotFound,
+            ?? throw new IoTHubMqttException(ErrorIds.PartitionNotFound,
                 $"The partition table has no '{DeviceConfigurationFormat.PartitionName}' partition for the device configuration.",
                 "Flash a nanoFramework firmware package whose partition table has a config (littlefs) partition.", DeviceConfigurationFormat.PartitionName);
         return FirmwarePackage.PartitionRegion(partition, DeviceConfigurationFormat.BuildConfigPartition(configuration, (int)partition.Size), DeviceConfigurationFormat.PartitionName);
@@ -226,12 +226,12 @@ public sealed class Esp32InstallPlan
         var info = new FileInfo(path);
         if (!info.Exists)
         {
-            throw new IoTHubMqttException(notFoundErrorId, IoTHubErrorKind.NotFound, $"'{path}' does not exist.", null, path);
+            throw new IoTHubMqttException(notFoundErrorId, $"'{path}' does not exist.", null, path);
         }
 
         if (info.Length > limit)
         {
-            throw new IoTHubMqttException("Esp32ImageTooLarge", IoTHubErrorKind.InvalidData,
+            throw new IoTHubMqttException(ErrorIds.Esp32ImageTooLarge,
                 $"'{info.Name}' is {info.Length} bytes, larger than the flash ({limit} bytes). Nothing was written.", "Use an image built for this board.", path);
         }
 
@@ -259,7 +259,7 @@ public sealed class Esp32InstallPlan
         {
             if (ordered[i - 1].Offset + (long)ordered[i - 1].Data.Length > ordered[i].Offset)
             {
-                throw Esp32Errors.InvalidImage("Esp32RegionsOverlap", $"Regions '{ordered[i - 1].Name}' and '{ordered[i].Name}' overlap at 0x{ordered[i].Offset:X}. Nothing was written.", ordered[i].Name);
+                throw Esp32Errors.InvalidImage(ErrorIds.Esp32RegionsOverlap, $"Regions '{ordered[i - 1].Name}' and '{ordered[i].Name}' overlap at 0x{ordered[i].Offset:X}. Nothing was written.", ordered[i].Name);
             }
         }
     }

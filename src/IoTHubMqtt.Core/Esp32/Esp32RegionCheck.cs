@@ -13,12 +13,12 @@ public static class Esp32RegionCheck
         ArgumentNullException.ThrowIfNull(region);
         if (region.Data.Length == 0)
         {
-            throw Esp32Errors.InvalidImage("Esp32EmptyImage", $"Region '{region.Name}' at 0x{region.Offset:X} is empty. Nothing was written.", region.Name);
+            throw Esp32Errors.InvalidImage(ErrorIds.Esp32EmptyImage, $"Region '{region.Name}' at 0x{region.Offset:X} is empty. Nothing was written.", region.Name);
         }
 
         if (region.Offset % SectorSize != 0)
         {
-            throw new IoTHubMqttException("Esp32RegionNotAligned", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.Esp32RegionNotAligned,
                 $"Region '{region.Name}' starts at 0x{region.Offset:X}, not on a 4 KiB flash sector (a multiple of 0x1000): writing it would erase the bytes before it in that sector. Nothing was written.",
                 "Use an offset that is a multiple of 0x1000.", region.Name);
         }

@@ -30,7 +30,7 @@ public static class Esp32RegionSpec
                 break;
         }
 
-        throw new IoTHubMqttException("Esp32InvalidOffset", IoTHubErrorKind.InvalidArgument, $"'{value}' is not a flash offset.", "Use a number such as 0x10000 or 65536.", value);
+        throw new IoTHubMqttException(ErrorIds.Esp32InvalidOffset, $"'{value}' is not a flash offset.", "Use a number such as 0x10000 or 65536.", value);
     }
 
     /// <summary>
@@ -57,7 +57,7 @@ public static class Esp32RegionSpec
                     pairs.Add(ParsePair(text));
                     break;
                 default:
-                    throw new IoTHubMqttException("Esp32InvalidImageSpec", IoTHubErrorKind.InvalidArgument, $"'{item}' is not offset=file or a hashtable.", "Use @{0x1000='bootloader.bin'} or '0x1000=bootloader.bin'.", item);
+                    throw new IoTHubMqttException(ErrorIds.Esp32InvalidImageSpec, $"'{item}' is not offset=file or a hashtable.", "Use @{0x1000='bootloader.bin'} or '0x1000=bootloader.bin'.", item);
             }
         }
 
@@ -71,7 +71,7 @@ public static class Esp32RegionSpec
         var at = pair.IndexOf('=', StringComparison.Ordinal);
         if (at <= 0 || at == pair.Length - 1)
         {
-            throw new IoTHubMqttException("Esp32InvalidImageSpec", IoTHubErrorKind.InvalidArgument, $"'{pair}' is not offset=file.", "Use @{0x1000='bootloader.bin'} or '0x1000=bootloader.bin'.", pair);
+            throw new IoTHubMqttException(ErrorIds.Esp32InvalidImageSpec, $"'{pair}' is not offset=file.", "Use @{0x1000='bootloader.bin'} or '0x1000=bootloader.bin'.", pair);
         }
 
         return (ParseOffset(pair[..at]), pair[(at + 1)..].Trim());

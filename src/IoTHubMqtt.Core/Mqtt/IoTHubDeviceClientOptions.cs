@@ -100,7 +100,7 @@ public sealed record IoTHubDeviceClientOptions
         var cs = IoTHubConnectionString.Parse(connectionString);
         if (cs.Kind == ConnectionStringKind.Policy)
         {
-            throw new IoTHubMqttException("ConnectionStringNotDevice", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.ConnectionStringNotDevice,
                 $"The connection string for {cs} is a shared access policy string; a device or module connection string is needed.",
                 "Use the device's connection string ('az iot hub device-identity connection-string show').");
         }
@@ -128,13 +128,13 @@ public sealed record IoTHubDeviceClientOptions
 
         if (Uri.CheckHostName(HostName) is UriHostNameType.Unknown or UriHostNameType.Basic)
         {
-            throw Invalid("InvalidHostName", $"'{HostName}' is not a valid host name.", "Pass the hub's host name, e.g. myhub.azure-devices.net.");
+            throw Invalid(ErrorIds.InvalidHostName, $"'{HostName}' is not a valid host name.", "Pass the hub's host name, e.g. myhub.azure-devices.net.");
         }
 
         var credentials = (SharedAccessKey is null ? 0 : 1) + (SharedAccessSignature is null ? 0 : 1) + (ClientCertificate is null ? 0 : 1);
         if (credentials != 1)
         {
-            throw Invalid(credentials == 0 ? "CredentialMissing" : "CredentialConflict",
+            throw Invalid(credentials == 0 ? ErrorIds.CredentialMissing : ErrorIds.CredentialConflict,
                 credentials == 0 ? "No credential: give a key, a SAS token or a client certificate." : "More than one credential: give only one of key, SAS token and client certificate.",
                 "Use a device connection string, or one of -Key, -SasToken and -Certificate.");
         }
@@ -149,55 +149,55 @@ public sealed record IoTHubDeviceClientOptions
             var info = SasToken.Parse(SharedAccessSignature);
             if (info.Expiry <= (TimeProvider ?? TimeProvider.System).GetUtcNow())
             {
-                throw new IoTHubMqttException("SasTokenExpired", IoTHubErrorKind.Unauthorized,
+                throw new IoTHubMqttException(ErrorIds.SasTokenExpired,
                     $"The SAS token expired at {info.Expiry.UtcDateTime:u}.", "Create a new token, or connect with the device key so tokens are renewed.");
             }
         }
 
         if (ClientCertificate is { HasPrivateKey: false })
         {
-            throw Invalid("CertificateHasNoPrivateKey", "The client certificate has no private key.", "Load the certificate from a PFX or a PEM with its key.");
+            throw Invalid(ErrorIds.CertificateHasNoPrivateKey, "The client certificate has no private key.", "Load the certificate from a PFX or a PEM with its key.");
         }
 
         if (Proxy is not null && Transport != IoTHubTransport.WebSocket)
         {
-            throw Invalid("ProxyRequiresWebSocket", $"An HTTP proxy can only carry the WebSocket transport, not {Transport}.",
+            throw Invalid(ErrorIds.ProxyRequiresWebSocket, $"An HTTP proxy can only carry the WebSocket transport, not {Transport}.",
                 "Add -Transport WebSocket (port 443), or leave out -Proxy.");
         }
 
         if (TokenTimeToLive < TimeSpan.FromSeconds(2))
         {
-            throw Invalid("TimeToLiveTooShort", "The token lifetime must be at least 2 seconds.", "Pass a longer -TokenTimeToLive.");
+            throw Invalid(ErrorIds.TimeToLiveTooShort, "The token lifetime must be at least 2 seconds.", "Pass a longer -TokenTimeToLive.");
         }
 
         if (TokenRenewalFraction is <= 0.1 or >= 1.0)
         {
-            throw Invalid("InvalidRenewalFraction", "The renewal fraction must be between 0.1 and 1.", null);
+            throw Invalid(ErrorIds.InvalidRenewalFraction, "The renewal fraction must be between 0.1 and 1.", null);
         }
 
         if (MaxInFlight is < 1 or > 65535)
         {
-            throw Invalid("InvalidInFlightWindow", "The in-flight window must be between 1 and 65535.", null);
+            throw Invalid(ErrorIds.InvalidInFlightWindow, "The in-flight window must be between 1 and 65535.", null);
         }
 
         if (KeepAlive > TimeSpan.FromSeconds(1177))
         {
-            throw Invalid("KeepAliveTooLong", "IoT Hub allows a keep-alive of at most 1177 seconds.", "Pass -KeepAlive of 1177 seconds or less.");
+            throw Invalid(ErrorIds.KeepAliveTooLong, "IoT Hub allows a keep-alive of at most 1177 seconds.", "Pass -KeepAlive of 1177 seconds or less.");
         }
 
         if (OperationTimeout <= TimeSpan.Zero)
         {
-            throw Invalid("InvalidTimeout", "The operation timeout must be positive.", "Pass a -Timeout of at least one second.");
+            throw Invalid(ErrorIds.InvalidTimeout, "The operation timeout must be positive.", "Pass a -Timeout of at least one second.");
         }
 
         if (CaCertificatePath is not null && !File.Exists(CaCertificatePath))
         {
-            throw new IoTHubMqttException("CaCertificateNotFound", IoTHubErrorKind.NotFound,
+            throw new IoTHubMqttException(ErrorIds.CaCertificateNotFound,
                 $"The CA certificate file '{CaCertificatePath}' does not exist.", "Pass the path of a PEM file.", CaCertificatePath);
         }
     }
 
     public override string ToString() => $"{DeviceId}{(ModuleId is null ? "" : "/" + ModuleId)}@{EffectiveConnectHost}:{EffectivePort} ({Transport})";
 
-    private static IoTHubMqttException Invalid(string id, string message, string? action) => new(id, IoTHubErrorKind.InvalidArgument, message, action);
+    private static IoTHubMqttException Invalid(string id, string message, string? action) => new(id, message, action);
 }

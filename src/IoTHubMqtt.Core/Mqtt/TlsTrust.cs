@@ -26,13 +26,13 @@ public sealed class TlsTrust
             }
             catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or IOException)
             {
-                throw new IoTHubMqttException("CaCertificateInvalid", IoTHubErrorKind.InvalidData,
+                throw new IoTHubMqttException(ErrorIds.CaCertificateInvalid,
                     $"The CA certificate file '{caCertificatePath}' could not be read as PEM: {ex.Message}", "Pass a PEM file of one or more certificates.", caCertificatePath, ex);
             }
 
             if (extraRoots.Count == 0)
             {
-                throw new IoTHubMqttException("CaCertificateInvalid", IoTHubErrorKind.InvalidData,
+                throw new IoTHubMqttException(ErrorIds.CaCertificateInvalid,
                     $"The CA certificate file '{caCertificatePath}' holds no certificate.", "Pass a PEM file of one or more certificates.", caCertificatePath);
             }
         }

@@ -46,7 +46,7 @@ public sealed class DeploymentImage
                 .ToArray();
             if (files.Length == 0)
             {
-                throw new IoTHubMqttException("NanoFrameworkNoPeFiles", IoTHubErrorKind.NotFound,
+                throw new IoTHubMqttException(ErrorIds.NanoFrameworkNoPeFiles,
                     $"The folder '{path}' has no .pe files.", "Build the nanoFramework app and pass its bin\\Release (or bin\\Debug) folder.", path);
             }
         }
@@ -56,7 +56,7 @@ public sealed class DeploymentImage
         }
         else
         {
-            throw new IoTHubMqttException("NanoFrameworkPathNotFound", IoTHubErrorKind.NotFound,
+            throw new IoTHubMqttException(ErrorIds.NanoFrameworkPathNotFound,
                 $"'{path}' does not exist.", "Pass the folder that holds the app's .pe files.", path);
         }
 
@@ -72,14 +72,14 @@ public sealed class DeploymentImage
         {
             if (!string.Equals(Path.GetExtension(fileName), ".pe", StringComparison.OrdinalIgnoreCase))
             {
-                throw new IoTHubMqttException("NanoFrameworkNotPeFile", IoTHubErrorKind.InvalidArgument,
+                throw new IoTHubMqttException(ErrorIds.NanoFrameworkNotPeFile,
                     $"'{fileName}' is not a .pe file.", "Pass .pe files (the nanoFramework build writes them beside each .dll).", fileName);
             }
 
             var header = NanoAssemblyHeader.Parse(bytes, fileName);
             if (parsed.TryGetValue(header.Name, out var existing))
             {
-                throw new IoTHubMqttException("NanoFrameworkDuplicateAssembly", IoTHubErrorKind.InvalidArgument,
+                throw new IoTHubMqttException(ErrorIds.NanoFrameworkDuplicateAssembly,
                     $"Assembly '{header.Name}' is in both '{existing.FileName}' and '{fileName}'.", "Keep one copy of each assembly.", fileName);
             }
 
@@ -88,14 +88,14 @@ public sealed class DeploymentImage
 
         if (parsed.Count == 0)
         {
-            throw new IoTHubMqttException("NanoFrameworkNoPeFiles", IoTHubErrorKind.InvalidArgument, "No .pe files were given.", "Pass the app's .pe files.", null);
+            throw new IoTHubMqttException(ErrorIds.NanoFrameworkNoPeFiles, IoTHubErrorKind.InvalidArgument, "No .pe files were given.", "Pass the app's .pe files.", null);
         }
 
         var order = Order(parsed.ToDictionary(p => p.Key, p => p.Value.Header.References, StringComparer.Ordinal));
         var total = order.Sum(n => (long)Pad(parsed[n].Content.Length));
         if (maximumSize is { } max && total > max)
         {
-            throw new IoTHubMqttException("NanoFrameworkImageTooLarge", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.NanoFrameworkImageTooLarge,
                 $"The deployment image is {total} bytes but the deployment partition holds {max}.", "Remove unused references, or use a partition table with a larger deployment partition.", null);
         }
 
@@ -122,7 +122,7 @@ public sealed class DeploymentImage
     {
         if (image.Length == 0)
         {
-            throw new IoTHubMqttException("Esp32EmptyImage", IoTHubErrorKind.InvalidData,
+            throw new IoTHubMqttException(ErrorIds.Esp32EmptyImage,
                 $"The deployment image '{name}' is empty; writing it would only erase the deployment partition. Nothing was written.",
                 "Build the app and pass its deployment image (Publish-NanoFrameworkApp makes one).", name);
         }
@@ -134,7 +134,7 @@ public sealed class DeploymentImage
             var rest = image[offset..];
             if (rest.Length < NanoAssemblyHeader.Size || !rest.StartsWith(NanoAssemblyHeader.Marker))
             {
-                throw new IoTHubMqttException("NanoFrameworkDeploymentImageInvalid", IoTHubErrorKind.InvalidData,
+                throw new IoTHubMqttException(ErrorIds.NanoFrameworkDeploymentImageInvalid,
                     $"'{name}' is not a nanoFramework deployment image: there is no assembly at byte {offset} (each assembly starts with the NFMRK2 marker). Nothing was written.",
                     "Pass the deployment image of a built app (Publish-NanoFrameworkApp makes one from the .pe files).", name);
             }

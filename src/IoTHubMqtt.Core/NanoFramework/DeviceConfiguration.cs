@@ -48,23 +48,23 @@ public sealed class DeviceConfiguration
     {
         if (string.IsNullOrEmpty(WifiSsid) || System.Text.Encoding.UTF8.GetByteCount(WifiSsid) > 32)
         {
-            throw Invalid("DeviceConfigurationInvalidSsid", "The Wi-Fi SSID must be 1 to 32 bytes.", "WifiSsid");
+            throw Invalid(ErrorIds.DeviceConfigurationInvalidSsid, "The Wi-Fi SSID must be 1 to 32 bytes.", "WifiSsid");
         }
 
         if (WifiPassword.Length != 0 && (WifiPassword.Length < 8 || WifiPassword.Length > 64))
         {
-            throw Invalid("DeviceConfigurationInvalidWifiPassword", "The Wi-Fi password must be empty (open network) or 8 to 64 characters.", "WifiPassword");
+            throw Invalid(ErrorIds.DeviceConfigurationInvalidWifiPassword, "The Wi-Fi password must be empty (open network) or 8 to 64 characters.", "WifiPassword");
         }
 
         var dps = DpsIdScope is not null || DpsRegistrationId is not null || DpsSymmetricKey is not null;
         if (ConnectionString is not null && dps)
         {
-            throw Invalid("DeviceConfigurationBothCredentials", "Give either a connection string or DPS settings, not both.", "ConnectionString");
+            throw Invalid(ErrorIds.DeviceConfigurationBothCredentials, "Give either a connection string or DPS settings, not both.", "ConnectionString");
         }
 
         if (ConnectionString is null && !dps)
         {
-            throw Invalid("DeviceConfigurationNoCredential", "Give a device connection string or DPS id scope, registration id and key.", "ConnectionString");
+            throw Invalid(ErrorIds.DeviceConfigurationNoCredential, "Give a device connection string or DPS id scope, registration id and key.", "ConnectionString");
         }
 
         if (ConnectionString is not null)
@@ -72,19 +72,19 @@ public sealed class DeviceConfiguration
             var cs = IoTHubConnectionString.Parse(ConnectionString);
             if (cs.Kind != ConnectionStringKind.Device || cs.SharedAccessKey is null)
             {
-                throw Invalid("DeviceConfigurationNotDeviceConnectionString", "The firmware needs a device connection string with SharedAccessKey (no policy, module, X.509 or fixed SAS).", "ConnectionString");
+                throw Invalid(ErrorIds.DeviceConfigurationNotDeviceConnectionString, "The firmware needs a device connection string with SharedAccessKey (no policy, module, X.509 or fixed SAS).", "ConnectionString");
             }
         }
         else
         {
             if (string.IsNullOrWhiteSpace(DpsIdScope))
             {
-                throw Invalid("DeviceConfigurationInvalidIdScope", "The DPS id scope is missing.", "DpsIdScope");
+                throw Invalid(ErrorIds.DeviceConfigurationInvalidIdScope, "The DPS id scope is missing.", "DpsIdScope");
             }
 
             if (string.IsNullOrEmpty(DpsRegistrationId) || DpsRegistrationId.Length > 128 || !DpsRegistrationId.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-' or '.' or '_' or ':'))
             {
-                throw Invalid("DeviceConfigurationInvalidRegistrationId", "The DPS registration id must be 1 to 128 lowercase letters, digits or '-', '.', '_', ':'.", "DpsRegistrationId");
+                throw Invalid(ErrorIds.DeviceConfigurationInvalidRegistrationId, "The DPS registration id must be 1 to 128 lowercase letters, digits or '-', '.', '_', ':'.", "DpsRegistrationId");
             }
 
             SharedAccessKeys.Decode(DpsSymmetricKey, "DpsSymmetricKey");
@@ -92,17 +92,17 @@ public sealed class DeviceConfiguration
 
         if (CaCertificatePem is not null && (!CaCertificatePem.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal) || !CaCertificatePem.Contains("-----END CERTIFICATE-----", StringComparison.Ordinal)))
         {
-            throw Invalid("DeviceConfigurationInvalidCaCertificate", "The CA certificate must be PEM text with at least one certificate.", "CaCertificate");
+            throw Invalid(ErrorIds.DeviceConfigurationInvalidCaCertificate, "The CA certificate must be PEM text with at least one certificate.", "CaCertificate");
         }
 
         if (TelemetryIntervalSeconds is < MinTelemetryIntervalSeconds or > MaxTelemetryIntervalSeconds)
         {
-            throw Invalid("DeviceConfigurationInvalidTelemetryInterval", $"The telemetry interval must be {MinTelemetryIntervalSeconds} to {MaxTelemetryIntervalSeconds} seconds.", "TelemetryIntervalSeconds");
+            throw Invalid(ErrorIds.DeviceConfigurationInvalidTelemetryInterval, $"The telemetry interval must be {MinTelemetryIntervalSeconds} to {MaxTelemetryIntervalSeconds} seconds.", "TelemetryIntervalSeconds");
         }
 
         if (Port is < 1 or > 65535)
         {
-            throw Invalid("DeviceConfigurationInvalidPort", "The port must be 1 to 65535.", "Port");
+            throw Invalid(ErrorIds.DeviceConfigurationInvalidPort, "The port must be 1 to 65535.", "Port");
         }
     }
 
@@ -130,5 +130,5 @@ public sealed class DeviceConfiguration
     }
 
     private static IoTHubMqttException Invalid(string errorId, string message, string target) =>
-        new(errorId, IoTHubErrorKind.InvalidArgument, message, "See firmware/docs/device-configuration.md for the fields the firmware reads.", target);
+        new(errorId, message, "See firmware/docs/device-configuration.md for the fields the firmware reads.", target);
 }

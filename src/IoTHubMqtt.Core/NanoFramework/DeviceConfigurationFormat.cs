@@ -73,7 +73,7 @@ public static class DeviceConfigurationFormat
         var bytes = body.ToArray();
         if (bytes.Length > MaxBodyLength)
         {
-            throw new IoTHubMqttException("DeviceConfigurationTooLarge", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.DeviceConfigurationTooLarge,
                 $"The device configuration is {bytes.Length} bytes; the firmware reads at most {MaxBodyLength}.", "Pass a smaller CA bundle.", "Configuration");
         }
 
@@ -92,30 +92,30 @@ public static class DeviceConfigurationFormat
     {
         if (blob.Length < HeaderSize)
         {
-            throw Bad("DeviceConfigurationTruncated", "The data is shorter than the 16-byte configuration header.");
+            throw Bad(ErrorIds.DeviceConfigurationTruncated, "The data is shorter than the 16-byte configuration header.");
         }
 
         if (!blob[..4].SequenceEqual("IHMC"u8))
         {
-            throw Bad("DeviceConfigurationBadMagic", "The data does not start with the 'IHMC' configuration marker.");
+            throw Bad(ErrorIds.DeviceConfigurationBadMagic, "The data does not start with the 'IHMC' configuration marker.");
         }
 
         var version = BinaryPrimitives.ReadUInt16LittleEndian(blob[4..]);
         if (version != FormatVersion)
         {
-            throw Bad("DeviceConfigurationUnsupportedVersion", $"Configuration format version {version} is not supported (expected {FormatVersion}).");
+            throw Bad(ErrorIds.DeviceConfigurationUnsupportedVersion, $"Configuration format version {version} is not supported (expected {FormatVersion}).");
         }
 
         var length = BinaryPrimitives.ReadUInt32LittleEndian(blob[8..]);
         if (length == 0 || length > MaxBodyLength || HeaderSize + (long)length > blob.Length)
         {
-            throw Bad("DeviceConfigurationTruncated", $"The configuration body length {length} does not fit the data.");
+            throw Bad(ErrorIds.DeviceConfigurationTruncated, $"The configuration body length {length} does not fit the data.");
         }
 
         var body = blob.Slice(HeaderSize, (int)length);
         if (BinaryPrimitives.ReadUInt32LittleEndian(blob[12..]) != System.IO.Hashing.Crc32.HashToUInt32(body))
         {
-            throw Bad("DeviceConfigurationCrcMismatch", "The configuration is corrupt (CRC-32 mismatch).");
+            throw Bad(ErrorIds.DeviceConfigurationCrcMismatch, "The configuration is corrupt (CRC-32 mismatch).");
         }
 
         try
@@ -143,7 +143,7 @@ public static class DeviceConfigurationFormat
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            throw Bad("DeviceConfigurationInvalidJson", "The configuration body is not the expected JSON.");
+            throw Bad(ErrorIds.DeviceConfigurationInvalidJson, "The configuration body is not the expected JSON.");
         }
     }
 
@@ -156,7 +156,7 @@ public static class DeviceConfigurationFormat
         var file = Encode(configuration);
         if (blockSize <= 0 || partitionSize <= 0 || partitionSize % blockSize != 0)
         {
-            throw new IoTHubMqttException("LittleFsInvalidPartitionSize", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.LittleFsInvalidPartitionSize,
                 $"The partition size {partitionSize} is not a whole number of {blockSize}-byte blocks.", "Use the size from the partition table.", "Configuration");
         }
 
@@ -169,7 +169,7 @@ public static class DeviceConfigurationFormat
         var files = LittleFsImage.ReadRootFiles(partition, blockSize);
         if (!files.TryGetValue(FileName, out var file))
         {
-            throw new IoTHubMqttException("DeviceConfigurationNotFound", IoTHubErrorKind.NotFound,
+            throw new IoTHubMqttException(ErrorIds.DeviceConfigurationNotFound,
                 $"The partition has no '{FileName}'.", "Write the configuration with Install-Esp32Firmware -Configuration.", "Configuration");
         }
 
@@ -177,5 +177,5 @@ public static class DeviceConfigurationFormat
     }
 
     private static IoTHubMqttException Bad(string errorId, string message) =>
-        new(errorId, IoTHubErrorKind.InvalidData, message, "Write the configuration again with Install-Esp32Firmware -Configuration.", "Configuration");
+        new(errorId, message, "Write the configuration again with Install-Esp32Firmware -Configuration.", "Configuration");
 }

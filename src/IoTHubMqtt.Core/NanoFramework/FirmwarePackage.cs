@@ -40,7 +40,7 @@ public sealed class FirmwarePackage
         }
 
         var app = Partitions.AppPartition
-            ?? throw new IoTHubMqttException("PartitionTableInvalid", IoTHubErrorKind.InvalidData, "The package's partition table has no app partition for nanoCLR.", null, Source);
+            ?? throw new IoTHubMqttException(ErrorIds.PartitionTableInvalid, "The package's partition table has no app partition for nanoCLR.", null, Source);
         if (NanoClr.Length > app.Size)
         {
             throw Esp32Errors.ImageTooLarge("nanoCLR", app.Offset, NanoClr.Length, app.Size, $"'{app.Name}' partition");
@@ -96,17 +96,17 @@ public sealed class FirmwarePackage
             }
             catch (InvalidDataException ex)
             {
-                throw new IoTHubMqttException("FirmwarePackageInvalid", IoTHubErrorKind.InvalidData, $"'{path}' is not a folder or a readable zip file: {ex.Message}", "Pass the unzipped firmware folder or its .zip.", path, ex);
+                throw new IoTHubMqttException(ErrorIds.FirmwarePackageInvalid, $"'{path}' is not a folder or a readable zip file: {ex.Message}", "Pass the unzipped firmware folder or its .zip.", path, ex);
             }
         }
         else
         {
-            throw new IoTHubMqttException("FirmwarePackageNotFound", IoTHubErrorKind.NotFound, $"Firmware package '{path}' does not exist.", null, path);
+            throw new IoTHubMqttException(ErrorIds.FirmwarePackageNotFound, $"Firmware package '{path}' does not exist.", null, path);
         }
 
         byte[] Need(string what, Func<string, bool> match) =>
             files.FirstOrDefault(f => match(f.Key)).Value
-            ?? throw new IoTHubMqttException("FirmwarePackageIncomplete", IoTHubErrorKind.InvalidData, $"Firmware package '{path}' has no {what}.", "A nanoFramework ESP32 package holds bootloader.bin, partitions_*.bin and nanoCLR.bin.", path);
+            ?? throw new IoTHubMqttException(ErrorIds.FirmwarePackageIncomplete, $"Firmware package '{path}' has no {what}.", "A nanoFramework ESP32 package holds bootloader.bin, partitions_*.bin and nanoCLR.bin.", path);
 
         return new FirmwarePackage(
             path,
@@ -156,13 +156,13 @@ public sealed class FirmwarePackage
     }
 
     private static IoTHubMqttException Corrupt(string path, ZipArchiveEntry entry, Exception? inner) => new(
-        "FirmwarePackageCorrupt", IoTHubErrorKind.InvalidData,
+        ErrorIds.FirmwarePackageCorrupt,
         $"'{entry.FullName}' in '{path}' is corrupt: its contents do not match the CRC-32 and length in the zip directory. Nothing was written.",
         "Download the firmware package again.", path, inner);
 
 
     private static IoTHubMqttException TooLarge(string path, string entry, long length, long limit) => new(
-        "FirmwarePackageTooLarge", IoTHubErrorKind.InvalidData,
+        ErrorIds.FirmwarePackageTooLarge,
         $"'{entry}' in '{path}' is {length} bytes or more, larger than any flash it could be written to ({limit} bytes). Nothing was written.",
         "Use a nanoFramework firmware package for this board.", path);
 
@@ -172,13 +172,13 @@ public sealed class FirmwarePackage
         {
             return check();
         }
-        catch (IoTHubMqttException ex) when (ex.ErrorId == "PartitionTableInvalid")
+        catch (IoTHubMqttException ex) when (ex.ErrorId == ErrorIds.PartitionTableInvalid)
         {
             throw new IoTHubMqttException(ex.ErrorId, ex.Kind, $"{file} in '{Source}': {ex.Message}", ex.RecommendedAction, Source, ex);
         }
     }
 
-    private IoTHubMqttException Invalid(string why) => new("FirmwarePackageInvalid", IoTHubErrorKind.InvalidData, $"Firmware package '{Source}' is not usable: {why}", "Use the package built for this board.", Source);
+    private IoTHubMqttException Invalid(string why) => new(ErrorIds.FirmwarePackageInvalid, $"Firmware package '{Source}' is not usable: {why}", "Use the package built for this board.", Source);
 
     /// <summary>The regions to write for <paramref name="chip"/>: bootloader at the chip's offset, table at 0x8000, nanoCLR at the app partition.</summary>
     public IReadOnlyList<Esp32FlashRegion> Regions(Esp32ChipInfo chip)
@@ -217,7 +217,7 @@ public sealed class FirmwarePackage
         ArgumentNullException.ThrowIfNull(image);
         if (image.Length == 0)
         {
-            throw Esp32Errors.InvalidImage("Esp32EmptyImage", $"The image for '{name}' is empty; writing it would only erase the '{partition.Name}' partition. Nothing was written.", name);
+            throw Esp32Errors.InvalidImage(ErrorIds.Esp32EmptyImage, $"The image for '{name}' is empty; writing it would only erase the '{partition.Name}' partition. Nothing was written.", name);
         }
 
         if (image.Length > partition.Size)

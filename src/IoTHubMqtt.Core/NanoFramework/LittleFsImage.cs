@@ -38,12 +38,12 @@ public static class LittleFsImage
         ArgumentNullException.ThrowIfNull(files);
         if (blockSize < 128 || blockSize % 4 != 0)
         {
-            throw Invalid("LittleFsInvalidBlockSize", $"The block size {blockSize} is not a multiple of 4 of at least 128 bytes.");
+            throw Invalid(ErrorIds.LittleFsInvalidBlockSize, $"The block size {blockSize} is not a multiple of 4 of at least 128 bytes.");
         }
 
         if (blockCount < 2)
         {
-            throw Invalid("LittleFsPartitionTooSmall", $"A littlefs partition needs at least 2 blocks; this one has {blockCount}.");
+            throw Invalid(ErrorIds.LittleFsPartitionTooSmall, $"A littlefs partition needs at least 2 blocks; this one has {blockCount}.");
         }
 
         var sorted = files.ToList();
@@ -53,12 +53,12 @@ public static class LittleFsImage
             var length = Encoding.UTF8.GetByteCount(sorted[i].Name);
             if (length == 0 || length > 255 || sorted[i].Name.Contains('/', StringComparison.Ordinal))
             {
-                throw Invalid("LittleFsInvalidFileName", $"'{sorted[i].Name}' is not a valid file name for the root directory.");
+                throw Invalid(ErrorIds.LittleFsInvalidFileName, $"'{sorted[i].Name}' is not a valid file name for the root directory.");
             }
 
             if (i > 0 && sorted[i].Name == sorted[i - 1].Name)
             {
-                throw Invalid("LittleFsDuplicateFileName", $"'{sorted[i].Name}' is given twice.");
+                throw Invalid(ErrorIds.LittleFsDuplicateFileName, $"'{sorted[i].Name}' is given twice.");
             }
         }
 
@@ -82,7 +82,7 @@ public static class LittleFsImage
             {
                 if (nextBlock >= blockCount)
                 {
-                    throw Invalid("LittleFsPartitionTooSmall", $"The files do not fit in {blockCount} blocks of {blockSize} bytes.");
+                    throw Invalid(ErrorIds.LittleFsPartitionTooSmall, $"The files do not fit in {blockCount} blocks of {blockSize} bytes.");
                 }
 
                 var index = blocks.Count;
@@ -244,7 +244,7 @@ public static class LittleFsImage
 
             if (type == 0x601)
             {
-                throw new IoTHubMqttException("LittleFsUnsupported", IoTHubErrorKind.NotImplemented,
+                throw new IoTHubMqttException(ErrorIds.LittleFsUnsupported,
                     "The littlefs root directory continues in another metadata pair, which this reader does not follow.",
                     "Read the file on the device instead.", "LittleFs");
             }
@@ -365,10 +365,10 @@ public static class LittleFsImage
     }
 
     private static IoTHubMqttException Invalid(string errorId, string message) =>
-        new(errorId, IoTHubErrorKind.InvalidArgument, message, "Check the partition table's littlefs partition size.", "LittleFs");
+        new(errorId, message, "Check the partition table's littlefs partition size.", "LittleFs");
 
     private static IoTHubMqttException Bad(string message) =>
-        new("LittleFsCorrupt", IoTHubErrorKind.InvalidData, message, "Read the partition again, or write a new configuration.", "LittleFs");
+        new(ErrorIds.LittleFsCorrupt, message, "Read the partition again, or write a new configuration.", "LittleFs");
 
     /// <summary>Appends tags to one metadata block, XOR-chaining them and keeping the running CRC.</summary>
     private sealed class MetadataWriter
@@ -398,7 +398,7 @@ public static class LittleFsImage
             var block = memory.Span;
             if (offset + 4 + data.Length + 8 > block.Length || data.Length >= 0x3FF)
             {
-                throw Invalid("LittleFsTooManyFiles", "The root directory entries do not fit one metadata block.");
+                throw Invalid(ErrorIds.LittleFsTooManyFiles, "The root directory entries do not fit one metadata block.");
             }
 
             var tag = (type << 20) | (id << 10) | (uint)data.Length;

@@ -63,18 +63,18 @@ public sealed class NanoAssemblyHeader
         var fallbackName = Path.GetFileNameWithoutExtension(fileName);
         if (pe.Length < Size)
         {
-            throw Bad("NanoFrameworkPeTruncated", $"'{fileName}' is {pe.Length} bytes, shorter than a nanoFramework assembly header ({Size} bytes).", fileName);
+            throw Bad(ErrorIds.NanoFrameworkPeTruncated, $"'{fileName}' is {pe.Length} bytes, shorter than a nanoFramework assembly header ({Size} bytes).", fileName);
         }
 
         if (pe[..6].SequenceEqual("NFMRK1"u8))
         {
-            throw Bad("NanoFrameworkPeOutdated", $"'{fileName}' has the old NFMRK1 assembly format that current nanoFramework firmware does not load.", fileName,
+            throw Bad(ErrorIds.NanoFrameworkPeOutdated, $"'{fileName}' has the old NFMRK1 assembly format that current nanoFramework firmware does not load.", fileName,
                 "Rebuild the app with a current nanoFramework extension and packages.");
         }
 
         if (!pe[..Marker.Length].SequenceEqual(Marker))
         {
-            throw Bad("NanoFrameworkPeBadMarker", $"'{fileName}' is not a nanoFramework assembly: it does not start with the NFMRK2 marker.", fileName);
+            throw Bad(ErrorIds.NanoFrameworkPeBadMarker, $"'{fileName}' is not a nanoFramework assembly: it does not start with the NFMRK2 marker.", fileName);
         }
 
         Span<byte> header = stackalloc byte[Size];
@@ -83,12 +83,12 @@ public sealed class NanoAssemblyHeader
         header.Slice(HeaderCrcOffset, 4).Clear();
         if (NanoCrc32.Compute(header) != headerCrc)
         {
-            throw Bad("NanoFrameworkPeHeaderCorrupt", $"The header of '{fileName}' is corrupt (header CRC mismatch).", fileName);
+            throw Bad(ErrorIds.NanoFrameworkPeHeaderCorrupt, $"The header of '{fileName}' is corrupt (header CRC mismatch).", fileName);
         }
 
         if (BinaryPrimitives.ReadUInt16LittleEndian(pe[34..]) != 1)
         {
-            throw Bad("NanoFrameworkPeHeaderCorrupt", $"'{fileName}' has an unknown string table version.", fileName);
+            throw Bad(ErrorIds.NanoFrameworkPeHeaderCorrupt, $"'{fileName}' has an unknown string table version.", fileName);
         }
 
         var starts = new uint[TableCount];
@@ -100,20 +100,20 @@ public sealed class NanoAssemblyHeader
         var totalSize = starts[EndOfAssemblyTable];
         if (totalSize < Size || totalSize != pe.Length)
         {
-            throw Bad("NanoFrameworkPeSizeMismatch", $"'{fileName}' is {pe.Length} bytes but its header says {totalSize}.", fileName);
+            throw Bad(ErrorIds.NanoFrameworkPeSizeMismatch, $"'{fileName}' is {pe.Length} bytes but its header says {totalSize}.", fileName);
         }
 
         var assemblyCrc = BinaryPrimitives.ReadUInt32LittleEndian(pe[AssemblyCrcOffset..]);
         if (NanoCrc32.Compute(pe[Size..(int)totalSize]) != assemblyCrc)
         {
-            throw Bad("NanoFrameworkPeAssemblyCorrupt", $"The contents of '{fileName}' are corrupt (assembly CRC mismatch).", fileName);
+            throw Bad(ErrorIds.NanoFrameworkPeAssemblyCorrupt, $"The contents of '{fileName}' are corrupt (assembly CRC mismatch).", fileName);
         }
 
         for (var i = 0; i < TableCount - 1; i++)
         {
             if (starts[i] < Size || starts[i] > starts[i + 1])
             {
-                throw Bad("NanoFrameworkPeHeaderCorrupt", $"The table offsets in '{fileName}' are not in order.", fileName);
+                throw Bad(ErrorIds.NanoFrameworkPeHeaderCorrupt, $"The table offsets in '{fileName}' are not in order.", fileName);
             }
         }
 
@@ -157,5 +157,5 @@ public sealed class NanoAssemblyHeader
     }
 
     private static IoTHubMqttException Bad(string errorId, string message, string file, string? action = null) =>
-        new(errorId, IoTHubErrorKind.InvalidData, message, action ?? "Use the .pe files from the app's bin folder after a successful build.", file);
+        new(errorId, message, action ?? "Use the .pe files from the app's bin folder after a successful build.", file);
 }

@@ -201,7 +201,7 @@ public sealed class PartitionTable
     /// <summary>The nanoFramework deployment partition (data, subtype 0x84).</summary>
     public PartitionEntry DeploymentPartition =>
         Find(PartitionEntry.TypeData, PartitionEntry.SubTypeDeployment)
-        ?? throw new IoTHubMqttException("DeploymentPartitionNotFound", IoTHubErrorKind.NotFound,
+        ?? throw new IoTHubMqttException(ErrorIds.DeploymentPartitionNotFound,
             "The partition table has no nanoFramework deployment partition (data, subtype 0x84).",
             "Flash a nanoFramework firmware package first (Install-Esp32Firmware -Package).");
 
@@ -209,5 +209,5 @@ public sealed class PartitionTable
     public PartitionEntry? AppPartition => Find(PartitionEntry.TypeApp, 0x00) ?? Find(PartitionEntry.TypeApp, 0x10);
 
     private static IoTHubMqttException Invalid(string why) =>
-        new("PartitionTableInvalid", IoTHubErrorKind.InvalidData, $"Not a valid partition table: {why}", "Use the partitions_*.bin of a firmware package built for this board.");
+        new(ErrorIds.PartitionTableInvalid, $"Not a valid partition table: {why}", "Use the partitions_*.bin of a firmware package built for this board.");
 }

@@ -29,7 +29,7 @@ public static class DpsClient
     public static async Task<DpsRegistrationResult> RegisterAssignedAsync(DpsRegistrationOptions options, CancellationToken cancellationToken = default)
     {
         var result = await RegisterAsync(options, cancellationToken).ConfigureAwait(false);
-        return result.IsAssigned ? result : throw new IoTHubMqttException("ProvisioningNotAssigned", IoTHubErrorKind.InvalidOperation,
+        return result.IsAssigned ? result : throw new IoTHubMqttException(ErrorIds.ProvisioningNotAssigned,
             $"DPS did not assign '{result.RegistrationId}': {result.Status}{(result.ErrorMessage is null ? "" : ": " + result.ErrorMessage)}.",
             "Check the enrollment (enabled, linked hubs, allocation policy).", result.RegistrationId);
     }
@@ -92,7 +92,7 @@ public static class DpsClient
 
             if (connected.ResultCode != MqttClientConnectResultCode.Success)
             {
-                throw new IoTHubMqttException("ProvisioningConnectFailed", IoTHubErrorKind.ConnectionError,
+                throw new IoTHubMqttException(ErrorIds.ProvisioningConnectFailed,
                     $"DPS at {where} refused the connection of '{registrationId}': {connected.ResultCode}.", null, registrationId);
             }
 
@@ -115,58 +115,54 @@ public static class DpsClient
             while (true)
             {
                 var body = Parse(answer.Body);
-                switch (answer.Status)
+                if (answer.Status == 200 || answer.Status == 202 && Text(body, "status") is "assigned" or "failed" or "disabled")
                 {
-                    case 200:
-                    case 202 when Text(body, "status") is "assigned" or "failed" or "disabled":
-                        return Result(registrationId, body, deviceKey);
-                    case 202:
-                    case 429:
-                        var operationId = Text(body, "operationId") ?? lastOperationId;
-                        lastOperationId = operationId;
-                        var wait = RetryAfter(answer.Topic);
-                        if (answer.Status == 429)
-                        {
-                            // Throttled: everyone registering with this gate waits as long as DPS asked.
-                            pacing?.CloseFor(wait);
-                            options.Log?.Invoke($"'{registrationId}': DPS throttled the request (429); trying again in {wait.TotalSeconds:0.#} s.");
-                        }
-                        else
-                        {
-                            options.Log?.Invoke($"'{registrationId}': {answer.Status} {Text(body, "status") ?? ""}; polling in {wait.TotalSeconds:0.#} s.");
-                        }
-
-                        await Task.Delay(wait, time, deadline.Token).ConfigureAwait(false);
-                        if (pacing is not null)
-                        {
-                            await pacing.WaitAsync(deadline.Token).ConfigureAwait(false);
-                        }
-
-                        answer = operationId is null
-                            ? await RequestAsync(mqtt, responses, $"$dps/registrations/PUT/iotdps-register/?$rid={++requestId}", request.ToJsonString(), deadline.Token).ConfigureAwait(false)
-                            : await RequestAsync(mqtt, responses, $"$dps/registrations/GET/iotdps-get-operationstatus/?$rid={++requestId}&operationId={operationId}", "", deadline.Token).ConfigureAwait(false);
-                        break;
-                    case 401:
-                        throw Unauthorized(registrationId, options.IdScope, null);
-                    case 404:
-                        throw new IoTHubMqttException("EnrollmentNotFound", IoTHubErrorKind.NotFound,
-                            $"DPS has no enrollment for '{registrationId}': {Text(body, "message")}", "Create an individual or group enrollment for this device.", registrationId);
-                    default:
-                        throw new IoTHubMqttException("ProvisioningFailed", IoTHubErrorKind.ProtocolError,
-                            $"DPS answered {answer.Status} for '{registrationId}': {Text(body, "message") ?? answer.Body}", null, registrationId);
+                    return Result(registrationId, body, deviceKey);
                 }
+
+                // 202: the registration goes on, poll its operation. Any other answer is an error; a transient one
+                // (throttling) is waited out as DPS asked, within the registration's time.
+                var failure = answer.Status == 202 ? null : Failure(answer.Status, body, answer.Body, registrationId, options.IdScope);
+                if (failure is { IsTransient: false })
+                {
+                    throw failure;
+                }
+
+                var operationId = Text(body, "operationId") ?? lastOperationId;
+                lastOperationId = operationId;
+                var wait = RetryAfter(answer.Topic);
+                if (failure is not null)
+                {
+                    // Throttled: everyone registering with this gate waits as long as DPS asked.
+                    pacing?.CloseFor(wait);
+                    options.Log?.Invoke($"'{registrationId}': DPS throttled the request ({answer.Status}); trying again in {wait.TotalSeconds:0.#} s.");
+                }
+                else
+                {
+                    options.Log?.Invoke($"'{registrationId}': {answer.Status} {Text(body, "status") ?? ""}; polling in {wait.TotalSeconds:0.#} s.");
+                }
+
+                await Task.Delay(wait, time, deadline.Token).ConfigureAwait(false);
+                if (pacing is not null)
+                {
+                    await pacing.WaitAsync(deadline.Token).ConfigureAwait(false);
+                }
+
+                answer = operationId is null
+                    ? await RequestAsync(mqtt, responses, $"$dps/registrations/PUT/iotdps-register/?$rid={++requestId}", request.ToJsonString(), deadline.Token).ConfigureAwait(false)
+                    : await RequestAsync(mqtt, responses, $"$dps/registrations/GET/iotdps-get-operationstatus/?$rid={++requestId}&operationId={operationId}", "", deadline.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new IoTHubMqttException("ProvisioningTimedOut", IoTHubErrorKind.Timeout,
+            throw new IoTHubMqttException(ErrorIds.ProvisioningTimedOut,
                 $"The registration of '{registrationId}' with {where} did not finish within {options.Timeout.TotalSeconds:0} s.",
                 "Check -ProvisioningHost and -Port, or pass a longer -Timeout.", registrationId, ex);
         }
         catch (MqttCommunicationException ex)
         {
             var tls = ex.InnerException is AuthenticationException || ex is MqttConnectingFailedException { InnerException: AuthenticationException };
-            throw new IoTHubMqttException(tls ? "TlsAuthenticationFailed" : "ProvisioningConnectFailed", IoTHubErrorKind.ConnectionError,
+            throw new IoTHubMqttException(tls ? ErrorIds.TlsAuthenticationFailed : ErrorIds.ProvisioningConnectFailed, IoTHubErrorKind.ConnectionError,
                 $"Could not reach DPS at {where} for '{registrationId}': {ex.InnerException?.Message ?? ex.Message}",
                 tls ? "Check the host name and -CaCertificatePath." : "Check -ProvisioningHost and -Port and the network.", registrationId, ex);
         }
@@ -230,8 +226,20 @@ public static class DpsClient
         return TimeSpan.FromSeconds(Math.Clamp(seconds, 0, 60));
     }
 
+    /// <summary>The error for a DPS answer other than 200/202; its transience (see <see cref="ErrorIds"/>) decides a retry.</summary>
+    internal static IoTHubMqttException Failure(int status, JsonObject body, string text, string registrationId, string idScope) => status switch
+    {
+        401 => Unauthorized(registrationId, idScope, null),
+        404 => new IoTHubMqttException(ErrorIds.EnrollmentNotFound,
+            $"DPS has no enrollment for '{registrationId}': {Text(body, "message")}", "Create an individual or group enrollment for this device.", registrationId),
+        429 => new IoTHubMqttException(ErrorIds.IoTHubThrottled,
+            $"DPS throttled the registration of '{registrationId}' (429).", "Register fewer devices at once, or try again later.", registrationId),
+        _ => new IoTHubMqttException(ErrorIds.ProvisioningFailed,
+            $"DPS answered {status} for '{registrationId}': {Text(body, "message") ?? text}", null, registrationId),
+    };
+
     private static IoTHubMqttException Unauthorized(string registrationId, string idScope, Exception? inner) =>
-        new("ProvisioningUnauthorized", IoTHubErrorKind.Unauthorized,
+        new(ErrorIds.ProvisioningUnauthorized,
             $"DPS refused '{registrationId}' in ID scope {idScope}: the key does not match an enrollment.",
             "Check the ID scope and the key (the group key with -GroupKey, the device's own key with -SymmetricKey).", registrationId, inner);
 

@@ -47,7 +47,7 @@ public sealed class DpsRegistrationOptions
 
     /// <summary>The registration id of input row <paramref name="row"/>, trimmed; a blank one is RegistrationIdMissing (target <c>input N</c>).</summary>
     public static string RegistrationIdOf(string? value, int row) =>
-        value?.Trim() is { Length: > 0 } id ? id : throw new IoTHubMqttException("RegistrationIdMissing", IoTHubErrorKind.InvalidArgument,
+        value?.Trim() is { Length: > 0 } id ? id : throw new IoTHubMqttException(ErrorIds.RegistrationIdMissing,
             $"Input {row} has no registration id.", "Give every row a RegistrationId (or DeviceId) value.", $"input {row}");
 
     /// <summary>Validates the options and returns the key the device signs with (secret).</summary>
@@ -56,13 +56,13 @@ public sealed class DpsRegistrationOptions
         IdentityValidator.ThrowIfInvalidRegistrationId(RegistrationId);
         if (string.IsNullOrWhiteSpace(IdScope) || IdScope.Any(c => !char.IsAsciiLetterOrDigit(c)))
         {
-            throw new IoTHubMqttException("InvalidIdScope", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.InvalidIdScope,
                 $"'{IdScope}' is not a DPS ID scope (letters and digits, such as 0ne00ABC123).", "Copy the ID scope from the DPS overview page.", IdScope);
         }
 
         if ((SymmetricKey is null) == (GroupKey is null))
         {
-            throw new IoTHubMqttException("ProvisioningKeyRequired", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.ProvisioningKeyRequired,
                 "Pass either the device's symmetric key (individual enrollment) or the group key (group enrollment).", null, RegistrationId);
         }
 

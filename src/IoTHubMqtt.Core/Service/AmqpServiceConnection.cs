@@ -62,13 +62,13 @@ internal sealed class AmqpServiceConnection : IAsyncDisposable
         }
         catch (Exception ex) when (ex is AuthenticationException || ex.InnerException is AuthenticationException)
         {
-            throw new IoTHubMqttException("TlsAuthenticationFailed", IoTHubErrorKind.Unauthorized,
+            throw new IoTHubMqttException(ErrorIds.TlsAuthenticationFailed,
                 $"{operation}: the TLS connection to {host}:{port} (AMQP) failed: {(ex as AuthenticationException ?? ex.InnerException)?.Message}",
                 "Check the host name and the CA certificate (-CaCertificatePath for the emulator).", host, ex);
         }
         catch (Exception ex) when (ex is SocketException or IOException or TimeoutException or AmqpException or ObjectDisposedException)
         {
-            throw new IoTHubMqttException("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError,
+            throw new IoTHubMqttException(ErrorIds.IoTHubConnectionFailed,
                 $"{operation}: could not reach {host}:{port} over AMQP: {ex.Message}",
                 "Check the host name and the network: AMQP uses TCP port 5671, which firewalls often block.", host, ex);
         }
@@ -113,14 +113,14 @@ internal sealed class AmqpServiceConnection : IAsyncDisposable
             request.ApplicationProperties["name"] = Audience;
             await sender.SendAsync(request).WaitAsync(OperationTimeout, cancellationToken).ConfigureAwait(false);
             var response = await receiver.ReceiveAsync(OperationTimeout).WaitAsync(OperationTimeout + OperationTimeout, cancellationToken).ConfigureAwait(false)
-                ?? throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout,
+                ?? throw new IoTHubMqttException(ErrorIds.IoTHubRequestTimedOut,
                     $"{operation}: {Host} did not answer the CBS token request within {OperationTimeout.TotalSeconds:0} s.", null, Host);
             receiver.Accept(response);
             var status = Convert.ToInt32(response.ApplicationProperties?["status-code"] ?? 0, CultureInfo.InvariantCulture);
             if (status is not (200 or 202))
             {
                 var description = response.ApplicationProperties?["status-description"] as string;
-                throw new IoTHubMqttException("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized,
+                throw new IoTHubMqttException(ErrorIds.IoTHubUnauthorized,
                     $"{operation}: {Host} refused the policy token ({status}{(description is null ? "" : ": " + description)}).",
                     "Check the policy key and name in the connection string (a regenerated key or a policy without the ServiceConnect permission), and the clock.", Host);
             }
@@ -133,7 +133,7 @@ internal sealed class AmqpServiceConnection : IAsyncDisposable
         }
         catch (TimeoutException ex)
         {
-            throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout,
+            throw new IoTHubMqttException(ErrorIds.IoTHubRequestTimedOut,
                 $"{operation}: {Host} did not answer the CBS token request in time.", null, Host, ex);
         }
         finally
@@ -181,7 +181,7 @@ internal sealed class AmqpServiceConnection : IAsyncDisposable
             request.Properties.ReplyTo = replyTo;
             await sender.SendAsync(request).WaitAsync(OperationTimeout, cancellationToken).ConfigureAwait(false);
             var response = await receiver.ReceiveAsync(OperationTimeout).WaitAsync(OperationTimeout + OperationTimeout, cancellationToken).ConfigureAwait(false)
-                ?? throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout, $"{operation}: {Host} did not answer in time.", null, Host);
+                ?? throw new IoTHubMqttException(ErrorIds.IoTHubRequestTimedOut, $"{operation}: {Host} did not answer in time.", null, Host);
             receiver.Accept(response);
             return response;
         }
@@ -191,7 +191,7 @@ internal sealed class AmqpServiceConnection : IAsyncDisposable
         }
         catch (TimeoutException ex)
         {
-            throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout, $"{operation}: {Host} did not answer in time.", null, Host, ex);
+            throw new IoTHubMqttException(ErrorIds.IoTHubRequestTimedOut, $"{operation}: {Host} did not answer in time.", null, Host, ex);
         }
         finally
         {
@@ -229,20 +229,20 @@ internal static class AmqpErrors
         return condition switch
         {
             "amqp:not-found" or "com.microsoft:device-not-found" when condition == "com.microsoft:device-not-found" || error?.Description?.Contains("device", StringComparison.OrdinalIgnoreCase) == true =>
-                new("DeviceNotFound", IoTHubErrorKind.NotFound, text, "Check the device id, or create it with New-IoTHubDevice.", target, inner),
-            "amqp:not-found" => new("IoTHubResourceNotFound", IoTHubErrorKind.NotFound, text, "Check the host name, the consumer group and that this hub offers the operation.", target, inner),
-            "amqp:unauthorized-access" => new("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized, text,
+                new(ErrorIds.DeviceNotFound, text, "Check the device id, or create it with New-IoTHubDevice.", target, inner),
+            "amqp:not-found" => new(ErrorIds.IoTHubResourceNotFound, text, "Check the host name, the consumer group and that this hub offers the operation.", target, inner),
+            "amqp:unauthorized-access" => new(ErrorIds.IoTHubUnauthorized, text,
                 "Check the policy key and name in the connection string (a regenerated key or a policy without the ServiceConnect permission), and the clock.", target, inner),
             "amqp:resource-limit-exceeded" or "com.microsoft:device-container-throttled" when error?.Description?.Contains("QueueDepth", StringComparison.OrdinalIgnoreCase) == true || error?.Description?.Contains("queue", StringComparison.OrdinalIgnoreCase) == true =>
-                new("CloudMessageQueueFull", IoTHubErrorKind.ResourceBusy, text, "The device has 50 undelivered messages: let it receive them first.", target, inner),
+                new(ErrorIds.CloudMessageQueueFull, text, "The device has 50 undelivered messages: let it receive them first.", target, inner),
             "amqp:resource-limit-exceeded" or "com.microsoft:server-busy" or "com.microsoft:device-container-throttled" or "com.microsoft:iot-hub-quota-exceeded" =>
-                new("IoTHubThrottled", IoTHubErrorKind.Throttled, text, "Retry later.", target, inner),
-            "amqp:link:message-size-exceeded" => new("MessageTooLarge", IoTHubErrorKind.InvalidArgument, text, "Send a smaller payload (at most 64 KB).", target, inner),
+                new(ErrorIds.IoTHubThrottled, text, "Retry later.", target, inner),
+            "amqp:link:message-size-exceeded" => new(ErrorIds.MessageTooLarge, text, "Send a smaller payload (at most 64 KB).", target, inner),
             "amqp:invalid-field" or "amqp:decode-error" or "com.microsoft:argument-error" or "com.microsoft:argument-out-of-range" =>
-                new("IoTHubBadRequest", IoTHubErrorKind.InvalidArgument, text, null, target, inner),
+                new(ErrorIds.IoTHubBadRequest, text, null, target, inner),
             "amqp:connection:forced" or "amqp:link:detach-forced" or "amqp:connection:framing-error" or "" =>
-                new("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError, text, "The hub closed the AMQP connection: try again.", target, inner),
-            _ => new("IoTHubRequestFailed", IoTHubErrorKind.ProtocolError, text, null, target, inner),
+                new(ErrorIds.IoTHubConnectionFailed, text, "The hub closed the AMQP connection: try again.", target, inner),
+            _ => new(ErrorIds.IoTHubRequestFailed, text, null, target, inner),
         };
     }
 }

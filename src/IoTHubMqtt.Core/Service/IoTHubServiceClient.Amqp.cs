@@ -53,12 +53,12 @@ public sealed partial class IoTHubServiceClient
                 port = ObjectOf(response)["amqpPort"] is JsonValue value && value.TryGetValue<int>(out var p) ? p : 5671;
                 if (port == 0)
                 {
-                    throw new IoTHubMqttException("AmqpNotAvailable", IoTHubErrorKind.NotImplemented,
+                    throw new IoTHubMqttException(ErrorIds.AmqpNotAvailable,
                         $"The emulator {HostName} runs without its AMQP endpoint, which C2D messages, feedback and telemetry need.",
                         "Start the emulator without -AmqpPort -1.", HostName);
                 }
             }
-            catch (IoTHubMqttException ex) when (ex.ErrorId == "IoTHubResourceNotFound")
+            catch (IoTHubMqttException ex) when (ex.ErrorId == ErrorIds.IoTHubResourceNotFound)
             {
                 // Not the emulator: the hub's standard port.
             }
@@ -82,7 +82,7 @@ public sealed partial class IoTHubServiceClient
         {
             if (string.IsNullOrEmpty(name) || name.Any(c => c > 126 || c <= 32 || c is ':' or '(' or ')' or ',' or '/' or '"' or '[' or ']' or '?' or '=' or '{' or '}' or '\\' or ';' or '@'))
             {
-                throw new IoTHubMqttException("InvalidPropertyName", IoTHubErrorKind.InvalidArgument,
+                throw new IoTHubMqttException(ErrorIds.InvalidPropertyName,
                     $"The property name '{name}' cannot be sent: use ASCII letters, digits and - _ . characters.", null, name);
             }
         }
@@ -110,7 +110,7 @@ public sealed partial class IoTHubServiceClient
             }
             catch (TimeoutException ex)
             {
-                throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout,
+                throw new IoTHubMqttException(ErrorIds.IoTHubRequestTimedOut,
                     $"{operation}: {HostName} did not settle the message within {options.RequestTimeout.TotalSeconds:0} s.", null, deviceId, ex);
             }
         }
@@ -248,7 +248,7 @@ public sealed partial class IoTHubServiceClient
         var address = info?[new Symbol("address")] as string;
         if (address is null || !Uri.TryCreate(address, UriKind.Absolute, out var uri) || uri.Segments.Length < 2)
         {
-            throw new IoTHubMqttException("TelemetryRedirectInvalid", IoTHubErrorKind.ProtocolError,
+            throw new IoTHubMqttException(ErrorIds.TelemetryRedirectInvalid,
                 $"{operation}: the hub redirected to '{address}', which is not an AMQP address of an Event Hub.", null, address);
         }
 
@@ -408,7 +408,7 @@ public sealed class CloudMessageFeedbackReader : IAsyncDisposable
         }
         catch (JsonException ex)
         {
-            throw new IoTHubMqttException("IoTHubInvalidResponse", IoTHubErrorKind.ProtocolError, $"A feedback message is not a JSON array of records: {ex.Message}");
+            throw new IoTHubMqttException(ErrorIds.IoTHubInvalidResponse, $"A feedback message is not a JSON array of records: {ex.Message}");
         }
     }
 

@@ -21,7 +21,7 @@ public sealed partial class IoTHubServiceClient
         ArgumentNullException.ThrowIfNull(operations);
         if (operations.Count is 0 or > MaxBulkDevices)
         {
-            throw new IoTHubMqttException("TooManyDevices", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.TooManyDevices,
                 $"A bulk registry call carries 1 to {MaxBulkDevices} devices, not {operations.Count}.", null, operations.Count);
         }
 

@@ -39,7 +39,7 @@ public sealed partial class IoTHubServiceClient
         if (refused is null)
         {
             await AmqpServiceConnection.CloseQuietlyAsync(link).ConfigureAwait(false);
-            throw new IoTHubMqttException("TelemetryRedirectMissing", IoTHubErrorKind.ProtocolError,
+            throw new IoTHubMqttException(ErrorIds.TelemetryRedirectMissing,
                 $"{operation}: {HostName} opened its events link instead of redirecting to its Event Hub-compatible endpoint.",
                 "Read the hub's built-in endpoint with an Event Hubs client and its Event Hub-compatible connection string.", HostName);
         }
@@ -67,7 +67,7 @@ public sealed partial class IoTHubServiceClient
         var group = string.IsNullOrEmpty(read.ConsumerGroup) ? EventHubConsumerClient.DefaultConsumerGroupName : read.ConsumerGroup;
         if (policy.SharedAccessKey is null || policy.SharedAccessKeyName is null)
         {
-            throw new IoTHubMqttException("EventHubKeyRequired", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.EventHubKeyRequired,
                 "Reading telemetry needs the policy's key: a connection string with only a SAS token cannot sign for the Event Hub-compatible endpoint.",
                 "Connect with a policy connection string that has SharedAccessKeyName and SharedAccessKey (service or iothubowner).", HostName);
         }
@@ -95,7 +95,7 @@ public sealed partial class IoTHubServiceClient
         }
         catch (Exception ex) when (ex is EventHubsException or UnauthorizedAccessException or System.Security.Authentication.AuthenticationException)
         {
-            throw TelemetryReader.Classify(ex, "read the endpoint's properties") ?? new IoTHubMqttException("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError,
+            throw TelemetryReader.Classify(ex, "read the endpoint's properties") ?? new IoTHubMqttException(ErrorIds.IoTHubConnectionFailed,
                 $"Read telemetry: the Event Hub-compatible endpoint {host}:{port.ToString(CultureInfo.InvariantCulture)} could not be read: {ex.Message}",
                 "Check the network and that the hub is reachable on its AMQP port.", host, ex);
         }
@@ -103,7 +103,7 @@ public sealed partial class IoTHubServiceClient
         var partitionIds = read.PartitionIds is { Count: > 0 } wanted ? wanted.Distinct(StringComparer.Ordinal).ToList() : [.. all];
         if (partitionIds.FirstOrDefault(p => !all.Contains(p, StringComparer.Ordinal)) is { } unknown)
         {
-            throw new IoTHubMqttException("PartitionNotFound", IoTHubErrorKind.NotFound,
+            throw new IoTHubMqttException(ErrorIds.PartitionNotFound,
                 $"The Event Hub-compatible endpoint has no partition '{unknown}': its partitions are {string.Join(", ", all)}.", "Pass partition ids the hub has.", unknown);
         }
 
@@ -139,7 +139,7 @@ public sealed partial class IoTHubServiceClient
         catch (Exception ex) when (ex is EventHubsException or RequestFailedException or AggregateException)
         {
             await reader.DisposeAsync().ConfigureAwait(false);
-            throw TelemetryReader.Classify(ex is AggregateException { InnerException: { } inner } ? inner : ex, "start") ?? new IoTHubMqttException("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError,
+            throw TelemetryReader.Classify(ex is AggregateException { InnerException: { } inner } ? inner : ex, "start") ?? new IoTHubMqttException(ErrorIds.IoTHubConnectionFailed,
                 $"Read telemetry: the reader could not start: {ex.Message}", null, host, ex);
         }
         catch
@@ -214,12 +214,12 @@ public sealed partial class IoTHubServiceClient
                 }
                 catch (RequestFailedException ex)
                 {
-                    throw TelemetryReader.Classify(ex, $"prepare {location}") ?? new IoTHubMqttException("CheckpointStoreFailed", IoTHubErrorKind.ConnectionError,
+                    throw TelemetryReader.Classify(ex, $"prepare {location}") ?? new IoTHubMqttException(ErrorIds.CheckpointStoreFailed,
                         $"Read telemetry: the checkpoint container {location} answered {ex.Status.ToString(CultureInfo.InvariantCulture)}: {ex.Message.Split('\n')[0]}", null, location?.ToString(), ex);
                 }
                 catch (Exception ex) when (ex is AggregateException or HttpRequestException or IOException)
                 {
-                    throw new IoTHubMqttException("CheckpointStoreFailed", IoTHubErrorKind.ConnectionError,
+                    throw new IoTHubMqttException(ErrorIds.CheckpointStoreFailed,
                         $"Read telemetry: the checkpoint container {location} could not be reached: {ex.Message}", "Check the storage account's address and the network.", location?.ToString(), ex);
                 }
 

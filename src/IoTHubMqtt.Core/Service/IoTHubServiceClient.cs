@@ -204,7 +204,7 @@ public sealed partial class IoTHubServiceClient : IDisposable
         IdentityValidator.ThrowIfInvalidDeviceId(deviceId);
         if (string.IsNullOrEmpty(methodName) || methodName.Length > 128 || methodName.Any(c => c is '/' or '?' or '#' || char.IsControl(c) || char.IsWhiteSpace(c)))
         {
-            throw new IoTHubMqttException("InvalidMethodName", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.InvalidMethodName,
                 $"'{methodName}' is not a valid method name: use up to 128 characters without '/', '?', '#' or spaces.", null, methodName);
         }
 
@@ -289,32 +289,34 @@ public sealed partial class IoTHubServiceClient : IDisposable
                 }
                 catch (HttpRequestException ex) when (ex.InnerException is AuthenticationException || ex.HttpRequestError == HttpRequestError.SecureConnectionError && ex.InnerException is AuthenticationException)
                 {
-                    throw new IoTHubMqttException("TlsAuthenticationFailed", IoTHubErrorKind.Unauthorized,
+                    throw new IoTHubMqttException(ErrorIds.TlsAuthenticationFailed,
                         $"{operation}: the TLS connection to {HostName}:{Port} failed: {ex.InnerException?.Message}",
                         "Check the host name and the CA certificate (-CaCertificatePath for the emulator).", target ?? HostName, ex);
                 }
                 catch (Exception ex) when (ex is HttpRequestException or IOException)
                 {
-                    // Refused or dropped connections, and answers cut off mid-body (HttpIOException), are transient.
-                    if (attempt < options.MaxRetries && !isMethodCall)
+                    // Refused or dropped connections, and answers cut off mid-body (HttpIOException).
+                    var failure = new IoTHubMqttException(ErrorIds.IoTHubConnectionFailed,
+                        $"{operation}: could not reach {HostName}:{Port}: {ex.Message}", "Check the host name, the port and the network.", target ?? HostName, ex);
+                    if (ShouldRetry(failure, attempt, isMethodCall))
                     {
                         await RetryDelayAsync(backoff.Next(), $"{operation}: {ex.Message}", cancellationToken).ConfigureAwait(false);
                         continue;
                     }
 
-                    throw new IoTHubMqttException("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError,
-                        $"{operation}: could not reach {HostName}:{Port}: {ex.Message}", "Check the host name, the port and the network.", target ?? HostName, ex);
+                    throw failure;
                 }
                 catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
                 {
-                    if (attempt < options.MaxRetries && !isMethodCall)
+                    var failure = new IoTHubMqttException(ErrorIds.IoTHubRequestTimedOut,
+                        $"{operation}: {HostName}:{Port} did not answer within {(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero)).TotalSeconds:0} s.", null, target ?? HostName, ex);
+                    if (ShouldRetry(failure, attempt, isMethodCall))
                     {
                         await RetryDelayAsync(backoff.Next(), $"{operation}: no answer in time", cancellationToken).ConfigureAwait(false);
                         continue;
                     }
 
-                    throw new IoTHubMqttException("IoTHubRequestTimedOut", IoTHubErrorKind.Timeout,
-                        $"{operation}: {HostName}:{Port} did not answer within {(options.RequestTimeout + (extraTimeout ?? TimeSpan.Zero)).TotalSeconds:0} s.", null, target ?? HostName, ex);
+                    throw failure;
                 }
 
                 using (response)
@@ -342,20 +344,20 @@ public sealed partial class IoTHubServiceClient : IDisposable
                             continue;
                         }
 
-                        throw new IoTHubMqttException("IoTHubThrottled", IoTHubErrorKind.Throttled,
+                        throw new IoTHubMqttException(ErrorIds.IoTHubThrottled,
                             $"{operation}{(target is null ? "" : $" ({target})")}: the hub still throttled the request after {(now - throttledSince.Value).TotalSeconds:0} s of waiting (429 {errorCode ?? "ThrottlingException"}).",
                             "The hub's tier allows fewer operations than asked for: run it again later, add units, or use Import-IoTHubDevice for large fleets.", target);
                     }
 
-                    var retryable = status >= 500 && !(isMethodCall && status == 504);
-                    if (retryable && attempt < options.MaxRetries)
+                    var error = ServiceErrors.FromResponse(response.StatusCode, errorCode, text, target, operation, isMethodCall);
+                    if (ShouldRetry(error, attempt, isMethodCall: false))
                     {
                         var delay = RetryAfter(response) ?? backoff.Next();
                         await RetryDelayAsync(delay, $"{operation}: {status}", cancellationToken).ConfigureAwait(false);
                         continue;
                     }
 
-                    throw ServiceErrors.FromResponse(response.StatusCode, errorCode, text, target, operation);
+                    throw error;
                 }
             }
             finally
@@ -364,6 +366,13 @@ public sealed partial class IoTHubServiceClient : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// A failed request is tried again when its error is transient (see <see cref="ErrorIds"/>) and retries are left. A
+    /// direct method call is never sent twice over a lost connection: the device may have run it already.
+    /// </summary>
+    private bool ShouldRetry(IoTHubMqttException error, int attempt, bool isMethodCall) =>
+        error.IsTransient && attempt < options.MaxRetries && !isMethodCall;
 
     private async Task RetryDelayAsync(TimeSpan delay, string why, CancellationToken cancellationToken)
     {
@@ -433,12 +442,12 @@ public sealed partial class IoTHubServiceClient : IDisposable
         }
         catch (JsonException ex)
         {
-            throw new IoTHubMqttException("IoTHubInvalidResponse", IoTHubErrorKind.ProtocolError, $"The hub answered with invalid JSON: {ex.Message}", null, null, ex);
+            throw new IoTHubMqttException(ErrorIds.IoTHubInvalidResponse, $"The hub answered with invalid JSON: {ex.Message}", null, null, ex);
         }
     }
 
     private static IoTHubMqttException Unexpected(string operation, string expected) =>
-        new("IoTHubInvalidResponse", IoTHubErrorKind.ProtocolError, $"{operation}: the hub's answer is not {expected}.");
+        new(ErrorIds.IoTHubInvalidResponse, $"{operation}: the hub's answer is not {expected}.");
 
     private static ServiceTwin ToTwin(JsonObject json)
     {

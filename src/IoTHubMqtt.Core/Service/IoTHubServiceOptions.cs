@@ -59,7 +59,7 @@ public sealed class IoTHubServiceOptions
         var parsed = IoTHubConnectionString.Parse(ConnectionString);
         if (parsed.Kind != ConnectionStringKind.Policy)
         {
-            throw new IoTHubMqttException("ServiceConnectionStringRequired", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.ServiceConnectionStringRequired,
                 $"The connection string is a {parsed.Kind.ToString().ToLowerInvariant()} connection string; the service API needs a shared access policy string.",
                 "Use the iothubowner (or another policy's) connection string: HostName=…;SharedAccessKeyName=…;SharedAccessKey=….", parsed.HostName);
         }

@@ -12,7 +12,12 @@ namespace IoTHubMqtt.Core.Service;
 /// </summary>
 internal static class ServiceErrors
 {
-    public static IoTHubMqttException FromResponse(HttpStatusCode status, string? errorCodeHeader, string body, string? target, string operation)
+    /// <remarks>
+    /// Whether the error is transient comes from <see cref="ErrorIds"/>; the catch-all answers say it themselves: an
+    /// unexpected 5xx is transient, an unexpected 4xx is not, and a gateway timeout (504) is transient except for a
+    /// direct method call, where it means the device did not answer in time.
+    /// </remarks>
+    public static IoTHubMqttException FromResponse(HttpStatusCode status, string? errorCodeHeader, string body, string? target, string operation, bool isMethodCall = false)
     {
         var (code, message) = Parse(body);
         code = errorCodeHeader ?? code;
@@ -20,23 +25,26 @@ internal static class ServiceErrors
         var hubText = $"{operation}{where}: the hub answered {(int)status} {code ?? status.ToString()}{(message is null ? "" : ": " + message)}";
         return ((int)status, code) switch
         {
-            (404, "DeviceNotOnline") => new("DeviceNotOnline", IoTHubErrorKind.ResourceUnavailable, hubText,
+            (404, "DeviceNotOnline") => new(ErrorIds.DeviceNotOnline, hubText,
                 "The device is not connected or has not subscribed to methods; start it, or pass a longer -ConnectTimeout.", target),
-            (404, "DeviceNotFound") => new("DeviceNotFound", IoTHubErrorKind.NotFound, hubText, "Check the device id, or create it with New-IoTHubDevice.", target),
-            (404, _) => new("IoTHubResourceNotFound", IoTHubErrorKind.NotFound, hubText, "Check the host name and that this hub offers the operation.", target),
-            (409, _) => new("DeviceAlreadyExists", IoTHubErrorKind.AlreadyExists, hubText, "Use -Force to update the existing device, or choose another id.", target),
-            (412, _) => new("PreconditionFailed", IoTHubErrorKind.InvalidOperation, hubText,
+            (404, "DeviceNotFound") => new(ErrorIds.DeviceNotFound, hubText, "Check the device id, or create it with New-IoTHubDevice.", target),
+            (404, _) => new(ErrorIds.IoTHubResourceNotFound, hubText, "Check the host name and that this hub offers the operation.", target),
+            (409, _) => new(ErrorIds.DeviceAlreadyExists, hubText, "Use -Force to update the existing device, or choose another id.", target),
+            (412, _) => new(ErrorIds.PreconditionFailed, hubText,
                 "The object changed since its ETag was read: read it again, or leave out the ETag.", target),
-            (401, _) => new("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized, hubText,
+            (401, _) => new(ErrorIds.IoTHubUnauthorized, hubText,
                 "Check the policy key and name in the connection string (a regenerated key or a policy without the needed permission), and the clock.", target),
-            (403, "DeviceMaximumQueueDepthExceeded") => new("CloudMessageQueueFull", IoTHubErrorKind.ResourceBusy, hubText,
+            (403, "DeviceMaximumQueueDepthExceeded") => new(ErrorIds.CloudMessageQueueFull, hubText,
                 "The device has 50 undelivered messages: let it receive them first.", target),
-            (403, _) => new("IoTHubForbidden", IoTHubErrorKind.PermissionDenied, hubText, "Check the policy's permissions and the hub's quota.", target),
-            (413, _) => new("MessageTooLarge", IoTHubErrorKind.InvalidArgument, hubText, "Send a smaller payload.", target),
-            (429, _) => new("IoTHubThrottled", IoTHubErrorKind.Throttled, hubText, "Lower -ThrottleLimit or retry later.", target),
-            (504, _) => new("MethodTimedOut", IoTHubErrorKind.Timeout, hubText, "The device did not answer in time: pass a longer -Timeout, or check its handler.", target),
-            (400, _) => new("IoTHubBadRequest", IoTHubErrorKind.InvalidArgument, hubText, null, target),
-            _ => new("IoTHubRequestFailed", (int)status >= 500 ? IoTHubErrorKind.ResourceUnavailable : IoTHubErrorKind.ProtocolError, hubText, null, target),
+            (403, _) => new(ErrorIds.IoTHubForbidden, hubText, "Check the policy's permissions and the hub's quota.", target),
+            (413, _) => new(ErrorIds.MessageTooLarge, hubText, "Send a smaller payload.", target),
+            (429, _) => new(ErrorIds.IoTHubThrottled, hubText, "Lower -ThrottleLimit or retry later.", target),
+            (504, _) => new(ErrorIds.MethodTimedOut, hubText, "The device did not answer in time: pass a longer -Timeout, or check its handler.", target) { IsTransient = !isMethodCall },
+            (400, _) => new(ErrorIds.IoTHubBadRequest, hubText, null, target),
+            _ => new(ErrorIds.IoTHubRequestFailed, (int)status >= 500 ? IoTHubErrorKind.ResourceUnavailable : IoTHubErrorKind.ProtocolError, hubText, null, target)
+            {
+                IsTransient = (int)status >= 500,
+            },
         };
     }
 

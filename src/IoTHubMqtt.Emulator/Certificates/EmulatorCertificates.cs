@@ -46,14 +46,14 @@ internal sealed class EmulatorCertificates : IDisposable
             }
             catch (CryptographicException ex)
             {
-                throw new IoTHubMqttException("EmulatorCertificateInvalid", IoTHubErrorKind.InvalidArgument,
+                throw new IoTHubMqttException(ErrorIds.EmulatorCertificateInvalid,
                     $"The server certificate file '{pfxPath}' could not be read as a PFX with its password.", "Pass a PFX file holding a certificate and its private key, and its password.", pfxPath, ex);
             }
 
             if (!pfx.HasPrivateKey)
             {
                 pfx.Dispose();
-                throw new IoTHubMqttException("EmulatorCertificateNoPrivateKey", IoTHubErrorKind.InvalidArgument,
+                throw new IoTHubMqttException(ErrorIds.EmulatorCertificateNoPrivateKey,
                     $"The server certificate in '{pfxPath}' has no private key.", "Export the PFX with its private key.", pfxPath);
             }
 
@@ -108,7 +108,7 @@ internal sealed class EmulatorCertificates : IDisposable
             {
                 var expiry = loaded.NotAfter.ToUniversalTime().ToString("yyyy-MM-dd HH:mm 'UTC'", System.Globalization.CultureInfo.InvariantCulture);
                 loaded.Dispose();
-                throw new IoTHubMqttException("EmulatorCaExpired", IoTHubErrorKind.InvalidData,
+                throw new IoTHubMqttException(ErrorIds.EmulatorCaExpired,
                     $"The emulator's CA '{caPath}' expires {expiry}: server certificates it signs would not be trusted.",
                     $"Delete '{caPath}' and '{keyPath}' to have the emulator make a new CA, then give clients the new ca.pem.", caPath);
             }
@@ -151,7 +151,7 @@ internal sealed class EmulatorCertificates : IDisposable
     }
 
     private static IoTHubMqttException CaInvalid(string path, string detail, Exception? inner) => new(
-        "EmulatorCaInvalid", IoTHubErrorKind.InvalidData,
+        ErrorIds.EmulatorCaInvalid,
         $"The emulator's CA cannot be used: {detail}. It is not replaced on its own, since clients trust it.",
         "Put back ca.pem and ca.key.pem from a copy (they belong together); or delete both, or start the emulator asking for a new CA " +
         "(IoTHubEmulatorOptions.ReplaceCertificateAuthority, standalone --new-ca), and give clients the new ca.pem.",

@@ -29,7 +29,7 @@ internal sealed class HubState
         var storedOwnerKey = store.GetSetting("policy.iothubowner");
         if (options.OwnerKey is null && storedOwnerKey is not null && !IsKey(storedOwnerKey))
         {
-            throw new IoTHubMqtt.Core.Errors.IoTHubMqttException("EmulatorDataCorrupt", IoTHubMqtt.Core.Errors.IoTHubErrorKind.InvalidData,
+            throw new IoTHubMqtt.Core.Errors.IoTHubMqttException(IoTHubMqtt.Core.Errors.ErrorIds.EmulatorDataCorrupt,
                 $"The owner key kept in the emulator's database{(store.Location is { } at ? $" '{at}'" : "")} is damaged (not base64 of 16 to 64 bytes).",
                 "Pass the owner key you used before (-OwnerKey, or --owner-key-file for the standalone emulator) to replace it, or move the database away to start with an empty hub.",
                 store.Location);

@@ -32,7 +32,7 @@ internal sealed class DataPathLock : IDisposable
         }
         catch (IOException ex) when (IsHeldElsewhere(ex))
         {
-            throw new IoTHubMqttException("EmulatorDataPathInUse", IoTHubErrorKind.ResourceBusy,
+            throw new IoTHubMqttException(ErrorIds.EmulatorDataPathInUse,
                 $"The data path '{directory}' is in use by {Holder(directory)}; two emulators on one data path would overwrite each other's state.",
                 "Stop that emulator first (Stop-IoTHubEmulator in its session, or end its process), or pass another -DataPath.", directory, ex);
         }
@@ -60,7 +60,7 @@ internal sealed class DataPathLock : IDisposable
     }
 
     public static IoTHubMqttException DataPathNotWritable(string directory, Exception ex) => new(
-        "EmulatorDataPathNotWritable", IoTHubErrorKind.PermissionDenied,
+        ErrorIds.EmulatorDataPathNotWritable,
         $"The emulator cannot write to its data path '{directory}': {ex.Message}",
         "Make the folder writable by this user (or free space on its disk), or pass another -DataPath.", directory, ex);
 

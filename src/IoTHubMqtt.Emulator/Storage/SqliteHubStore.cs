@@ -285,30 +285,30 @@ internal sealed class SqliteHubStore : IHubStore
         8 => ReadOnly(path, "it is read-only for this user", ex),                                                      // SQLITE_READONLY
         14 => ReadOnly(path, "it cannot be opened for writing (check the file's and its folder's permissions)", ex),  // SQLITE_CANTOPEN
         23 => ReadOnly(path, "this user may not use it", ex),                                                          // SQLITE_AUTH
-        5 or 6 => new IoTHubMqttException("EmulatorDataPathInUse", IoTHubErrorKind.ResourceBusy,                       // SQLITE_BUSY / LOCKED
+        5 or 6 => new IoTHubMqttException(ErrorIds.EmulatorDataPathInUse,                       // SQLITE_BUSY / LOCKED
             $"The emulator's database '{path}' is locked by another program.", "Close the program that has it open (a SQLite browser or a backup tool), then try again.", path, ex),
         13 => WriteFailed(path, "the disk is full", ex),                                                               // SQLITE_FULL
         _ => WriteFailed(path, $"SQLite error {ex.SqliteErrorCode.ToString(CultureInfo.InvariantCulture)}", ex),
     };
 
     internal static IoTHubMqttException Corrupt(string path, string detail, Exception? inner) => new(
-        "EmulatorDataCorrupt", IoTHubErrorKind.InvalidData, $"The emulator's database '{path}' is damaged: {detail}.",
+        ErrorIds.EmulatorDataCorrupt, $"The emulator's database '{path}' is damaged: {detail}.",
         $"Move '{Path.GetFileName(path)}' (with its -wal and -shm files) out of '{Path.GetDirectoryName(path)}' to start with an empty hub, or put back a copy of it; the devices, keys and messages in a damaged database cannot be read.",
         path, inner);
 
     private static IoTHubMqttException SchemaUnknown(string path, string detail, bool newer) => new(
-        "EmulatorDataSchemaUnknown", IoTHubErrorKind.InvalidData, $"'{path}' is not a database this emulator can use: {detail}.",
+        ErrorIds.EmulatorDataSchemaUnknown, $"'{path}' is not a database this emulator can use: {detail}.",
         newer
             ? "Run the newer version of IoTHubMqtt on this data path, or pass another -DataPath to this one."
             : "Give the emulator a -DataPath of its own (this file may belong to another program), or move the file away to start with an empty hub.",
         path);
 
     private static IoTHubMqttException ReadOnly(string path, string detail, Exception? inner) => new(
-        "EmulatorDataReadOnly", IoTHubErrorKind.PermissionDenied, $"The emulator cannot write its database '{path}': {detail}.",
+        ErrorIds.EmulatorDataReadOnly, $"The emulator cannot write its database '{path}': {detail}.",
         "Make the file, its -wal and -shm files and its folder writable by the user running the emulator, or pass another -DataPath.", path, inner);
 
     private static IoTHubMqttException WriteFailed(string path, string detail, Exception? inner) => new(
-        "EmulatorDataWriteFailed", IoTHubErrorKind.WriteError, $"The emulator could not write its database '{path}': {detail}.",
+        ErrorIds.EmulatorDataWriteFailed, $"The emulator could not write its database '{path}': {detail}.",
         "Free space on its disk and check the disk; what could not be written was answered with an error, not acknowledged.", path, inner);
 
     private static void Bind(SqliteCommand command, object?[] args)

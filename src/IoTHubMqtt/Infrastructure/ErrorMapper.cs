@@ -5,7 +5,10 @@ using IoTHubMqtt.Core.Errors;
 
 namespace IoTHubMqtt.Infrastructure;
 
-/// <summary>The one place where core exceptions become ErrorRecords with a stable ErrorId and category.</summary>
+/// <summary>
+/// The one place where exceptions become ErrorRecords: a core exception keeps its ErrorId, other .NET exceptions get one of
+/// the generic ErrorIds, and the category is the PowerShell side of the ErrorId's kind in <see cref="ErrorIds"/>.
+/// </summary>
 internal static class ErrorMapper
 {
     public static bool IsMappable(Exception exception) => exception is not (PipelineStoppedException or ActionPreferenceStopException or FlowControlException);
@@ -23,60 +26,41 @@ internal static class ErrorMapper
         }
 
         string errorId;
-        ErrorCategory category;
+        ErrorCategory? category = null;
         string? recommendedAction = null;
+        IoTHubErrorKind? kind = null;
         switch (exception)
         {
             case IoTHubMqttException core:
                 errorId = core.ErrorId;
-                category = ToCategory(core.Kind);
+                kind = core.Kind;
                 recommendedAction = core.RecommendedAction;
                 target ??= core.Target;
                 break;
-            case OperationCanceledException or TimeoutException:
-                errorId = "OperationTimedOut";
-                category = ErrorCategory.OperationTimeout;
-                break;
-            case UnauthorizedAccessException:
-                errorId = "AccessDenied";
-                category = ErrorCategory.PermissionDenied;
-                break;
             case AuthenticationException:
-                errorId = "TlsAuthenticationFailed";
+                // A TLS failure that reached a cmdlet without passing through the core is reported as the security error it is.
+                errorId = ErrorIds.TlsAuthenticationFailed;
                 category = ErrorCategory.SecurityError;
                 recommendedAction = "Check the CA certificate (-CaCertificatePath) and the host name.";
                 break;
-            case FileNotFoundException or DirectoryNotFoundException:
-                errorId = "PathNotFound";
-                category = ErrorCategory.ObjectNotFound;
-                break;
-            case SocketException or IOException { InnerException: SocketException }:
-                errorId = "ConnectionFailed";
-                category = ErrorCategory.ConnectionError;
-                break;
-            case IOException:
-                errorId = "IOError";
-                category = ErrorCategory.WriteError;
-                break;
-            case ArgumentException:
-                errorId = "InvalidArgument";
-                category = ErrorCategory.InvalidArgument;
-                break;
-            case FormatException:
-                errorId = "InvalidFormat";
-                category = ErrorCategory.InvalidData;
-                break;
-            case InvalidOperationException:
-                errorId = "InvalidOperation";
-                category = ErrorCategory.InvalidOperation;
-                break;
             default:
-                errorId = "UnexpectedError";
-                category = ErrorCategory.NotSpecified;
+                errorId = exception switch
+                {
+                    OperationCanceledException or TimeoutException => ErrorIds.OperationTimedOut,
+                    UnauthorizedAccessException => ErrorIds.AccessDenied,
+                    FileNotFoundException or DirectoryNotFoundException => ErrorIds.PathNotFound,
+                    SocketException or IOException { InnerException: SocketException } => ErrorIds.ConnectionFailed,
+                    IOException => ErrorIds.IOError,
+                    ArgumentException => ErrorIds.InvalidArgument,
+                    FormatException => ErrorIds.InvalidFormat,
+                    InvalidOperationException => ErrorIds.InvalidOperation,
+                    _ => ErrorIds.UnexpectedError,
+                };
                 break;
         }
 
-        var record = new ErrorRecord(exception, errorId, category, target);
+        category ??= ToCategory(kind ?? ErrorCatalog.Get(errorId).Kind);
+        var record = new ErrorRecord(exception, errorId, category.Value, target);
         if (recommendedAction is not null)
         {
             record.ErrorDetails = new ErrorDetails(exception.Message) { RecommendedAction = recommendedAction };
@@ -103,6 +87,7 @@ internal static class ErrorMapper
         IoTHubErrorKind.NotImplemented => ErrorCategory.NotImplemented,
         IoTHubErrorKind.WriteError => ErrorCategory.WriteError,
         IoTHubErrorKind.ReadError => ErrorCategory.ReadError,
+        IoTHubErrorKind.NotSpecified => ErrorCategory.NotSpecified,
         _ => ErrorCategory.NotSpecified,
     };
 }

@@ -143,6 +143,17 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
         }
     }
 
+    /// <summary>Runs an async core operation like <see cref="Run{T}"/>, a progress record saying what runs until it ends.</summary>
+    protected T RunWithProgress<T>(int activityId, string activity, string status, Func<CancellationToken, Task<T>> operation)
+    {
+        var progress = new ProgressRecord(activityId, activity, status);
+        WriteProgress(progress);
+        var result = Run(operation);
+        progress.RecordType = ProgressRecordType.Completed;
+        WriteProgress(progress);
+        return result;
+    }
+
     /// <summary>Runs what background threads posted so far.</summary>
     protected void DrainPosted()
     {
@@ -222,6 +233,33 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
         ThrowTerminatingError(ErrorMapper.ToErrorRecord(exception, target));
     }
 
+    /// <summary>Runs one input's work: a failure is a non-terminating error about <paramref name="target"/>, and the pipeline goes on.</summary>
+    protected void NonTerminating(Action action, object? target = null)
+    {
+        try
+        {
+            action();
+        }
+        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
+        {
+            WriteError(ex, target);
+        }
+    }
+
+    /// <summary>Runs <paramref name="function"/>, turning core exceptions into a terminating ErrorRecord.</summary>
+    protected T Terminating<T>(Func<T> function, object? target = null)
+    {
+        try
+        {
+            return function();
+        }
+        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
+        {
+            ThrowTerminatingError(ex, target);
+            throw; // not reached: ThrowTerminatingError throws
+        }
+    }
+
     /// <summary>Runs <paramref name="action"/>, turning core exceptions into a terminating ErrorRecord.</summary>
     protected void Terminating(Action action, object? target = null)
     {
@@ -258,5 +296,5 @@ public abstract class IoTHubCmdlet : PSCmdlet, IDisposable
 
     /// <summary>A throw helper for argument checks the binder cannot express, with a stable ErrorId.</summary>
     protected static IoTHubMqttException InvalidArgument(string errorId, string message, string? recommendedAction = null, object? target = null) =>
-        new(errorId, IoTHubErrorKind.InvalidArgument, message, recommendedAction, target);
+        new(errorId, message, recommendedAction, target);
 }

@@ -19,7 +19,7 @@ internal static class PowerShellJson
     {
         if (depth > MaxDepth)
         {
-            throw new IoTHubMqttException("JsonTooDeep", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.JsonTooDeep,
                 $"The object is nested more than {MaxDepth} levels deep (or refers to itself).", "Pass a hashtable or object with plain nested values.");
         }
 
@@ -60,7 +60,7 @@ internal static class PowerShellJson
                 var d = Convert.ToDouble(value, CultureInfo.InvariantCulture);
                 if (double.IsNaN(d) || double.IsInfinity(d))
                 {
-                    throw new IoTHubMqttException("JsonInvalidNumber", IoTHubErrorKind.InvalidArgument, "NaN and infinity cannot be written as JSON.", null);
+                    throw new IoTHubMqttException(ErrorIds.JsonInvalidNumber, "NaN and infinity cannot be written as JSON.", null);
                 }
 
                 return JsonValue.Create(d);
@@ -110,7 +110,7 @@ internal static class PowerShellJson
             }
             catch (JsonException ex)
             {
-                throw new IoTHubMqttException("JsonInvalid", IoTHubErrorKind.InvalidArgument, $"-{parameterName} is not valid JSON: {ex.Message}", "Pass a hashtable, an object or a JSON object string.", parameterName, ex);
+                throw new IoTHubMqttException(ErrorIds.JsonInvalid, $"-{parameterName} is not valid JSON: {ex.Message}", "Pass a hashtable, an object or a JSON object string.", parameterName, ex);
             }
         }
 
@@ -167,5 +167,5 @@ internal static class PowerShellJson
     }
 
     private static IoTHubMqttException NotAnObject(string parameterName) =>
-        new("JsonNotAnObject", IoTHubErrorKind.InvalidArgument, $"-{parameterName} must be a hashtable, an object or a JSON object.", null, parameterName);
+        new(ErrorIds.JsonNotAnObject, $"-{parameterName} must be a hashtable, an object or a JSON object.", null, parameterName);
 }

@@ -1,4 +1,6 @@
 using System.Collections;
+using System.Globalization;
+using System.Management.Automation;
 
 namespace IoTHubMqtt.Infrastructure;
 
@@ -23,5 +25,19 @@ internal static class PropertyTable
         }
 
         return table;
+    }
+
+    /// <summary>A -Property hashtable as name/value pairs: names as text, values unwrapped from their PSObject.</summary>
+    public static IEnumerable<KeyValuePair<string, object?>> Entries(IDictionary? properties)
+    {
+        if (properties is null)
+        {
+            yield break;
+        }
+
+        foreach (DictionaryEntry entry in properties)
+        {
+            yield return KeyValuePair.Create(Convert.ToString(entry.Key, CultureInfo.InvariantCulture) ?? string.Empty, entry.Value is PSObject p ? p.BaseObject : entry.Value);
+        }
     }
 }

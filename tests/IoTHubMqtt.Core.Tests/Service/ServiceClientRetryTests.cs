@@ -175,6 +175,46 @@ public sealed class ServiceClientRetryTests : IAsyncDisposable
         Assert.Equal(1, requests);
     }
 
+    [Theory]
+    [InlineData(503, "ServiceUnavailable")]
+    [InlineData(500, "ServerError")]
+    public async Task AnswerWhoseErrorIsTransient_IsRetried(int status, string code)
+    {
+        Assert.True(ServiceErrors.FromResponse((HttpStatusCode)status, code, "{}", "d1", "Get device").IsTransient);
+        using var service = Serve(Response(status, "{}", $"iothub-errorcode: {code}\r\n"), Response(200, DeviceJson));
+
+        var device = await service.GetDeviceAsync("d1", Ct);
+
+        Assert.Equal("d1", device.DeviceId);
+        Assert.Equal(2, requests);
+        Assert.Equal(1, service.RetryCount);
+    }
+
+    [Theory]
+    [InlineData(400, "ArgumentInvalid", ErrorIds.IoTHubBadRequest)]
+    [InlineData(403, "IotHubQuotaExceeded", ErrorIds.IoTHubForbidden)]
+    [InlineData(404, "DeviceNotFound", ErrorIds.DeviceNotFound)]
+    [InlineData(405, "MethodNotAllowed", ErrorIds.IoTHubRequestFailed)]
+    [InlineData(412, "PreconditionFailed", ErrorIds.PreconditionFailed)]
+    public async Task AnswerWhoseErrorIsNotTransient_IsNotRetried(int status, string code, string errorId)
+    {
+        using var service = Serve(Response(status, "{}", $"iothub-errorcode: {code}\r\n"), Response(200, DeviceJson));
+
+        var error = await Assert.ThrowsAsync<IoTHubMqttException>(() => service.GetDeviceAsync("d1", Ct));
+
+        Assert.Equal(errorId, error.ErrorId);
+        Assert.False(error.IsTransient);
+        Assert.Equal(1, requests);
+        Assert.Equal(0, service.RetryCount);
+    }
+
+    [Fact]
+    public void GatewayTimeout_IsTransient_ExceptForADirectMethod()
+    {
+        Assert.True(ServiceErrors.FromResponse(HttpStatusCode.GatewayTimeout, null, "{}", "d1", "Get device").IsTransient);
+        Assert.False(ServiceErrors.FromResponse(HttpStatusCode.GatewayTimeout, null, "{}", "d1", "Invoke method", isMethodCall: true).IsTransient);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await stop.CancelAsync();

@@ -50,11 +50,11 @@ public sealed class StartStopIoTHubEmulatorTests : IDisposable
         var table = ps.Render("$e");
         Assert.Contains("MqttTlsPort", table, StringComparison.Ordinal);
         Assert.DoesNotContain(key, table, StringComparison.Ordinal);
-        var defaults = ps.Invoke("$e.PSStandardMembers.DefaultDisplayPropertySet.ReferencedPropertyNames");
-        var names = defaults.Output.Select(o => (string)o.BaseObject).ToList();
-        Assert.Contains("MqttTlsPort", names);
-        Assert.Contains("CaCertificatePath", names);
-        Assert.DoesNotContain("OwnerConnectionString", names);
+        var list = ps.Render("$e | Format-List");
+        Assert.Contains("MqttTlsPort", list, StringComparison.Ordinal);
+        Assert.Contains("CaCertificatePath", list, StringComparison.Ordinal);
+        Assert.DoesNotContain("OwnerConnectionString", list, StringComparison.Ordinal);
+        Assert.DoesNotContain(key, list, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -53,7 +53,7 @@ public sealed class MethodDispatcher
         var payload = jsonPayload is null || jsonPayload.Length == 0 ? "null"u8.ToArray() : jsonPayload;
         if (payload.Length > MaxResponseBytes)
         {
-            throw new IoTHubMqttException("MethodResponseTooLarge", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.MethodResponseTooLarge,
                 $"The response to '{request.Name}' is {payload.Length} bytes; at most {MaxResponseBytes} bytes (128 KB) are allowed.", null, request.Name);
         }
 
@@ -68,7 +68,7 @@ public sealed class MethodDispatcher
         catch (Exception ex) when (SessionFailures.IsConnectionLoss(ex) && !cancellationToken.IsCancellationRequested)
         {
             // The service will answer its caller with a timeout; the device can do nothing more for this call.
-            throw new IoTHubMqttException("MethodResponseNotSent", IoTHubErrorKind.ConnectionError,
+            throw new IoTHubMqttException(ErrorIds.MethodResponseNotSent,
                 $"The answer to '{request.Name}' could not be sent: {ex.Message}", "Check the connection.", request.Name, ex);
         }
     }

@@ -134,10 +134,10 @@ internal sealed class DeviceSession : IAsyncDisposable
                     await ConnectCoreAsync(cancellationToken).ConfigureAwait(false);
                     return;
                 }
-                catch (IoTHubMqttException ex) when (ex.ErrorId == "ConnectionFailed" && attempt < 3 && !cancellationToken.IsCancellationRequested)
+                catch (IoTHubMqttException ex) when (ex.IsTransient && attempt < 3 && !cancellationToken.IsCancellationRequested)
                 {
-                    // A connection dropped before the CONNACK (a busy server, a reset) is worth another try;
-                    // refused credentials, TLS failures and timeouts are not.
+                    // A transient failure (a connection dropped before the CONNACK, a hub that is busy or throttling
+                    // connections) is worth another try; refused credentials, TLS failures and timeouts are not.
                     var delay = backoff.Next();
                     var pause = Task.Delay(delay, time, cancellationToken);
                     log.Warning($"Connect attempt {attempt} failed ({ex.Message}); next attempt in {delay.TotalSeconds:0.000} s.");
@@ -599,7 +599,7 @@ internal sealed class DeviceSession : IAsyncDisposable
                 ReconnectCount++;
                 return;
             }
-            catch (IoTHubMqttException ex) when (ex.ErrorId == "SasTokenExpired")
+            catch (IoTHubMqttException ex) when (ex.ErrorId == ErrorIds.SasTokenExpired)
             {
                 LastError = ex.Message;
                 log.Error("The fixed SAS token has expired; the connection is closed.");

@@ -23,20 +23,20 @@ internal static class SessionFailures
     public static IoTHubMqttException ConnectRefused(MqttClientConnectResultCode code, string clientId, string deviceId, string? certificateThumbprint) => code switch
     {
         MqttClientConnectResultCode.BadUserNameOrPassword or MqttClientConnectResultCode.NotAuthorized when certificateThumbprint is not null =>
-            new IoTHubMqttException("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized,
+            new IoTHubMqttException(ErrorIds.IoTHubUnauthorized,
                 $"The hub refused the client certificate of '{clientId}' (thumbprint {certificateThumbprint}, {code}).",
                 "Check that the device is registered for X.509 with this certificate's thumbprint (or CA), that it is enabled, and that the certificate is valid now.", deviceId),
         MqttClientConnectResultCode.BadUserNameOrPassword or MqttClientConnectResultCode.NotAuthorized =>
-            new IoTHubMqttException("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized,
+            new IoTHubMqttException(ErrorIds.IoTHubUnauthorized,
                 $"The hub refused the credentials of '{clientId}' ({code}).",
                 "Check the device id and key, that the device is enabled, and the machine's clock (tokens allow about 5 minutes of skew).", deviceId),
         MqttClientConnectResultCode.ClientIdentifierNotValid =>
-            new IoTHubMqttException("IoTHubClientIdRejected", IoTHubErrorKind.InvalidArgument,
+            new IoTHubMqttException(ErrorIds.IoTHubClientIdRejected,
                 $"The hub rejected the client id '{clientId}'.", "Check the device id.", deviceId),
         MqttClientConnectResultCode.ServerUnavailable or MqttClientConnectResultCode.ServerBusy or MqttClientConnectResultCode.QuotaExceeded =>
-            new IoTHubMqttException("IoTHubUnavailable", IoTHubErrorKind.Throttled,
+            new IoTHubMqttException(ErrorIds.IoTHubUnavailable,
                 $"The hub is unavailable or throttling connections ({code}).", "Wait and retry; the client backs off by itself.", deviceId),
-        _ => new IoTHubMqttException("IoTHubConnectRefused", IoTHubErrorKind.ConnectionError,
+        _ => new IoTHubMqttException(ErrorIds.IoTHubConnectRefused,
             $"The hub refused the connection ({code}).", null, deviceId),
     };
 
@@ -46,38 +46,38 @@ internal static class SessionFailures
         {
             if (inner is AuthenticationException)
             {
-                return new IoTHubMqttException("TlsAuthenticationFailed", IoTHubErrorKind.Unauthorized,
+                return new IoTHubMqttException(ErrorIds.TlsAuthenticationFailed,
                     $"The TLS handshake with {host} failed: {inner.Message}",
                     "Trust the server's CA (-CaCertificatePath for the emulator or a private gateway) and check the host name.", host, ex);
             }
 
             if (inner is System.Net.Sockets.SocketException socket)
             {
-                return new IoTHubMqttException("ConnectionFailed", IoTHubErrorKind.ConnectionError,
+                return new IoTHubMqttException(ErrorIds.ConnectionFailed,
                     $"Could not connect to {host}: {socket.Message}", "Check the host name, the port and the network.", host, ex);
             }
         }
 
-        return new IoTHubMqttException("ConnectionFailed", IoTHubErrorKind.ConnectionError, $"The connection to {host} failed: {ex.Message}", null, host, ex);
+        return new IoTHubMqttException(ErrorIds.ConnectionFailed, $"The connection to {host} failed: {ex.Message}", null, host, ex);
     }
 
     public static IoTHubMqttException ConnectTimedOut(string host, int port, TimeSpan timeout, Exception? inner) =>
-        new("ConnectTimedOut", IoTHubErrorKind.Timeout,
+        new(ErrorIds.ConnectTimedOut,
             $"No answer from {host}:{port} within {timeout.TotalSeconds:0} s.",
             "Check the host name and port, and that outbound port 8883 (or 443 with -Transport WebSocket) is open.", host, inner);
 
     public static IoTHubMqttException Closed(string clientId, string deviceId) =>
-        new("ConnectionClosed", IoTHubErrorKind.InvalidOperation, $"The connection of '{clientId}' is closed.", "Connect again with Connect-IoTHub.", deviceId);
+        new(ErrorIds.ConnectionClosed, $"The connection of '{clientId}' is closed.", "Connect again with Connect-IoTHub.", deviceId);
 
     public static IoTHubMqttException NotConnected(string deviceId) =>
-        new("NotConnected", IoTHubErrorKind.InvalidOperation, "The device is not connected.", "Call Connect-IoTHub (ConnectAsync) first.", deviceId);
+        new(ErrorIds.NotConnected, IoTHubErrorKind.InvalidOperation, "The device is not connected.", "Call Connect-IoTHub (ConnectAsync) first.", deviceId);
 
     public static IoTHubMqttException StillDisconnected(string deviceId, TimeSpan timeout, string? lastError) =>
-        new("NotConnected", IoTHubErrorKind.ConnectionError,
+        new(ErrorIds.NotConnected,
             $"The device has been disconnected for more than {timeout.TotalSeconds:0} s{(lastError is null ? "" : $" ({lastError})")}; it keeps reconnecting.",
             "Check the network and the hub; the connection comes back by itself when the hub is reachable.", deviceId);
 
     public static IoTHubMqttException TokenExpired(DateTimeOffset expiry, string? deviceId) =>
-        new("SasTokenExpired", IoTHubErrorKind.Unauthorized,
+        new(ErrorIds.SasTokenExpired,
             $"The SAS token expired at {expiry.UtcDateTime:u}.", "Create a new token, or connect with the device key so tokens are renewed.", deviceId);
 }

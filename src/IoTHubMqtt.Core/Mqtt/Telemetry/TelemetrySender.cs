@@ -290,7 +290,7 @@ public sealed class TelemetrySender
         }
         else if (publish.IsCompletedSuccessfully)
         {
-            failure = new IoTHubMqttException("TelemetryRejected", IoTHubErrorKind.ProtocolError,
+            failure = new IoTHubMqttException(ErrorIds.TelemetryRejected,
                 $"The hub rejected the message ({publish.Result.ReasonCode}).", null, entry.Message.MessageId);
         }
 
@@ -320,7 +320,7 @@ public sealed class TelemetrySender
                     entry.Fruitless = acknowledged == entry.AcknowledgedBefore ? entry.Fruitless + 1 : 1;
                     if (entry.Fruitless >= MaxFruitlessAttempts)
                     {
-                        failure = new IoTHubMqttException("TelemetryNotAcknowledged", IoTHubErrorKind.ConnectionError,
+                        failure = new IoTHubMqttException(ErrorIds.TelemetryNotAcknowledged,
                             $"The message was not acknowledged after {entry.Attempts} attempts: {error.Message}", "Check the connection; the hub may be throttling this device.", entry.Message.MessageId, error);
                     }
                     else
@@ -500,13 +500,13 @@ public sealed class TelemetrySender
     {
         if (message.Payload.Length > MaxTelemetryBytes)
         {
-            throw new IoTHubMqttException("MessageTooLarge", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.MessageTooLarge,
                 $"The message body is {message.Payload.Length} bytes; IoT Hub accepts at most {MaxTelemetryBytes} bytes (256 KB).", "Split the data into smaller messages.", message.MessageId);
         }
 
         if (message.QualityOfService is not (TelemetryQualityOfService.AtMostOnce or TelemetryQualityOfService.AtLeastOnce))
         {
-            throw new IoTHubMqttException("InvalidQualityOfService", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.InvalidQualityOfService,
                 "IoT Hub accepts telemetry at QoS 0 or 1 only (QoS 2 closes the connection).", "Use QoS 0 or 1.", message.MessageId);
         }
 

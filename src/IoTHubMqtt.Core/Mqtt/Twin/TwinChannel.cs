@@ -47,7 +47,7 @@ public sealed class TwinChannel
         }
         catch (Exception ex) when (ex is JsonException or FormatException)
         {
-            throw new IoTHubMqttException("TwinMalformed", IoTHubErrorKind.ProtocolError, "The hub sent a twin that is not valid JSON.", null, options.DeviceId, ex);
+            throw new IoTHubMqttException(ErrorIds.TwinMalformed, "The hub sent a twin that is not valid JSON.", null, options.DeviceId, ex);
         }
     }
 
@@ -58,14 +58,14 @@ public sealed class TwinChannel
         var body = Encoding.UTF8.GetBytes(patch.ToJsonString());
         if (body.Length > MaxSectionBytes)
         {
-            throw new IoTHubMqttException("TwinPatchTooLarge", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.TwinPatchTooLarge,
                 $"The reported-properties patch is {body.Length} bytes; a twin section holds at most {MaxSectionBytes} bytes (32 KB).", null, options.DeviceId);
         }
 
         var depth = Depth(patch);
         if (depth > MaxDepth)
         {
-            throw new IoTHubMqttException("TwinPatchTooDeep", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.TwinPatchTooDeep,
                 $"The reported-properties patch is nested {depth} levels deep; IoT Hub allows {MaxDepth}.", null, options.DeviceId);
         }
 
@@ -143,8 +143,10 @@ public sealed class TwinChannel
                     return response;
                 }
 
+                // Throttling and server errors are transient: tried again while the operation's time lasts.
+                var failure = Failure(response);
                 var delay = backoff.Next();
-                if ((response.Status == 429 || response.Status >= 500) && time.GetUtcNow() + delay < retryUntil)
+                if (failure.IsTransient && time.GetUtcNow() + delay < retryUntil)
                 {
                     var pause = Task.Delay(delay, time, cancellationToken);
                     log.Warning($"Twin request answered {response.Status}; next attempt in {delay.TotalSeconds:0.000} s.");
@@ -152,13 +154,13 @@ public sealed class TwinChannel
                     continue;
                 }
 
-                throw Failure(response);
+                throw failure;
             }
             catch (Exception ex) when (SessionFailures.IsConnectionLoss(ex) && ex is not OperationCanceledException && !cancellationToken.IsCancellationRequested && !session.Lifetime.IsCancellationRequested)
             {
                 if (attempt >= MaxAttempts)
                 {
-                    throw new IoTHubMqttException("NotConnected", IoTHubErrorKind.ConnectionError,
+                    throw new IoTHubMqttException(ErrorIds.NotConnected,
                         $"The twin request failed {attempt} times: {ex.Message}", "Check the connection; it comes back by itself when the hub is reachable.", options.DeviceId, ex);
                 }
 
@@ -169,7 +171,7 @@ public sealed class TwinChannel
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !session.Lifetime.IsCancellationRequested)
             {
-                throw new IoTHubMqttException("TwinRequestTimedOut", IoTHubErrorKind.Timeout,
+                throw new IoTHubMqttException(ErrorIds.TwinRequestTimedOut,
                     $"The hub did not answer the twin request within {options.OperationTimeout.TotalSeconds:0.#} s.", null, options.DeviceId);
             }
             catch (OperationCanceledException) when (session.Lifetime.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
@@ -189,12 +191,15 @@ public sealed class TwinChannel
         var id = options.DeviceId;
         return response.Status switch
         {
-            400 => new IoTHubMqttException("TwinRequestInvalid", IoTHubErrorKind.InvalidArgument, $"The hub rejected the twin request (400){detail}", null, id),
-            401 or 403 => new IoTHubMqttException("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized, $"The hub refused the twin request ({response.Status}).", null, id),
-            404 => new IoTHubMqttException("TwinNotFound", IoTHubErrorKind.NotFound, "The hub has no twin for this device (404).", null, id),
-            413 => new IoTHubMqttException("TwinPatchTooLarge", IoTHubErrorKind.InvalidArgument, $"The twin patch is too large (413){detail}", null, id),
-            429 => new IoTHubMqttException("IoTHubThrottled", IoTHubErrorKind.Throttled, "The hub is throttling twin requests (429).", "Wait and try again, or lower the request rate.", id),
-            _ => new IoTHubMqttException("TwinRequestFailed", IoTHubErrorKind.ProtocolError, $"The twin request failed with status {response.Status}{detail}", null, id),
+            400 => new IoTHubMqttException(ErrorIds.TwinRequestInvalid, $"The hub rejected the twin request (400){detail}", null, id),
+            401 or 403 => new IoTHubMqttException(ErrorIds.IoTHubUnauthorized, $"The hub refused the twin request ({response.Status}).", null, id),
+            404 => new IoTHubMqttException(ErrorIds.TwinNotFound, "The hub has no twin for this device (404).", null, id),
+            413 => new IoTHubMqttException(ErrorIds.TwinPatchTooLarge, $"The twin patch is too large (413){detail}", null, id),
+            429 => new IoTHubMqttException(ErrorIds.IoTHubThrottled, "The hub is throttling twin requests (429).", "Wait and try again, or lower the request rate.", id),
+            _ => new IoTHubMqttException(ErrorIds.TwinRequestFailed, $"The twin request failed with status {response.Status}{detail}", null, id)
+            {
+                IsTransient = response.Status >= 500,
+            },
         };
     }
 

@@ -48,18 +48,18 @@ public sealed record DeviceRegistryError(string DeviceId, string ErrorCode, stri
     /// </summary>
     public IoTHubMqttException ToException(string operation)
     {
-        var (errorId, kind, action) = ErrorCode switch
+        var (errorId, action) = ErrorCode switch
         {
-            "DeviceAlreadyExists" => ("DeviceAlreadyExists", IoTHubErrorKind.AlreadyExists, "Use -Force to update the existing device, or choose another id."),
-            "DeviceNotFound" => ("DeviceNotFound", IoTHubErrorKind.NotFound, "Check the device id."),
-            "PreconditionFailed" or "EtagDoesNotMatch" => ("PreconditionFailed", IoTHubErrorKind.InvalidOperation, "The device changed since its ETag was read: read it again, or leave out the ETag."),
-            "DeviceDefinedMultipleTimes" => ("DeviceDefinedMultipleTimes", IoTHubErrorKind.InvalidArgument, "Give each device once."),
-            "ThrottlingException" or "ThrottleBacklogLimitExceeded" or "ThrottlingBacklogTimeout" => ("IoTHubThrottled", IoTHubErrorKind.Throttled, "Run it again later, or use Import-IoTHubDevice for large fleets."),
-            "IotHubQuotaExceeded" or "TooManyDevices" => ("IoTHubQuotaExceeded", IoTHubErrorKind.ResourceUnavailable, "The hub holds as many devices as it may: remove some, or use another hub."),
-            _ => ("RegistryOperationFailed", IoTHubErrorKind.InvalidOperation, null),
+            "DeviceAlreadyExists" => (ErrorIds.DeviceAlreadyExists, "Use -Force to update the existing device, or choose another id."),
+            "DeviceNotFound" => (ErrorIds.DeviceNotFound, "Check the device id."),
+            "PreconditionFailed" or "EtagDoesNotMatch" => (ErrorIds.PreconditionFailed, "The device changed since its ETag was read: read it again, or leave out the ETag."),
+            "DeviceDefinedMultipleTimes" => (ErrorIds.DeviceDefinedMultipleTimes, "Give each device once."),
+            "ThrottlingException" or "ThrottleBacklogLimitExceeded" or "ThrottlingBacklogTimeout" => (ErrorIds.IoTHubThrottled, "Run it again later, or use Import-IoTHubDevice for large fleets."),
+            "IotHubQuotaExceeded" or "TooManyDevices" => (ErrorIds.IoTHubQuotaExceeded, "The hub holds as many devices as it may: remove some, or use another hub."),
+            _ => (ErrorIds.RegistryOperationFailed, null),
         };
         var code = NumericCode == 0 ? ErrorCode : $"{ErrorCode} ({NumericCode.ToString(CultureInfo.InvariantCulture)})";
-        return new HubDeviceException(errorId, kind, $"{operation} ({DeviceId}): the hub answered {code}{(string.IsNullOrEmpty(ErrorStatus) ? "" : ": " + ErrorStatus)}", action, DeviceId, ErrorCode);
+        return new HubDeviceException(errorId, $"{operation} ({DeviceId}): the hub answered {code}{(string.IsNullOrEmpty(ErrorStatus) ? "" : ": " + ErrorStatus)}", action, DeviceId, ErrorCode);
     }
 }
 
@@ -67,8 +67,8 @@ public sealed record DeviceRegistryError(string DeviceId, string ErrorCode, stri
 public sealed record DeviceRegistryWarning(string DeviceId, string WarningCode, string? WarningStatus);
 
 /// <summary>A per-device failure the hub reported, with the hub's own error code name.</summary>
-public sealed class HubDeviceException(string errorId, IoTHubErrorKind kind, string message, string? recommendedAction, string deviceId, string hubErrorCode)
-    : IoTHubMqttException(errorId, kind, message, recommendedAction, deviceId)
+public sealed class HubDeviceException(string errorId, string message, string? recommendedAction, string deviceId, string hubErrorCode)
+    : IoTHubMqttException(errorId, message, recommendedAction, deviceId)
 {
     /// <summary>The hub's error code name for this device, e.g. DeviceAlreadyExists or ArgumentInvalid.</summary>
     public string HubErrorCode { get; } = hubErrorCode;

@@ -42,14 +42,14 @@ public sealed class DeviceBlobContainer
         ArgumentNullException.ThrowIfNull(containerSasUri);
         if (!containerSasUri.IsAbsoluteUri || containerSasUri.Scheme is not ("https" or "http"))
         {
-            throw new IoTHubMqttException("StorageUriInvalid", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.StorageUriInvalid,
                 "The blob container URI must be an absolute http(s) URI with a SAS, such as https://account.blob.core.windows.net/devices?sv=…&sig=….",
                 "Pass the container's SAS URI, or -StorageConnectionString with -Container.", ToSafeString(containerSasUri));
         }
 
         if (string.IsNullOrEmpty(containerSasUri.Query) || !containerSasUri.Query.Contains("sig=", StringComparison.Ordinal))
         {
-            throw new IoTHubMqttException("StorageSasMissing", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.StorageSasMissing,
                 $"The blob container URI {ToSafeString(containerSasUri)} carries no SAS: the hub could not read or write it.",
                 "Make a SAS for the container (read, write, delete, list), or pass -StorageConnectionString with -Container.", ToSafeString(containerSasUri));
         }
@@ -72,14 +72,14 @@ public sealed class DeviceBlobContainer
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException)
         {
-            throw new IoTHubMqttException("StorageConnectionStringInvalid", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.StorageConnectionStringInvalid,
                 "The storage connection string is not valid.", "Copy the storage account's connection string (DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…).", "StorageConnectionString");
         }
 
         await Storage(() => client.CreateIfNotExistsAsync(cancellationToken: cancellationToken), client.Uri, "create the container").ConfigureAwait(false);
         if (!client.CanGenerateSasUri)
         {
-            throw new IoTHubMqttException("StorageKeyMissing", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.StorageKeyMissing,
                 "The storage connection string has no account key, so no SAS can be made for the hub.", "Use a connection string with AccountKey, or pass a container SAS URI.", "StorageConnectionString");
         }
 
@@ -222,7 +222,7 @@ public sealed class DeviceBlobContainer
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException && ex is not RequestFailedException)
         {
-            throw new IoTHubMqttException("StorageUnreachable", IoTHubErrorKind.ConnectionError,
+            throw new IoTHubMqttException(ErrorIds.StorageUnreachable,
                 $"Could not {what} at {ToSafeString(where)}: {ex.Message}", "Check the storage account's address and the network.", ToSafeString(where), ex);
         }
     }
@@ -233,11 +233,11 @@ public sealed class DeviceBlobContainer
         var code = ex.ErrorCode ?? ex.Status.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return ex.Status switch
         {
-            0 => new IoTHubMqttException("StorageUnreachable", IoTHubErrorKind.ConnectionError, $"Could not {what} at {place}: {FirstLine(ex.Message)}", "Check the storage account's address and the network.", place, ex),
-            401 or 403 => new IoTHubMqttException("StorageUnauthorized", IoTHubErrorKind.Unauthorized,
+            0 => new IoTHubMqttException(ErrorIds.StorageUnreachable, $"Could not {what} at {place}: {FirstLine(ex.Message)}", "Check the storage account's address and the network.", place, ex),
+            401 or 403 => new IoTHubMqttException(ErrorIds.StorageUnauthorized,
                 $"The storage service refused to let the module {what} at {place} ({code}).", "Check the SAS (permissions read, write, delete, list; not expired) or the account key.", place, ex),
-            404 => new IoTHubMqttException("StorageNotFound", IoTHubErrorKind.NotFound, $"Could not {what}: {place} does not exist ({code}).", "Check the account and container names.", place, ex),
-            _ => new IoTHubMqttException("StorageRequestFailed", IoTHubErrorKind.ProtocolError, $"Could not {what} at {place}: the storage service answered {ex.Status} {code}.", null, place, ex),
+            404 => new IoTHubMqttException(ErrorIds.StorageNotFound, $"Could not {what}: {place} does not exist ({code}).", "Check the account and container names.", place, ex),
+            _ => new IoTHubMqttException(ErrorIds.StorageRequestFailed, $"Could not {what} at {place}: the storage service answered {ex.Status} {code}.", null, place, ex),
         };
     }
 

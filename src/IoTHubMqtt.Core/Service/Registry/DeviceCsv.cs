@@ -22,7 +22,7 @@ public static class DeviceCsv
         var header = ReadRecord(reader, ref line);
         if (header is null)
         {
-            throw new IoTHubMqttException("CsvEmpty", IoTHubErrorKind.InvalidData, "The CSV is empty.", "Give a header line (DeviceId,…) and one device a line.");
+            throw new IoTHubMqttException(ErrorIds.CsvEmpty, "The CSV is empty.", "Give a header line (DeviceId,…) and one device a line.");
         }
 
         var columns = header.Fields.Select(h => h.Trim().Trim('\uFEFF')).ToArray();
@@ -30,7 +30,7 @@ public static class DeviceCsv
         var id = Column("DeviceId", "Id", "SerialNumber");
         if (id < 0)
         {
-            throw new IoTHubMqttException("CsvNoDeviceIdColumn", IoTHubErrorKind.InvalidData, "The CSV has no DeviceId (or Id, SerialNumber) column.", "Add a DeviceId column to the header line.");
+            throw new IoTHubMqttException(ErrorIds.CsvNoDeviceIdColumn, "The CSV has no DeviceId (or Id, SerialNumber) column.", "Add a DeviceId column to the header line.");
         }
 
         var status = Column("Status");
@@ -50,7 +50,7 @@ public static class DeviceCsv
 
             if (record.Fields.Count != columns.Length)
             {
-                yield return new DeviceCsvRow(record.Line, null, new IoTHubMqttException("CsvRowMalformed", IoTHubErrorKind.InvalidData,
+                yield return new DeviceCsvRow(record.Line, null, new IoTHubMqttException(ErrorIds.CsvRowMalformed,
                     $"CSV line {record.Line}: {record.Fields.Count} fields where the header has {columns.Length}.", "Quote fields that hold commas; give every row the header's columns.", $"line {record.Line}"));
                 continue;
             }

@@ -49,7 +49,7 @@ public sealed class DeviceFile : IDisposable
             : input.Validate(row);
         if (Mode is RegistryImportMode.UpdateIfMatchETag or RegistryImportMode.DeleteIfMatchETag or RegistryImportMode.CreateOrUpdateIfMatchETag && spec.ETag is null)
         {
-            throw new IoTHubMqttException("ETagMissing", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.ETagMissing,
                 $"Input {row} ({spec.DeviceId}): the mode {ExportImportDeviceJson.ModeName(Mode)} needs the device's ETag.", "Give every row an ETag, or choose a mode without IfMatchETag.", spec.DeviceId);
         }
 
@@ -71,13 +71,13 @@ public sealed class DeviceFile : IDisposable
         }
         catch (JsonException ex)
         {
-            throw new IoTHubMqttException("DeviceLineInvalid", IoTHubErrorKind.InvalidData, $"Line {lineNumber} is not a device: {ex.Message}", "Give one JSON object with an \"id\" a line (the format an export writes).", $"line {lineNumber}");
+            throw new IoTHubMqttException(ErrorIds.DeviceLineInvalid, $"Line {lineNumber} is not a device: {ex.Message}", "Give one JSON object with an \"id\" a line (the format an export writes).", $"line {lineNumber}");
         }
 
         var id = json["id"] is JsonValue v && v.TryGetValue<string>(out var text) ? text : null;
         if (!IdentityValidator.IsValidDeviceId(id))
         {
-            throw new IoTHubMqttException(id is null ? "DeviceIdMissing" : "InvalidDeviceId", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(id is null ? ErrorIds.DeviceIdMissing : ErrorIds.InvalidDeviceId,
                 $"Line {lineNumber} has {(id is null ? "no device id" : $"the invalid device id '{id}'")}.", "Give every line an \"id\" of letters, digits and - . _ : characters.", id ?? $"line {lineNumber}");
         }
 
@@ -89,7 +89,7 @@ public sealed class DeviceFile : IDisposable
     {
         if (!ids.Add(deviceId))
         {
-            throw new IoTHubMqttException("DeviceDefinedMultipleTimes", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.DeviceDefinedMultipleTimes,
                 $"Input {row}: the device '{deviceId}' is given more than once; an import applies each device once.", "Give each device once.", deviceId);
         }
 

@@ -45,13 +45,13 @@ public sealed class DeviceInput
         var id = DeviceId?.Trim();
         if (string.IsNullOrEmpty(id))
         {
-            throw new IoTHubMqttException("DeviceIdMissing", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.DeviceIdMissing,
                 $"Input {row} has no DeviceId.", "Give every row a DeviceId (or Id / SerialNumber) value.", $"input {row}");
         }
 
         if (!IdentityValidator.IsValidDeviceId(id))
         {
-            throw new IoTHubMqttException("InvalidDeviceId", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.InvalidDeviceId,
                 $"Input {row}: '{(id.Length > 64 ? id[..64] + "…" : id)}' is not a valid device id: use 1 to 128 ASCII letters, digits or - . + % _ # * ? ! ( ) , : = @ $ '.",
                 "Fix the DeviceId of this row.", id);
         }
@@ -59,7 +59,7 @@ public sealed class DeviceInput
         var status = Blank(Status)?.ToLowerInvariant();
         if (status is not (null or "enabled" or "disabled"))
         {
-            throw new IoTHubMqttException("InvalidDeviceStatus", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.InvalidDeviceStatus,
                 $"Input {row} ({id}): the status '{Status}' is not 'enabled' or 'disabled'.", null, id);
         }
 
@@ -68,7 +68,7 @@ public sealed class DeviceInput
             null => Blank(PrimaryThumbprint) is not null ? "selfSigned" : null,
             var a when a.Equals("sas", StringComparison.OrdinalIgnoreCase) => "sas",
             var a when a.Equals("selfSigned", StringComparison.OrdinalIgnoreCase) => "selfSigned",
-            _ => throw new IoTHubMqttException("InvalidAuthenticationType", IoTHubErrorKind.InvalidArgument,
+            _ => throw new IoTHubMqttException(ErrorIds.InvalidAuthenticationType,
                 $"Input {row} ({id}): the authentication type '{AuthenticationType}' is not 'sas' or 'selfSigned'.", null, id),
         };
         var primary = Blank(PrimaryKey);
@@ -81,7 +81,7 @@ public sealed class DeviceInput
                 {
                     if (SharedAccessKeys.Decode(key, name).Length is < 16 or > 64)
                     {
-                        throw new IoTHubMqttException("KeyLengthInvalid", IoTHubErrorKind.InvalidArgument, $"The {name} must be 16 to 64 bytes.", null, name);
+                        throw new IoTHubMqttException(ErrorIds.KeyLengthInvalid, $"The {name} must be 16 to 64 bytes.", null, name);
                     }
                 }
                 catch (IoTHubMqttException ex)
@@ -93,7 +93,7 @@ public sealed class DeviceInput
 
         if (auth == "selfSigned" && Blank(PrimaryThumbprint) is null)
         {
-            throw new IoTHubMqttException("ThumbprintMissing", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.ThumbprintMissing,
                 $"Input {row} ({id}): a selfSigned device needs a PrimaryThumbprint.", null, id);
         }
 
@@ -127,7 +127,7 @@ public sealed class DeviceInput
         }
         catch (JsonException ex)
         {
-            throw new IoTHubMqttException("InvalidTags", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.InvalidTags,
                 $"Input {row} ({id}): the tags are not a JSON object or hashtable: {ex.Message}", "Give tags as a hashtable, or as JSON such as {\"site\":\"north\"}.", id);
         }
     }

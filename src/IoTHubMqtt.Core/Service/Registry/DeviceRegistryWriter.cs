@@ -216,7 +216,7 @@ public sealed class DeviceRegistryWriter : IDisposable
                 foreach (var (slot, _) in batch)
                 {
                     slot.Outcome.TrySetResult(outcomes.TryGetValue(slot, out var outcome) ? outcome
-                        : new DeviceOutcome(slot.Index, slot.Target, RegistryAction.Failed, null, new IoTHubMqttException("RegistryOperationFailed", IoTHubErrorKind.ProtocolError,
+                        : new DeviceOutcome(slot.Index, slot.Target, RegistryAction.Failed, null, new IoTHubMqttException(ErrorIds.RegistryOperationFailed, IoTHubErrorKind.ProtocolError,
                             $"The hub's answer did not account for device '{slot.Target}'.", null, slot.Target)));
                 }
             }
@@ -250,7 +250,7 @@ public sealed class DeviceRegistryWriter : IDisposable
                 var created = await service.CreateDeviceAsync(spec, cancellationToken).ConfigureAwait(false);
                 outcomes[slot] = Outcome(slot, RegistryAction.Created, await WithTagsAsync(created, spec.Tags).ConfigureAwait(false));
             }
-            catch (IoTHubMqttException ex) when (ex.ErrorId == "DeviceAlreadyExists")
+            catch (IoTHubMqttException ex) when (ex.ErrorId == ErrorIds.DeviceAlreadyExists)
             {
                 existing.Add(batch[0]);
             }
@@ -391,7 +391,7 @@ public sealed class DeviceRegistryWriter : IDisposable
                 await service.DeleteDeviceAsync(spec.DeviceId, ETagOf(spec), cancellationToken).ConfigureAwait(false);
                 outcomes[slot] = Outcome(slot, RegistryAction.Removed, Bare(spec.DeviceId));
             }
-            catch (IoTHubMqttException ex) when (ex.ErrorId == "DeviceNotFound")
+            catch (IoTHubMqttException ex) when (ex.ErrorId == ErrorIds.DeviceNotFound)
             {
                 outcomes[slot] = Outcome(slot, RegistryAction.Absent, Bare(spec.DeviceId));
             }

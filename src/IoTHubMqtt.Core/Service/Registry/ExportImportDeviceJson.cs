@@ -85,7 +85,7 @@ public static class ExportImportDeviceJson
         }
         catch (JsonException ex)
         {
-            throw new IoTHubMqttException("ExportFileInvalid", IoTHubErrorKind.InvalidData,
+            throw new IoTHubMqttException(ErrorIds.ExportFileInvalid,
                 $"Line {lineNumber} of the export file is not a device: {ex.Message}", null, $"line {lineNumber}", ex);
         }
 
@@ -93,7 +93,7 @@ public static class ExportImportDeviceJson
         var properties = json["properties"] as JsonObject;
         return new ServiceDevice
         {
-            DeviceId = ServiceDevice.Text(json, "id") ?? throw new IoTHubMqttException("ExportFileInvalid", IoTHubErrorKind.InvalidData,
+            DeviceId = ServiceDevice.Text(json, "id") ?? throw new IoTHubMqttException(ErrorIds.ExportFileInvalid,
                 $"Line {lineNumber} of the export file has no device id.", null, $"line {lineNumber}"),
             HostName = hostName,
             ETag = ServiceDevice.Text(json, "eTag")?.Trim('"'),

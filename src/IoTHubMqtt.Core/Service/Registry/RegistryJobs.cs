@@ -57,7 +57,7 @@ public static class RegistryJobs
             job = await WaitAsync(service, job, file.Count, progress, cancellationToken).ConfigureAwait(false);
             if (job.Status != "completed")
             {
-                throw JobFailed(job, "ImportJobFailed", "import");
+                throw JobFailed(job, ErrorIds.ImportJobFailed, "import");
             }
 
             progress?.Invoke(new JobProgress("Reading the import errors", job, file.Count));
@@ -100,7 +100,7 @@ public static class RegistryJobs
         var blobName = NewBlobName("export", service.TimeProvider);
         var job = await service.StartExportJobAsync(output.SasUri, excludeKeys, blobName, cancellationToken).ConfigureAwait(false);
         job = await WaitAsync(service, job, 0, progress, cancellationToken).ConfigureAwait(false);
-        return job.Status == "completed" ? (job, job.BlobName ?? blobName) : throw JobFailed(job, "ExportJobFailed", "export");
+        return job.Status == "completed" ? (job, job.BlobName ?? blobName) : throw JobFailed(job, ErrorIds.ExportJobFailed, "export");
     }
 
     /// <summary>The devices of an export file as they download.</summary>
@@ -150,7 +150,7 @@ public static class RegistryJobs
     }
 
     private static IoTHubMqttException JobFailed(RegistryJob job, string errorId, string kind) => new(
-        errorId, IoTHubErrorKind.InvalidOperation,
+        errorId,
         $"The {kind} job {job.JobId} ended {job.Status}{(job.FailureReason is null ? "." : ": " + job.FailureReason)}",
         job.Status == "cancelled" ? "The job was cancelled on the hub; run it again." : "Check the container SAS (the hub needs read on the input, read, write and delete on the output) and the device file.",
         job.JobId);

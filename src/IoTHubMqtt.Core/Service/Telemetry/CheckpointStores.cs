@@ -319,7 +319,7 @@ internal sealed class FileCheckpointStore(string path) : CheckpointStore, IHando
         }
         catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or NullReferenceException or KeyNotFoundException)
         {
-            throw new IoTHubMqttException("CheckpointFileInvalid", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.CheckpointFileInvalid,
                 $"The checkpoint file {Path} is not one this module wrote: {ex.Message}", "Pass a new file, or delete this one to start over (the readers then start at -StartPosition/-StartTime).", Path, ex);
         }
 
@@ -350,7 +350,7 @@ internal sealed class FileCheckpointStore(string path) : CheckpointStore, IHando
             }
             catch (UnauthorizedAccessException ex)
             {
-                throw new IoTHubMqttException("CheckpointFileNotWritable", IoTHubErrorKind.InvalidArgument,
+                throw new IoTHubMqttException(ErrorIds.CheckpointFileNotWritable,
                     $"The checkpoint file {Path} cannot be written: {ex.Message}", "Pass a path in a folder you can write to.", Path, ex);
             }
         }

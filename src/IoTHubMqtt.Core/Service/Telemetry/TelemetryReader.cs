@@ -371,7 +371,7 @@ public sealed class TelemetryReader : IAsyncDisposable
         log?.Invoke($"{Operation}: {operation}{(partition is null ? "" : $" (partition {partition})")} failed ({count.ToString(CultureInfo.InvariantCulture)}): {exception.Message}");
         if (count > maxRetries)
         {
-            events.Writer.TryComplete(new IoTHubMqttException("IoTHubConnectionFailed", IoTHubErrorKind.ConnectionError,
+            events.Writer.TryComplete(new IoTHubMqttException(ErrorIds.IoTHubConnectionFailed,
                 $"{Operation}: {count.ToString(CultureInfo.InvariantCulture)} attempts in a row to reach {EventHubHost} failed: {exception.Message}",
                 "Check the network and that the hub is reachable on its AMQP port, then read again (a checkpoint resumes where this read stopped).", EventHubHost, exception));
         }
@@ -386,17 +386,17 @@ public sealed class TelemetryReader : IAsyncDisposable
         var tls = exception as AuthenticationException ?? exception.InnerException as AuthenticationException;
         return exception switch
         {
-            _ when tls is not null => new IoTHubMqttException("TlsAuthenticationFailed", IoTHubErrorKind.Unauthorized,
+            _ when tls is not null => new IoTHubMqttException(ErrorIds.TlsAuthenticationFailed,
                 $"{Operation}: the TLS connection to the Event Hub-compatible endpoint failed: {tls.Message}", "Check the CA certificate (-CaCertificatePath for the emulator).", null, exception),
-            UnauthorizedAccessException => new IoTHubMqttException("IoTHubUnauthorized", IoTHubErrorKind.Unauthorized,
+            UnauthorizedAccessException => new IoTHubMqttException(ErrorIds.IoTHubUnauthorized,
                 $"{Operation}: the Event Hub-compatible endpoint refused the policy's token: {exception.Message}", "Use a policy with the ServiceConnect permission and its current key.", null, exception),
-            EventHubsException { Reason: EventHubsException.FailureReason.ResourceNotFound } => new IoTHubMqttException("IoTHubResourceNotFound", IoTHubErrorKind.NotFound,
+            EventHubsException { Reason: EventHubsException.FailureReason.ResourceNotFound } => new IoTHubMqttException(ErrorIds.IoTHubResourceNotFound,
                 $"{Operation}: {exception.Message}", "Check the consumer group and partition ids (Get-Help Receive-IoTHubTelemetry -Parameter ConsumerGroup).", null, exception),
-            EventHubsException { Reason: EventHubsException.FailureReason.QuotaExceeded } => new IoTHubMqttException("IoTHubThrottled", IoTHubErrorKind.Throttled,
+            EventHubsException { Reason: EventHubsException.FailureReason.QuotaExceeded } => new IoTHubMqttException(ErrorIds.IoTHubThrottled,
                 $"{Operation}: {exception.Message}", "At most 5 readers may read a partition of a consumer group at once: use another consumer group or stop a reader.", null, exception),
-            RequestFailedException { Status: 401 or 403 } => new IoTHubMqttException("CheckpointStoreUnauthorized", IoTHubErrorKind.Unauthorized,
+            RequestFailedException { Status: 401 or 403 } => new IoTHubMqttException(ErrorIds.CheckpointStoreUnauthorized,
                 $"{Operation}: the checkpoint container refused the request ({what}): {FirstLine(exception.Message)}", "Pass a container URL with a SAS that may read, write, list and create blobs, or a valid storage connection string.", null, exception),
-            RequestFailedException { Status: 404 } => new IoTHubMqttException("CheckpointContainerNotFound", IoTHubErrorKind.NotFound,
+            RequestFailedException { Status: 404 } => new IoTHubMqttException(ErrorIds.CheckpointContainerNotFound,
                 $"{Operation}: the checkpoint container does not exist ({what}): {FirstLine(exception.Message)}", "Create the container, or pass one that exists.", null, exception),
             IoTHubMqttException known when known.ErrorId.StartsWith("Checkpoint", StringComparison.Ordinal) => known,
             _ => null,

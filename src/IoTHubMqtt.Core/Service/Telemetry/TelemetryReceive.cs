@@ -49,17 +49,17 @@ public sealed class TelemetryReceiveRequest
     {
         if (StartTime is not null && StartGiven)
         {
-            throw Invalid("TelemetryStartConflict", "Pass -StartPosition or -StartTime, not both.", "StartTime");
+            throw Invalid(ErrorIds.TelemetryStartConflict, "Pass -StartPosition or -StartTime, not both.", "StartTime");
         }
 
         if (StorageConnectionString is not null && Checkpoint is null)
         {
-            throw Invalid("CheckpointContainerMissing", "-StorageConnectionString needs -Checkpoint with the container's name.", "Checkpoint");
+            throw Invalid(ErrorIds.CheckpointContainerMissing, "-StorageConnectionString needs -Checkpoint with the container's name.", "Checkpoint");
         }
 
         if (LoadBalancingInterval <= TimeSpan.Zero)
         {
-            throw Invalid("LoadBalancingIntervalInvalid", "-LoadBalancingInterval must be longer than zero.", "LoadBalancingInterval");
+            throw Invalid(ErrorIds.LoadBalancingIntervalInvalid, "-LoadBalancingInterval must be longer than zero.", "LoadBalancingInterval");
         }
 
         return new TelemetryReadOptions
@@ -77,7 +77,7 @@ public sealed class TelemetryReceiveRequest
         };
     }
 
-    private static IoTHubMqttException Invalid(string errorId, string message, string target) => new(errorId, IoTHubErrorKind.InvalidArgument, message, null, target);
+    private static IoTHubMqttException Invalid(string errorId, string message, string target) => new(errorId, message, null, target);
 }
 
 /// <summary>How a telemetry read ended.</summary>
@@ -85,7 +85,7 @@ public sealed record TelemetryReceiveResult(int Received, int Count, TimeSpan? T
 {
     /// <summary><c>TelemetryWaitTimedOut</c> when fewer than the count asked for arrived in time; null otherwise.</summary>
     public IoTHubMqttException? Shortfall(string? deviceId) => Count > 0 && Received < Count
-        ? new IoTHubMqttException("TelemetryWaitTimedOut", IoTHubErrorKind.Timeout,
+        ? new IoTHubMqttException(ErrorIds.TelemetryWaitTimedOut,
             $"{Received.ToString(CultureInfo.InvariantCulture)} of {Count.ToString(CultureInfo.InvariantCulture)} message(s) arrived within {(Timeout ?? TimeSpan.Zero).TotalSeconds.ToString(CultureInfo.InvariantCulture)} s.",
             "Wait longer with -Timeout, or check that the devices send.", deviceId)
         : null;

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using IoTHubMqtt.Core.Connection;
+using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Infrastructure;
 
 namespace IoTHubMqtt.Commands.Credentials;
@@ -73,7 +74,7 @@ public sealed class NewIoTHubSasTokenCommand : IoTHubCmdlet
                     var parsed = IoTHubConnectionString.Parse(ConnectionString);
                     if (parsed.SharedAccessKey is null)
                     {
-                        throw InvalidArgument("ConnectionStringHasNoKey",
+                        throw InvalidArgument(ErrorIds.ConnectionStringHasNoKey,
                             $"The connection string for {parsed} has no SharedAccessKey to sign with.",
                             "Use a connection string with a SharedAccessKey, or -ResourceUri and -Key.");
                     }

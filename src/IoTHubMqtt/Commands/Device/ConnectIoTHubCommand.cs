@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using IoTHubMqtt.Completion;
 using IoTHubMqtt.Core.Diagnostics;
@@ -19,8 +18,6 @@ public sealed class ConnectIoTHubCommand : IoTHubCmdlet
     private const string KeySet = "Key";
     private const string SasTokenSet = "SasToken";
     private const string CertificateSet = "Certificate";
-
-    #region Parameters
 
     /// <summary>A device or module connection string.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = ConnectionStringSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -52,13 +49,13 @@ public sealed class ConnectIoTHubCommand : IoTHubCmdlet
     [Alias("SharedAccessKey", "PrimaryKey")]
     [SecretTransformation]
     [ValidateNotNullOrEmpty]
-    public string Key { get; set; } = string.Empty;
+    public string? Key { get; set; }
 
     /// <summary>A ready SAS token; the connection ends when it expires.</summary>
     [Parameter(Mandatory = true, ParameterSetName = SasTokenSet)]
     [SecretTransformation]
     [ValidateNotNullOrEmpty]
-    public string SasToken { get; set; } = string.Empty;
+    public string? SasToken { get; set; }
 
     /// <summary>An X.509 client certificate with its private key.</summary>
     [Parameter(Mandatory = true, ParameterSetName = CertificateSet)]
@@ -123,65 +120,31 @@ public sealed class ConnectIoTHubCommand : IoTHubCmdlet
     [Parameter]
     public SwitchParameter NoDefault { get; set; }
 
-    #endregion
-
-    protected override void ProcessRecord()
+    protected override void ProcessRecord() => NonTerminating(() =>
     {
-        IoTHubDeviceConnection? connection = null;
-        try
+        var caPath = CaCertificatePath is null ? null : GetUnresolvedProviderPathFromPSPath(CaCertificatePath);
+        var connection = Run(ct => IoTHubDeviceConnection.ConnectAsync(log => new IoTHubDeviceClient(Options(caPath, log)), CoreLogger, ct));
+        if (!NoDefault)
         {
-            var caPath = CaCertificatePath is null ? null : GetUnresolvedProviderPathFromPSPath(CaCertificatePath);
-            IWebProxy? proxy = Proxy is null ? null : new WebProxy(Proxy) { Credentials = ProxyCredential?.GetNetworkCredential() };
-            connection = new IoTHubDeviceConnection(log => new IoTHubDeviceClient(Options(caPath, proxy, log)));
-            connection.AttachLog(CoreLogger);
-            Run(ct => connection.Client.ConnectAsync(ct));
-            connection.DetachLog(CoreLogger);
-            if (!NoDefault)
-            {
-                DefaultConnection.Set(connection);
-            }
+            DefaultConnection.Set(connection);
+        }
 
-            WriteObject(connection);
-        }
-        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
-        {
-            connection?.Client.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            WriteError(ex, DeviceId.Length > 0 ? DeviceId : null);
-        }
-        catch
-        {
-            connection?.Client.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            throw;
-        }
-    }
+        WriteObject(connection);
+    }, DeviceId.Length > 0 ? DeviceId : null);
 
-    private IoTHubDeviceClientOptions Options(string? caPath, IWebProxy? proxy, IIoTHubLogger log)
+    private IoTHubDeviceClientOptions Options(string? caPath, IIoTHubLogger log)
     {
-        var baseOptions = ParameterSetName == ConnectionStringSet
+        var identity = ParameterSetName == ConnectionStringSet
             ? IoTHubDeviceClientOptions.FromConnectionString(ConnectionString)
             : new IoTHubDeviceClientOptions
             {
-                HostName = HostName,
-                DeviceId = DeviceId,
-                ModuleId = string.IsNullOrEmpty(ModuleId) ? null : ModuleId,
-                SharedAccessKey = ParameterSetName == KeySet ? Key : null,
-                SharedAccessSignature = ParameterSetName == SasTokenSet ? SasToken : null,
-                ClientCertificate = ParameterSetName == CertificateSet ? Certificate : null,
+                HostName = HostName, DeviceId = DeviceId, ModuleId = string.IsNullOrEmpty(ModuleId) ? null : ModuleId,
+                SharedAccessKey = Key, SharedAccessSignature = SasToken, ClientCertificate = Certificate,
             };
-        return baseOptions with
+        return DeviceConnectionSettings.Apply(identity, Transport, Port, caPath, Proxy, ProxyCredential) with
         {
-            ConnectHostName = GatewayHostName ?? baseOptions.ConnectHostName,
-            Transport = Enum.Parse<IoTHubTransport>(Transport, ignoreCase: true),
-            Port = Port == 0 ? null : Port,
-            CaCertificatePath = caPath,
-            Proxy = proxy,
-            TokenTimeToLive = TokenTimeToLive,
-            KeepAlive = TimeSpan.FromSeconds(KeepAlive),
-            CleanSession = CleanSession,
-            MaxInFlight = MaxInFlight,
-            OperationTimeout = TimeSpan.FromSeconds(Timeout),
-            ModelId = ModelId,
-            Logger = log,
+            ConnectHostName = GatewayHostName ?? identity.ConnectHostName, ModelId = ModelId, Logger = log, TokenTimeToLive = TokenTimeToLive,
+            KeepAlive = TimeSpan.FromSeconds(KeepAlive), CleanSession = CleanSession, MaxInFlight = MaxInFlight, OperationTimeout = TimeSpan.FromSeconds(Timeout),
         };
     }
 }

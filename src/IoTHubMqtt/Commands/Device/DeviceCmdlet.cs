@@ -64,14 +64,8 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
             Terminating(() =>
             {
                 var path = CaCertificatePath is null ? null : GetUnresolvedProviderPathFromPSPath(CaCertificatePath);
-                oneOff = new IoTHubDeviceConnection(log => new IoTHubDeviceClient(IoTHubDeviceClientOptions.FromConnectionString(ConnectionString) with
-                {
-                    Transport = Enum.Parse<IoTHubTransport>(Transport, ignoreCase: true),
-                    Port = Port == 0 ? null : Port,
-                    CaCertificatePath = path,
-                    Proxy = Proxy is null ? null : new System.Net.WebProxy(Proxy) { Credentials = ProxyCredential?.GetNetworkCredential() },
-                    Logger = log,
-                }));
+                oneOff = new IoTHubDeviceConnection(log => new IoTHubDeviceClient(DeviceConnectionSettings.Apply(
+                    IoTHubDeviceClientOptions.FromConnectionString(ConnectionString), Transport, Port, path, Proxy, ProxyCredential) with { Logger = log }));
                 oneOff.AttachLog(attachedLogger = CoreLogger);
                 WriteVerbose($"Connecting {oneOff} for this call.");
                 Run(ct => oneOff.Client.ConnectAsync(ct));
@@ -82,7 +76,7 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
         Connection ??= DefaultConnection.Current;
         if (Connection is null)
         {
-            ThrowTerminatingError(new IoTHubMqttException("NoConnection", IoTHubErrorKind.InvalidOperation,
+            ThrowTerminatingError(new IoTHubMqttException(ErrorIds.NoConnection,
                 "There is no device connection.", "Run Connect-IoTHub first, or pass -Connection or -ConnectionString."));
         }
 

@@ -25,7 +25,7 @@ public sealed class DisconnectIoTHubCommand : IoTHubCmdlet
         var connection = Connection ?? DefaultConnection.Current;
         if (connection is null)
         {
-            WriteError(new IoTHubMqttException("NoConnection", IoTHubErrorKind.InvalidOperation,
+            WriteError(new IoTHubMqttException(ErrorIds.NoConnection,
                 "There is no device connection to disconnect.", "Pass -Connection, or run Connect-IoTHub first."));
             return;
         }

@@ -24,6 +24,30 @@ public sealed class IoTHubDeviceConnection
 
     internal IoTHubDeviceClient Client { get; }
 
+    /// <summary>
+    /// Makes a client and connects it, its log lines going to <paramref name="cmdletLogger"/> meanwhile. A client that
+    /// fails to connect is disposed.
+    /// </summary>
+    internal static async Task<IoTHubDeviceConnection> ConnectAsync(Func<IIoTHubLogger, IoTHubDeviceClient> create, IIoTHubLogger cmdletLogger, CancellationToken cancellationToken)
+    {
+        var connection = new IoTHubDeviceConnection(create);
+        connection.AttachLog(cmdletLogger);
+        try
+        {
+            await connection.Client.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.Client.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            connection.DetachLog(cmdletLogger);
+        }
+    }
+
     internal void AttachLog(IIoTHubLogger cmdletLogger) => logger.Attach(cmdletLogger);
 
     internal void DetachLog(IIoTHubLogger cmdletLogger) => logger.Detach(cmdletLogger);

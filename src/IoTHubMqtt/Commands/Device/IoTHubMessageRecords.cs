@@ -30,24 +30,44 @@ public sealed class IoTHubSentMessage
     public int Attempts { get; init; }
 
     public override string ToString() => $"{DeviceId} {MessageId ?? "(no id)"} {Size} bytes";
+
+    /// <summary>The record of a message the hub acknowledged; <paramref name="body"/> as the caller shows it.</summary>
+    internal static IoTHubSentMessage From(string deviceId, TelemetryMessage message, object? body, TelemetrySendResult result)
+    {
+        var properties = new OrderedDictionary(StringComparer.Ordinal);
+        foreach (var (name, value) in message.Properties)
+        {
+            properties[name] = value;
+        }
+
+        return new IoTHubSentMessage
+        {
+            DeviceId = deviceId,
+            MessageId = message.MessageId,
+            CorrelationId = message.CorrelationId,
+            ContentType = message.ContentType,
+            ContentEncoding = message.ContentEncoding,
+            Size = message.Payload.Length,
+            Properties = properties,
+            Body = body,
+            AcknowledgedAt = message.QualityOfService == TelemetryQualityOfService.AtMostOnce ? null : result.AcknowledgedAt,
+            Attempts = result.Attempts,
+        };
+    }
 }
 
-/// <summary>A cloud-to-device message as Receive-IoTHubMessage returns it.</summary>
+/// <summary>
+/// A cloud-to-device message as Receive-IoTHubMessage returns it: the core's message (its system properties read from
+/// the MQTT property bag there, once) with the device it came to and PowerShell views of its body and properties.
+/// </summary>
 public sealed class IoTHubReceivedMessage
 {
+    private readonly CloudToDeviceMessage message;
+
     internal IoTHubReceivedMessage(string deviceId, CloudToDeviceMessage message)
     {
+        this.message = message;
         DeviceId = deviceId;
-        MessageId = message.MessageId;
-        CorrelationId = message.CorrelationId;
-        UserId = message.UserId;
-        ContentType = message.ContentType;
-        ContentEncoding = message.ContentEncoding;
-        To = message.To;
-        ExpiryTime = message.ExpiryTime;
-        CreationTime = message.CreationTime;
-        ReceivedAt = message.ReceivedAt;
-        BodyBytes = message.Body;
         Body = message.BodyText;
         Properties = PropertyTable.From(message.Properties, ignoreCase: false);
         SystemProperties = PropertyTable.From(message.SystemProperties, ignoreCase: false);
@@ -55,28 +75,28 @@ public sealed class IoTHubReceivedMessage
 
     public string DeviceId { get; }
 
-    public string? MessageId { get; }
+    public string? MessageId => message.MessageId;
 
-    public string? CorrelationId { get; }
+    public string? CorrelationId => message.CorrelationId;
 
-    public string? UserId { get; }
+    public string? UserId => message.UserId;
 
-    public string? ContentType { get; }
+    public string? ContentType => message.ContentType;
 
-    public string? ContentEncoding { get; }
+    public string? ContentEncoding => message.ContentEncoding;
 
-    public string? To { get; }
+    public string? To => message.To;
 
-    public DateTimeOffset? ExpiryTime { get; }
+    public DateTimeOffset? ExpiryTime => message.ExpiryTime;
 
-    public DateTimeOffset? CreationTime { get; }
+    public DateTimeOffset? CreationTime => message.CreationTime;
 
-    public DateTimeOffset ReceivedAt { get; }
+    public DateTimeOffset ReceivedAt => message.ReceivedAt;
 
     /// <summary>The body as UTF-8 text.</summary>
     public string Body { get; }
 
-    public byte[] BodyBytes { get; }
+    public byte[] BodyBytes => message.Body;
 
     public int Size => BodyBytes.Length;
 

@@ -41,7 +41,7 @@ public sealed class WaitIoTHubDesiredPropertyCommand : DeviceCmdlet
         });
         if (matched < Count)
         {
-            WriteError(new IoTHubMqttException("DesiredPropertyWaitTimedOut", IoTHubErrorKind.Timeout,
+            WriteError(new IoTHubMqttException(ErrorIds.DesiredPropertyWaitTimedOut,
                 $"{matched} of {Count} desired-property change(s) arrived within {Timeout} s.",
                 "Wait longer with -Timeout, or check that the service patches this device's desired properties.", Device.DeviceId));
         }

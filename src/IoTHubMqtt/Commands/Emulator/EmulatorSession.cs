@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Management.Automation.Runspaces;
 using System.Runtime.InteropServices;
+using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Emulator;
 
 namespace IoTHubMqtt.Commands.Emulator;
@@ -46,6 +47,65 @@ internal static class EmulatorSession
             }
 
             return stack.Count > 0 ? stack.Peek() : null;
+        }
+    }
+
+    /// <summary>
+    /// Starts an emulator and adds it to this runspace's; its log lines go to <paramref name="verbose"/> until it has
+    /// started (later ones have no pipeline to go to).
+    /// </summary>
+    public static async Task<IoTHubEmulator> StartAsync(IoTHubEmulatorOptions options, Action<string> verbose, CancellationToken cancellationToken)
+    {
+        var logging = 1;
+        options.Log = (level, line) =>
+        {
+            if (Volatile.Read(ref logging) == 1)
+            {
+                verbose($"{level}: {line}");
+            }
+        };
+        try
+        {
+            var emulator = await IoTHubEmulator.StartAsync(options, cancellationToken).ConfigureAwait(false);
+            Add(emulator);
+            return emulator;
+        }
+        finally
+        {
+            Volatile.Write(ref logging, 0);
+        }
+    }
+
+    /// <summary>
+    /// Writes the emulator's endpoints to <paramref name="path"/> (owner-only), deleted when it stops; when the file cannot
+    /// be written, stops the emulator and fails with EmulatorEndpointFileFailed.
+    /// </summary>
+    public static void PublishEndpoints(IoTHubEmulator emulator, string path)
+    {
+        try
+        {
+            EmulatorEndpoints.Write(emulator, path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Stop(emulator);
+            throw new IoTHubMqttException(ErrorIds.EmulatorEndpointFileFailed,
+                $"The endpoint file '{path}' could not be written: {ex.Message}", "Pass a path in a folder you can write to.", path);
+        }
+
+        DeleteOnStop(emulator, path);
+    }
+
+    /// <summary>Serves until <paramref name="stop"/> (Ctrl+C, SIGTERM), then stops the emulator.</summary>
+    public static void ServeUntil(IoTHubEmulator emulator, CancellationToken stop)
+    {
+        try
+        {
+            stop.WaitHandle.WaitOne();
+        }
+        finally
+        {
+            Stop(emulator);
         }
     }
 

@@ -8,13 +8,13 @@ namespace IoTHubMqtt.Commands.Emulator;
 
 /// <summary>
 /// <para type="synopsis">Starts a local IoT Hub emulator in this process.</para>
-/// <para type="description">Starts the embedded IoT Hub emulator: MQTT over TLS, MQTT over WebSockets and the service REST API over
-/// HTTPS, service-side AMQP over TLS, and DPS over MQTT/TLS, all on the loopback address and on ports the system chooses unless given. Returns the emulator
-/// object with its host name, ports, the CA certificate file clients must trust, and the owner connection string (hidden from
-/// the default view). With -DataPath, devices, twins and undelivered cloud-to-device messages survive a restart.
-/// The emulator runs until Stop-IoTHubEmulator or until the PowerShell process exits (SIGTERM and SIGHUP included: its
-/// temporary folder, CA key included, is deleted then too). With -Wait it serves until Ctrl+C; with -EndpointPath it
-/// writes its endpoints, CA path and owner connection string to a JSON file (owner-only) for later steps of a CI job.</para>
+/// <para type="description">Starts the embedded IoT Hub emulator: MQTT over TLS, MQTT over WebSockets and the service REST API over HTTPS, service-side AMQP over TLS,
+/// and DPS over MQTT/TLS, all on the loopback address and on ports the system chooses unless given. Returns the emulator object with its host
+/// name, ports, the CA certificate file clients must trust, and the owner connection string (hidden from the default view). With -DataPath,
+/// devices, twins and undelivered cloud-to-device messages survive a restart. The emulator runs until Stop-IoTHubEmulator or until the
+/// PowerShell process exits (SIGTERM and SIGHUP included: its temporary folder, CA key included, is deleted then too). With -Wait it serves
+/// until Ctrl+C; with -EndpointPath it writes its endpoints, CA path and owner connection string to a JSON file (owner-only) for later steps of
+/// a CI job.</para>
 /// </summary>
 [Cmdlet(VerbsLifecycle.Start, "IoTHubEmulator", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(IoTHubEmulator))]
@@ -114,11 +114,8 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
 
     protected override void EndProcessing()
     {
-        if (!IPAddress.TryParse(ListenAddress, out var address))
-        {
-            ThrowTerminatingError(InvalidArgument("EmulatorListenAddressInvalid", $"'{ListenAddress}' is not an IP address.", "Pass an address such as 127.0.0.1 or ::1.", ListenAddress));
-            return;
-        }
+        var address = Terminating(() => IPAddress.TryParse(ListenAddress, out var parsed) ? parsed
+            : throw InvalidArgument(ErrorIds.EmulatorListenAddressInvalid, $"'{ListenAddress}' is not an IP address.", "Pass an address such as 127.0.0.1 or ::1.", ListenAddress));
 
         var ports = (MqttTlsPort == 0 ? "ports the system chooses" : $"MQTT/TLS port {MqttTlsPort}") + (Tier is null ? string.Empty : $", {Tier} x{Units}");
         if (!ShouldProcess($"IoT Hub emulator {HostName} on {address} ({ports}{(DataPath is null ? string.Empty : ", data in " + DataPath)})", "Start"))
@@ -126,87 +123,26 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
             return;
         }
 
-        var logging = true;
         var options = new IoTHubEmulatorOptions
         {
-            HostName = HostName,
-            ListenAddress = address,
-            MqttTlsPort = MqttTlsPort,
-            MqttPort = MqttPort ?? -1,
-            HttpsPort = HttpsPort,
-            DpsPort = DpsPort,
-            AmqpPort = AmqpPort,
-            DataPath = DataPath is null ? null : GetUnresolvedProviderPathFromPSPath(DataPath),
-            Persist = DataPath is not null,
-            CertificatePath = CertificatePath is null ? null : GetUnresolvedProviderPathFromPSPath(CertificatePath),
-            CertificatePassword = CertificatePassword,
-            OwnerKey = OwnerKey,
-            IdScope = IdScope,
-            ServiceRequestsPerSecond = ServiceRequestsPerSecond,
-            Tier = Tier is null ? null : Enum.Parse<IoTHubTier>(Tier, ignoreCase: true),
-            Units = Units,
-            Log = (level, line) =>
-            {
-                if (Volatile.Read(ref logging))
-                {
-                    VerboseSink($"{level}: {line}");
-                }
-            },
+            HostName = HostName, ListenAddress = address, MqttTlsPort = MqttTlsPort, MqttPort = MqttPort ?? -1, HttpsPort = HttpsPort, DpsPort = DpsPort, AmqpPort = AmqpPort,
+            DataPath = PathOrNull(DataPath), Persist = DataPath is not null, CertificatePath = PathOrNull(CertificatePath), CertificatePassword = CertificatePassword,
+            OwnerKey = OwnerKey, IdScope = IdScope, ServiceRequestsPerSecond = ServiceRequestsPerSecond, Tier = Tier is null ? null : Enum.Parse<IoTHubTier>(Tier, true), Units = Units,
         };
-
-        IoTHubEmulator? emulator = null;
-        var progress = new ProgressRecord(0x4548, "Start-IoTHubEmulator", $"Starting the IoT Hub emulator {HostName}");
-        try
-        {
-            WriteProgress(progress);
-            emulator = Run(token => IoTHubEmulator.StartAsync(options, token));
-        }
-        catch (Exception ex) when (ErrorMapper.IsMappable(ex))
-        {
-            ThrowTerminatingError(ex, HostName);
-        }
-        finally
-        {
-            Volatile.Write(ref logging, false); // later log lines have no pipeline to go to
-        }
-
-        progress.RecordType = ProgressRecordType.Completed;
-        WriteProgress(progress);
-
-        EmulatorSession.Add(emulator!);
-        string? endpointFile = null;
+        var emulator = Terminating(() => RunWithProgress(0x4548, "Start-IoTHubEmulator", $"Starting the IoT Hub emulator {HostName}",
+            token => EmulatorSession.StartAsync(options, VerboseSink, token)), HostName);
         if (EndpointPath is not null)
         {
-            endpointFile = GetUnresolvedProviderPathFromPSPath(EndpointPath);
-            try
-            {
-                EmulatorEndpoints.Write(emulator!, endpointFile);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                EmulatorSession.Stop(emulator!);
-                ThrowTerminatingError(new IoTHubMqttException("EmulatorEndpointFileFailed", IoTHubErrorKind.WriteError,
-                    $"The endpoint file '{endpointFile}' could not be written: {ex.Message}", "Pass a path in a folder you can write to.", endpointFile));
-                return;
-            }
-
-            EmulatorSession.DeleteOnStop(emulator!, endpointFile);
+            Terminating(() => EmulatorSession.PublishEndpoints(emulator, GetUnresolvedProviderPathFromPSPath(EndpointPath)));
         }
 
         WriteObject(emulator);
-        if (!Wait)
+        if (Wait)
         {
-            return;
-        }
-
-        WriteVerbose($"Serving {emulator} until Ctrl+C (or SIGTERM).");
-        try
-        {
-            StopToken.WaitHandle.WaitOne();
-        }
-        finally
-        {
-            EmulatorSession.Stop(emulator!);
+            WriteVerbose($"Serving {emulator} until Ctrl+C (or SIGTERM).");
+            EmulatorSession.ServeUntil(emulator, StopToken);
         }
     }
+
+    private string? PathOrNull(string? path) => path is null ? null : GetUnresolvedProviderPathFromPSPath(path);
 }

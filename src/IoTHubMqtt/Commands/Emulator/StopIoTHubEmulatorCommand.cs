@@ -27,7 +27,7 @@ public sealed class StopIoTHubEmulatorCommand : IoTHubCmdlet
         var emulator = Emulator ?? EmulatorSession.Last();
         if (emulator is null)
         {
-            WriteError(new IoTHubMqttException("EmulatorNotRunning", IoTHubErrorKind.NotFound,
+            WriteError(new IoTHubMqttException(ErrorIds.EmulatorNotRunning,
                 "No IoT Hub emulator started in this session is running.", "Start one with Start-IoTHubEmulator, or pass -Emulator."));
             return;
         }

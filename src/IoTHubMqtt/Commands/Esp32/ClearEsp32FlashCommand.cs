@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Core.Esp32;
 using IoTHubMqtt.Infrastructure;
 
@@ -34,7 +35,7 @@ public sealed class ClearEsp32FlashCommand : Esp32Cmdlet
         {
             if ((Offset is null) != (Length is null))
             {
-                throw InvalidArgument("Esp32RegionIncomplete", "-Offset and -Length go together.", "Give both to erase a region, or neither to erase the whole flash.");
+                throw InvalidArgument(ErrorIds.Esp32RegionIncomplete, "-Offset and -Length go together.", "Give both to erase a region, or neither to erase the whole flash.");
             }
 
             if (Offset is not null)

@@ -41,7 +41,7 @@ internal static class Esp32Confirmation
         {
             // The host failed to ask: pwsh -NonInteractive (PSInvalidOperationException), a host without a user interface
             // (HostException, NotSupportedException), the console host reading the answer from an input that has ended.
-            throw new IoTHubMqttException("Esp32ConfirmationRequired", IoTHubErrorKind.InvalidOperation,
+            throw new IoTHubMqttException(ErrorIds.Esp32ConfirmationRequired,
                 $"{action} on {target} must be confirmed, and this PowerShell cannot ask (it runs without an interactive console).",
                 "Add -Force (or -Confirm:$false) to confirm it in a script or CI job; -WhatIf shows what would be done.", target, ex);
         }

@@ -47,7 +47,7 @@ internal static class Esp32DeviceConfigurationReader
                 var name = Unwrap(entry.Key)?.ToString() ?? string.Empty;
                 if (!Keys.TryGetValue(name, out var key))
                 {
-                    throw Invalid("Esp32ConfigurationUnknownKey", $"-Configuration has an unknown key '{name}'.", $"Use {KeyList}.", name);
+                    throw Invalid(ErrorIds.Esp32ConfigurationUnknownKey, $"-Configuration has an unknown key '{name}'.", $"Use {KeyList}.", name);
                 }
 
                 values[key] = Unwrap(entry.Value);
@@ -55,7 +55,7 @@ internal static class Esp32DeviceConfigurationReader
         }
         else if (value is string or null || value.GetType().IsPrimitive)
         {
-            throw Invalid("Esp32ConfigurationInvalid", "-Configuration takes a hashtable or an object with configuration properties.", $"Use @{{ WifiSsid = 'lab'; WifiPassword = $password; ConnectionString = $cs }} with {KeyList}.", null);
+            throw Invalid(ErrorIds.Esp32ConfigurationInvalid, "-Configuration takes a hashtable or an object with configuration properties.", $"Use @{{ WifiSsid = 'lab'; WifiPassword = $password; ConnectionString = $cs }} with {KeyList}.", null);
         }
         else
         {
@@ -75,12 +75,12 @@ internal static class Esp32DeviceConfigurationReader
         {
             if (credentialValue is not PSCredential credential)
             {
-                throw Invalid("Esp32ConfigurationInvalid", "WifiCredential must be a PSCredential (user name = SSID).", "Use Get-Credential -UserName <ssid>, or WifiSsid and WifiPassword.", "WifiCredential");
+                throw Invalid(ErrorIds.Esp32ConfigurationInvalid, "WifiCredential must be a PSCredential (user name = SSID).", "Use Get-Credential -UserName <ssid>, or WifiSsid and WifiPassword.", "WifiCredential");
             }
 
             if (ssid is not null || password is not null)
             {
-                throw Invalid("Esp32ConfigurationInvalid", "Give WifiCredential or WifiSsid/WifiPassword, not both.", null, "WifiCredential");
+                throw Invalid(ErrorIds.Esp32ConfigurationInvalid, "Give WifiCredential or WifiSsid/WifiPassword, not both.", null, "WifiCredential");
             }
 
             ssid = credential.UserName;
@@ -99,7 +99,7 @@ internal static class Esp32DeviceConfigurationReader
                 var path = resolvePath(caText);
                 if (!File.Exists(path))
                 {
-                    throw new IoTHubMqttException("Esp32ConfigurationCaNotFound", IoTHubErrorKind.NotFound, $"The CA certificate file '{caText}' does not exist.", "Give the path of a PEM file, or the PEM text.", caText);
+                    throw new IoTHubMqttException(ErrorIds.Esp32ConfigurationCaNotFound, $"The CA certificate file '{caText}' does not exist.", "Give the path of a PEM file, or the PEM text.", caText);
                 }
 
                 ca = File.ReadAllText(path);
@@ -108,7 +108,7 @@ internal static class Esp32DeviceConfigurationReader
 
         var configuration = new DeviceConfiguration
         {
-            WifiSsid = ssid ?? throw Invalid("DeviceConfigurationInvalidSsid", "-Configuration has no WifiSsid.", "Add WifiSsid (and WifiPassword) or WifiCredential.", "WifiSsid"),
+            WifiSsid = ssid ?? throw Invalid(ErrorIds.DeviceConfigurationInvalidSsid, "-Configuration has no WifiSsid.", "Add WifiSsid (and WifiPassword) or WifiCredential.", "WifiSsid"),
             WifiPassword = password ?? string.Empty,
             ConnectionString = Secret(values, "ConnectionString"),
             DpsIdScope = Text(values, "IdScope"),
@@ -121,7 +121,7 @@ internal static class Esp32DeviceConfigurationReader
         };
         if (configuration.DpsIdScope is null && (configuration.DpsRegistrationId is not null || configuration.DpsSymmetricKey is not null) && configuration.ConnectionString is null)
         {
-            throw Invalid("DeviceConfigurationInvalidIdScope", "RegistrationId and SymmetricKey need the DPS IdScope.", "Add IdScope.", "IdScope");
+            throw Invalid(ErrorIds.DeviceConfigurationInvalidIdScope, "RegistrationId and SymmetricKey need the DPS IdScope.", "Add IdScope.", "IdScope");
         }
 
         configuration.Validate();
@@ -134,7 +134,7 @@ internal static class Esp32DeviceConfigurationReader
     {
         null => null,
         string s => s.Length == 0 ? null : s,
-        SecureString or PSCredential => throw Invalid("Esp32ConfigurationInvalid", $"{key} is not a secret; give it as text.", null, key),
+        SecureString or PSCredential => throw Invalid(ErrorIds.Esp32ConfigurationInvalid, $"{key} is not a secret; give it as text.", null, key),
         var other => Convert.ToString(other, CultureInfo.InvariantCulture),
     };
 
@@ -144,7 +144,7 @@ internal static class Esp32DeviceConfigurationReader
         SecureString secure => new NetworkCredential(string.Empty, secure).Password,
         PSCredential credential => credential.GetNetworkCredential().Password,
         string s => s.Length == 0 ? null : s,
-        _ => throw Invalid("Esp32ConfigurationInvalid", $"{key} must be a string or a SecureString.", null, key),
+        _ => throw Invalid(ErrorIds.Esp32ConfigurationInvalid, $"{key} must be a string or a SecureString.", null, key),
     };
 
     private static int? Number(Dictionary<string, object?> values, string key)
@@ -161,10 +161,10 @@ internal static class Esp32DeviceConfigurationReader
         }
         catch (PSInvalidCastException)
         {
-            throw Invalid("Esp32ConfigurationInvalid", $"{key} must be a whole number.", null, key);
+            throw Invalid(ErrorIds.Esp32ConfigurationInvalid, $"{key} must be a whole number.", null, key);
         }
     }
 
     private static IoTHubMqttException Invalid(string errorId, string message, string? action, object? target) =>
-        new(errorId, IoTHubErrorKind.InvalidArgument, message, action, target);
+        new(errorId, message, action, target);
 }

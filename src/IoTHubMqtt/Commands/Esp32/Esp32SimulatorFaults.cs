@@ -31,7 +31,7 @@ internal static class Esp32SimulatorFaults
         }
         catch (Exception ex) when (ex is ArgumentException or PSInvalidCastException or FormatException)
         {
-            throw new IoTHubMqttException("Esp32SimulatorFaultInvalid", IoTHubErrorKind.InvalidArgument,
+            throw new IoTHubMqttException(ErrorIds.Esp32SimulatorFaultInvalid,
                 $"-Fault @{{{string.Join("; ", values.Select(v => $"{v.Key}={v.Value}"))}}} is not a fault: {ex.Message}.",
                 "Use @{ Kind = 'DropResponse'; Command = 'FLASH_DEFL_DATA'; Occurrence = 2 } (Kind: " + string.Join(", ", Enum.GetNames<SimulatorFaultKind>()) + ").", null, ex);
         }

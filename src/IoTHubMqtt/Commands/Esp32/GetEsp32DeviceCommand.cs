@@ -48,7 +48,7 @@ public sealed class GetEsp32DeviceCommand : IoTHubCmdlet
         var candidates = Esp32PortEnumerator.Enumerate();
         if (candidates.Count == 0)
         {
-            WriteError(new IoTHubMqttException("Esp32NoDeviceFound", IoTHubErrorKind.NotFound,
+            WriteError(new IoTHubMqttException(ErrorIds.Esp32NoDeviceFound,
                 "No serial port with an ESP32 USB bridge (Espressif USB, CP210x, CH340, FTDI) was found.",
                 "Connect the board with a data cable; on Linux check that the driver created /dev/ttyUSB* or /dev/ttyACM*; or pass -Port."));
             return;

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Globalization;
 using System.Management.Automation;
+using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Esp32.Simulator;
 using IoTHubMqtt.Infrastructure;
 
@@ -75,7 +76,7 @@ public sealed class StartEsp32SimulatorCommand : IoTHubCmdlet
     {
         if (Chip == Esp32ChipName.Auto)
         {
-            ThrowTerminatingError(InvalidArgument("Esp32SimulatorChipRequired", "-Chip Auto is not a chip to simulate.", "Use -Chip Esp32, Esp32S2, Esp32S3, Esp32C3, Esp32C6 or Esp32H2."), Chip);
+            ThrowTerminatingError(InvalidArgument(ErrorIds.Esp32SimulatorChipRequired, "-Chip Auto is not a chip to simulate.", "Use -Chip Esp32, Esp32S2, Esp32S3, Esp32C3, Esp32C6 or Esp32H2."), Chip);
             return;
         }
 
@@ -101,7 +102,7 @@ public sealed class StartEsp32SimulatorCommand : IoTHubCmdlet
 
         if (Pty && SimulatorServer.PtyUnsupportedReason is { } reason)
         {
-            ThrowTerminatingError(new Core.Errors.IoTHubMqttException("Esp32SimulatorPtyNotSupported", Core.Errors.IoTHubErrorKind.NotImplemented,
+            ThrowTerminatingError(new Core.Errors.IoTHubMqttException(ErrorIds.Esp32SimulatorPtyNotSupported,
                 reason, "Use the simulator's socket:// port (without -Pty), or run on Linux."), null);
             return;
         }
@@ -123,7 +124,7 @@ public sealed class StartEsp32SimulatorCommand : IoTHubCmdlet
             }
             catch (Exception ex) when (devicePath is not null && ex is IOException or UnauthorizedAccessException)
             {
-                throw new Core.Errors.IoTHubMqttException("Esp32SimulatorDevicePathInvalid", Core.Errors.IoTHubErrorKind.InvalidArgument,
+                throw new Core.Errors.IoTHubMqttException(ErrorIds.Esp32SimulatorDevicePathInvalid,
                     $"The link to the pty cannot be made at '{devicePath}': {ex.Message}", "Give -DevicePath a path that does not exist yet, in a folder you can write to.", devicePath, ex);
             }
         });

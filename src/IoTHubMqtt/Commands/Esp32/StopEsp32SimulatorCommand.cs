@@ -27,7 +27,7 @@ public sealed class StopEsp32SimulatorCommand : IoTHubCmdlet
         var simulator = Simulator ?? Esp32SimulatorSession.Last();
         if (simulator is null)
         {
-            WriteError(new IoTHubMqttException("Esp32SimulatorNotRunning", IoTHubErrorKind.NotFound,
+            WriteError(new IoTHubMqttException(ErrorIds.Esp32SimulatorNotRunning,
                 "No ESP32 simulator started in this session is running.", "Start one with Start-Esp32Simulator, or pass -Simulator."));
             return;
         }

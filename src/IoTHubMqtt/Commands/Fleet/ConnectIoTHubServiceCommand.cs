@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Core.Service;
 using IoTHubMqtt.Emulator;
 using IoTHubMqtt.Infrastructure;
@@ -49,7 +50,7 @@ public sealed class ConnectIoTHubServiceCommand : IoTHubCmdlet
     {
         if (TokenTimeToLive < TimeSpan.FromSeconds(10))
         {
-            ThrowTerminatingError(InvalidArgument("TimeToLiveTooShort", "-TokenTimeToLive must be at least 10 seconds.", null, "TokenTimeToLive"));
+            ThrowTerminatingError(InvalidArgument(ErrorIds.TimeToLiveTooShort, "-TokenTimeToLive must be at least 10 seconds.", null, "TokenTimeToLive"));
         }
 
         IoTHubServiceConnection? connection = null;

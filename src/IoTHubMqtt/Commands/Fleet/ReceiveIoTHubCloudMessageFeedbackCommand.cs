@@ -137,7 +137,7 @@ public sealed class ReceiveIoTHubCloudMessageFeedbackCommand : ServiceCmdlet
 
         if (wanted > 0 && received < wanted)
         {
-            WriteError(new IoTHubMqttException("CloudMessageFeedbackTimedOut", IoTHubErrorKind.Timeout,
+            WriteError(new IoTHubMqttException(ErrorIds.CloudMessageFeedbackTimedOut,
                 $"{received} of {wanted} feedback record(s) arrived within {Timeout} s.",
                 "The device may not have received the message yet: wait longer with -Timeout. Feedback comes only for messages sent with -Ack.", null));
         }

@@ -107,7 +107,7 @@ public sealed class RegisterIoTHubDeviceCommand : IoTHubCmdlet
             };
             options.DeviceKey(); // validates id, scope and key now, in input order
         }
-        catch (IoTHubMqttException ex) when (ex.ErrorId is "KeyNotBase64" or "KeyEmpty" or "InvalidIdScope" or "CaCertificateInvalid")
+        catch (IoTHubMqttException ex) when (ex.ErrorId is ErrorIds.KeyNotBase64 or ErrorIds.KeyEmpty or ErrorIds.InvalidIdScope or ErrorIds.CaCertificateInvalid)
         {
             ThrowTerminatingError(ex, ex.Target);
             return;

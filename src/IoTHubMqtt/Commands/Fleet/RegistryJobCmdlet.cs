@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Core.Service.Registry;
 using IoTHubMqtt.Infrastructure;
 
@@ -34,14 +35,14 @@ public abstract class RegistryJobCmdlet : ServiceCmdlet
     {
         if ((StorageConnectionString is null) == (ContainerUri is null))
         {
-            ThrowTerminatingError(InvalidArgument(StorageConnectionString is null ? "StorageMissing" : "StorageConflict",
+            ThrowTerminatingError(InvalidArgument(StorageConnectionString is null ? ErrorIds.StorageMissing : ErrorIds.StorageConflict,
                 "Name the blob container for the device files with -StorageConnectionString (and -Container), or with -ContainerUri (a SAS URI), not both.",
                 "Pass a storage account connection string, or a container SAS URI."));
         }
 
         if (ContainerUri is not null && !Uri.TryCreate(ContainerUri, UriKind.Absolute, out _))
         {
-            ThrowTerminatingError(InvalidArgument("StorageUriInvalid", "-ContainerUri is not an absolute URI.", "Pass the container's SAS URI, such as https://account.blob.core.windows.net/devices?sv=…&sig=…."));
+            ThrowTerminatingError(InvalidArgument(ErrorIds.StorageUriInvalid, "-ContainerUri is not an absolute URI.", "Pass the container's SAS URI, such as https://account.blob.core.windows.net/devices?sv=…&sig=…."));
         }
 
         DeviceBlobContainer? container = null;

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Management.Automation;
 using System.Text;
 using IoTHubMqtt.Completion;
+using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Core.Service;
 using IoTHubMqtt.Infrastructure;
 
@@ -62,7 +63,7 @@ public sealed class SendIoTHubCloudMessageCommand : ServiceCmdlet
         base.BeginProcessing();
         if (TimeToLive is { } ttl && ttl <= TimeSpan.Zero)
         {
-            ThrowTerminatingError(InvalidArgument("TimeToLiveNotPositive", "-TimeToLive must be greater than zero.", null, "TimeToLive"));
+            ThrowTerminatingError(InvalidArgument(ErrorIds.TimeToLiveNotPositive, "-TimeToLive must be greater than zero.", null, "TimeToLive"));
         }
 
         var value = Message is PSObject pso ? pso.BaseObject : Message;
@@ -114,7 +115,7 @@ public sealed class SendIoTHubCloudMessageCommand : ServiceCmdlet
         catch (Exception ex) when (ErrorMapper.IsMappable(ex))
         {
             // Failures of the connection itself would fail every other device too.
-            if ((ex as Core.Errors.IoTHubMqttException ?? ex.InnerException as Core.Errors.IoTHubMqttException) is { ErrorId: "IoTHubUnauthorized" or "IoTHubConnectionFailed" or "TlsAuthenticationFailed" or "AmqpNotAvailable" })
+            if ((ex as Core.Errors.IoTHubMqttException ?? ex.InnerException as Core.Errors.IoTHubMqttException) is { ErrorId: ErrorIds.IoTHubUnauthorized or ErrorIds.IoTHubConnectionFailed or ErrorIds.TlsAuthenticationFailed or ErrorIds.AmqpNotAvailable })
             {
                 ThrowTerminatingError(ex, DeviceId);
             }

@@ -48,7 +48,7 @@ public abstract class ServiceCmdlet : IoTHubCmdlet
         {
             if (Connection is not null)
             {
-                ThrowTerminatingError(InvalidArgument("ServiceConnectionConflict", "Pass either -Connection or -ConnectionString, not both.", null, "ConnectionString"));
+                ThrowTerminatingError(InvalidArgument(ErrorIds.ServiceConnectionConflict, "Pass either -Connection or -ConnectionString, not both.", null, "ConnectionString"));
             }
 
             Terminating(() =>
@@ -70,7 +70,7 @@ public abstract class ServiceCmdlet : IoTHubCmdlet
             active = Connection ?? DefaultServiceConnection.Current;
             if (active is null)
             {
-                ThrowTerminatingError(new IoTHubMqttException("NoServiceConnection", IoTHubErrorKind.InvalidOperation,
+                ThrowTerminatingError(new IoTHubMqttException(ErrorIds.NoServiceConnection,
                     "There is no service connection.", "Run Connect-IoTHubService first, or pass -Connection or -ConnectionString."));
             }
         }

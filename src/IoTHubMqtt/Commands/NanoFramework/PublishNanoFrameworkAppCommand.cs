@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Core.NanoFramework;
 using IoTHubMqtt.Infrastructure;
 
@@ -52,7 +53,7 @@ public sealed class PublishNanoFrameworkAppCommand : IoTHubCmdlet
         DeploymentImage? image = null;
         if (inputs.Count > 1 && inputs.Any(Directory.Exists))
         {
-            ThrowTerminatingError(InvalidArgument("NanoFrameworkMixedInput", "Give one folder, or .pe files, not both.", "Pass the bin folder alone, or only .pe files."));
+            ThrowTerminatingError(InvalidArgument(ErrorIds.NanoFrameworkMixedInput, "Give one folder, or .pe files, not both.", "Pass the bin folder alone, or only .pe files."));
         }
 
         Terminating(() => image = inputs.Count == 1
@@ -82,7 +83,7 @@ public sealed class PublishNanoFrameworkAppCommand : IoTHubCmdlet
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                throw new Core.Errors.IoTHubMqttException("DeploymentImageWriteFailed", Core.Errors.IoTHubErrorKind.WriteError,
+                throw new Core.Errors.IoTHubMqttException(ErrorIds.DeploymentImageWriteFailed,
                     $"Could not write '{output}': {ex.Message}", "Check the folder exists and is writable.", output, ex);
             }
         }, output);
@@ -97,7 +98,7 @@ public sealed class PublishNanoFrameworkAppCommand : IoTHubCmdlet
     {
         if (!File.Exists(path))
         {
-            throw new Core.Errors.IoTHubMqttException("NanoFrameworkPathNotFound", Core.Errors.IoTHubErrorKind.NotFound,
+            throw new Core.Errors.IoTHubMqttException(ErrorIds.NanoFrameworkPathNotFound,
                 $"'{path}' does not exist.", "Pass the app's .pe files.", path);
         }
 

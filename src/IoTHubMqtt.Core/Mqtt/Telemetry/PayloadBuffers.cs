@@ -1,15 +1,15 @@
 using System.Collections.Concurrent;
 using System.Numerics;
 
-namespace IoTHubMqtt.Commands.Device;
+namespace IoTHubMqtt.Core.Mqtt;
 
 /// <summary>
-/// Buffers for the UTF-8 bodies Send-IoTHubMessage encodes, given back once the hub has acknowledged their message
+/// Buffers for the UTF-8 bodies of telemetry messages (Send-IoTHubMessage), given back once the hub has acknowledged their message
 /// and reused by the next ones (in this call or another, on any connection of the session): a stream of large
 /// messages then allocates and clears no new memory a message. Sizes are powers of two from 4 KB; smaller bodies get
 /// arrays of their own. At most <see cref="KeptBytes"/> are kept for reuse. Safe from any thread.
 /// </summary>
-internal static class PayloadBuffers
+public static class PayloadBuffers
 {
     /// <summary>Bodies below this many bytes are not pooled: allocating them costs less than the bookkeeping.</summary>
     public const int PooledFrom = 4 * 1024;
@@ -42,10 +42,10 @@ internal static class PayloadBuffers
         return new byte[1 << shift];
     }
 
-    /// <summary>Takes a buffer back for reuse; its message must be finished (acknowledged or given up).</summary>
-    public static void Return(byte[] buffer)
+    /// <summary>Takes a buffer back for reuse (null: nothing to take); its message must be finished (acknowledged or given up).</summary>
+    public static void Return(byte[]? buffer)
     {
-        if (buffer.Length < PooledFrom || !BitOperations.IsPow2(buffer.Length))
+        if (buffer is null || buffer.Length < PooledFrom || !BitOperations.IsPow2(buffer.Length))
         {
             return;
         }
