@@ -38,17 +38,15 @@ public sealed class TlsAcceptorTests : IDisposable
     public async Task Https_NegotiatesHttp11_ServesTheHubCertificate_AndCarriesData()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
-        using var server = await listener.AcceptSocketAsync(ct);
-        await using var clientTls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
+        using var pair = await ConnectAsync(ct);
+        await using var clientTls = new SslStream(pair.Client.GetStream(), false, (_, _, _, _) => true);
         var clientSide = clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
             TargetHost = "localhost",
             ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
         }, ct);
 
-        await using var accepted = await acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: false), server.RemoteEndPoint, TlsProfile.Https, ct).WaitAsync(HangGuard, ct);
+        await using var accepted = await acceptor.AcceptAsync(new NetworkStream(pair.Server, ownsSocket: false), pair.Server.RemoteEndPoint, TlsProfile.Https, ct).WaitAsync(HangGuard, ct);
         await clientSide.WaitAsync(HangGuard, ct);
 
         Assert.NotNull(accepted);
@@ -66,17 +64,15 @@ public sealed class TlsAcceptorTests : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         using var deviceCertificate = SelfSigned("CN=device-x509", serverAuth: false);
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
-        using var server = await listener.AcceptSocketAsync(ct);
-        await using var clientTls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
+        using var pair = await ConnectAsync(ct);
+        await using var clientTls = new SslStream(pair.Client.GetStream(), false, (_, _, _, _) => true);
         var clientSide = clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
             TargetHost = "localhost",
             ClientCertificates = [deviceCertificate],
         }, ct);
 
-        await using var accepted = await acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: false), server.RemoteEndPoint, TlsProfile.Mqtt, ct).WaitAsync(HangGuard, ct);
+        await using var accepted = await acceptor.AcceptAsync(new NetworkStream(pair.Server, ownsSocket: false), pair.Server.RemoteEndPoint, TlsProfile.Mqtt, ct).WaitAsync(HangGuard, ct);
         await clientSide.WaitAsync(HangGuard, ct);
 
         Assert.NotNull(accepted);
@@ -87,13 +83,11 @@ public sealed class TlsAcceptorTests : IDisposable
     public async Task Mqtt_WithoutAClientCertificate_IsAcceptedToo()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
-        using var server = await listener.AcceptSocketAsync(ct);
-        await using var clientTls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
+        using var pair = await ConnectAsync(ct);
+        await using var clientTls = new SslStream(pair.Client.GetStream(), false, (_, _, _, _) => true);
         var clientSide = clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost" }, ct);
 
-        await using var accepted = await acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: false), server.RemoteEndPoint, TlsProfile.Mqtt, ct).WaitAsync(HangGuard, ct);
+        await using var accepted = await acceptor.AcceptAsync(new NetworkStream(pair.Server, ownsSocket: false), pair.Server.RemoteEndPoint, TlsProfile.Mqtt, ct).WaitAsync(HangGuard, ct);
         await clientSide.WaitAsync(HangGuard, ct);
 
         Assert.NotNull(accepted);
@@ -104,15 +98,13 @@ public sealed class TlsAcceptorTests : IDisposable
     public async Task NotTls_IsClosedAndLogged_NotThrown()
     {
         var ct = TestContext.Current.CancellationToken;
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
-        using var server = await listener.AcceptSocketAsync(ct);
-        await client.GetStream().WriteAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray(), ct);
+        using var pair = await ConnectAsync(ct);
+        await pair.Client.GetStream().WriteAsync("GET / HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray(), ct);
 
-        var accepted = await acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: true), server.RemoteEndPoint, TlsProfile.Amqp, ct).WaitAsync(HangGuard, ct);
+        var accepted = await acceptor.AcceptAsync(new NetworkStream(pair.Server, ownsSocket: true), pair.Server.RemoteEndPoint, TlsProfile.Amqp, ct).WaitAsync(HangGuard, ct);
 
         Assert.Null(accepted);
-        Assert.Equal(0, await ReadToEndAsync(client.GetStream(), ct));
+        Assert.Equal(0, await ReadToEndAsync(pair.Client.GetStream(), ct));
         Assert.Contains(log, line => line.StartsWith("[Verbose] AMQP: TLS handshake from 127.0.0.1:", StringComparison.Ordinal) && line.Contains("failed (", StringComparison.Ordinal));
     }
 
@@ -121,14 +113,12 @@ public sealed class TlsAcceptorTests : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         var quick = TlsProfile.Mqtt with { Name = "quick", HandshakeTimeout = TimeSpan.FromMilliseconds(200) };
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
-        using var server = await listener.AcceptSocketAsync(ct);
+        using var pair = await ConnectAsync(ct);
 
-        var accepted = await acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: true), server.RemoteEndPoint, quick, ct).WaitAsync(HangGuard, ct);
+        var accepted = await acceptor.AcceptAsync(new NetworkStream(pair.Server, ownsSocket: true), pair.Server.RemoteEndPoint, quick, ct).WaitAsync(HangGuard, ct);
 
         Assert.Null(accepted);
-        Assert.Equal(0, await ReadToEndAsync(client.GetStream(), ct));
+        Assert.Equal(0, await ReadToEndAsync(pair.Client.GetStream(), ct));
         Assert.Contains(log, line => line.Contains("quick: TLS handshake from", StringComparison.Ordinal) && line.Contains("no handshake within 0.2 s", StringComparison.Ordinal));
     }
 
@@ -137,10 +127,8 @@ public sealed class TlsAcceptorTests : IDisposable
     {
         var ct = TestContext.Current.CancellationToken;
         using var stopping = new CancellationTokenSource();
-        using var client = new TcpClient();
-        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
-        using var server = await listener.AcceptSocketAsync(ct);
-        var accepting = acceptor.AcceptAsync(new NetworkStream(server, ownsSocket: true), server.RemoteEndPoint, TlsProfile.Https, stopping.Token);
+        using var pair = await ConnectAsync(ct);
+        var accepting = acceptor.AcceptAsync(new NetworkStream(pair.Server, ownsSocket: true), pair.Server.RemoteEndPoint, TlsProfile.Https, stopping.Token);
 
         await stopping.CancelAsync();
 
@@ -149,6 +137,14 @@ public sealed class TlsAcceptorTests : IDisposable
     }
 
     private int Port => ((IPEndPoint)listener.LocalEndpoint).Port;
+
+    /// <summary>A loopback TCP connection: the client's end and the server's accepted socket.</summary>
+    private async Task<Pair> ConnectAsync(CancellationToken ct)
+    {
+        var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Port, ct);
+        return new Pair(client, await listener.AcceptSocketAsync(ct));
+    }
 
     private static async Task<int> ReadToEndAsync(NetworkStream stream, CancellationToken ct)
     {
@@ -182,5 +178,14 @@ public sealed class TlsAcceptorTests : IDisposable
 
         using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
         return X509CertificateLoader.LoadPkcs12(created.Export(X509ContentType.Pfx), null);
+    }
+
+    private sealed record Pair(TcpClient Client, Socket Server) : IDisposable
+    {
+        public void Dispose()
+        {
+            Client.Dispose();
+            Server.Dispose();
+        }
     }
 }
