@@ -51,7 +51,14 @@ function Invoke-Build {
 }
 
 function Invoke-Test {
-    Invoke-Dotnet test --solution (Join-Path $root 'IoTHubMqtt.sln') -c $Configuration
+    # The README's test command, run in the repository root (with -c when not the default Debug).
+    Push-Location $root
+    try {
+        if ($Configuration -eq 'Debug') { Invoke-Dotnet test } else { Invoke-Dotnet test -c $Configuration }
+    }
+    finally {
+        Pop-Location
+    }
 }
 
 function Invoke-Package {

@@ -48,6 +48,14 @@ Describe 'Device registry' -Tags 'CI' {
         $created.Action | Should -Be @('Created', 'Created', 'Created')
     }
 
+    It 'creates devices from bare device ids in the pipeline' {
+        $prefix = New-TestId 'ids'
+        $created = "$prefix-a", "$prefix-b" | New-IoTHubDevice
+        $created.DeviceId | Should -Be @("$prefix-a", "$prefix-b")
+        $created.Action | Should -Be @('Created', 'Created')
+        ("$prefix-a", "$prefix-b" | Remove-IoTHubDevice -PassThru -Confirm:$false).DeviceId | Should -Be @("$prefix-a", "$prefix-b")
+    }
+
     It 'is idempotent: a re-run returns the existing devices with their keys, -Force updates them' {
         $id = New-TestId 'again'
         $first = New-IoTHubDevice -DeviceId $id
@@ -130,9 +138,10 @@ Describe 'Methods and desired properties' -Tags 'CI' {
         Register-IoTHubMethod -Name double -ScriptBlock { @{ value = $_.Payload.value * 2 } }
         $job = Invoke-IoTHubMethod -DeviceId $deviceId -Name double -Payload @{ value = 21 } -Timeout 30 -AsJob
         (Wait-IoTHubMethodCall -Timeout 30).Status | Should -Be 200
-        $result = Receive-Job $job -Wait
+        $result = Receive-Job $job -Wait -AutoRemoveJob
         $result.Status | Should -Be 200
         $result.Payload.value | Should -Be 42
+        Get-Job -Id $job.Id -ErrorAction SilentlyContinue | Should -BeNullOrEmpty -Because 'Receive-Job -AutoRemoveJob removes the job'
     }
 
     It 'reports a method call to an unknown device as DeviceNotFound' {

@@ -106,9 +106,9 @@ internal static class FleetBenchmark
     private static string DescribeCmdlet(string path) => path switch
     {
         "per-device" => "`New-IoTHubDevice -DeviceId` once a device",
-        "bulk" => "`… | New-IoTHubDevice` (bulk calls of 100)",
-        "import" => "`… | Import-IoTHubDevice` (import job)",
-        _ => "`… | Register-IoTHubDevice` (DPS)",
+        "bulk" => "`… \\| New-IoTHubDevice` (bulk calls of 100)",
+        "import" => "`… \\| Import-IoTHubDevice` (import job)",
+        _ => "`… \\| Register-IoTHubDevice` (DPS)",
     };
 
     /// <summary>One path through the module's cmdlets in a new host process; the emulator is started in it, outside the timing.</summary>

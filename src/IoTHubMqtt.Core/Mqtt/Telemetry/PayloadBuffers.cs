@@ -18,7 +18,9 @@ public static class PayloadBuffers
     public const long KeptBytes = 32L * 1024 * 1024;
 
     private const int MinimumShift = 12;
-    private static readonly ConcurrentBag<byte[]>[] Sizes = Enumerable.Range(0, 8).Select(_ => new ConcurrentBag<byte[]>()).ToArray();
+    // A queue, not a bag: a bag keeps a list a thread and a thread whose own list is empty searches every other thread's,
+    // which costs most when many runspaces send at once (a runspace pool, ForEach-Object -Parallel).
+    private static readonly ConcurrentQueue<byte[]>[] Sizes = Enumerable.Range(0, 8).Select(_ => new ConcurrentQueue<byte[]>()).ToArray();
     private static long kept;
 
     /// <summary>A buffer of at least <paramref name="length"/> bytes (exactly that many below <see cref="PooledFrom"/>).</summary>
@@ -31,7 +33,7 @@ public static class PayloadBuffers
 
         var shift = Math.Max(MinimumShift, 32 - BitOperations.LeadingZeroCount((uint)(length - 1)));
         var index = shift - MinimumShift;
-        if (index < Sizes.Length && Sizes[index].TryTake(out var buffer))
+        if (index < Sizes.Length && Sizes[index].TryDequeue(out var buffer))
         {
             Interlocked.Add(ref kept, -buffer.Length);
             return buffer;
@@ -51,7 +53,7 @@ public static class PayloadBuffers
         var index = BitOperations.Log2((uint)buffer.Length) - MinimumShift;
         if (index < Sizes.Length && Interlocked.Add(ref kept, buffer.Length) <= KeptBytes)
         {
-            Sizes[index].Add(buffer);
+            Sizes[index].Enqueue(buffer);
         }
         else if (index < Sizes.Length)
         {

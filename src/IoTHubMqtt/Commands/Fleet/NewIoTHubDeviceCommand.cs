@@ -15,8 +15,8 @@ public sealed class NewIoTHubDeviceCommand : RegistryWriterCmdlet
 {
     private int row;
 
-    /// <summary>The device id; from the pipeline by property name (DeviceId, Id, SerialNumber).</summary>
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    /// <summary>The device id; from the pipeline as a string, or by property name (DeviceId, Id, SerialNumber).</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("Id", "SerialNumber")]
     [AllowEmptyString]
     [AllowNull]
