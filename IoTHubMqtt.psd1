@@ -12,7 +12,6 @@
     # carries them; build.ps1 -Task Package writes them to out/help/).
     HelpInfoURI            = 'https://github.com/iothubmqtt/IoTHubMqtt/releases/latest/download/'
     FormatsToProcess       = @('IoTHubMqtt.format.ps1xml')
-    TypesToProcess         = @('IoTHubMqtt.types.ps1xml')
     CmdletsToExport        = @(
         'New-IoTHubSasToken'
         'ConvertFrom-IoTHubConnectionString'

@@ -27,14 +27,33 @@ public sealed class FormatTests
         }
     }
 
-    [Fact]
-    public void DefaultPropertySets_NeverListSecretProperties()
+    [Theory]
+    [InlineData("IoTHubMqtt.Core.Connection.IoTHubConnectionString")]
+    [InlineData("IoTHubMqtt.Commands.Credentials.DeviceKeyInfo")]
+    [InlineData("IoTHubMqtt.Emulator.IoTHubEmulator")]
+    [InlineData("IoTHubMqtt.Emulator.EmulatorDeviceCredentials")]
+    [InlineData("IoTHubMqtt.Commands.Fleet.IoTHubDevice")]
+    [InlineData("IoTHubMqtt.Commands.Fleet.IoTHubRegistration")]
+    [InlineData("IoTHubMqtt.Commands.Fleet.IoTHubServiceConnection")]
+    public void TypesThatHoldSecrets_HaveATableAndAListView(string typeName)
     {
-        var doc = XDocument.Load(Path.Combine(TestPaths.ModuleDirectory, "IoTHubMqtt.types.ps1xml"));
+        // Format-List without '*' shows a type's list view; with none it would show every property, keys included.
+        var doc = XDocument.Load(Path.Combine(TestPaths.ModuleDirectory, "IoTHubMqtt.format.ps1xml"));
+        var controls = doc.Descendants("View")
+            .Where(v => v.Element("ViewSelectedBy")?.Elements("TypeName").Any(t => t.Value.Trim() == typeName) == true)
+            .SelectMany(v => v.Elements().Select(e => e.Name.LocalName))
+            .ToList();
 
-        var names = doc.Descendants("ReferencedProperties").Elements("Name").Select(e => e.Value.Trim()).ToList();
+        Assert.Contains("TableControl", controls);
+        Assert.Contains("ListControl", controls);
+    }
 
-        Assert.NotEmpty(names);
-        Assert.DoesNotContain(names, name => SecretProperties.Contains(name, StringComparer.OrdinalIgnoreCase));
+    [Fact]
+    public void TheModuleExtendsNoTypes()
+    {
+        // Types come with the properties they show (MethodName and Name are both real properties), so Import-Module
+        // processes no types file: PowerShell rebuilds its type table for each module that brings one.
+        Assert.False(File.Exists(Path.Combine(TestPaths.ModuleDirectory, "IoTHubMqtt.types.ps1xml")));
+        Assert.DoesNotContain("TypesToProcess", File.ReadAllText(Path.Combine(TestPaths.ModuleDirectory, "IoTHubMqtt.psd1")), StringComparison.Ordinal);
     }
 }

@@ -105,16 +105,21 @@ public sealed class DeviceTransportCmdletTests : DeviceCmdletTestBase
         // The emulator closes the connection of a device over 50 messages a second, as IoT Hub does to a throttled
         // MQTT 3.1.1 device; the cmdlet's connection reconnects with growing pauses and sends what was not acknowledged.
         var result = Ps.Invoke("""
+            # -Timeout: how long the connection may stay down before sends fail; reconnecting on a loaded machine
+            # (a TLS handshake a try, with growing pauses) must not run into the default 30 s.
+            $throttledCs = $hub.CreateDevice('throttled-' + $deviceId).ConnectionString
+            $throttled = Connect-IoTHub -ConnectionString $throttledCs -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -Timeout 300 -NoDefault
             $hub.DeviceOperationsPerSecond = 50
-            1..150 | ForEach-Object { "t$_" } | Send-IoTHubMessage -PassThru
+            1..150 | ForEach-Object { "t$_" } | Send-IoTHubMessage -Connection $throttled -PassThru
             $hub.DeviceOperationsPerSecond = 0
-            $conn.ReconnectCount
-            """, timeout: TimeSpan.FromSeconds(120));
+            $throttled.ReconnectCount
+            $throttled | Disconnect-IoTHub -Confirm:$false
+            """, timeout: TimeSpan.FromMinutes(5));
 
         Assert.Empty(result.AllErrors);
         Assert.Equal(151, result.Output.Count);
         Assert.True((int)result.Output[150].BaseObject >= 1, "the hub never closed the connection: the fault did not apply");
-        var bodies = await Service.TelemetryBodiesAsync(DeviceId, 150, TimeSpan.FromSeconds(20));
+        var bodies = await Service.TelemetryBodiesAsync("throttled-" + DeviceId, 150, TimeSpan.FromSeconds(20));
         Assert.Empty(Enumerable.Range(1, 150).Select(i => $"t{i}").Except(bodies));
     }
 
@@ -126,7 +131,7 @@ public sealed class DeviceTransportCmdletTests : DeviceCmdletTestBase
             1..4 | ForEach-Object { Update-IoTHubTwin @{ "p$_" = $_ } } | ForEach-Object { $_.ReportedVersion }
             (Get-IoTHubTwin).Reported.p4
             $hub.DeviceOperationsPerSecond = 0
-            """, timeout: TimeSpan.FromSeconds(120));
+            """, timeout: TimeSpan.FromMinutes(5));
 
         Assert.Empty(result.AllErrors);
         Assert.Equal(5, result.Output.Count);

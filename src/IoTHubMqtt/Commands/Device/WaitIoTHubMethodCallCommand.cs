@@ -14,6 +14,9 @@ public sealed class IoTHubMethodCall
 
     public required string Name { get; init; }
 
+    /// <summary>The method's name again, under the name the service side's IoTHubMethodResult gives it.</summary>
+    public string MethodName => Name;
+
     public required string RequestId { get; init; }
 
     /// <summary>The request payload, parsed from JSON.</summary>

@@ -213,6 +213,9 @@ public sealed class IoTHubMethodResult
 
     public string MethodName { get; }
 
+    /// <summary>The method's name again, under the name the device side's IoTHubMethodCall gives it.</summary>
+    public string Name => MethodName;
+
     /// <summary>The status the device answered with (200 by convention for success).</summary>
     public int Status { get; }
 
