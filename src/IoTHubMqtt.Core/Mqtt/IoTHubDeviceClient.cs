@@ -107,6 +107,7 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
     {
         await session.DisposeAsync().ConfigureAwait(false);
         Close();
+        PayloadBuffers.Trim(); // what a burst of large messages left in the body pool goes back to the minimum
     }
 
     /// <summary>Sends one message and waits for the hub's acknowledgement (through <see cref="Telemetry"/>).</summary>

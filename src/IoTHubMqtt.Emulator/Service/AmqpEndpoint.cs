@@ -1,8 +1,6 @@
-using System.Globalization;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
 using System.Threading.Channels;
 using Amqp;
 using Amqp.Framing;
@@ -36,10 +34,9 @@ internal sealed partial class AmqpEndpoint : IDisposable
     private readonly SasAuthenticator authenticator;
     private readonly EmulatorLog log;
     private readonly TlsAcceptor tls;
-    private readonly TcpListener tcp;
+    private readonly SocketListener listener;
     private readonly AcceptedTransports saslTransports = new();
     private readonly AcceptedTransports plainTransports = new();
-    private readonly CancellationTokenSource stopping = new();
     private readonly RequestNode cbs;
     private readonly RequestNode management;
     private readonly ConsumerRegistry consumers = new();
@@ -58,16 +55,11 @@ internal sealed partial class AmqpEndpoint : IDisposable
         this.authenticator = authenticator;
         this.log = log;
         this.tls = tls;
-        tcp = new TcpListener(address, port);
-        if (address.Equals(System.Net.IPAddress.IPv6Any))
-        {
-            tcp.Server.DualMode = true;
-        }
+        listener = new SocketListener("AMQP", address, port, 512, RouteAsync, log);
 
         // Listening from here on, so port 0 takes the port the system chooses and reports it, with no window in which
         // another program could take a port probed as free.
-        tcp.Start();
-        Port = ((System.Net.IPEndPoint)tcp.LocalEndpoint).Port;
+        Port = listener.Bind();
 
         const string saslScheme = "iothub-emulator-sasl";
         const string plainScheme = "iothub-emulator-plain";
@@ -93,13 +85,12 @@ internal sealed partial class AmqpEndpoint : IDisposable
     public void Start()
     {
         host.Open();
-        _ = Task.Run(AcceptAsync);
+        listener.Start();
     }
 
     public void Dispose()
     {
-        stopping.Cancel();
-        tcp.Stop();
+        listener.Dispose();
         host.Close();
     }
 
@@ -151,45 +142,16 @@ internal sealed partial class AmqpEndpoint : IDisposable
         return dropped;
     }
 
-    private async Task AcceptAsync()
-    {
-        while (!stopping.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await tcp.AcceptSocketAsync(stopping.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
-            {
-                break;
-            }
-            catch (SocketException ex)
-            {
-                if (stopping.IsCancellationRequested)
-                {
-                    break;
-                }
-
-                log.Verbose($"AMQP accept failed: {ex.SocketErrorCode}.");
-                continue;
-            }
-
-            lock (sockets)
-            {
-                sockets.RemoveAll(s => s.SafeHandle.IsClosed);
-                sockets.Add(socket);
-            }
-
-            _ = Task.Run(() => RouteAsync(socket));
-        }
-    }
-
     /// <summary>Does the TLS handshake, reads the client's protocol header and hands the stream to the listener for it.</summary>
-    private async Task RouteAsync(Socket socket)
+    private async Task RouteAsync(Socket socket, CancellationToken listenerStopping)
     {
-        socket.NoDelay = true;
-        var stream = await tls.AcceptAsync(new NetworkStream(socket, ownsSocket: true), socket.RemoteEndPoint, TlsProfile.Amqp, stopping.Token).ConfigureAwait(false);
+        lock (sockets)
+        {
+            sockets.RemoveAll(s => s.SafeHandle.IsClosed);
+            sockets.Add(socket);
+        }
+
+        var stream = await tls.AcceptAsync(new NetworkStream(socket, ownsSocket: true), socket.RemoteEndPoint, TlsProfile.Amqp, listenerStopping).ConfigureAwait(false);
         if (stream is null)
         {
             return;
@@ -197,7 +159,7 @@ internal sealed partial class AmqpEndpoint : IDisposable
 
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(listenerStopping);
             timeout.CancelAfter(HandshakeTimeout);
             var header = new byte[8];
             await stream.ReadExactlyAsync(header, timeout.Token).ConfigureAwait(false);

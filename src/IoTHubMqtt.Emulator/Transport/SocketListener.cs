@@ -59,7 +59,10 @@ internal sealed class SocketListener : IDisposable
     public void Start()
     {
         Bind();
-        acceptLoop = Task.Run(AcceptLoopAsync);
+
+        // The token is taken here, not in the loop: Dispose may run before the loop's first step.
+        var token = stopping.Token;
+        acceptLoop = Task.Run(() => AcceptLoopAsync(token));
     }
 
     public async Task StopAsync()
@@ -84,9 +87,8 @@ internal sealed class SocketListener : IDisposable
         stopping.Dispose();
     }
 
-    private async Task AcceptLoopAsync()
+    private async Task AcceptLoopAsync(CancellationToken token)
     {
-        var token = stopping.Token;
         while (!token.IsCancellationRequested)
         {
             Socket socket;

@@ -106,13 +106,59 @@ internal sealed class SenderProcess : IAsyncDisposable
             long.Parse(parts[3], CultureInfo.InvariantCulture));
     }
 
-    /// <summary>The process's CPU time so far (user and system).</summary>
+    /// <summary>
+    /// The CPU time (user and system) so far of the process and, on Linux, of every process it started (a pwsh run by
+    /// `dotnet tool run` is a child of the dotnet host).
+    /// </summary>
     public TimeSpan CpuTime
     {
         get
         {
             process.Refresh();
-            return process.TotalProcessorTime;
+            var total = process.TotalProcessorTime;
+            if (OperatingSystem.IsLinux())
+            {
+                foreach (var child in Descendants(process.Id))
+                {
+                    total += ProcessCpu(child);
+                }
+            }
+
+            return total;
+        }
+    }
+
+    private static IEnumerable<int> Descendants(int pid)
+    {
+        var children = new List<int>();
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                var text = File.ReadAllText(Path.Combine(task, "children"));
+                children.AddRange(text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(t => int.Parse(t, CultureInfo.InvariantCulture)));
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+
+        return children.Concat(children.SelectMany(Descendants)).ToList();
+    }
+
+    private static TimeSpan ProcessCpu(int pid)
+    {
+        try
+        {
+            using var child = Process.GetProcessById(pid);
+            return child.TotalProcessorTime;
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            return TimeSpan.Zero; // it ended meanwhile
         }
     }
 

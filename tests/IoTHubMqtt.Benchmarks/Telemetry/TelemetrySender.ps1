@@ -1,8 +1,10 @@
 # The Send-IoTHubMessage sender of the telemetry benchmark, run by real pwsh and by the PowerShell engine hosted in
 # the benchmark program alike (see SenderProcess.cs for the line protocol on stdin/stdout).
 # One device: `$data | Send-IoTHubMessage -Connection $c`, the pipeline a script writes. Several devices: the same
-# pipeline once a device, in parallel in a runspace pool opened beforehand (what ForEach-Object -Parallel does, without
-# timing the runspaces' creation). Timed: from the first message to the last acknowledgement, in this process.
+# command once a device, in parallel in a runspace pool opened beforehand (what ForEach-Object -Parallel does, without
+# timing the runspaces' creation), each given its device's messages as input: [powershell]::Create().AddCommand(...)
+# .BeginInvoke($records), the runspaces keeping their threads (ReuseThread) from one run to the next. Timed: from the
+# first message to the last acknowledgement, in this process.
 param(
     [Parameter(Mandatory)] [string] $Manifest,
     [Parameter(Mandatory)] [string] $DevicesFile,
@@ -24,6 +26,7 @@ $connections = foreach ($line in [IO.File]::ReadAllLines($DevicesFile)) {
 $state = [initialsessionstate]::CreateDefault2()
 $state.ImportPSModule($Manifest)
 $pool = [runspacefactory]::CreateRunspacePool($connections.Count, $connections.Count, $state, $Host)
+$pool.ThreadOptions = 'ReuseThread' # each runspace keeps its thread from one run to the next
 $pool.Open()
 $self = [Diagnostics.Process]::GetCurrentProcess()
 $out = [Console]::Out
@@ -47,8 +50,10 @@ while ($null -ne ($command = [Console]::In.ReadLine())) {
         $runs = for ($d = 0; $d -lt $devices; $d++) {
             $shell = [powershell]::Create()
             $shell.RunspacePool = $pool
-            $null = $shell.AddScript('param($c, $data) $data | Send-IoTHubMessage -Connection $c -ErrorAction SilentlyContinue').AddArgument($connections[$d]).AddArgument($data)
-            [pscustomobject]@{ Shell = $shell; Handle = $shell.BeginInvoke() }
+            $null = $shell.AddCommand('Send-IoTHubMessage').AddParameter('Connection', $connections[$d]).AddParameter('ErrorAction', 'SilentlyContinue')
+            $records = [Management.Automation.PSDataCollection[object]]::new([object[]]$data)
+            $records.Complete()
+            [pscustomobject]@{ Shell = $shell; Handle = $shell.BeginInvoke($records) }
         }
         foreach ($run in $runs) {
             $null = $run.Shell.EndInvoke($run.Handle)

@@ -57,6 +57,22 @@ public sealed class TelemetryMessageTemplateTests
         PayloadBuffers.Return(buffer);
     }
 
+    [Theory]
+    [InlineData(4096, "é")] // 2 bytes a character: does not fit a buffer of one byte a character
+    [InlineData(3000, "€")] // fewer characters than pooled, more bytes than pooled
+    [InlineData(5000, "x€")] // a little larger than the character count: fits the power-of-two buffer
+    [InlineData(4096, "😀")] // surrogate pairs: 4 bytes for 2 characters
+    public void LargeNonAsciiText_IsEncodedWhole(int repeat, string unit)
+    {
+        var text = string.Concat(Enumerable.Repeat(unit, repeat));
+
+        var message = new TelemetryMessageTemplate().FromText(text, out var buffer);
+
+        Assert.Equal(Encoding.UTF8.GetByteCount(text), message.Payload.Length);
+        Assert.Equal(text, Encoding.UTF8.GetString(message.Payload.Span));
+        PayloadBuffers.Return(buffer);
+    }
+
     [Fact]
     public void ANullBody_IsMessageBodyNull()
     {

@@ -88,6 +88,19 @@ public sealed class TelemetryMessageTemplate
     private TelemetryMessage Encode(string text, out byte[]? buffer)
     {
         ThrowIfPropertiesInvalid();
+        if (text.Length >= PayloadBuffers.PooledFrom)
+        {
+            // One pass for most text: a pooled buffer has room for at least one byte a character (all of ASCII), so
+            // the UTF-8 length is counted first only when the text does not fit.
+            buffer = PayloadBuffers.Rent(text.Length);
+            if (Encoding.UTF8.TryGetBytes(text, buffer, out var written))
+            {
+                return new TelemetryMessage(buffer.AsMemory(0, written));
+            }
+
+            PayloadBuffers.Return(buffer);
+        }
+
         var length = Encoding.UTF8.GetByteCount(text);
         if (length < PayloadBuffers.PooledFrom)
         {
@@ -96,8 +109,7 @@ public sealed class TelemetryMessageTemplate
         }
 
         buffer = PayloadBuffers.Rent(length);
-        var written = Encoding.UTF8.GetBytes(text, buffer);
-        return new TelemetryMessage(buffer.AsMemory(0, written));
+        return new TelemetryMessage(buffer.AsMemory(0, Encoding.UTF8.GetBytes(text, buffer)));
     }
 
     private TelemetryMessage Complete(TelemetryMessage message, string contentType, string? contentEncoding)
