@@ -17,15 +17,23 @@ public sealed partial class EmulatorServeTests
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 
+    /// <param name="wait">Whether the emulator is started with -Wait.</param>
+    /// <param name="signal">The signal sent once the emulator is announced.</param>
+    /// <param name="busyConsumer">
+    /// Whether the command after Start-IoTHubEmulator -Wait is still working on the emulator when the signal lands (the stop
+    /// then reaches the pipeline while the emulator is being written to it, before the wait).
+    /// </param>
     [Theory]
-    [InlineData(true, SigTerm)]
-    [InlineData(true, SigInt)]
-    [InlineData(false, SigTerm)]
-    public async Task Serving_UntilASignal_ThenNoTemporaryFileIsLeft(bool wait, int signal)
+    [InlineData(true, SigTerm, false)]
+    [InlineData(true, SigInt, false)]
+    [InlineData(true, SigInt, true)]
+    [InlineData(false, SigTerm, false)]
+    public async Task Serving_UntilASignal_ThenNoTemporaryFileIsLeft(bool wait, int signal, bool busyConsumer)
     {
         var endpointFile = Path.Combine(Path.GetTempPath(), $"iothubmqtt-endpoints-{Guid.NewGuid():N}.json");
+        var consumerWork = busyConsumer ? "; Start-Sleep -Seconds 30" : string.Empty;
         var command = wait
-            ? $"Import-Module $env:IOTHUBMQTT_MODULE; Start-IoTHubEmulator -Wait -EndpointPath '{endpointFile}' | ForEach-Object {{ [Console]::Out.WriteLine('serving ' + $_.DataPath) }}; 'after the wait'"
+            ? $"Import-Module $env:IOTHUBMQTT_MODULE; Start-IoTHubEmulator -Wait -EndpointPath '{endpointFile}' | ForEach-Object {{ [Console]::Out.WriteLine('serving ' + $_.DataPath){consumerWork} }}; 'after the wait'"
             : $"Import-Module $env:IOTHUBMQTT_MODULE; $hub = Start-IoTHubEmulator -EndpointPath '{endpointFile}'; [Console]::Out.WriteLine('serving ' + $hub.DataPath); Start-Sleep -Seconds 600";
         using var pwsh = Pwsh.Start(null, "-Command", command);
         string line;

@@ -46,6 +46,8 @@ public static class Pwsh
     /// <summary>The environment a pwsh child gets: Pester findable by name, no telemetry or update check, the built module named.</summary>
     public static Dictionary<string, string> Environment(IReadOnlyDictionary<string, string>? extra = null)
     {
+        // Every pwsh child is started with an environment from here: it also gets the SIGINT a terminal gives.
+        InterruptSignal.DefaultForChildren();
         var env = new Dictionary<string, string>
         {
             ["PSModulePath"] = TestPaths.PesterModuleRoot,

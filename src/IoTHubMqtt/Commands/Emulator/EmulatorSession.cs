@@ -96,11 +96,16 @@ internal static class EmulatorSession
         DeleteOnStop(emulator, path);
     }
 
-    /// <summary>Serves until <paramref name="stop"/> (Ctrl+C, SIGTERM), then stops the emulator.</summary>
-    public static void ServeUntil(IoTHubEmulator emulator, CancellationToken stop)
+    /// <summary>
+    /// Announces the emulator (<paramref name="announce"/> writes it to the pipeline), serves until <paramref name="stop"/>
+    /// (Ctrl+C, SIGTERM), then stops the emulator. A stop that lands while the announcement is still in the pipeline (a
+    /// downstream command still running) stops the emulator just the same: its endpoint file and CA key never outlive it.
+    /// </summary>
+    public static void ServeUntil(IoTHubEmulator emulator, CancellationToken stop, Action announce)
     {
         try
         {
+            announce();
             stop.WaitHandle.WaitOne();
         }
         finally

@@ -136,12 +136,17 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
             Terminating(() => EmulatorSession.PublishEndpoints(emulator, GetUnresolvedProviderPathFromPSPath(EndpointPath)));
         }
 
-        WriteObject(emulator);
-        if (Wait)
+        if (!Wait)
         {
-            WriteVerbose($"Serving {emulator} until Ctrl+C (or SIGTERM).");
-            EmulatorSession.ServeUntil(emulator, StopToken);
+            WriteObject(emulator);
+            return;
         }
+
+        EmulatorSession.ServeUntil(emulator, StopToken, () =>
+        {
+            WriteObject(emulator);
+            WriteVerbose($"Serving {emulator} until Ctrl+C (or SIGTERM).");
+        });
     }
 
     private string? PathOrNull(string? path) => path is null ? null : GetUnresolvedProviderPathFromPSPath(path);
