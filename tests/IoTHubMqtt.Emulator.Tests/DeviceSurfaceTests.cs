@@ -31,6 +31,21 @@ public sealed class DeviceSurfaceTests(EmulatorFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Telemetry_SentInABurst_IsAllAcknowledged_AndEveryBodyKeptAsSent()
+    {
+        // Many publishes outstanding at once reach the hub together and are answered together; each body is its own.
+        await using var device = await fixture.ConnectNewDeviceAsync();
+        var bodies = Enumerable.Range(0, 300).Select(i => Enumerable.Range(0, 64 + (i * 97 % 3000)).Select(j => (byte)(i + j)).ToArray()).ToArray();
+        var results = await Task.WhenAll(bodies.Select(body => device.PublishAsync($"devices/{device.DeviceId}/messages/events/", body)));
+        Assert.All(results, r => Assert.True(r.IsSuccess));
+
+        var read = await Service.SendAsync(HttpMethod.Get, $"$emulator/messages/events?deviceId={device.DeviceId}&from=0&max=1000&timeout=5");
+        var kept = read.Json!["messages"]!.AsArray().Select(m => Convert.FromBase64String(m!["body"]!.GetValue<string>())).ToArray();
+        Assert.Equal(bodies.Length, kept.Length);
+        Assert.Equal(bodies.OrderBy(Convert.ToBase64String), kept.OrderBy(Convert.ToBase64String));
+    }
+
+    [Fact]
     public async Task Telemetry_WithRetainFlag_CarriesMqttRetainProperty()
     {
         await using var device = await fixture.ConnectNewDeviceAsync();

@@ -452,6 +452,22 @@ internal sealed class DeviceEndpoint : IDisposable
 
     // ------------------------------------------------------------------ publish from a device
 
+    /// <summary>
+    /// The body of a device's publish to keep: MQTTnet decodes each payload into an array of its own (MqttBufferReader.
+    /// ReadRemainingData), which nothing else holds once the publish is not routed (ProcessPublish is false), so the whole
+    /// array is kept as it is; anything else is copied.
+    /// </summary>
+    private static byte[] OwnedBody(ReadOnlySequence<byte> payload)
+    {
+        if (payload.IsSingleSegment && System.Runtime.InteropServices.MemoryMarshal.TryGetArray(payload.First, out var segment)
+            && segment.Array is { } array && segment.Offset == 0 && segment.Count == array.Length)
+        {
+            return array;
+        }
+
+        return payload.ToArray();
+    }
+
     private Task InterceptPublishAsync(InterceptingPublishEventArgs e)
     {
         e.ProcessPublish = false; // nothing a device publishes is routed to other MQTT clients
@@ -509,7 +525,7 @@ internal sealed class DeviceEndpoint : IDisposable
                     application["mqtt-retain"] = "true";
                 }
 
-                var body = payload.ToArray();
+                var body = OwnedBody(payload);
                 if (hub.FindDevice(deviceId) is { } identity)
                 {
                     // How the sender authenticated, as the hub stamps every message (IoT Hub message construct, system properties).

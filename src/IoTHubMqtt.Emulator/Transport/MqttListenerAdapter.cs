@@ -73,10 +73,11 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
                 return;
             }
 
-            var channel = new MqttTcpChannel(new PacketSizeGuardStream(stream, MaxPacketBytes, log.Information), listener.LocalEndPoint, remote, clientCertificate);
+            var serverStream = new MqttServerStream(stream, MaxPacketBytes, log.Information);
+            var channel = new MqttTcpChannel(serverStream, listener.LocalEndPoint, remote, clientCertificate);
             // The packet writer starts small (most packets a device is sent are a few dozen bytes) and grows as needed.
             var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(256, 65535));
-            using var adapter = new MqttChannelAdapter(channel, formatter, mqttLogger);
+            using var adapter = new DeviceChannelAdapter(new MqttChannelAdapter(channel, formatter, mqttLogger), serverStream);
             await handler(adapter).ConfigureAwait(false);
         }
         finally

@@ -44,7 +44,7 @@ internal sealed class WebSocketMqttAdapter(EmulatorLog log) : IMqttServerAdapter
         await handler(adapter).ConfigureAwait(false);
     }
 
-    /// <summary>Checks the MQTT framing of what a WebSocket client sends, like <see cref="PacketSizeGuardStream"/> does for TCP.</summary>
+    /// <summary>Checks the MQTT framing of what a WebSocket client sends, like <see cref="MqttServerStream"/> does for TCP.</summary>
     private sealed class GuardedChannel(IMqttChannel inner, int maxRemainingLength, Action<string> onViolation) : IMqttChannel
     {
         private readonly MqttFrameGuard guard = new(maxRemainingLength, onViolation);

@@ -101,11 +101,12 @@ internal static class EmulatorSession
     /// (Ctrl+C, SIGTERM), then stops the emulator. A stop that lands while the announcement is still in the pipeline (a
     /// downstream command still running) stops the emulator just the same: its endpoint file and CA key never outlive it.
     /// </summary>
-    public static void ServeUntil(IoTHubEmulator emulator, CancellationToken stop, Action announce)
+    public static void ServeUntil(IoTHubEmulator emulator, CancellationToken stop, Action announce, Action<string> verbose)
     {
         try
         {
             announce();
+            verbose($"Serving {emulator} until Ctrl+C (or SIGTERM).");
             stop.WaitHandle.WaitOne();
         }
         finally

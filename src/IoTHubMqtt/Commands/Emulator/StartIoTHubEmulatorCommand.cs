@@ -142,11 +142,7 @@ public sealed class StartIoTHubEmulatorCommand : IoTHubCmdlet
             return;
         }
 
-        EmulatorSession.ServeUntil(emulator, StopToken, () =>
-        {
-            WriteObject(emulator);
-            WriteVerbose($"Serving {emulator} until Ctrl+C (or SIGTERM).");
-        });
+        EmulatorSession.ServeUntil(emulator, StopToken, () => WriteObject(emulator), WriteVerbose);
     }
 
     private string? PathOrNull(string? path) => path is null ? null : GetUnresolvedProviderPathFromPSPath(path);

@@ -1,0 +1,256 @@
+using System.Buffers;
+
+namespace IoTHubMqtt.Emulator.Transport;
+
+/// <summary>
+/// The stream under MQTTnet for one device connection (TCP or TLS): it reads ahead, follows the MQTT framing of what it
+/// hands out (<see cref="MqttFrameGuard"/>: an oversized, malformed or forbidden packet ends the connection before MQTTnet
+/// allocates or decodes it) and sends the packets written while more of the device's input is already here in one write.
+/// <para>
+/// A device with many messages outstanding sends them together; each is answered with a PUBACK of four bytes, and a write
+/// each costs a TLS record and a system call at both ends (on loopback, half the hub's time at 64-byte messages). So a
+/// write made while read-ahead input remains is held (up to <see cref="MaxHeldBytes"/>) and leaves with the next write
+/// made once that input is used up, or just before the reader waits for the network again: the answers to one burst go
+/// out together, and nothing is held while the connection waits for the device.
+/// </para>
+/// <para>
+/// While it waits, the connection holds no buffer: a zero-byte read waits for bytes, and the read-ahead buffer (one TLS
+/// record's worth, from the shared pool) is taken only when they arrive and given back once used up.
+/// </para>
+/// </summary>
+internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Action<string>? onViolation = null) : Stream
+{
+    /// <summary>The most read ahead at a time: a TLS record's plaintext.</summary>
+    public const int ReadAheadBytes = 16 * 1024;
+
+    /// <summary>The most held for the next write; a write that would go beyond goes out at once with what is held.</summary>
+    public const int MaxHeldBytes = 16 * 1024;
+
+    /// <summary>How long closing waits to send what is held (a guard: a socket write that blocks is a peer that reads nothing).</summary>
+    private static readonly TimeSpan ClosingSendBound = TimeSpan.FromSeconds(5);
+
+    private readonly MqttFrameGuard guard = new(maxRemainingLength, onViolation);
+    private readonly SemaphoreSlim writeGate = new(1, 1);
+    private readonly object sync = new();
+
+    // Read-ahead input: set and used up by the one reader; its count is read by writers under sync.
+    private byte[]? input;
+    private int inputOffset;
+    private int inputCount;
+
+    // Writes held until the read-ahead input is used up.
+    private byte[]? held;
+    private int heldCount;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => true;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (buffer.IsEmpty)
+        {
+            return inputCount > 0 ? new ValueTask<int>(0) : inner.ReadAsync(buffer, cancellationToken);
+        }
+
+        return inputCount > 0 ? new ValueTask<int>(Take(buffer.Span)) : FillAndTakeAsync(buffer, cancellationToken);
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        lock (sync)
+        {
+            if (inputCount > 0 && heldCount + buffer.Length <= MaxHeldBytes)
+            {
+                held ??= ArrayPool<byte>.Shared.Rent(MaxHeldBytes);
+                buffer.Span.CopyTo(held.AsSpan(heldCount));
+                heldCount += buffer.Length;
+                return ValueTask.CompletedTask;
+            }
+        }
+
+        return WriteThroughAsync(buffer, cancellationToken);
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+
+    public override async Task FlushAsync(CancellationToken cancellationToken)
+    {
+        await WriteThroughAsync(ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            SendHeldBeforeClosingAsync().AsTask().GetAwaiter().GetResult();
+            inner.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await SendHeldBeforeClosingAsync().ConfigureAwait(false);
+        await inner.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private int Take(Span<byte> destination)
+    {
+        var count = Math.Min(destination.Length, inputCount);
+        var taken = input!.AsSpan(inputOffset, count);
+        guard.Inspect(taken); // what MQTTnet is about to see, no further: a bad packet ends the connection after the ones before it
+        taken.CopyTo(destination);
+        lock (sync)
+        {
+            inputOffset += count;
+            inputCount -= count;
+            if (inputCount == 0)
+            {
+                ArrayPool<byte>.Shared.Return(input!);
+                input = null;
+            }
+        }
+
+        return count;
+    }
+
+    private async ValueTask<int> FillAndTakeAsync(Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        // The input is used up: what was held for it goes now, before the wait for more.
+        await WriteThroughAsync(ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+
+        // Wait holding no buffer (SslStream rents its record buffer only once a record arrives, too).
+        await inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        var chunk = ArrayPool<byte>.Shared.Rent(ReadAheadBytes);
+        int read;
+        try
+        {
+            read = await inner.ReadAsync(chunk.AsMemory(0, ReadAheadBytes), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+            throw;
+        }
+
+        if (read == 0)
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+            return 0;
+        }
+
+        lock (sync)
+        {
+            input = chunk;
+            inputOffset = 0;
+            inputCount = read;
+        }
+
+        return Take(destination.Span);
+    }
+
+    /// <summary>
+    /// What is held is sent before the connection closes: the hub closes a device's connection in the middle of a burst
+    /// (throttled, or a bad packet), and the messages before that point were taken and must be acknowledged, or the device
+    /// sends them again, and again if the same point closes the connection each time. Best effort, bounded in time.
+    /// </summary>
+    private async ValueTask SendHeldBeforeClosingAsync()
+    {
+        if (Volatile.Read(ref heldCount) == 0)
+        {
+            return;
+        }
+
+        using var bound = new CancellationTokenSource(ClosingSendBound);
+        try
+        {
+            await WriteThroughAsync(ReadOnlyMemory<byte>.Empty, bound.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or NotSupportedException or InvalidOperationException)
+        {
+            // The connection is already gone: the device sends again what was not acknowledged.
+        }
+    }
+
+    /// <summary>Writes what is held, then <paramref name="buffer"/>: in one write when they fit together.</summary>
+    private async ValueTask WriteThroughAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    {
+        if (buffer.IsEmpty && Volatile.Read(ref heldCount) == 0)
+        {
+            return;
+        }
+
+        await writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            byte[]? pending;
+            int count;
+            lock (sync)
+            {
+                (pending, count) = (held, heldCount);
+                (held, heldCount) = (null, 0);
+            }
+
+            if (pending is null)
+            {
+                if (!buffer.IsEmpty)
+                {
+                    await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+                }
+
+                return;
+            }
+
+            try
+            {
+                if (count + buffer.Length <= pending.Length)
+                {
+                    buffer.CopyTo(pending.AsMemory(count));
+                    count += buffer.Length;
+                    buffer = ReadOnlyMemory<byte>.Empty;
+                }
+
+                await inner.WriteAsync(pending.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+                if (!buffer.IsEmpty)
+                {
+                    await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(pending);
+            }
+        }
+        finally
+        {
+            writeGate.Release();
+        }
+    }
+}
