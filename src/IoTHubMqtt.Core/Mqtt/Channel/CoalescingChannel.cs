@@ -28,6 +28,9 @@ internal sealed class CoalescingChannel : IMqttChannel
     /// <summary>Buffered bytes above which writers wait for the transport.</summary>
     public const int HighWaterBytes = 256 * 1024;
 
+    /// <summary>A segment this large (a message body) is written from where it is, not copied into the buffer.</summary>
+    public const int DirectBytes = 16 * 1024;
+
     private const int InitialBufferBytes = 16 * 1024;
 
     private readonly IMqttChannel inner;
@@ -40,6 +43,8 @@ internal sealed class CoalescingChannel : IMqttChannel
     private Exception? failure;
     private TaskCompletionSource? room;
     private TaskCompletionSource? drained;
+    private List<Direct> directs = [];
+    private List<Direct> spareDirects = [];
     private long batches;
     private long packets;
 
@@ -102,7 +107,19 @@ internal sealed class CoalescingChannel : IMqttChannel
                 return Task.FromException(Failed());
             }
 
-            Append(buffer);
+            if (buffer.Length >= DirectBytes)
+            {
+                // Written in place, in its turn after what is buffered before it; the caller waits for that write (and is
+                // not released by cancellation), so the body stays untouched until it has left.
+                var direct = new Direct(pendingLength, buffer, NewSignal());
+                directs.Add(direct);
+                result = direct.Written.Task;
+            }
+            else
+            {
+                Append(buffer);
+            }
+
             if (isEndOfPacket)
             {
                 packets++;
@@ -110,7 +127,7 @@ internal sealed class CoalescingChannel : IMqttChannel
 
             start = !writing;
             writing = true;
-            if (pendingLength > HighWaterBytes)
+            if (pendingLength > HighWaterBytes && buffer.Length < DirectBytes)
             {
                 result = (room ??= NewSignal()).Task;
             }
@@ -122,7 +139,7 @@ internal sealed class CoalescingChannel : IMqttChannel
             ThreadPool.UnsafeQueueUserWorkItem(static action => action(), flushAction, preferLocal: false);
         }
 
-        return result.IsCompleted || !cancellationToken.CanBeCanceled ? result : result.WaitAsync(cancellationToken);
+        return result.IsCompleted || !cancellationToken.CanBeCanceled || buffer.Length >= DirectBytes ? result : result.WaitAsync(cancellationToken);
     }
 
     public void Dispose()
@@ -142,9 +159,10 @@ internal sealed class CoalescingChannel : IMqttChannel
         {
             byte[] batch;
             int length;
+            List<Direct> inPlace;
             lock (gate)
             {
-                if (pendingLength == 0 || failure is not null)
+                if ((pendingLength == 0 && directs.Count == 0) || failure is not null)
                 {
                     writing = false;
                     ReleaseWaiters();
@@ -156,14 +174,35 @@ internal sealed class CoalescingChannel : IMqttChannel
                 pending = spare;
                 spare = batch;
                 pendingLength = 0;
+                inPlace = directs;
+                directs = spareDirects;
+                spareDirects = inPlace;
                 room?.TrySetResult();
                 room = null;
             }
 
+            var done = 0;
             try
             {
-                batches++;
-                await inner.WriteAsync(new ReadOnlySequence<byte>(batch, 0, length), true, CancellationToken.None).ConfigureAwait(false);
+                // The buffered bytes, with each in-place segment written at its place among them.
+                var written = 0;
+                foreach (var direct in inPlace)
+                {
+                    if (direct.Offset > written)
+                    {
+                        await WriteInnerAsync(new ReadOnlySequence<byte>(batch, written, direct.Offset - written)).ConfigureAwait(false);
+                        written = direct.Offset;
+                    }
+
+                    await WriteInnerAsync(direct.Data).ConfigureAwait(false);
+                    direct.Written.TrySetResult();
+                    done++;
+                }
+
+                if (length > written)
+                {
+                    await WriteInnerAsync(new ReadOnlySequence<byte>(batch, written, length - written)).ConfigureAwait(false);
+                }
             }
             catch (Exception ex)
             {
@@ -171,6 +210,13 @@ internal sealed class CoalescingChannel : IMqttChannel
                 {
                     failure ??= ex;
                     writing = false;
+                    foreach (var direct in inPlace.Skip(done).Concat(directs))
+                    {
+                        Fail(direct.Written, Failed());
+                    }
+
+                    inPlace.Clear();
+                    directs.Clear();
                     ReleaseWaiters();
                 }
 
@@ -178,7 +224,15 @@ internal sealed class CoalescingChannel : IMqttChannel
                 inner.Dispose();
                 return;
             }
+
+            inPlace.Clear();
         }
+    }
+
+    private Task WriteInnerAsync(ReadOnlySequence<byte> data)
+    {
+        batches++;
+        return inner.WriteAsync(data, true, CancellationToken.None);
     }
 
     private void Append(ReadOnlySequence<byte> buffer)
@@ -207,6 +261,12 @@ internal sealed class CoalescingChannel : IMqttChannel
             // A writer or a disconnect that stopped waiting (cancelled) leaves these unread: mark them observed.
             Fail(room, Failed());
             Fail(drained, Failed());
+            foreach (var direct in directs)
+            {
+                Fail(direct.Written, Failed());
+            }
+
+            directs.Clear();
         }
 
         room = null;
@@ -217,6 +277,9 @@ internal sealed class CoalescingChannel : IMqttChannel
         failure as MqttCommunicationException ?? new MqttCommunicationException("The connection is closed: " + failure?.Message, failure);
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>A segment written where it is, after the buffered bytes before <see cref="Offset"/>.</summary>
+    private sealed record Direct(int Offset, ReadOnlySequence<byte> Data, TaskCompletionSource Written);
 
     private static void Fail(TaskCompletionSource? signal, Exception error)
     {
