@@ -22,6 +22,7 @@ namespace IoTHubMqtt.Emulator.Transport;
 internal sealed class DeviceChannelAdapter(MqttChannelAdapter inner, MqttServerStream stream) : IMqttChannelAdapter
 {
     private const int PublishType = 3;
+    private const int LargeBodyBytes = 16 * 1024;
     private readonly byte[] header = new byte[4];
 
     public long BytesReceived => inner.BytesReceived;
@@ -165,7 +166,9 @@ internal sealed class DeviceChannelAdapter(MqttChannelAdapter inner, MqttServerS
         };
         if (payloadLength > 0)
         {
-            var payload = GC.AllocateUninitializedArray<byte>(payloadLength);
+            // A large body goes to the pinned object heap: it is kept (the telemetry log) past many young collections,
+            // which would otherwise copy it from generation to generation; there it is never moved.
+            var payload = GC.AllocateUninitializedArray<byte>(payloadLength, pinned: payloadLength >= LargeBodyBytes);
             if (!await ReadExactlyAsync(payload, cancellationToken).ConfigureAwait(false))
             {
                 return null;
