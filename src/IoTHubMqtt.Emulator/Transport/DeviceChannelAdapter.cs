@@ -116,9 +116,14 @@ internal sealed class DeviceChannelAdapter(MqttChannelAdapter inner, MqttServerS
     private async Task<MqttPacket?> ReceivePublishAsync(byte fixedHeader, int length, CancellationToken cancellationToken)
     {
         var qos = (MqttQualityOfServiceLevel)((fixedHeader >> 1) & 0x3);
-        if (length < 2 || !await ReadExactlyAsync(header.AsMemory(0, 2), cancellationToken).ConfigureAwait(false))
+        if (length < 2)
         {
-            return length < 2 ? throw Malformed() : null;
+            throw Malformed();
+        }
+
+        if (!await ReadExactlyAsync(header.AsMemory(0, 2), cancellationToken).ConfigureAwait(false))
+        {
+            return null;
         }
 
         int topicLength = BinaryPrimitives.ReadUInt16BigEndian(header);
@@ -183,19 +188,6 @@ internal sealed class DeviceChannelAdapter(MqttChannelAdapter inner, MqttServerS
     private static MqttProtocolViolationException Malformed() => new("Received malformed packet.");
 
     /// <summary>Fills <paramref name="buffer"/>; false when the connection ends first.</summary>
-    private async ValueTask<bool> ReadExactlyAsync(Memory<byte> buffer, CancellationToken cancellationToken)
-    {
-        while (!buffer.IsEmpty)
-        {
-            var read = await stream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-            if (read == 0)
-            {
-                return false;
-            }
-
-            buffer = buffer[read..];
-        }
-
-        return true;
-    }
+    private async ValueTask<bool> ReadExactlyAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        await stream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false) == buffer.Length;
 }

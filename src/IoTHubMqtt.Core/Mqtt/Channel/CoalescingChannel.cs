@@ -99,6 +99,7 @@ internal sealed class CoalescingChannel : IMqttChannel
     public Task WriteAsync(ReadOnlySequence<byte> buffer, bool isEndOfPacket, CancellationToken cancellationToken)
     {
         bool start;
+        var inPlace = buffer.Length >= DirectBytes;
         Task result = Task.CompletedTask;
         lock (gate)
         {
@@ -107,7 +108,7 @@ internal sealed class CoalescingChannel : IMqttChannel
                 return Task.FromException(Failed());
             }
 
-            if (buffer.Length >= DirectBytes)
+            if (inPlace)
             {
                 // Written in place, in its turn after what is buffered before it; the caller waits for that write (and is
                 // not released by cancellation), so the body stays untouched until it has left.
@@ -127,7 +128,7 @@ internal sealed class CoalescingChannel : IMqttChannel
 
             start = !writing;
             writing = true;
-            if (pendingLength > HighWaterBytes && buffer.Length < DirectBytes)
+            if (pendingLength > HighWaterBytes && !inPlace)
             {
                 result = (room ??= NewSignal()).Task;
             }
@@ -139,7 +140,7 @@ internal sealed class CoalescingChannel : IMqttChannel
             ThreadPool.UnsafeQueueUserWorkItem(static action => action(), flushAction, preferLocal: false);
         }
 
-        return result.IsCompleted || !cancellationToken.CanBeCanceled || buffer.Length >= DirectBytes ? result : result.WaitAsync(cancellationToken);
+        return result.IsCompleted || !cancellationToken.CanBeCanceled || inPlace ? result : result.WaitAsync(cancellationToken);
     }
 
     public void Dispose()
