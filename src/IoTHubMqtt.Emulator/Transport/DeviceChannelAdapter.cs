@@ -13,47 +13,113 @@ using MQTTnet.Protocol;
 namespace IoTHubMqtt.Emulator.Transport;
 
 /// <summary>
-/// MQTTnet's channel adapter for one device connection over TCP or TLS, receiving packets itself: a PUBLISH under MQTT
-/// 3.1.1 (what devices send most, and what IoT Hub speaks) is read straight into the array its payload is kept in, with no
-/// intermediate body buffer and no copy (MQTTnet reads every body into a zeroed array and decodes the payload into a
-/// second one); every other packet, and every packet of another protocol version, is decoded by MQTTnet's own formatter.
-/// Sending, and everything else, is MQTTnet's adapter.
+/// The channel adapter MQTTnet's server runs one device connection (TCP or TLS) on, reading and writing packets itself:
+/// a PUBLISH under MQTT 3.1.1 (what devices send most, and what IoT Hub speaks) is read straight into the array its
+/// payload is kept in, with no intermediate body buffer and no copy (MQTTnet reads every body into a zeroed array and
+/// decodes the payload into a second one); every other packet, and every packet of another protocol version, is decoded
+/// by MQTTnet's own formatter, and every packet sent is encoded by it.
+/// <para>
+/// It is also what an idle device costs, thousands of times over: in place of MQTTnet's adapter and channel (whose send
+/// lock keeps a queue of 64 waiters from the start) it holds a send gate that allocates only when two sends meet, and
+/// while the device is silent its receive waits on the TLS stream directly, not through a chain of read helpers.
+/// </para>
 /// </summary>
-internal sealed class DeviceChannelAdapter(MqttChannelAdapter inner, MqttServerStream stream) : IMqttChannelAdapter
+internal sealed class DeviceChannelAdapter(
+    MqttServerStream stream, MqttPacketFormatterAdapter formatter, EndPoint localEndPoint, EndPoint remoteEndPoint,
+    X509Certificate2? clientCertificate, bool isSecureConnection) : IMqttChannelAdapter
 {
     private const int PublishType = 3;
     private const int LargeBodyBytes = 16 * 1024;
     private readonly byte[] header = new byte[4];
 
-    public long BytesReceived => inner.BytesReceived;
+    // One packet's header and payload leave together (MQTTnet's server sends from its send loop and, on takeover or
+    // shutdown, a DISCONNECT from another thread).
+    private readonly SemaphoreSlim sendGate = new(1, 1);
+    private long bytesReceived;
+    private long bytesSent;
+    private int disposed;
 
-    public long BytesSent => inner.BytesSent;
+    public long BytesReceived => Volatile.Read(ref bytesReceived);
 
-    public X509Certificate2 ClientCertificate => inner.ClientCertificate;
+    public long BytesSent => Volatile.Read(ref bytesSent);
 
-    public EndPoint RemoteEndPoint => inner.RemoteEndPoint;
+    public X509Certificate2 ClientCertificate => clientCertificate!;
 
-    public EndPoint LocalEndPoint => inner.LocalEndPoint;
+    public EndPoint RemoteEndPoint => remoteEndPoint;
 
-    public bool IsSecureConnection => inner.IsSecureConnection;
+    public EndPoint LocalEndPoint => localEndPoint;
 
-    public MqttPacketFormatterAdapter PacketFormatterAdapter => inner.PacketFormatterAdapter;
+    public bool IsSecureConnection => isSecureConnection;
 
-    public Task ConnectAsync(CancellationToken cancellationToken) => inner.ConnectAsync(cancellationToken);
+    public MqttPacketFormatterAdapter PacketFormatterAdapter => formatter;
 
-    public Task DisconnectAsync(CancellationToken cancellationToken) => inner.DisconnectAsync(cancellationToken);
+    /// <summary>Accepted connections are connected already.</summary>
+    public Task ConnectAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public void ResetStatistics() => inner.ResetStatistics();
+    public Task DisconnectAsync(CancellationToken cancellationToken)
+    {
+        Dispose();
+        return Task.CompletedTask;
+    }
 
-    public Task SendPacketAsync(MqttPacket packet, CancellationToken cancellationToken) => inner.SendPacketAsync(packet, cancellationToken);
+    public void ResetStatistics()
+    {
+        Volatile.Write(ref bytesReceived, 0);
+        Volatile.Write(ref bytesSent, 0);
+    }
 
-    public void Dispose() => inner.Dispose();
+    /// <summary>Encodes <paramref name="packet"/> and writes it (the stream sends it at once, or with the answers to the
+    /// rest of a burst); errors surface as MQTTnet's adapter surfaces them, so its server handles them the same way.</summary>
+    public async Task SendPacketAsync(MqttPacket packet, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
+        await sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var buffer = formatter.Encode(packet);
+            await stream.WriteAsync(buffer.Packet, cancellationToken).ConfigureAwait(false);
+            foreach (var segment in buffer.Payload)
+            {
+                await stream.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+            }
+
+            Interlocked.Add(ref bytesSent, buffer.Length);
+        }
+        catch (ObjectDisposedException)
+        {
+            throw new MqttCommunicationException("The TCP connection is closed.");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not MqttCommunicationException and not MqttProtocolViolationException)
+        {
+            throw ex is IOException { InnerException: SocketException socket } ? CommunicationFailure(socket) : new MqttCommunicationException(ex);
+        }
+        finally
+        {
+            formatter.Cleanup();
+            sendGate.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 0)
+        {
+            stream.Dispose(); // sends what the stream holds (bounded), then closes the connection
+        }
+    }
 
     /// <summary>The next packet; null when the connection has ended or <paramref name="cancellationToken"/> is cancelled (as MQTTnet's adapter).</summary>
     public async Task<MqttPacket?> ReceivePacketAsync(CancellationToken cancellationToken)
     {
         try
         {
+            if (!stream.HasInput)
+            {
+                // Idle: wait on the connection itself, holding no buffer and no read helper's state.
+                await stream.WaitForInputAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             if (!await ReadExactlyAsync(header.AsMemory(0, 1), cancellationToken).ConfigureAwait(false))
             {
                 return null;
@@ -82,7 +148,7 @@ internal sealed class DeviceChannelAdapter(MqttChannelAdapter inner, MqttServerS
                 }
             }
 
-            var formatter = inner.PacketFormatterAdapter;
+            Interlocked.Add(ref bytesReceived, headerLength + length);
             if (fixedHeader >> 4 == PublishType && length > 0 && formatter.ProtocolVersion is MqttProtocolVersion.V311 or MqttProtocolVersion.V310)
             {
                 return await ReceivePublishAsync(fixedHeader, length, cancellationToken).ConfigureAwait(false);
@@ -111,6 +177,10 @@ internal sealed class DeviceChannelAdapter(MqttChannelAdapter inner, MqttServerS
             throw new MqttCommunicationException(ex is IOException { InnerException: SocketException socket } ? socket : ex);
         }
     }
+
+    /// <summary>A socket error as MQTTnet's adapter reports it: an aborted operation is a cancellation.</summary>
+    private static Exception CommunicationFailure(SocketException socket) =>
+        socket.SocketErrorCode == SocketError.OperationAborted ? new OperationCanceledException() : new MqttCommunicationException(socket);
 
     /// <summary>A PUBLISH's variable header (MQTT 3.1.1 §3.3.2), then its payload into an array of its own.</summary>
     private async Task<MqttPacket?> ReceivePublishAsync(byte fixedHeader, int length, CancellationToken cancellationToken)

@@ -4,7 +4,6 @@ using System.Security.Cryptography.X509Certificates;
 using MQTTnet.Adapter;
 using MQTTnet.Diagnostics.Logger;
 using MQTTnet.Formatter;
-using MQTTnet.Implementations;
 using MQTTnet.Server;
 
 namespace IoTHubMqtt.Emulator.Transport;
@@ -22,13 +21,14 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
     private readonly TlsAcceptor? tls;
     private readonly EmulatorLog log;
     private readonly SocketListener listener;
-    private IMqttNetLogger mqttLogger = MqttNetNullLogger.Instance;
+    private readonly Action<string> onViolation; // one delegate for every connection
 
     /// <param name="tls">The acceptor for MQTT over TLS; null for plain MQTT.</param>
     public MqttListenerAdapter(IPAddress address, int port, TlsAcceptor? tls, EmulatorLog log)
     {
         this.tls = tls;
         this.log = log;
+        onViolation = log.Information;
         listener = new SocketListener(tls is null ? "MQTT" : "MQTT/TLS", address, port, 4096, HandleAsync, log, reuseAddress: true);
     }
 
@@ -39,7 +39,6 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
 
     public Task StartAsync(MqttServerOptions options, IMqttNetLogger logger)
     {
-        mqttLogger = logger;
         listener.Start();
         return Task.CompletedTask;
     }
@@ -73,11 +72,10 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
                 return;
             }
 
-            var serverStream = new MqttServerStream(stream, MaxPacketBytes, log.Information);
-            var channel = new MqttTcpChannel(serverStream, listener.LocalEndPoint, remote, clientCertificate);
+            var serverStream = new MqttServerStream(stream, MaxPacketBytes, onViolation);
             // The packet writer starts small (most packets a device is sent are a few dozen bytes) and grows as needed.
             var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(256, 65535));
-            using var adapter = new DeviceChannelAdapter(new MqttChannelAdapter(channel, formatter, mqttLogger), serverStream);
+            using var adapter = new DeviceChannelAdapter(serverStream, formatter, listener.LocalEndPoint, remote!, clientCertificate, tls is not null);
             await handler(adapter).ConfigureAwait(false);
         }
         finally

@@ -56,6 +56,25 @@ internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Act
         set => throw new NotSupportedException();
     }
 
+    /// <summary>Whether read-ahead input is here (the next read completes without waiting).</summary>
+    public bool HasInput => inputCount > 0;
+
+    /// <summary>
+    /// Completes when the connection has input or has ended (the next read then says which; the result means nothing),
+    /// holding no buffer while it waits; what is held for the device is sent first.
+    /// </summary>
+    public ValueTask<int> WaitForInputAsync(CancellationToken cancellationToken)
+    {
+        if (inputCount > 0)
+        {
+            return new ValueTask<int>(0);
+        }
+
+        return Volatile.Read(ref heldCount) > 0
+            ? SendHeldThenWaitAsync(cancellationToken)
+            : inner.ReadAsync(Memory<byte>.Empty, cancellationToken);
+    }
+
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (buffer.IsEmpty)
@@ -174,6 +193,12 @@ internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Act
         }
 
         return Take(destination.Span);
+    }
+
+    private async ValueTask<int> SendHeldThenWaitAsync(CancellationToken cancellationToken)
+    {
+        await WriteThroughAsync(ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        return await inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

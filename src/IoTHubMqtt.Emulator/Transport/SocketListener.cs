@@ -112,7 +112,8 @@ internal sealed class SocketListener : IDisposable
             }
 
             socket.NoDelay = true;
-            _ = Task.Run(() => RunAsync(socket, token));
+            // Queued as it is (no Task.Run wrapper and closure kept for the connection's life: thousands are held at once).
+            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Listener.RunAsync(state.Socket, state.Token), (Listener: this, Socket: socket, Token: token), preferLocal: false);
         }
     }
 

@@ -128,6 +128,33 @@ public sealed class MqttServerStreamTests
     }
 
     [Fact]
+    public async Task WaitingForInput_SendsWhatIsHeldFirst_AndLeavesTheInputToTheNextRead()
+    {
+        // How an idle device's connection waits: no read helper in between, nothing held back while it waits.
+        var ct = TestContext.Current.CancellationToken;
+        var connection = new ScriptedConnection();
+        using var stream = new MqttServerStream(connection, 1024);
+        connection.Send([.. Publishes[0], .. Publishes[1]]);
+        Assert.Equal(Publishes[0], await ReadPacketAsync(stream));
+        await stream.WriteAsync(PubAck(1), ct);
+
+        Assert.True(stream.HasInput);
+        await stream.WaitForInputAsync(ct).AsTask().WaitAsync(HangGuard, ct); // input is here: at once, the answer still held
+        Assert.Empty(connection.Writes);
+        Assert.Equal(Publishes[1], await ReadPacketAsync(stream));
+        Assert.False(stream.HasInput);
+
+        var wait = stream.WaitForInputAsync(ct).AsTask();
+        await connection.Waiting.WaitAsync(HangGuard, ct);
+        Assert.Equal(PubAck(1), Assert.Single(connection.Writes)); // sent before the wait
+        Assert.False(wait.IsCompleted);
+
+        connection.Send(Publishes[2]);
+        await wait.WaitAsync(HangGuard, ct);
+        Assert.Equal(Publishes[2], await ReadPacketAsync(stream)); // the wait took none of it
+    }
+
+    [Fact]
     public async Task ALargePacket_IsReadWhole_AcrossReadAheadChunks()
     {
         var connection = new ScriptedConnection();
