@@ -88,6 +88,37 @@ public sealed class EventHubDrainTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// A receiver that already holds credit and then drains with the same limit (delivery-count plus link-credit unchanged,
+    /// as a client drains what it granted before): the endpoint, then waiting for telemetry on that credit, answers at
+    /// once — the credit the receiver held is used up (delivery-count 1 + 4), not forgotten and not left waiting for the
+    /// next event or for its long-poll to run out (on this clock it never does).
+    /// </summary>
+    [Fact]
+    public async Task Drain_OfCreditGrantedBefore_WhileTheEndpointWaitsForTelemetry_EndsAtOnce()
+    {
+        await using var device = await fixture.ConnectNewDeviceAsync("drain");
+        var (tap, connection, session) = await ConnectAsync();
+        try
+        {
+            var receiver = await AttachAsync(session, "held", device.DeviceId);
+            var handle = await tap.PeerHandleAsync("held", Guard);
+            receiver.SetCredit(5, CreditMode.Manual);
+            var sent = await PublishAsync(device, "one");
+            Assert.Equal(sent, (await ReceiveAsync(receiver, 1)).Select(Body)); // 4 credits left; the endpoint waits for more
+
+            var draining = tap.Frames.Count - 1;
+            receiver.SetCredit(4, CreditMode.Drain);
+            var done = await DrainedAsync(tap, handle, draining);
+            Assert.Equal(5u, ((Flow)done.Performative!).DeliveryCount);
+            Assert.Single(Transfers(tap, handle));
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+    }
+
+    /// <summary>
     /// Once drained, the link has no credit: later telemetry waits in the partition, and comes — each event once, in order —
     /// when the receiver grants credit again. A second receiver (another consumer group, on the same connection) shows the
     /// events were in the partition while the drained link got none of them; AMQPNetLite itself also refuses a delivery
