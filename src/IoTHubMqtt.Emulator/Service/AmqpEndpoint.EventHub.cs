@@ -330,6 +330,9 @@ internal sealed partial class AmqpEndpoint
         private long libraryCredit;
         private long next;
 
+        /// <summary>Cancels the wait for telemetry under way (null when none), so that a drain is answered at once.</summary>
+        private CancellationTokenSource? waiting;
+
         public TelemetrySource(AmqpEndpoint owner, AttachContext attachContext, string group, int partition, EventPosition position, long? epoch)
         {
             this.owner = owner;
@@ -381,6 +384,12 @@ internal sealed partial class AmqpEndpoint
                 var change = flowContext.Messages;
                 credit = Math.Max(0, libraryCredit + change);
                 libraryCredit = change <= 0 ? 0 : libraryCredit + change;
+                if (link.IsDraining)
+                {
+                    // AMQP 1.0 section 2.6.7: a draining receiver is told at once that nothing more is there, not when the
+                    // wait for telemetry on the credit it held ends. The wait's callbacks run off this (the connection's) thread.
+                    _ = waiting?.CancelAsync();
+                }
             }
 
             creditArrived.Release();
@@ -403,11 +412,21 @@ internal sealed partial class AmqpEndpoint
             }
         }
 
-        /// <summary>A receiver that drains (AMQP 1.0 section 2.6.7) and has had every message there is: its remaining credit is used up.</summary>
+        /// <summary>
+        /// A receiver that drains (AMQP 1.0 section 2.6.7) and has had every message there is: its remaining credit is used
+        /// up — delivery-count advances by all of it and link-credit goes to 0. The library advances by the credit it counts,
+        /// which it sets to zero on a drain flow that grants nothing new (a receiver draining the credit it already held), so
+        /// it is given the receiver's credit first (a flow stating the sender's delivery-count, that credit and drain).
+        /// </summary>
         private void CompleteDrain()
         {
             lock (creditGate)
             {
+                if (credit != libraryCredit)
+                {
+                    link.SetCredit((int)credit, drain: true, autoRestore: false);
+                }
+
                 link.CompleteDrain();
                 credit = 0;
                 libraryCredit = 0;
@@ -456,8 +475,34 @@ internal sealed partial class AmqpEndpoint
                         continue;
                     }
 
-                    var draining = link.IsDraining;
-                    var batch = await owner.hub.Telemetry.ReadPartitionAsync(Partition, next, (int)Math.Min(available, 100), draining ? TimeSpan.Zero : TimeSpan.FromSeconds(1), closed.Token).ConfigureAwait(false);
+                    CancellationTokenSource wake;
+                    bool draining;
+                    lock (creditGate)
+                    {
+                        // Under the gate: a drain flow either is seen here or finds this wait to cancel.
+                        wake = waiting = CancellationTokenSource.CreateLinkedTokenSource(closed.Token);
+                        draining = link.IsDraining;
+                    }
+
+                    IReadOnlyList<TelemetryMessage> batch;
+                    try
+                    {
+                        batch = await owner.hub.Telemetry.ReadPartitionAsync(Partition, next, (int)Math.Min(available, 100), draining ? TimeSpan.Zero : TimeSpan.FromSeconds(1), wake.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!closed.IsCancellationRequested)
+                    {
+                        continue; // a drain arrived: read again without waiting
+                    }
+                    finally
+                    {
+                        lock (creditGate)
+                        {
+                            waiting = null;
+                        }
+
+                        wake.Dispose();
+                    }
+
                     if (batch.Count == 0 && draining)
                     {
                         CompleteDrain();
