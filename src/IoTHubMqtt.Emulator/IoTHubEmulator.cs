@@ -78,8 +78,8 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
             Dps = new DpsState(Hub, options.IdScope);
 
             var tls = new TlsAcceptor(certificates.ServerCertificate, log); // one TLS acceptor for every listener
-            tlsAdapter = new MqttListenerAdapter(options.ListenAddress, options.MqttTlsPort, tls, log);
-            plainAdapter = options.MqttPort >= 0 ? new MqttListenerAdapter(options.ListenAddress, options.MqttPort, null, log) : null;
+            tlsAdapter = new MqttListenerAdapter(options.ListenAddress, options.MqttTlsPort, tls, log, Hub.Bodies);
+            plainAdapter = options.MqttPort >= 0 ? new MqttListenerAdapter(options.ListenAddress, options.MqttPort, null, log, Hub.Bodies) : null;
             var webSocketAdapter = new WebSocketMqttAdapter(log);
             var adapters = new List<IMqttServerAdapter> { tlsAdapter, webSocketAdapter };
             if (plainAdapter is not null)

@@ -59,5 +59,8 @@ public sealed class TelemetryMessage
     /// <summary>System properties by their AMQP-style names: <c>message-id</c>, <c>correlation-id</c>, <c>user-id</c>, <c>content-type</c>, <c>content-encoding</c>, <c>to</c>, <c>absolute-expiry-time</c>, <c>iothub-creation-time-utc</c>.</summary>
     public required IReadOnlyDictionary<string, string> SystemProperties { get; init; }
 
+    /// <summary>Whether a reader has been handed the message (then its body is never reused); set under the log's lock.</summary>
+    internal bool HandedOut { get; set; }
+
     public override string ToString() => $"Telemetry #{SequenceNumber} from {DeviceId} ({Body.Length} bytes)";
 }

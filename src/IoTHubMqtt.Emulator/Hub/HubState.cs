@@ -20,12 +20,15 @@ internal sealed class HubState
     private readonly IHubStore store;
     private readonly IoTHubEmulatorOptions options;
 
+    /// <summary>Large telemetry bodies, reused once the log lets them go unread (the device connections rent from it).</summary>
+    public LargeBodyPool Bodies { get; } = new();
+
     /// <summary>Loads the hub from <paramref name="store"/>; its designed errors (a damaged or foreign database) come out as they are.</summary>
     public HubState(IoTHubEmulatorOptions options, IHubStore store, EmulatorLog log)
     {
         this.options = options;
         Time = options.TimeProvider;
-        Telemetry = new TelemetryLog(options.TelemetryRetention, PartitionOf, Time, options.TelemetryRetentionPeriod);
+        Telemetry = new TelemetryLog(options.TelemetryRetention, PartitionOf, Time, options.TelemetryRetentionPeriod, Bodies);
         var storedOwnerKey = store.GetSetting("policy.iothubowner");
         if (options.OwnerKey is null && storedOwnerKey is not null && !IsKey(storedOwnerKey))
         {

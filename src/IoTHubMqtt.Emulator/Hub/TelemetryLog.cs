@@ -6,7 +6,7 @@ namespace IoTHubMqtt.Emulator.Hub;
 /// The retention is the newest <paramref name="capacity"/> messages, none older than <paramref name="maxAge"/> on the
 /// hub's clock; the store on disk follows it (<see cref="OldestSequenceNumber"/> tells it what it may prune).
 /// </summary>
-internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf, TimeProvider? time = null, TimeSpan? maxAge = null)
+internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf, TimeProvider? time = null, TimeSpan? maxAge = null, LargeBodyPool? bodies = null)
 {
     private readonly object gate = new();
     // In sequence order; the kept ones start at index 'head' (dropped ones are cleared and compacted away in bulk).
@@ -119,8 +119,13 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf, 
 
         for (; head < first; head++)
         {
-            partitions[partitionOf(messages[head].DeviceId)].DropOldest();
+            var dropped = messages[head];
+            partitions[partitionOf(dropped.DeviceId)].DropOldest();
             messages[head] = null!; // let the body go now
+            if (!dropped.HandedOut)
+            {
+                bodies?.Return(dropped.Body); // no reader has it: a large body's array serves the next one
+            }
         }
 
         if (head > 4096 && head * 2 > messages.Count)
@@ -198,7 +203,7 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf, 
             () =>
             {
                 Trim();
-                return partitions.GetValueOrDefault(partition)?.From(fromPartitionSequence, max) ?? [];
+                return HandOut(partitions.GetValueOrDefault(partition)?.From(fromPartitionSequence, max) ?? []);
             },
             wait, cancellationToken).ConfigureAwait(false);
     }
@@ -249,9 +254,20 @@ internal sealed class TelemetryLog(int capacity, Func<string, int> partitionOf, 
                     }
                 }
 
-                return found;
+                return HandOut(found);
             },
             wait, cancellationToken).ConfigureAwait(false);
+    }
+
+    // Under the gate: what a reader is given is its to keep (its bodies are never reused).
+    private static List<TelemetryMessage> HandOut(List<TelemetryMessage> messages)
+    {
+        foreach (var message in messages)
+        {
+            message.HandedOut = true;
+        }
+
+        return messages;
     }
 }
 

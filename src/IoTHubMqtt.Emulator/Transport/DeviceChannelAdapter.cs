@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using IoTHubMqtt.Emulator.Hub;
 using MQTTnet.Adapter;
 using MQTTnet.Exceptions;
 using MQTTnet.Formatter;
@@ -26,10 +27,9 @@ namespace IoTHubMqtt.Emulator.Transport;
 /// </summary>
 internal sealed class DeviceChannelAdapter(
     MqttServerStream stream, MqttPacketFormatterAdapter formatter, EndPoint localEndPoint, EndPoint remoteEndPoint,
-    X509Certificate2? clientCertificate, bool isSecureConnection) : IMqttChannelAdapter
+    X509Certificate2? clientCertificate, bool isSecureConnection, LargeBodyPool? bodies = null) : IMqttChannelAdapter
 {
     private const int PublishType = 3;
-    private const int LargeBodyBytes = 16 * 1024;
     private readonly byte[] header = new byte[4];
 
     // One packet's header and payload leave together (MQTTnet's server sends from its send loop and, on takeover or
@@ -241,9 +241,8 @@ internal sealed class DeviceChannelAdapter(
         };
         if (payloadLength > 0)
         {
-            // A large body goes to the pinned object heap: it is kept (the telemetry log) past many young collections,
-            // which would otherwise copy it from generation to generation; there it is never moved.
-            var payload = GC.AllocateUninitializedArray<byte>(payloadLength, pinned: payloadLength >= LargeBodyBytes);
+            // A large body comes from the pinned heap or from a body the telemetry log has let go (LargeBodyPool).
+            var payload = bodies?.Rent(payloadLength) ?? LargeBodyPool.Allocate(payloadLength);
             if (!await ReadExactlyAsync(payload, cancellationToken).ConfigureAwait(false))
             {
                 return null;

@@ -1,4 +1,5 @@
 using System.Net;
+using IoTHubMqtt.Emulator.Hub;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using MQTTnet.Adapter;
@@ -22,10 +23,13 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
     private readonly EmulatorLog log;
     private readonly SocketListener listener;
     private readonly Action<string> onViolation; // one delegate for every connection
+    private readonly LargeBodyPool? bodies;
 
     /// <param name="tls">The acceptor for MQTT over TLS; null for plain MQTT.</param>
-    public MqttListenerAdapter(IPAddress address, int port, TlsAcceptor? tls, EmulatorLog log)
+    /// <param name="bodies">Where large telemetry bodies come from (the hub's pool); null for new arrays each time.</param>
+    public MqttListenerAdapter(IPAddress address, int port, TlsAcceptor? tls, EmulatorLog log, LargeBodyPool? bodies = null)
     {
+        this.bodies = bodies;
         this.tls = tls;
         this.log = log;
         onViolation = log.Information;
@@ -75,7 +79,7 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
             var serverStream = new MqttServerStream(stream, MaxPacketBytes, onViolation);
             // The packet writer starts small (most packets a device is sent are a few dozen bytes) and grows as needed.
             var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(256, 65535));
-            using var adapter = new DeviceChannelAdapter(serverStream, formatter, listener.LocalEndPoint, remote!, clientCertificate, tls is not null);
+            using var adapter = new DeviceChannelAdapter(serverStream, formatter, listener.LocalEndPoint, remote!, clientCertificate, tls is not null, bodies);
             await handler(adapter).ConfigureAwait(false);
         }
         finally
