@@ -384,7 +384,13 @@ internal sealed partial class AmqpEndpoint
                 var change = flowContext.Messages;
                 credit = Math.Max(0, libraryCredit + change);
                 libraryCredit = change <= 0 ? 0 : libraryCredit + change;
-                if (link.IsDraining)
+                if (link.IsDraining && credit == 0)
+                {
+                    // AMQP 1.0 section 2.6.7: the sender answers a drain with its flow state even when no credit is left to
+                    // use up (Microsoft.Azure.Amqp's DrainAsyc drains whatever it holds, none included, and waits for that answer).
+                    CompleteDrain();
+                }
+                else if (link.IsDraining)
                 {
                     // AMQP 1.0 section 2.6.7: a draining receiver is told at once that nothing more is there, not when the
                     // wait for telemetry on the credit it held ends. The wait's callbacks run off this (the connection's) thread.
