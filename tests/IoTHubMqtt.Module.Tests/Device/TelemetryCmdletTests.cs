@@ -24,7 +24,15 @@ public sealed class TelemetryCmdletTests : DeviceCmdletTestBase
 
         Assert.True(stopped, "the pipeline did not stop");
         Assert.InRange(result.Output.Count, 3, 99_999);
-        var after = Ps.Invoke("$hub.DeviceOperationsPerSecond = 0; Send-IoTHubMessage 'after the stop' -PassThru");
+        // The throttled closes have doubled the pause before the device's next attempt (up to a minute, jittered), which can
+        // outlast one send's wait for the connection (30 s): the send is tried again, as a script would, up to four times.
+        var after = Ps.Invoke("""
+            $hub.DeviceOperationsPerSecond = 0
+            foreach ($attempt in 1..4) {
+                try { Send-IoTHubMessage 'after the stop' -PassThru -ErrorAction Stop; break }
+                catch { if ($attempt -eq 4) { throw } }
+            }
+            """);
         Assert.Empty(after.AllErrors);
         Assert.Single(after.Output);
         Assert.Contains("after the stop", await Service.TelemetryBodiesAsync(DeviceId, 1, TimeSpan.FromSeconds(20)));

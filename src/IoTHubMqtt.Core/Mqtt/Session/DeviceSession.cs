@@ -40,6 +40,7 @@ internal sealed class DeviceSession : IAsyncDisposable
     private TaskCompletionSource connected = NewSignal();
     private Task? reconnectTask;
     private ITimer? renewTimer;
+    private Task renewal = Task.CompletedTask; // the renewal under way, awaited before the session's locks go
     private Backoff? reconnectBackoff;
     private bool lastConnectionShortLived;
     private int expectedDisconnect;
@@ -198,6 +199,8 @@ internal sealed class DeviceSession : IAsyncDisposable
             await reconnectTask.ConfigureAwait(false);
         }
 
+        // A renewal that began before the close ends on the cancelled lifetime; it must not find its lock disposed.
+        await Volatile.Read(ref renewal).ConfigureAwait(false);
         Mqtt.Dispose();
         lifetime.Dispose();
         connectLock.Dispose();
@@ -413,7 +416,7 @@ internal sealed class DeviceSession : IAsyncDisposable
         }
 
         var due = TimeSpan.FromTicks((long)(options.TokenTimeToLive.Ticks * options.TokenRenewalFraction));
-        renewTimer = time.CreateTimer(_ => _ = RenewTokenAsync(), null, due, Timeout.InfiniteTimeSpan);
+        renewTimer = time.CreateTimer(_ => Volatile.Write(ref renewal, RenewTokenAsync()), null, due, Timeout.InfiniteTimeSpan);
     }
 
     private async Task RenewTokenAsync()
@@ -486,7 +489,19 @@ internal sealed class DeviceSession : IAsyncDisposable
         }
         finally
         {
+            ReleaseConnectLock();
+        }
+    }
+
+    // A renewal's timer can fire as the session is disposed: its release must not fail on a disposed lock.
+    private void ReleaseConnectLock()
+    {
+        try
+        {
             connectLock.Release();
+        }
+        catch (ObjectDisposedException)
+        {
         }
     }
 
