@@ -112,7 +112,7 @@ public sealed class StrictnessTests(EmulatorFixture fixture) : IClassFixture<Emu
         Assert.Equal(400027, response.Json!["errorCode"]!.GetValue<int>());
     }
 
-    private static byte[] Publish(byte[] topic, byte[] payload, ushort packetId) =>
+    internal static byte[] Publish(byte[] topic, byte[] payload, ushort packetId) =>
         Packet(0x32, [.. Prefixed(topic), (byte)(packetId >> 8), (byte)packetId, .. payload]);
 
     private static byte[] Connect(byte[] clientId, byte[] userName, byte[] password) =>
@@ -137,7 +137,7 @@ public sealed class StrictnessTests(EmulatorFixture fixture) : IClassFixture<Emu
     }
 
     /// <summary>A TLS connection to the emulator's MQTT port that writes whatever bytes it is given.</summary>
-    private sealed class RawDevice : IAsyncDisposable
+    internal sealed class RawDevice : IAsyncDisposable
     {
         private readonly TcpClient tcp;
         private readonly SslStream ssl;

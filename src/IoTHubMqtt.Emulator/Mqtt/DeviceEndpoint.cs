@@ -12,6 +12,8 @@ using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 
+using IoTHubMqtt.Emulator.Transport;
+
 namespace IoTHubMqtt.Emulator.Mqtt;
 
 /// <summary>
@@ -150,7 +152,7 @@ internal sealed class DeviceEndpoint : IDisposable
             subscriptions.TryRemove(expectedClientId, out _);
         }
 
-        connections[expectedClientId] = new DeviceConnection(expectedClientId, expires, Interlocked.Increment(ref nextConnectionId), e.CleanSession != false);
+        connections[expectedClientId] = new DeviceConnection(expectedClientId, expires, Interlocked.Increment(ref nextConnectionId), e.CleanSession != false, e.ChannelAdapter as DeviceChannelAdapter);
         return Task.CompletedTask;
     }
 
@@ -161,6 +163,9 @@ internal sealed class DeviceEndpoint : IDisposable
     public TimeSpan ClockSkew { get; init; }
 
     /// <summary>Telemetry publishes and, separately, twin requests one device may make per second before it is throttled; 0 is unlimited.</summary>
+    /// <summary>How long a throttled connection waits for the acknowledgements of what it took before it is closed.</summary>
+    private static readonly TimeSpan AcknowledgeBeforeCloseBound = TimeSpan.FromSeconds(5);
+
     public int OperationsPerSecond
     {
         get => Volatile.Read(ref operationsPerSecond);
@@ -468,6 +473,30 @@ internal sealed class DeviceEndpoint : IDisposable
         return payload.ToArray();
     }
 
+    /// <summary>
+    /// Closes a device's connection at this publish (not acknowledged) once the acknowledgements of the publishes it took
+    /// before have been written: MQTTnet queues them for its send loop and drops what is still queued when a connection is
+    /// closed, so a device that sends its window in one go had most of what the hub took left unacknowledged, sent it all
+    /// again on its next connection and, throttled again, got no further. Bounded in time.
+    /// </summary>
+    private async Task CloseAfterAcknowledgingAsync(InterceptingPublishEventArgs e, string deviceId)
+    {
+        if (connections.TryGetValue(deviceId, out var connection) && connection.Adapter is { } adapter)
+        {
+            var taken = adapter.AtLeastOncePublishesReceived - (e.ApplicationMessage.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtLeastOnce ? 1 : 0);
+            try
+            {
+                await adapter.WhenAcknowledgedAsync(taken).WaitAsync(AcknowledgeBeforeCloseBound, e.CancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+            {
+                log.Verbose($"Device '{deviceId}': closing before every acknowledgement was written.");
+            }
+        }
+
+        e.CloseConnection = true;
+    }
+
     private Task InterceptPublishAsync(InterceptingPublishEventArgs e)
     {
         e.ProcessPublish = false; // nothing a device publishes is routed to other MQTT clients
@@ -508,8 +537,7 @@ internal sealed class DeviceEndpoint : IDisposable
                 {
                     // IoT Hub answers a throttled MQTT 3.1.1 device by closing its connection: the publish is not acknowledged.
                     log.Information($"Device '{deviceId}' is over {OperationsPerSecond} telemetry messages a second; throttled, closing the connection.");
-                    e.CloseConnection = true;
-                    return Task.CompletedTask;
+                    return CloseAfterAcknowledgingAsync(e, deviceId);
                 }
 
                 var bag = topic.Length > eventsPrefix.Length + 1 ? topic[(eventsPrefix.Length + 1)..] : "";
@@ -819,7 +847,8 @@ internal sealed class DeviceEndpoint : IDisposable
         }
     }
 
-    private sealed record DeviceConnection(string DeviceId, DateTimeOffset? Expires, long Id, bool CleanSession);
+    /// <param name="Adapter">The connection's channel (TCP or TLS devices), for acknowledging what was taken before the hub closes it.</param>
+    private sealed record DeviceConnection(string DeviceId, DateTimeOffset? Expires, long Id, bool CleanSession, DeviceChannelAdapter? Adapter = null);
 
     /// <summary>The granted QoS of each topic family a device subscribed to (read and written from several threads).</summary>
     private sealed class DeviceSubscriptions

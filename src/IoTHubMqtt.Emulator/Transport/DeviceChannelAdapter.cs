@@ -39,6 +39,32 @@ internal sealed class DeviceChannelAdapter(
     private long bytesSent;
     private int disposed;
 
+    // QoS 1 publishes read and PUBACKs written: the hub closing a connection lets the acknowledgements of what it took go first.
+    private readonly object acknowledgements = new();
+    private long atLeastOnceReceived;
+    private long pubAcksSent;
+    private long waitedFor;
+    private TaskCompletionSource? acknowledged;
+
+    /// <summary>QoS 1 PUBLISH packets read on this connection so far.</summary>
+    public long AtLeastOncePublishesReceived => Interlocked.Read(ref atLeastOnceReceived);
+
+    /// <summary>Completes once <paramref name="count"/> PUBACKs have been written (or the connection is gone).</summary>
+    public Task WhenAcknowledgedAsync(long count)
+    {
+        lock (acknowledgements)
+        {
+            if (pubAcksSent >= count || Volatile.Read(ref disposed) != 0)
+            {
+                return Task.CompletedTask;
+            }
+
+            acknowledged ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            waitedFor = count;
+            return acknowledged.Task;
+        }
+    }
+
     public long BytesReceived => Volatile.Read(ref bytesReceived);
 
     public long BytesSent => Volatile.Read(ref bytesSent);
@@ -85,6 +111,18 @@ internal sealed class DeviceChannelAdapter(
             }
 
             Interlocked.Add(ref bytesSent, buffer.Length);
+            if (packet is MqttPubAckPacket)
+            {
+                lock (acknowledgements)
+                {
+                    pubAcksSent++;
+                    if (acknowledged is not null && pubAcksSent >= waitedFor)
+                    {
+                        acknowledged.TrySetResult();
+                        acknowledged = null;
+                    }
+                }
+            }
         }
         catch (ObjectDisposedException)
         {
@@ -106,6 +144,11 @@ internal sealed class DeviceChannelAdapter(
         if (Interlocked.Exchange(ref disposed, 1) == 0)
         {
             stream.Dispose(); // sends what the stream holds (bounded), then closes the connection
+            lock (acknowledgements)
+            {
+                acknowledged?.TrySetResult();
+                acknowledged = null;
+            }
         }
     }
 
@@ -151,7 +194,7 @@ internal sealed class DeviceChannelAdapter(
             Interlocked.Add(ref bytesReceived, headerLength + length);
             if (fixedHeader >> 4 == PublishType && length > 0 && formatter.ProtocolVersion is MqttProtocolVersion.V311 or MqttProtocolVersion.V310)
             {
-                return await ReceivePublishAsync(fixedHeader, length, cancellationToken).ConfigureAwait(false);
+                return Counted(await ReceivePublishAsync(fixedHeader, length, cancellationToken).ConfigureAwait(false));
             }
 
             var body = length == 0 ? [] : GC.AllocateUninitializedArray<byte>(length);
@@ -166,7 +209,7 @@ internal sealed class DeviceChannelAdapter(
                 formatter.DetectProtocolVersion(received);
             }
 
-            return formatter.Decode(received) ?? throw new MqttProtocolViolationException("Received malformed packet.");
+            return Counted(formatter.Decode(received) ?? throw new MqttProtocolViolationException("Received malformed packet."));
         }
         catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
         {
@@ -176,6 +219,16 @@ internal sealed class DeviceChannelAdapter(
         {
             throw new MqttCommunicationException(ex is IOException { InnerException: SocketException socket } ? socket : ex);
         }
+    }
+
+    private MqttPacket? Counted(MqttPacket? packet)
+    {
+        if (packet is MqttPublishPacket { QualityOfServiceLevel: MqttQualityOfServiceLevel.AtLeastOnce })
+        {
+            Interlocked.Increment(ref atLeastOnceReceived);
+        }
+
+        return packet;
     }
 
     /// <summary>A socket error as MQTTnet's adapter reports it: an aborted operation is a cancellation.</summary>
