@@ -20,7 +20,6 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
     public const int MaxPacketBytes = (256 * 1024) + (64 * 1024) + 16;
 
     private readonly TlsAcceptor? tls;
-    private readonly EmulatorLog log;
     private readonly SocketListener listener;
     private readonly Action<string> onViolation; // one delegate for every connection
     private readonly LargeBodyPool? bodies;
@@ -31,7 +30,6 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
     {
         this.bodies = bodies;
         this.tls = tls;
-        this.log = log;
         onViolation = log.Information;
         listener = new SocketListener(tls is null ? "MQTT" : "MQTT/TLS", address, port, 4096, HandleAsync, log, reuseAddress: true);
     }

@@ -162,11 +162,9 @@ internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Act
 
     private async ValueTask<int> FillAndTakeAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
-        // The input is used up: what was held for it goes now, before the wait for more.
-        await WriteThroughAsync(ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
-
-        // Wait holding no buffer (SslStream rents its record buffer only once a record arrives, too).
-        await inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        // The input is used up: what was held for it goes now, and the wait for more holds no buffer (SslStream rents its
+        // record buffer only once a record arrives, too).
+        await WaitForInputAsync(cancellationToken).ConfigureAwait(false);
         var chunk = ArrayPool<byte>.Shared.Rent(ReadAheadBytes);
         int read;
         try
