@@ -1,5 +1,6 @@
 using System.Text;
 using IoTHubMqtt.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace IoTHubMqtt.Emulator.Tests;
 
@@ -13,7 +14,12 @@ public sealed class ThrottledAcknowledgementTests
     [Fact]
     public async Task ABurstOverTheRate_HasWhatWasTakenAcknowledged_ThenTheConnectionCloses()
     {
-        await using var hub = EmulatorFixture.Start(o => o.DeviceOperationsPerSecond = 5);
+        // The hub's clock stands still: the bucket holds its five however slowly the burst is read (no refill meanwhile).
+        await using var hub = EmulatorFixture.Start(o =>
+        {
+            o.DeviceOperationsPerSecond = 5;
+            o.TimeProvider = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        });
         var (id, key) = hub.CreateDevice("throttled");
         await using var device = await StrictnessTests.RawDevice.ConnectAsync(hub.Emulator, id, key);
         var topic = Encoding.UTF8.GetBytes($"devices/{id}/messages/events/");
