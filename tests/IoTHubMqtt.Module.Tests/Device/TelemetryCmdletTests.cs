@@ -32,7 +32,7 @@ public sealed class TelemetryCmdletTests : DeviceCmdletTestBase
                 try { Send-IoTHubMessage 'after the stop' -PassThru -ErrorAction Stop; break }
                 catch { if ($attempt -eq 4) { throw } }
             }
-            """);
+            """, timeout: TimeSpan.FromMinutes(3)); // four waits of up to 30 s, beyond the session's default bound of two minutes
         Assert.Empty(after.AllErrors);
         Assert.Single(after.Output);
         Assert.Contains("after the stop", await Service.TelemetryBodiesAsync(DeviceId, 1, TimeSpan.FromSeconds(20)));
