@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net.Security;
 
 namespace IoTHubMqtt.Emulator.Transport;
 
@@ -15,7 +16,9 @@ namespace IoTHubMqtt.Emulator.Transport;
 /// </para>
 /// <para>
 /// While it waits, the connection holds no buffer: a zero-byte read waits for bytes, and the read-ahead buffer (one TLS
-/// record's worth, from the shared pool) is taken only when they arrive and given back once used up.
+/// record's worth, from the shared pool) is taken only when they arrive and given back once used up. Over TLS on OpenSSL,
+/// the buffers of the memory BIOs the records passed through (which keep the size of the largest record they carried, up
+/// to about 22 KB each) are given back too before the wait (<see cref="OpenSslBufferRelease"/>).
 /// </para>
 /// </summary>
 internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Action<string>? onViolation = null) : Stream
@@ -70,9 +73,13 @@ internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Act
             return new ValueTask<int>(0);
         }
 
-        return Volatile.Read(ref heldCount) > 0
-            ? SendHeldThenWaitAsync(cancellationToken)
-            : inner.ReadAsync(Memory<byte>.Empty, cancellationToken);
+        if (Volatile.Read(ref heldCount) > 0)
+        {
+            return SendHeldThenWaitAsync(cancellationToken);
+        }
+
+        ReleaseIdleTlsBuffers();
+        return inner.ReadAsync(Memory<byte>.Empty, cancellationToken);
     }
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -196,7 +203,27 @@ internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Act
     private async ValueTask<int> SendHeldThenWaitAsync(CancellationToken cancellationToken)
     {
         await WriteThroughAsync(ReadOnlyMemory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+        ReleaseIdleTlsBuffers();
         return await inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Called by the reader before it waits (so no read is in progress): when no write is in progress either, the TLS
+    /// connection's BIO buffers are given back. A write under way keeps them until the next wait.
+    /// </summary>
+    private void ReleaseIdleTlsBuffers()
+    {
+        if (inner is SslStream ssl && OpenSslBufferRelease.Available && writeGate.Wait(0))
+        {
+            try
+            {
+                OpenSslBufferRelease.ReleaseIdleBuffers(ssl);
+            }
+            finally
+            {
+                writeGate.Release();
+            }
+        }
     }
 
     /// <summary>

@@ -95,6 +95,85 @@ public sealed class TlsAcceptorTests : IDisposable
     }
 
     [Fact]
+    public async Task Accepted_KeepsNoHandshakeBuffers_AndStillCarriesDataBothWays()
+    {
+        Assert.SkipUnless(OpenSslBufferRelease.Available, "Idle TLS buffers are released only where SslStream runs on OpenSSL.");
+        var ct = TestContext.Current.CancellationToken;
+        using var pair = await ConnectAsync(ct);
+        await using var clientTls = new SslStream(pair.Client.GetStream(), false, (_, _, _, _) => true);
+        var clientSide = clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost" }, ct);
+
+        await using var accepted = await acceptor.AcceptAsync(new NetworkStream(pair.Server, ownsSocket: false), pair.Server.RemoteEndPoint, TlsProfile.Mqtt, ct).WaitAsync(HangGuard, ct);
+        await clientSide.WaitAsync(HangGuard, ct);
+
+        // The server's first flight (certificate, signature, session tickets) went through the write BIO: its buffer is gone.
+        Assert.NotNull(accepted);
+        Assert.Equal((0L, 0L), OpenSslBufferRelease.BioBufferSizes(accepted));
+        for (var round = 0; round < 3; round++)
+        {
+            await clientTls.WriteAsync("ping"u8.ToArray(), ct);
+            var buffer = new byte[4];
+            await accepted.ReadExactlyAsync(buffer, ct).AsTask().WaitAsync(HangGuard, ct);
+            Assert.Equal("ping"u8.ToArray(), buffer);
+            await accepted.WriteAsync("pong"u8.ToArray(), ct);
+            await clientTls.ReadExactlyAsync(buffer, ct).AsTask().WaitAsync(HangGuard, ct);
+            Assert.Equal("pong"u8.ToArray(), buffer);
+        }
+    }
+
+    [Fact]
+    public async Task DeviceStream_WaitingForTheDevice_KeepsNoBioBuffers_AfterLargeRecordsBothWays()
+    {
+        Assert.SkipUnless(OpenSslBufferRelease.Available, "Idle TLS buffers are released only where SslStream runs on OpenSSL.");
+        var ct = TestContext.Current.CancellationToken;
+        using var pair = await ConnectAsync(ct);
+        await using var clientTls = new SslStream(pair.Client.GetStream(), false, (_, _, _, _) => true);
+        var clientSide = clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost" }, ct);
+        var accepted = await acceptor.AcceptAsync(new NetworkStream(pair.Server, ownsSocket: false), pair.Server.RemoteEndPoint, TlsProfile.Mqtt, ct).WaitAsync(HangGuard, ct);
+        await clientSide.WaitAsync(HangGuard, ct);
+        Assert.NotNull(accepted);
+        await using var device = new MqttServerStream(accepted, MqttListenerAdapter.MaxPacketBytes);
+
+        // A device sends a message larger than a TLS record and is sent one back: full records pass through both BIOs.
+        var large = Publish(20_000);
+        await clientTls.WriteAsync(large, ct);
+        var received = new byte[large.Length];
+        await device.ReadExactlyAsync(received, ct).AsTask().WaitAsync(HangGuard, ct);
+        Assert.Equal(large, received);
+        await device.WriteAsync(large, ct);
+        await clientTls.ReadExactlyAsync(received, ct).AsTask().WaitAsync(HangGuard, ct);
+        Assert.Equal(large, received);
+
+        // Waiting for the device's next packet, the connection keeps neither BIO's buffer; the packet still arrives.
+        var waiting = device.WaitForInputAsync(ct).AsTask();
+        Assert.Equal((0L, 0L), OpenSslBufferRelease.BioBufferSizes(accepted));
+        var small = Publish(1);
+        await clientTls.WriteAsync(small, ct);
+        await waiting.WaitAsync(HangGuard, ct);
+        var next = new byte[small.Length];
+        await device.ReadExactlyAsync(next, ct).AsTask().WaitAsync(HangGuard, ct);
+        Assert.Equal(small, next);
+    }
+
+    /// <summary>A QoS 0 PUBLISH on topic "t" with <paramref name="payloadBytes"/> bytes of payload.</summary>
+    private static byte[] Publish(int payloadBytes)
+    {
+        var remaining = 3 + payloadBytes;
+        var packet = new List<byte> { 0x30 };
+        do
+        {
+            var digit = (byte)(remaining % 128);
+            remaining /= 128;
+            packet.Add(remaining > 0 ? (byte)(digit | 0x80) : digit);
+        }
+        while (remaining > 0);
+
+        packet.AddRange([0x00, 0x01, (byte)'t']);
+        packet.AddRange(Enumerable.Range(0, payloadBytes).Select(i => (byte)i));
+        return [.. packet];
+    }
+
+    [Fact]
     public async Task NotTls_IsClosedAndLogged_NotThrown()
     {
         var ct = TestContext.Current.CancellationToken;
