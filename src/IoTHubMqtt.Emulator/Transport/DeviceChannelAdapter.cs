@@ -197,19 +197,32 @@ internal sealed class DeviceChannelAdapter(
                 return Counted(await ReceivePublishAsync(fixedHeader, length, cancellationToken).ConfigureAwait(false));
             }
 
-            var body = length == 0 ? [] : GC.AllocateUninitializedArray<byte>(length);
-            if (!await ReadExactlyAsync(body, cancellationToken).ConfigureAwait(false))
+            // The body is only decoded here: MQTTnet's reader copies out every field, payload and string (MqttBufferReader), so it
+            // comes from the shared pool and goes back; a body of its own would stay referenced by the reader until the next
+            // packet, which for a held device is its CONNECT (about 200 bytes with a SAS token) for the connection's life.
+            var body = length == 0 ? [] : ArrayPool<byte>.Shared.Rent(length);
+            try
             {
-                return null;
-            }
+                if (!await ReadExactlyAsync(body.AsMemory(0, length), cancellationToken).ConfigureAwait(false))
+                {
+                    return null;
+                }
 
-            var received = new ReceivedMqttPacket(fixedHeader, new ArraySegment<byte>(body), headerLength + length);
-            if (formatter.ProtocolVersion == MqttProtocolVersion.Unknown)
+                var received = new ReceivedMqttPacket(fixedHeader, new ArraySegment<byte>(body, 0, length), headerLength + length);
+                if (formatter.ProtocolVersion == MqttProtocolVersion.Unknown)
+                {
+                    formatter.DetectProtocolVersion(received);
+                }
+
+                return Counted(formatter.Decode(received) ?? throw new MqttProtocolViolationException("Received malformed packet."));
+            }
+            finally
             {
-                formatter.DetectProtocolVersion(received);
+                if (length > 0)
+                {
+                    ArrayPool<byte>.Shared.Return(body);
+                }
             }
-
-            return Counted(formatter.Decode(received) ?? throw new MqttProtocolViolationException("Received malformed packet."));
         }
         catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
         {

@@ -19,6 +19,9 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
     /// <summary>Largest MQTT packet accepted: a 256 KB message plus a topic of up to 64 KB and headers.</summary>
     public const int MaxPacketBytes = (256 * 1024) + (64 * 1024) + 16;
 
+    /// <summary>The packet writer's first buffer: a CONNACK (4 bytes) after the writer's reserve of 5, rounded up.</summary>
+    internal const int InitialWriterBytes = 16;
+
     private readonly TlsAcceptor? tls;
     private readonly SocketListener listener;
     private readonly Action<string> onViolation; // one delegate for every connection
@@ -75,8 +78,10 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
             }
 
             var serverStream = new MqttServerStream(stream, MaxPacketBytes, onViolation);
-            // The packet writer starts small (most packets a device is sent are a few dozen bytes) and grows as needed.
-            var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(256, 65535));
+            // The packet writer holds a packet's header (its payload is written from where it is) for the connection's
+            // life: it starts with room for a CONNACK and MQTTnet's 5-byte reserve, which is all most held devices are ever
+            // sent, and doubles as a larger header needs.
+            var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(InitialWriterBytes, 65535));
             using var adapter = new DeviceChannelAdapter(serverStream, formatter, listener.LocalEndPoint, remote!, clientCertificate, tls is not null, bodies);
             await handler(adapter).ConfigureAwait(false);
         }

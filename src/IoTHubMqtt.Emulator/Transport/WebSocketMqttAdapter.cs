@@ -39,7 +39,7 @@ internal sealed class WebSocketMqttAdapter(EmulatorLog log) : IMqttServerAdapter
         }
 
         var channel = new GuardedChannel(new MqttWebSocketChannel(webSocket, remoteEndPoint, true, clientCertificate), MqttListenerAdapter.MaxPacketBytes, log.Information);
-        var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(4096, 65535));
+        var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(MqttListenerAdapter.InitialWriterBytes, 65535));
         using var adapter = new MqttChannelAdapter(channel, formatter, logger);
         await handler(adapter).ConfigureAwait(false);
     }
