@@ -47,6 +47,47 @@ public sealed class TelemetryCmdletTests : DeviceCmdletTestBase
     }
 
     [Fact]
+    public async Task Send_FromAFleet_EveryDeviceSendsEveryMessage_RecordsInOrderByDevice()
+    {
+        // Bodies large enough to be encoded into pooled buffers, each different, and one message in flight a device so the
+        // others wait in the outboxes: a buffer given back while a device of the fleet still holds its message would be
+        // rented for a later body and overwrite it.
+        var result = Ps.Invoke("""
+            $fleet = 'a', 'b', 'c' | ForEach-Object {
+                Connect-IoTHub -ConnectionString $hub.CreateDevice($deviceId + '-' + $_).ConnectionString -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -MaxInFlight 1 }
+            try {
+                1..60 | ForEach-Object { "$_;" + ('x' * 5000) } | Send-IoTHubMessage -Connection $fleet -Count 60 -PassThru
+            } finally { $fleet | Disconnect-IoTHub }
+            """);
+
+        Assert.Empty(result.AllErrors);
+        string[] devices = [DeviceId + "-a", DeviceId + "-b", DeviceId + "-c"];
+        Assert.Equal(180, result.Output.Count);
+        Assert.Equal(Enumerable.Range(0, 180).Select(i => devices[i % 3]), result.Output.Select(o => (string)o.Properties["DeviceId"].Value));
+        Assert.Equal(Enumerable.Range(0, 180).Select(i => $"{i / 3 + 1};"), result.Output.Select(o => ((string)o.Properties["Body"].Value).Split(';')[0] + ";"));
+        Assert.Contains(result.Progress, p => p.Activity == "Send-IoTHubMessage" && p.StatusDescription.StartsWith("180 of 180 acknowledged", StringComparison.Ordinal));
+        foreach (var device in devices)
+        {
+            var bodies = await Service.TelemetryBodiesAsync(device, 60, TimeSpan.FromSeconds(20));
+            Assert.Equal(Enumerable.Range(1, 60).Select(i => $"{i};" + new string('x', 5000)), bodies);
+        }
+    }
+
+    [Fact]
+    public async Task Send_FromAFleetWithOneDeviceDisconnected_FailsThatDevicesMessagesOnly()
+    {
+        var result = Ps.Invoke("""
+            $gone = Connect-IoTHub -ConnectionString $hub.CreateDevice($deviceId + '-gone').ConnectionString -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath
+            $gone | Disconnect-IoTHub
+            'one', 'two' | Send-IoTHubMessage -Connection $gone, $conn -PassThru
+            """);
+
+        Assert.Equal(2, result.AllErrors.Count());
+        Assert.Equal([DeviceId, DeviceId], result.Output.Select(o => (string)o.Properties["DeviceId"].Value));
+        Assert.Equal(["one", "two"], await Service.TelemetryBodiesAsync(DeviceId, 2, TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task Send_ArrayGivenAsBody_EachElementIsAMessage_WithProgressUpToTheTotal()
     {
         var result = Ps.Invoke("Send-IoTHubMessage -Body 'a', 'b', 'c' -PassThru");
