@@ -49,6 +49,22 @@ Describe 'Device messaging' -Tags 'CI' {
         $received.Count | Should -Be 200
     }
 
+    It 'sends every message from each device of a fleet in one pipeline' {
+        $ids = 1..3 | ForEach-Object { "$deviceId-fleet$_" }
+        $fleet = foreach ($id in $ids) {
+            Connect-IoTHub -ConnectionString $hub.CreateDevice($id).ConnectionString -Port $hub.MqttTlsPort -CaCertificatePath $hub.CaCertificatePath -NoDefault
+        }
+        try {
+            $sent = 1..20 | ForEach-Object { @{ n = $_ } } | Send-IoTHubMessage -Connection $fleet -PassThru
+        } finally { $fleet | Disconnect-IoTHub }
+        $sent.Count | Should -Be 60
+        ($sent | Select-Object -First 3).DeviceId | Should -Be $ids
+        foreach ($id in $ids) {
+            $received = Receive-IoTHubTelemetry -DeviceId $id -Count 20 -Timeout 30
+            $received.Body | Should -Be (1..20 | ForEach-Object { "{""n"":$_}" })
+        }
+    }
+
     It 'receives cloud-to-device messages with their properties' {
         Send-IoTHubCloudMessage -DeviceId $deviceId -Message 'turn on' -Property @{ kind = 'command' } | Out-Null
         $message = Receive-IoTHubMessage -Timeout 15

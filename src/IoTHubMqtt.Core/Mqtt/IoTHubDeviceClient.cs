@@ -42,6 +42,7 @@ public sealed class IoTHubDeviceClient : IAsyncDisposable
         CloudToDevice = new CloudToDeviceInbox(topics, options.TimeProvider);
         session.Connected += Telemetry.OnConnected;
         session.BeforeRenewal = Telemetry.DrainAsync;
+        session.AcknowledgedOnLostConnection = Telemetry.AcknowledgedOnLostConnectionAsync;
     }
 
     /// <summary>Device-to-cloud messages: <see cref="TelemetrySender.SendAsync"/> streams them through the outbox.</summary>

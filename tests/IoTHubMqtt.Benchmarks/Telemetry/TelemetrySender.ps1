@@ -1,10 +1,8 @@
 # The Send-IoTHubMessage sender of the telemetry benchmark, run by real pwsh and by the PowerShell engine hosted in
 # the benchmark program alike (see SenderProcess.cs for the line protocol on stdin/stdout).
-# One device: `$data | Send-IoTHubMessage -Connection $c`, the pipeline a script writes. Several devices: the same
-# command once a device, in parallel in a runspace pool opened beforehand (what ForEach-Object -Parallel does, without
-# timing the runspaces' creation), each given its device's messages as input: [powershell]::Create().AddCommand(...)
-# .BeginInvoke($records), the runspaces keeping their threads (ReuseThread) from one run to the next. Timed: from the
-# first message to the last acknowledgement, in this process.
+# The pipeline a script writes: `$data | Send-IoTHubMessage -Connection $c` for one device, and for several
+# `$data | Send-IoTHubMessage -Connection $fleet`, which sends every message from each device of the fleet. Timed: from
+# the first message to the last acknowledgement, in this process.
 param(
     [Parameter(Mandatory)] [string] $Manifest,
     [Parameter(Mandatory)] [string] $DevicesFile,
@@ -23,11 +21,6 @@ $connections = foreach ($line in [IO.File]::ReadAllLines($DevicesFile)) {
     }
 }
 
-$state = [initialsessionstate]::CreateDefault2()
-$state.ImportPSModule($Manifest)
-$pool = [runspacefactory]::CreateRunspacePool($connections.Count, $connections.Count, $state, $Host)
-$pool.ThreadOptions = 'ReuseThread' # each runspace keeps its thread from one run to the next
-$pool.Open()
 $self = [Diagnostics.Process]::GetCurrentProcess()
 $out = [Console]::Out
 $out.WriteLine("READY PowerShell-$($PSVersionTable.PSVersion)-$($PSVersionTable.PSEdition)"); $out.Flush()
@@ -39,28 +32,12 @@ while ($null -ne ($command = [Console]::In.ReadLine())) {
     $body = [string]::new([char]'x', $size)
     $data = [string[]]::new($perDevice)
     for ($i = 0; $i -lt $perDevice; $i++) { $data[$i] = $body }
-    $failed = 0
+    $fleet = $connections[0..($devices - 1)]
 
     $self.Refresh(); $cpu = $self.TotalProcessorTime
     $watch = [Diagnostics.Stopwatch]::StartNew()
-    if ($devices -eq 1) {
-        $data | Send-IoTHubMessage -Connection $connections[0] -ErrorAction SilentlyContinue -ErrorVariable +errors
-        $failed = @($errors).Count
-    } else {
-        $runs = for ($d = 0; $d -lt $devices; $d++) {
-            $shell = [powershell]::Create()
-            $shell.RunspacePool = $pool
-            $null = $shell.AddCommand('Send-IoTHubMessage').AddParameter('Connection', $connections[$d]).AddParameter('ErrorAction', 'SilentlyContinue')
-            $records = [Management.Automation.PSDataCollection[object]]::new([object[]]$data)
-            $records.Complete()
-            [pscustomobject]@{ Shell = $shell; Handle = $shell.BeginInvoke($records) }
-        }
-        foreach ($run in $runs) {
-            $null = $run.Shell.EndInvoke($run.Handle)
-            $failed += $run.Shell.Streams.Error.Count
-            $run.Shell.Dispose()
-        }
-    }
+    $data | Send-IoTHubMessage -Connection $fleet -ErrorAction SilentlyContinue -ErrorVariable +errors
+    $failed = @($errors).Count
     $watch.Stop()
     $self.Refresh()
     $cpuSeconds = ($self.TotalProcessorTime - $cpu).TotalSeconds
@@ -70,4 +47,3 @@ while ($null -ne ($command = [Console]::In.ReadLine())) {
 }
 
 $connections | Disconnect-IoTHub
-$pool.Dispose()

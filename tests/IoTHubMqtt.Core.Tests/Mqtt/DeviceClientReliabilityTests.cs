@@ -145,9 +145,8 @@ public sealed class DeviceClientReliabilityTests
         }
     }
 
-    // On the real clock only while the emulator keeps its throttling windows on its own clock: a fake client clock
-    // would reconnect without the pause the hub's window needs. The same behaviour on a fake clock is tested against the
-    // scripted hub (TelemetryOutboxTests.HubClosesConnectionsSoonAfterTheyAreMade_PausesGrow_AndEveryMessageArrives).
+    // On the real clock: the hub's rate and the client's pauses on the machine's time. On a fake clock shared by hub and
+    // client: DeviceClientThrottlingTests.TelemetryBurstOverTheRate_…, and against the scripted hub TelemetryOutboxTests.HubCloses….
     [Theory]
     [InlineData(ClockKind.Real)]
     public async Task ThrottlingHubClosesTheConnection_ClientBacksOff_AndEveryAcceptedMessageArrives(ClockKind kind)

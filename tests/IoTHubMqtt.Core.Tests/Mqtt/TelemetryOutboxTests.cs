@@ -191,7 +191,7 @@ public sealed class TelemetryOutboxTests
     }
 
     [Fact]
-    public async Task HubClosesConnectionsSoonAfterTheyAreMade_PausesGrow_AndEveryMessageArrives()
+    public async Task HubClosesConnectionsSoonAfterAcknowledgingSome_PausesStayAtTheFirstStep_AndEachMessageArrivesOnce()
     {
         var clock = TestClock.Of(ClockKind.Fake);
         await using var hub = new ScriptedMqttHub { ThrottleAfter = 25 };
@@ -216,19 +216,51 @@ public sealed class TelemetryOutboxTests
         var pauses = await clock.DriveBackoffAsync(log, sending);
         var results = await sending;
 
-        Assert.Equal(total, results.Length);
-        Assert.True(client.ReconnectCount >= 5, $"{client.ReconnectCount} reconnects");
-        Assert.Contains(log.Lines, line => line.Contains("soon after it was made", StringComparison.Ordinal));
+        // Each connection ended soon after it was made, having had messages acknowledged: progress at the hub's pace,
+        // so every pause is the backoff's first step (jittered between half and all of 100 ms), never a longer one.
+        Assert.All(pauses, p => Assert.InRange(p.TotalMilliseconds, 49, 101));
 
-        // Each connection ends soon after it was made, so each pause is the next step of one backoff: jittered
-        // between half and all of min(2 s, 100 ms × 2^n).
+        // 25 acknowledged a connection: the first carried 25, five reconnects the other 125.
+        Assert.Equal(total, results.Length);
+        Assert.Equal(5, client.ReconnectCount);
+        Assert.Equal(5, pauses.Count);
+        Assert.Contains(log.Lines, line => line.Contains("soon after it was made, with 25 message(s) acknowledged", StringComparison.Ordinal));
+
+        // What the hub acknowledged was not sent again: each message arrived once.
+        Assert.Equal(Enumerable.Range(0, total).Select(i => i.ToString(CultureInfo.InvariantCulture)), hub.TelemetryBodies);
+    }
+
+    [Fact]
+    public async Task HubClosesConnectionsSoonAfterTheyAreMade_AcknowledgingNothing_PausesGrow_ThenTheMessageArrives()
+    {
+        var clock = TestClock.Of(ClockKind.Fake);
+        await using var hub = new ScriptedMqttHub { ThrottleAfter = 0 }; // every telemetry publish closes the connection
+        var log = new TestLog();
+        await using var client = ScriptedHubClient.Create(hub, clock, log, o => o with
+        {
+            ReconnectInitialDelay = TimeSpan.FromMilliseconds(100), ReconnectMaxDelay = TimeSpan.FromSeconds(2),
+        });
+        await client.ConnectAsync(Ct);
+
+        // The hub lets the message through once the client has announced its sixth pause.
+        var announced = 0;
+        var sixth = log.WaitForMatchAsync(line => line.Contains("next attempt in", StringComparison.Ordinal) && ++announced == 6, 0, TimeSpan.FromMinutes(2), "the sixth pause", Ct);
+        _ = sixth.ContinueWith(_ => hub.ThrottleAfter = null, Ct, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var sent = await client.Telemetry.SendAsync(ScriptedHubClient.Message(1), Ct);
+        var pauses = await clock.DriveBackoffAsync(log, sent);
+
+        Assert.Equal(1, (await sent).Attempts - pauses.Count);
+        Assert.DoesNotContain(log.Lines, line => line.Contains("acknowledged (the hub may be throttling", StringComparison.Ordinal));
+
+        // Nothing acknowledged on any connection: each pause is the next step of one backoff, jittered between half and
+        // all of min(2 s, 100 ms × 2^n).
+        Assert.InRange(pauses.Count, 6, 9);
         for (var n = 0; n < pauses.Count; n++)
         {
             var ceiling = Math.Min(2000, 100 * Math.Pow(2, n));
             Assert.InRange(pauses[n].TotalMilliseconds, (ceiling / 2) - 1, ceiling + 1);
         }
 
-        var bodies = hub.TelemetryBodies.ToHashSet();
-        Assert.All(Enumerable.Range(0, total), i => Assert.Contains(i.ToString(CultureInfo.InvariantCulture), bodies));
+        Assert.Equal(["1"], hub.TelemetryBodies);
     }
 }

@@ -12,14 +12,19 @@ namespace IoTHubMqtt.Core.Mqtt;
 /// <summary>
 /// The connection of one device or module: connect and subscribe, renew the SAS token before it expires (MQTT cannot
 /// change a password on a live connection, so renewing is reconnecting with a new token), and come back after a lost
-/// connection with a jittered, capped backoff that grows while connections keep ending soon after they were made (a
-/// hub that throttles this device). The operations (telemetry, twin, methods, C2D) publish through <see cref="Mqtt"/>
+/// connection with a jittered, capped backoff that grows while connections keep ending soon after they were made with
+/// nothing acknowledged on them (a hub that refuses this device). A connection that ends soon but had messages
+/// acknowledged (a hub that throttles this device: it acknowledges what it took, then closes the connection) is
+/// followed by the backoff's first pause, not a longer one, so the device goes on at the hub's rate. The operations (telemetry, twin, methods, C2D) publish through <see cref="Mqtt"/>
 /// once <see cref="WaitConnectedAsync"/> lets them, and learn of each new connection from <see cref="Connected"/>.
 /// All times come from the options' <see cref="TimeProvider"/>.
 /// </summary>
 internal sealed class DeviceSession : IAsyncDisposable
 {
-    /// <summary>A connection that ends sooner than this (a throttling hub closing it) makes the next reconnect wait longer.</summary>
+    /// <summary>
+    /// A connection that ends sooner than this (a throttling hub closing it) is followed by a pause before the next
+    /// attempt, which grows while such connections have nothing acknowledged.
+    /// </summary>
     private static readonly TimeSpan StableConnection = TimeSpan.FromSeconds(10);
 
     /// <summary>The socket's send and receive buffers: room for a coalesced write (see <see cref="CoalescingChannel"/>).</summary>
@@ -109,6 +114,12 @@ internal sealed class DeviceSession : IAsyncDisposable
     /// to let acknowledgements that are due arrive, so a renewal sends nothing twice. Bounded by the operation timeout.
     /// </summary>
     public Func<CancellationToken, Task>? BeforeRenewal { get; set; }
+
+    /// <summary>
+    /// Called when a connection that ended soon after it was made is lost, before the pause that follows: how many
+    /// messages the hub acknowledged on it, once each of its publishes has its outcome. Bounded by the operation timeout.
+    /// </summary>
+    public Func<CancellationToken, Task<int>>? AcknowledgedOnLostConnection { get; set; }
 
     public async Task ConnectAsync(CancellationToken cancellationToken)
     {
@@ -580,16 +591,31 @@ internal sealed class DeviceSession : IAsyncDisposable
 
     private async Task ReconnectLoopAsync()
     {
-        // The backoff carries over from one lost connection to the next while connections keep ending soon after
-        // they were made (a hub that throttles this device): then the pause comes before the first attempt too.
+        // A connection that ended soon after it was made is followed by a pause before the first attempt. The backoff
+        // carries over from one such connection to the next while nothing is acknowledged on them (a hub that refuses
+        // this device); one on which the hub acknowledged messages (a hub that throttles this device closes the
+        // connection once it has acknowledged what it took) made progress: the pause starts again from its first step,
+        // long enough for the hub's rate to allow more, short enough to go on at that rate.
         var backoff = reconnectBackoff ??= new Backoff(options.ReconnectInitialDelay, options.ReconnectMaxDelay);
         if (!lastConnectionShortLived)
         {
             backoff.Reset();
         }
-        else if (!await PauseAsync(backoff, "The connection ended soon after it was made").ConfigureAwait(false))
+        else
         {
-            return;
+            var acknowledged = await AcknowledgedOnLostConnectionAsync().ConfigureAwait(false);
+            if (acknowledged > 0)
+            {
+                backoff.Reset();
+            }
+
+            var reason = acknowledged > 0
+                ? $"The connection ended soon after it was made, with {acknowledged} message(s) acknowledged (the hub may be throttling this device)"
+                : "The connection ended soon after it was made";
+            if (!await PauseAsync(backoff, reason).ConfigureAwait(false))
+            {
+                return;
+            }
         }
 
         while (!lifetime.IsCancellationRequested)
@@ -639,6 +665,26 @@ internal sealed class DeviceSession : IAsyncDisposable
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>How many messages were acknowledged on the connection just lost (0 when unknown within the operation timeout).</summary>
+    private async Task<int> AcknowledgedOnLostConnectionAsync()
+    {
+        if (AcknowledgedOnLostConnection is not { } count)
+        {
+            return 0;
+        }
+
+        using var settle = new CancellationTokenSource(options.OperationTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(settle.Token, lifetime.Token);
+        try
+        {
+            return await count(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
         }
     }
 

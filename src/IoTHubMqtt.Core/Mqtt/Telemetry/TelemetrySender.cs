@@ -54,6 +54,7 @@ public sealed class TelemetrySender
     private long acknowledged;
     private int inFlight;
     private int epoch;
+    private int acknowledgedOnConnection;
     private int suspendedEpoch = -1;
     private bool pumping;
     private bool closed;
@@ -186,6 +187,7 @@ public sealed class TelemetrySender
         lock (gate)
         {
             epoch++;
+            acknowledgedOnConnection = 0;
             lastProgress = time.GetTimestamp();
         }
 
@@ -204,6 +206,21 @@ public sealed class TelemetrySender
 
             drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             return drained.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// After a lost connection, once each message published on it has its outcome (the acknowledgements that arrived
+    /// before the close, and the failures the close caused, are processed in whatever order their continuations run):
+    /// how many the hub acknowledged (PUBACK) on that connection. A hub that throttles a device acknowledges what it
+    /// took, then closes the connection: a count above zero is progress at the hub's rate, not a refused connection.
+    /// </summary>
+    internal async Task<int> AcknowledgedOnLostConnectionAsync(CancellationToken cancellationToken)
+    {
+        await DrainAsync(cancellationToken).ConfigureAwait(false);
+        lock (gate)
+        {
+            return acknowledgedOnConnection;
         }
     }
 
@@ -302,6 +319,10 @@ public sealed class TelemetrySender
             {
                 acknowledged++;
                 lastProgress = time.GetTimestamp();
+                if (entry.Epoch == epoch && entry.Application.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtLeastOnce)
+                {
+                    acknowledgedOnConnection++; // a PUBACK: the hub took it (a QoS 0 message is only written)
+                }
             }
             else if (failure is null)
             {

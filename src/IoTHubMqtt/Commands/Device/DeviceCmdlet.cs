@@ -16,6 +16,7 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
 
     private IoTHubDeviceConnection? oneOff;
     private Core.Diagnostics.IIoTHubLogger? attachedLogger;
+    private IoTHubDeviceConnection[] others = [];
 
     /// <summary>The connection from Connect-IoTHub; the last one made in this session when left out.</summary>
     [Parameter(ParameterSetName = ConnectionSet)]
@@ -57,6 +58,19 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
 
     protected IoTHubDeviceClient Client => Device.Client;
 
+    /// <summary>Every connection this call works on: <see cref="Device"/>, then the others of a cmdlet given several.</summary>
+    protected IReadOnlyList<IoTHubDeviceConnection> Devices { get; private set; } = [];
+
+    /// <summary>
+    /// For a cmdlet that takes several connections, before BeginProcessing: the first is <see cref="Device"/> (none: the
+    /// session's default), and the log lines of all of them go to this cmdlet.
+    /// </summary>
+    protected void UseConnections(IoTHubDeviceConnection[]? connections)
+    {
+        Connection = connections?[0];
+        others = connections?[1..] ?? [];
+    }
+
     protected override void BeginProcessing()
     {
         if (ParameterSetName == ConnectionStringSet)
@@ -70,6 +84,7 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
                 WriteVerbose($"Connecting {oneOff} for this call.");
                 Run(ct => oneOff.Client.ConnectAsync(ct));
             });
+            Devices = [oneOff!];
             return;
         }
 
@@ -81,6 +96,11 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
         }
 
         Connection!.AttachLog(attachedLogger = CoreLogger);
+        Devices = [Connection, .. others];
+        foreach (var other in others.Where(c => c != Connection))
+        {
+            other.AttachLog(attachedLogger);
+        }
     }
 
     /// <summary>
@@ -114,7 +134,11 @@ public abstract class DeviceCmdlet : IoTHubCmdlet
     {
         if (attachedLogger is not null)
         {
-            Connection?.DetachLog(attachedLogger);
+            foreach (var connection in Devices)
+            {
+                connection.DetachLog(attachedLogger);
+            }
+
             attachedLogger = null;
         }
 

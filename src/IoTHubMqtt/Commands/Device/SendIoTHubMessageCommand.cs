@@ -21,7 +21,17 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
     // Sent messages in the order they were sent, until their acknowledgement is written (at most the outbox's worth).
     private SentMessageWriter sent = null!;
     private bool bodyFromCommandLine;
-    private string? shouldProcessText;
+
+    // The text ShouldProcess shows for each device, made once: that overload formats a resource string a message.
+    private string?[] shouldProcessTexts = [];
+
+    /// <summary>
+    /// The connection from Connect-IoTHub; the last one made in this session when left out. With several connections,
+    /// every message is sent by each of them, in the order given: a fleet sends from one pipeline.
+    /// </summary>
+    [Parameter(ParameterSetName = ConnectionSet)]
+    [ValidateNotNullOrEmpty]
+    public new IoTHubDeviceConnection[]? Connection { get; set; }
 
     /// <summary>
     /// The body: a string (text/plain), bytes (application/octet-stream), or any other object or hashtable (JSON).
@@ -68,9 +78,11 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
 
     protected override void BeginProcessing()
     {
+        UseConnections(Connection);
         base.BeginProcessing();
+        shouldProcessTexts = new string?[Devices.Count];
         bodyFromCommandLine = MyInvocation.BoundParameters.ContainsKey(nameof(Body));
-        sent = new SentMessageWriter(Device.DeviceId, PassThru, IsVerbose, Count);
+        sent = new SentMessageWriter(PassThru, IsVerbose, (long)Count * Devices.Count);
         template = new TelemetryMessageTemplate(PropertyTable.Entries(Property))
         {
             ContentType = ContentType, ContentEncoding = ContentEncoding, MessageId = MessageId, CorrelationId = CorrelationId,
@@ -88,7 +100,7 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
         }
 
         // -Body @(...): every element is a message, and how many there are is known.
-        sent.Total = sent.Total == 0 && value is ICollection collection ? collection.Count : sent.Total;
+        sent.Total = sent.Total == 0 && value is ICollection collection ? (long)collection.Count * Devices.Count : sent.Total;
         foreach (var item in items)
         {
             Send(item);
@@ -105,28 +117,23 @@ public sealed class SendIoTHubMessageCommand : DeviceCmdlet
 
     private void Send(object? body)
     {
-        byte[]? buffer = null;
         try
         {
-            var message = template.From(body is PSObject pso && pso.BaseObject is not PSCustomObject ? pso.BaseObject : body, ToJson, out var shown, out buffer);
-
-            // The text ShouldProcess(target, action) shows, made once: that overload formats a resource string a message.
-            if (ShouldProcess(shouldProcessText ??= $"Performing the operation \"Send telemetry\" on target \"{Device.DeviceId}\".", null, null))
-            {
-                // One call into the core: it returns at once while the outbox has room, and waits (here, pumping verbose
-                // lines, Ctrl+C ending the wait) while it is full.
-                var accepted = Client.Telemetry.SendAsync(message, StopToken);
-                sent.Add(accepted.IsCompletedSuccessfully ? accepted.Result : Run(_ => accepted.AsTask()), message, shown, buffer);
-                buffer = null; // the message's now: given back once it is acknowledged
-            }
+            var message = template.From(body is PSObject pso && pso.BaseObject is not PSCustomObject ? pso.BaseObject : body, ToJson, out var shown, out var buffer);
+            sent.SendFromEach(Devices, message, shown, buffer,
+                i => ShouldProcess(shouldProcessTexts[i] ??= $"Performing the operation \"Send telemetry\" on target \"{Devices[i].DeviceId}\".", null, null),
+                device =>
+                {
+                    // One call into the core: it returns at once while the outbox has room, and waits (here, pumping
+                    // verbose lines, Ctrl+C ending the wait) while it is full.
+                    var accepted = device.Client.Telemetry.SendAsync(message, StopToken);
+                    return accepted.IsCompletedSuccessfully ? accepted.Result : Run(_ => accepted.AsTask());
+                },
+                ex => WriteError(ex, MessageId));
         }
         catch (Exception ex) when (ErrorMapper.IsMappable(ex))
         {
             WriteError(ex, MessageId);
-        }
-        finally
-        {
-            PayloadBuffers.Return(buffer);
         }
 
         DrainPosted();
