@@ -150,10 +150,10 @@ internal static class OpenSslBufferRelease
 
         public required BufMemFreeFunction BufMemFree { get; init; }
 
-        /// <summary>Replaces an empty memory BIO's buffer with a new, empty one (the old one is freed).</summary>
+        /// <summary>Replaces an empty memory BIO's buffer, when it holds room for anything, with a new, empty one (the old one is freed).</summary>
         public void ReleaseIfEmpty(IntPtr bio)
         {
-            if (bio == IntPtr.Zero || BioMethodType(bio) != BioTypeMem || BioCtrl(bio, BioCtrlPending, 0, IntPtr.Zero) != 0)
+            if (BufferSize(bio) <= 0 || BioCtrl(bio, BioCtrlPending, 0, IntPtr.Zero) != 0)
             {
                 return;
             }
