@@ -21,13 +21,20 @@ internal sealed record TlsProfile(string Name, TimeSpan HandshakeTimeout, bool A
 
 /// <summary>
 /// The server side of every TLS connection the emulator accepts (MQTT, HTTPS/WebSockets, AMQP, DPS): the hub's
-/// certificate (one certificate context, built once, for every connection), TLS 1.2 and 1.3, a handshake bounded in time,
+/// certificate (one certificate context, built once, for every connection), TLS 1.2 as IoT Hub speaks it, a handshake bounded in time,
 /// the listener's ALPN protocols and client-certificate request, and, where the platform allows, an idle connection that
 /// keeps no TLS record buffers (<see cref="OpenSslBufferRelease"/>). A handshake that fails or runs out of time is logged
 /// (verbose) with the listener and the remote end, and its connection closed.
 /// </summary>
 internal sealed class TlsAcceptor
 {
+    /// <summary>
+    /// The versions IoT Hub and DPS accept: TLS 1.2 (learn.microsoft.com/azure/iot-hub/iot-hub-tls-support: 1.0 and 1.1
+    /// ended on 2025-08-31, and no later version is offered). A client that insists on TLS 1.3 fails against the hub, so
+    /// it fails here too; a TLS 1.3 server connection would also cost OpenSSL about 2.4 KB more a held device.
+    /// </summary>
+    public const SslProtocols Protocols = SslProtocols.Tls12;
+
     private readonly SslStreamCertificateContext certificateContext;
     private readonly EmulatorLog log;
 
@@ -58,7 +65,7 @@ internal sealed class TlsAcceptor
             {
                 ServerCertificateContext = certificateContext,
                 ClientCertificateRequired = profile.AskClientCertificate, // asked for, not required: the callback accepts none
-                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                EnabledSslProtocols = Protocols,
                 ApplicationProtocols = profile.ApplicationProtocols,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             }, timeout.Token).ConfigureAwait(false);

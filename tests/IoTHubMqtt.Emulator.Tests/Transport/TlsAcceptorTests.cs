@@ -80,6 +80,36 @@ public sealed class TlsAcceptorTests : IDisposable
     }
 
     [Fact]
+    public async Task Mqtt_NegotiatesTls12_AsTheHubDoes_WithAClientOfferingTls13Too()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var pair = await ConnectAsync(ct);
+        await using var tls = await MqttHandshakeAsync(pair, ct);
+
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls12, tls.Accepted.SslProtocol);
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls12, tls.Client.SslProtocol);
+    }
+
+    [Fact]
+    public async Task ClientInsistingOnTls13_IsRefusedAndLogged_AsTheHubRefusesIt()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var pair = await ConnectAsync(ct);
+        await using var clientTls = new SslStream(pair.Client.GetStream(), false, (_, _, _, _) => true);
+        var clientSide = clientTls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "localhost",
+            EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls13,
+        }, ct);
+
+        var accepted = await acceptor.AcceptAsync(new NetworkStream(pair.Server, ownsSocket: true), pair.Server.RemoteEndPoint, TlsProfile.Mqtt, ct).WaitAsync(HangGuard, ct);
+
+        Assert.Null(accepted);
+        await Assert.ThrowsAnyAsync<Exception>(() => clientSide.WaitAsync(HangGuard, ct));
+        Assert.Contains(log, line => line.StartsWith("[Verbose] MQTT/TLS: TLS handshake from 127.0.0.1:", StringComparison.Ordinal) && line.Contains("failed (", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Mqtt_WithoutAClientCertificate_IsAcceptedToo()
     {
         var ct = TestContext.Current.CancellationToken;
