@@ -21,8 +21,8 @@ namespace IoTHubMqtt.Emulator.Transport;
 /// by MQTTnet's own formatter, and every packet sent is encoded by it.
 /// <para>
 /// It is also what an idle device costs, thousands of times over: in place of MQTTnet's adapter and channel (whose send
-/// lock keeps a queue of 64 waiters from the start) it holds a send gate that allocates only when two sends meet, and
-/// while the device is silent its receive waits on the TLS stream directly, not through a chain of read helpers.
+/// lock keeps a queue of 64 waiters from the start) it sends under the stream's own write gate, and while the device is
+/// silent its receive waits on the TLS stream directly, not through a chain of read helpers.
 /// </para>
 /// </summary>
 internal sealed class DeviceChannelAdapter(
@@ -32,9 +32,6 @@ internal sealed class DeviceChannelAdapter(
     private const int PublishType = 3;
     private readonly byte[] header = new byte[4];
 
-    // One packet's header and payload leave together (MQTTnet's server sends from its send loop and, on takeover or
-    // shutdown, a DISCONNECT from another thread).
-    private readonly SemaphoreSlim sendGate = new(1, 1);
     private long bytesReceived;
     private long bytesSent;
     private int disposed;
@@ -99,15 +96,17 @@ internal sealed class DeviceChannelAdapter(
     public async Task SendPacketAsync(MqttPacket packet, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
-        await sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // One packet's header and payload leave together, under the stream's write gate (MQTTnet's server sends from its
+        // send loop and, on takeover or shutdown, a DISCONNECT from another thread; the encoder's buffer is shared too).
+        await stream.BeginWritesAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             cancellationToken.ThrowIfCancellationRequested();
             var buffer = formatter.Encode(packet);
-            await stream.WriteAsync(buffer.Packet, cancellationToken).ConfigureAwait(false);
+            await stream.WriteInSequenceAsync(buffer.Packet, cancellationToken).ConfigureAwait(false);
             foreach (var segment in buffer.Payload)
             {
-                await stream.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
+                await stream.WriteInSequenceAsync(segment, cancellationToken).ConfigureAwait(false);
             }
 
             Interlocked.Add(ref bytesSent, buffer.Length);
@@ -135,7 +134,7 @@ internal sealed class DeviceChannelAdapter(
         finally
         {
             formatter.Cleanup();
-            sendGate.Release();
+            stream.EndWrites();
         }
     }
 
@@ -153,16 +152,35 @@ internal sealed class DeviceChannelAdapter(
     }
 
     /// <summary>The next packet; null when the connection has ended or <paramref name="cancellationToken"/> is cancelled (as MQTTnet's adapter).</summary>
-    public async Task<MqttPacket?> ReceivePacketAsync(CancellationToken cancellationToken)
+    public Task<MqttPacket?> ReceivePacketAsync(CancellationToken cancellationToken) =>
+        stream.HasInput ? ReadPacketAsync(cancellationToken) : WaitThenReadPacketAsync(cancellationToken);
+
+    /// <summary>
+    /// Idle: waits on the connection itself, holding no buffer, no read helper's state and none of the packet reader's
+    /// (this is what a silent device keeps waiting, for as long as it stays silent).
+    /// </summary>
+    private async Task<MqttPacket?> WaitThenReadPacketAsync(CancellationToken cancellationToken)
     {
         try
         {
-            if (!stream.HasInput)
-            {
-                // Idle: wait on the connection itself, holding no buffer and no read helper's state.
-                await stream.WaitForInputAsync(cancellationToken).ConfigureAwait(false);
-            }
+            await stream.WaitForInputAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+            return null;
+        }
+        catch (Exception ex) when (ex is not MqttCommunicationException and not MqttProtocolViolationException)
+        {
+            throw ReceiveFailure(ex);
+        }
 
+        return await ReadPacketAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<MqttPacket?> ReadPacketAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
             if (!await ReadExactlyAsync(header.AsMemory(0, 1), cancellationToken).ConfigureAwait(false))
             {
                 return null;
@@ -230,9 +248,13 @@ internal sealed class DeviceChannelAdapter(
         }
         catch (Exception ex) when (ex is not MqttCommunicationException and not MqttProtocolViolationException)
         {
-            throw new MqttCommunicationException(ex is IOException { InnerException: SocketException socket } ? socket : ex);
+            throw ReceiveFailure(ex);
         }
     }
+
+    /// <summary>A failed read as MQTTnet's adapter reports it.</summary>
+    private static MqttCommunicationException ReceiveFailure(Exception ex) =>
+        new(ex is IOException { InnerException: SocketException socket } ? socket : ex);
 
     private MqttPacket? Counted(MqttPacket? packet)
     {

@@ -1,5 +1,6 @@
 using System.Net;
 using IoTHubMqtt.Emulator.Hub;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using MQTTnet.Adapter;
@@ -34,7 +35,7 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
         this.bodies = bodies;
         this.tls = tls;
         onViolation = log.Information;
-        listener = new SocketListener(tls is null ? "MQTT" : "MQTT/TLS", address, port, 4096, HandleAsync, log, reuseAddress: true);
+        listener = new SocketListener(tls is null ? "MQTT" : "MQTT/TLS", address, port, 4096, HandleAsync, log, reuseAddress: true, handlerReportsFailures: true);
     }
 
     public Func<IMqttChannelAdapter, Task>? ClientHandler { get; set; }
@@ -52,42 +53,59 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
 
     public void Dispose() => listener.Dispose();
 
+    /// <summary>
+    /// Runs one connection: the TLS handshake (when secured), then MQTTnet's handler on the device's channel adapter until
+    /// it ends. Every failure is reported to the listener here, so this is the only waiting state the emulator keeps for a
+    /// held connection outside MQTTnet's own.
+    /// </summary>
     private async Task HandleAsync(Socket socket, CancellationToken stopping)
     {
         var remote = socket.RemoteEndPoint;
-        Stream stream = new NetworkStream(socket, ownsSocket: true);
-        X509Certificate2? clientCertificate = null;
-        if (tls is not null)
-        {
-            var ssl = await tls.AcceptAsync(stream, remote, TlsProfile.Mqtt, stopping).ConfigureAwait(false);
-            if (ssl is null)
-            {
-                return;
-            }
-
-            stream = ssl;
-            clientCertificate = TlsAcceptor.ClientCertificateOf(ssl);
-        }
-
         try
         {
-            var handler = ClientHandler;
-            if (handler is null)
+            Stream? stream = new NetworkStream(socket, ownsSocket: true);
+            try
             {
-                return;
-            }
+                if (tls is not null)
+                {
+                    stream = await tls.AcceptAsync(stream, remote, TlsProfile.Mqtt, stopping).ConfigureAwait(false);
+                    if (stream is null)
+                    {
+                        return;
+                    }
+                }
 
-            var serverStream = new MqttServerStream(stream, MaxPacketBytes, onViolation);
-            // The packet writer holds a packet's header (its payload is written from where it is) for the connection's
-            // life: it starts with room for a CONNACK and MQTTnet's 5-byte reserve, which is all most held devices are ever
-            // sent, and doubles as a larger header needs.
-            var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(InitialWriterBytes, 65535));
-            using var adapter = new DeviceChannelAdapter(serverStream, formatter, listener.LocalEndPoint, remote!, clientCertificate, tls is not null, bodies);
-            await handler(adapter).ConfigureAwait(false);
+                var handler = ClientHandler;
+                if (handler is null)
+                {
+                    return;
+                }
+
+                using var adapter = OpenAdapter(stream, remote!);
+                await handler(adapter).ConfigureAwait(false);
+            }
+            finally
+            {
+                stream?.Dispose();
+            }
         }
-        finally
+#pragma warning disable CA1031 // one connection's failure must never take the listener down
+        catch (Exception ex)
+#pragma warning restore CA1031
         {
-            await stream.DisposeAsync().ConfigureAwait(false);
+            listener.ConnectionFailed(socket, remote, ex);
         }
+    }
+
+    /// <summary>The channel adapter MQTTnet runs the connection on.</summary>
+    private DeviceChannelAdapter OpenAdapter(Stream stream, EndPoint remote)
+    {
+        var clientCertificate = stream is SslStream ssl ? TlsAcceptor.ClientCertificateOf(ssl) : null;
+        var serverStream = new MqttServerStream(stream, MaxPacketBytes, onViolation);
+        // The packet writer holds a packet's header (its payload is written from where it is) for the connection's
+        // life: it starts with room for a CONNACK and MQTTnet's 5-byte reserve, which is all most held devices are ever
+        // sent, and doubles as a larger header needs.
+        var formatter = new MqttPacketFormatterAdapter(new MqttBufferWriter(InitialWriterBytes, 65535));
+        return new DeviceChannelAdapter(serverStream, formatter, listener.LocalEndPoint, remote, clientCertificate, tls is not null, bodies);
     }
 }

@@ -34,9 +34,12 @@ internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Act
 
     private readonly MqttFrameGuard guard = new(maxRemainingLength, onViolation);
     private readonly SemaphoreSlim writeGate = new(1, 1);
-    private readonly object sync = new();
 
-    // Read-ahead input: set and used up by the one reader; its count is read by writers under sync.
+    // What the reader and writers share is guarded by a lock on the frame guard (private to this stream, so no one else
+    // locks it): one object less for each of thousands of held connections than a lock object of its own.
+    private object Sync => guard;
+
+    // Read-ahead input: set and used up by the one reader; its count is read by writers under Sync.
     private byte[]? input;
     private int inputOffset;
     private int inputCount;
@@ -97,21 +100,21 @@ internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Act
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        lock (sync)
-        {
-            if (inputCount > 0 && heldCount + buffer.Length <= MaxHeldBytes)
-            {
-                held ??= ArrayPool<byte>.Shared.Rent(MaxHeldBytes);
-                buffer.Span.CopyTo(held.AsSpan(heldCount));
-                heldCount += buffer.Length;
-                return ValueTask.CompletedTask;
-            }
-        }
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+        TryHold(buffer.Span) ? ValueTask.CompletedTask : WriteThroughAsync(buffer, cancellationToken);
 
-        return WriteThroughAsync(buffer, cancellationToken);
-    }
+    /// <summary>
+    /// Takes the write gate for writes that must leave in order with no other write between them (one packet's header
+    /// and payload): make them with <see cref="WriteInSequenceAsync"/>, then <see cref="EndWrites"/>.
+    /// </summary>
+    public Task BeginWritesAsync(CancellationToken cancellationToken) => writeGate.WaitAsync(cancellationToken);
+
+    /// <summary>As <see cref="WriteAsync(ReadOnlyMemory{byte}, CancellationToken)"/>, by the writer holding the write gate.</summary>
+    public ValueTask WriteInSequenceAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken) =>
+        TryHold(buffer.Span) ? ValueTask.CompletedTask : WriteHeldThenAsync(buffer, cancellationToken);
+
+    /// <summary>Gives back the write gate <see cref="BeginWritesAsync"/> took.</summary>
+    public void EndWrites() => writeGate.Release();
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
@@ -147,13 +150,30 @@ internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Act
         await inner.DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <summary>Keeps <paramref name="buffer"/> for the next write when read-ahead input remains and it fits.</summary>
+    private bool TryHold(ReadOnlySpan<byte> buffer)
+    {
+        lock (Sync)
+        {
+            if (inputCount > 0 && heldCount + buffer.Length <= MaxHeldBytes)
+            {
+                held ??= ArrayPool<byte>.Shared.Rent(MaxHeldBytes);
+                buffer.CopyTo(held.AsSpan(heldCount));
+                heldCount += buffer.Length;
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private int Take(Span<byte> destination)
     {
         var count = Math.Min(destination.Length, inputCount);
         var taken = input!.AsSpan(inputOffset, count);
         guard.Inspect(taken); // what MQTTnet is about to see, no further: a bad packet ends the connection after the ones before it
         taken.CopyTo(destination);
-        lock (sync)
+        lock (Sync)
         {
             inputOffset += count;
             inputCount -= count;
@@ -190,7 +210,7 @@ internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Act
             return 0;
         }
 
-        lock (sync)
+        lock (Sync)
         {
             input = chunk;
             inputOffset = 0;
@@ -260,47 +280,53 @@ internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Act
         await writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            byte[]? pending;
-            int count;
-            lock (sync)
-            {
-                (pending, count) = (held, heldCount);
-                (held, heldCount) = (null, 0);
-            }
-
-            if (pending is null)
-            {
-                if (!buffer.IsEmpty)
-                {
-                    await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-                }
-
-                return;
-            }
-
-            try
-            {
-                if (count + buffer.Length <= pending.Length)
-                {
-                    buffer.CopyTo(pending.AsMemory(count));
-                    count += buffer.Length;
-                    buffer = ReadOnlyMemory<byte>.Empty;
-                }
-
-                await inner.WriteAsync(pending.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
-                if (!buffer.IsEmpty)
-                {
-                    await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-                }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(pending);
-            }
+            await WriteHeldThenAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             writeGate.Release();
+        }
+    }
+
+    /// <summary>Under the write gate: writes what is held, then <paramref name="buffer"/>, in one write when they fit together.</summary>
+    private async ValueTask WriteHeldThenAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    {
+        byte[]? pending;
+        int count;
+        lock (Sync)
+        {
+            (pending, count) = (held, heldCount);
+            (held, heldCount) = (null, 0);
+        }
+
+        if (pending is null)
+        {
+            if (!buffer.IsEmpty)
+            {
+                await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        try
+        {
+            if (count + buffer.Length <= pending.Length)
+            {
+                buffer.CopyTo(pending.AsMemory(count));
+                count += buffer.Length;
+                buffer = ReadOnlyMemory<byte>.Empty;
+            }
+
+            await inner.WriteAsync(pending.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+            if (!buffer.IsEmpty)
+            {
+                await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(pending);
         }
     }
 }

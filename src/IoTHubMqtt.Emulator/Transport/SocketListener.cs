@@ -8,6 +8,10 @@ namespace IoTHubMqtt.Emulator.Transport;
 /// accepts until stopped, sets TCP_NODELAY (small request/response exchanges would otherwise wait on the peer's delayed
 /// ACK, about 40 ms on Linux) and hands each socket to the handler on the thread pool. A failed accept is logged and the
 /// loop goes on; one connection's failure never takes the listener down.
+/// <para>
+/// A handler that reports its own failures (<see cref="ConnectionFailed"/>) is started and left to run: the listener
+/// keeps no waiting state of its own for each of the thousands of connections it may hold at once.
+/// </para>
 /// </summary>
 internal sealed class SocketListener : IDisposable
 {
@@ -15,14 +19,18 @@ internal sealed class SocketListener : IDisposable
     private readonly string name;
     private readonly int backlog;
     private readonly Func<Socket, CancellationToken, Task> handler;
+    private readonly bool handlerReportsFailures;
     private readonly EmulatorLog log;
     private readonly CancellationTokenSource stopping = new();
     private Task? acceptLoop;
     private bool bound;
 
-    public SocketListener(string name, IPAddress address, int port, int backlog, Func<Socket, CancellationToken, Task> handler, EmulatorLog log, bool reuseAddress = false)
+    /// <param name="handlerReportsFailures">The handler catches every exception and passes it to <see cref="ConnectionFailed"/>
+    /// (its task never faults), so the listener does not wait on it.</param>
+    public SocketListener(string name, IPAddress address, int port, int backlog, Func<Socket, CancellationToken, Task> handler, EmulatorLog log, bool reuseAddress = false, bool handlerReportsFailures = false)
     {
         this.name = name;
+        this.handlerReportsFailures = handlerReportsFailures;
         this.backlog = backlog;
         this.handler = handler;
         this.log = log;
@@ -113,8 +121,23 @@ internal sealed class SocketListener : IDisposable
 
             socket.NoDelay = true;
             // Queued as it is (no Task.Run wrapper and closure kept for the connection's life: thousands are held at once).
-            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Listener.RunAsync(state.Socket, state.Token), (Listener: this, Socket: socket, Token: token), preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Listener.handlerReportsFailures ? state.Listener.handler(state.Socket, state.Token) : state.Listener.RunAsync(state.Socket, state.Token), (Listener: this, Socket: socket, Token: token), preferLocal: false);
         }
+    }
+
+    /// <summary>Logs how a connection's handler failed (an ended connection verbose, anything else as a warning) and closes its socket.</summary>
+    public void ConnectionFailed(Socket socket, EndPoint? remote, Exception ex)
+    {
+        if (ex is IOException or OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            log.Verbose($"{name}: connection from {remote} ended: {ex.GetType().Name}.");
+        }
+        else
+        {
+            log.Warning($"{name}: connection from {remote} failed: {ex.GetType().Name}: {ex.Message}");
+        }
+
+        socket.Dispose();
     }
 
     private async Task RunAsync(Socket socket, CancellationToken token)
@@ -124,17 +147,11 @@ internal sealed class SocketListener : IDisposable
         {
             await handler(socket, token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or SocketException or ObjectDisposedException)
-        {
-            log.Verbose($"{name}: connection from {remote} ended: {ex.GetType().Name}.");
-            socket.Dispose();
-        }
 #pragma warning disable CA1031 // one connection's failure must never take the listener down
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            log.Warning($"{name}: connection from {remote} failed: {ex.GetType().Name}: {ex.Message}");
-            socket.Dispose();
+            ConnectionFailed(socket, remote, ex);
         }
     }
 }
