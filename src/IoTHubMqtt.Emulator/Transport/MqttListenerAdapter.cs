@@ -63,7 +63,7 @@ internal sealed class MqttListenerAdapter : IMqttServerAdapter
         var remote = socket.RemoteEndPoint;
         try
         {
-            Stream? stream = new NetworkStream(socket, ownsSocket: true);
+            Stream? stream = new DeviceNetworkStream(socket);
             try
             {
                 if (tls is not null)
