@@ -207,6 +207,9 @@ internal sealed class CoalescingChannel : IMqttChannel
             }
             catch (Exception ex)
             {
+                // Closed first, so a writer that learns of the failure finds the connection closed; the receive loop
+                // learns of it by its read failing, as after a direct write.
+                inner.Dispose();
                 lock (gate)
                 {
                     failure ??= ex;
@@ -221,8 +224,6 @@ internal sealed class CoalescingChannel : IMqttChannel
                     ReleaseWaiters();
                 }
 
-                // The receive loop learns of the broken connection by its read failing, as after a direct write.
-                inner.Dispose();
                 return;
             }
 
