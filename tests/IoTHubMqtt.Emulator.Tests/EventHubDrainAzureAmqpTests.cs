@@ -43,45 +43,31 @@ public sealed class EventHubDrainAzureAmqpTests : IAsyncLifetime
     [Fact]
     public async Task Drain_WithFewerEventsThanCredit_DeliversThem_ThenUsesUpTheCredit()
     {
-        await using var device = await fixture.ConnectNewDeviceAsync("drain");
-        var sent = await PublishAsync(device, "a", "b");
-        var connection = await ConnectAsync();
-        try
+        await WithReceiverAsync(async (device, link, received) =>
         {
-            var (link, received) = await AttachAsync(connection, device.DeviceId);
+            var sent = await PublishAsync(device, "a", "b");
             link.IssueCredit(5, false, AmqpConstants.NullBinary);
             await DrainAsync(link);
 
             // The flow that ended the drain came after the deliveries: by now the listener has had them all.
             Assert.Equal(sent, received.Select(Body));
             Assert.Equal(0u, link.LinkCredit);
-        }
-        finally
-        {
-            await connection.CloseAsync(Guard);
-        }
+        });
     }
 
     /// <summary>Nothing in the partition: the drain completes, with no event and no credit left.</summary>
     [Fact]
     public async Task Drain_WithNothingToRead_EndsWithNoEvent()
     {
-        await using var device = await fixture.ConnectNewDeviceAsync("drain");
-        var connection = await ConnectAsync();
-        try
+        await WithReceiverAsync(async (device, link, received) =>
         {
             Assert.Equal(0, Emulator.Hub.Telemetry.DescribePartition(Emulator.Hub.PartitionOf(device.DeviceId)).LastSequenceNumber);
-            var (link, received) = await AttachAsync(connection, device.DeviceId);
             link.IssueCredit(3, false, AmqpConstants.NullBinary);
             await DrainAsync(link);
 
             Assert.Empty(received);
             Assert.Equal(0u, link.LinkCredit);
-        }
-        finally
-        {
-            await connection.CloseAsync(Guard);
-        }
+        });
     }
 
     /// <summary>
@@ -92,11 +78,8 @@ public sealed class EventHubDrainAzureAmqpTests : IAsyncLifetime
     [Fact]
     public async Task Drain_OfCreditGrantedBefore_WhileTheEndpointWaitsForTelemetry_EndsAtOnce()
     {
-        await using var device = await fixture.ConnectNewDeviceAsync("drain");
-        var connection = await ConnectAsync();
-        try
+        await WithReceiverAsync(async (device, link, received) =>
         {
-            var (link, received) = await AttachAsync(connection, device.DeviceId);
             link.IssueCredit(5, false, AmqpConstants.NullBinary);
             var sent = await PublishAsync(device, "one");
             await received.CountReachesAsync(1);
@@ -105,11 +88,7 @@ public sealed class EventHubDrainAzureAmqpTests : IAsyncLifetime
             await DrainAsync(link);
             Assert.Equal(sent, received.Select(Body));
             Assert.Equal(0u, link.LinkCredit);
-        }
-        finally
-        {
-            await connection.CloseAsync(Guard);
-        }
+        });
     }
 
     /// <summary>
@@ -120,17 +99,29 @@ public sealed class EventHubDrainAzureAmqpTests : IAsyncLifetime
     [Fact]
     public async Task Drain_WithNoCreditHeld_EndsAtOnce()
     {
-        await using var device = await fixture.ConnectNewDeviceAsync("drain");
-        var connection = await ConnectAsync();
-        try
+        await WithReceiverAsync(async (device, link, received) =>
         {
-            var (link, received) = await AttachAsync(connection, device.DeviceId);
             await PublishAsync(device, "kept");
             Assert.Equal(0u, link.LinkCredit);
 
             await DrainAsync(link);
             Assert.Empty(received);
             Assert.Equal(0u, link.LinkCredit);
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="test"/> with a device of its own and a receiver attached on its partition (no credit yet), over
+    /// a connection closed afterwards.
+    /// </summary>
+    private async Task WithReceiverAsync(Func<MqttTestDevice, ReceivingAmqpLink, Received, Task> test)
+    {
+        await using var device = await fixture.ConnectNewDeviceAsync("drain");
+        var connection = await ConnectAsync();
+        try
+        {
+            var (link, received) = await AttachAsync(connection, device.DeviceId);
+            await test(device, link, received);
         }
         finally
         {
