@@ -77,7 +77,9 @@ public sealed class ScriptedMqttHub : IAsyncDisposable
 
     /// <summary>
     /// When set, a connection may publish this many telemetry messages; the next one closes it unacknowledged, as
-    /// IoT Hub closes the connection of a device over its quota.
+    /// IoT Hub closes the connection of a device over its quota. The close is orderly: the acknowledgements already
+    /// written reach the device before the end of the stream, and what the device sends after it is read and dropped
+    /// (closing a socket with unread data would reset it, and a reset can lose the last acknowledgements in flight).
     /// </summary>
     public int? ThrottleAfter { get; set; }
 
@@ -262,9 +264,14 @@ public sealed class ScriptedMqttHub : IAsyncDisposable
 
         var payload = Encoding.UTF8.GetString(body, at, body.Length - at);
         var telemetry = topic.Contains("/messages/events/", StringComparison.Ordinal);
+        if (connection.Ending)
+        {
+            return;
+        }
+
         if (telemetry && ThrottleAfter is { } quota && ++connection.Telemetry > quota)
         {
-            connection.Close();
+            await connection.EndAsync().ConfigureAwait(false);
             return;
         }
 
@@ -336,6 +343,9 @@ public sealed class ScriptedMqttHub : IAsyncDisposable
 
         public int Id { get; } = id;
 
+        /// <summary>True once the hub has ended its side of the stream; what the device still sends is dropped.</summary>
+        public bool Ending { get; private set; }
+
         public async Task<(byte Header, byte[] Body)> ReadPacketAsync(CancellationToken cancellationToken)
         {
             var one = new byte[1];
@@ -372,6 +382,28 @@ public sealed class ScriptedMqttHub : IAsyncDisposable
         }
 
         public void Close() => client.Dispose();
+
+        /// <summary>
+        /// Ends the hub's side of the stream after the packets already written (FIN, not a reset), leaving the reading
+        /// loop to drain what the device sends until it closes its side.
+        /// </summary>
+        public async Task EndAsync()
+        {
+            await writeLock.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                Ending = true;
+                client.Client.Shutdown(SocketShutdown.Send);
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+            {
+                // Already gone.
+            }
+            finally
+            {
+                writeLock.Release();
+            }
+        }
     }
 }
 
