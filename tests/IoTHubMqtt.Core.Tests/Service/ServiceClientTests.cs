@@ -7,6 +7,7 @@ using IoTHubMqtt.Core.Errors;
 using IoTHubMqtt.Core.Service;
 using IoTHubMqtt.Core.Tests.Mqtt;
 using IoTHubMqtt.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace IoTHubMqtt.Core.Tests.Service;
 
@@ -140,22 +141,27 @@ public sealed class ServiceClientTests(EmulatorFixture hub) : IClassFixture<Emul
     }
 
     [Fact]
-    public async Task PolicyToken_IsSignedAgainBeforeItExpires()
+    public async Task PolicyToken_IsSignedAgainWhen15PercentOfItsLifeIsLeft_AndTheNextRequestUsesIt()
     {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         using var service = NewClient(hub.Emulator, o => new IoTHubServiceOptions
         {
-            ConnectionString = o.ConnectionString, Port = o.Port, CaCertificatePath = o.CaCertificatePath, TokenTimeToLive = TimeSpan.FromSeconds(2),
+            ConnectionString = o.ConnectionString, Port = o.Port, CaCertificatePath = o.CaCertificatePath, TokenTimeToLive = TimeSpan.FromHours(1), TimeProvider = clock,
         });
         var id = hub.NewDeviceId();
         await service.CreateDeviceAsync(new DeviceSpec { DeviceId = id }, Ct);
         var firstExpiry = service.TokenExpiresAt;
-        await Task.Delay(TimeSpan.FromSeconds(2.2), Ct);
+        Assert.Equal(clock.GetUtcNow() + TimeSpan.FromHours(1), firstExpiry);
 
-        var device = await service.GetDeviceAsync(id, Ct);
+        clock.Advance(TimeSpan.FromMinutes(50)); // 10 minutes of the hour left: still more than 15 %
+        Assert.Equal(id, (await service.GetDeviceAsync(id, Ct)).DeviceId);
+        Assert.Equal(0, service.TokenRenewalCount);
+        Assert.Equal(firstExpiry, service.TokenExpiresAt);
 
-        Assert.Equal(id, device.DeviceId);
-        Assert.True(service.TokenRenewalCount >= 1);
-        Assert.True(service.TokenExpiresAt > firstExpiry);
+        clock.Advance(TimeSpan.FromMinutes(2)); // 8 minutes left: under 15 %, so the next request signs a new token
+        Assert.Equal(id, (await service.GetDeviceAsync(id, Ct)).DeviceId);
+        Assert.Equal(1, service.TokenRenewalCount);
+        Assert.Equal(clock.GetUtcNow() + TimeSpan.FromHours(1), service.TokenExpiresAt);
     }
 
     [Fact]
@@ -310,10 +316,12 @@ public sealed class ServiceClientTests(EmulatorFixture hub) : IClassFixture<Emul
     [Fact]
     public async Task Feedback_AbandonedByOneReader_IsDeliveredToTheNext()
     {
-        using var service = NewClient(hub.Emulator);
-        var (id, _) = hub.CreateDevice("aband");
-        await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "a"u8.ToArray(), MessageId = id + "-x", Ack = "negative", Expiry = DateTimeOffset.UtcNow.AddSeconds(1) }, Ct);
-        await Task.Delay(TimeSpan.FromSeconds(1.5), Ct);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow); // the hub's
+        await using var fx = EmulatorFixture.Start(o => o.TimeProvider = clock);
+        using var service = NewClient(fx.Emulator);
+        var (id, _) = fx.CreateDevice("aband");
+        await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "a"u8.ToArray(), MessageId = id + "-x", Ack = "negative", Expiry = clock.GetUtcNow().AddSeconds(30) }, Ct);
+        clock.Advance(TimeSpan.FromSeconds(31));
         await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "b"u8.ToArray() }, Ct); // the hub drops expired messages when the queue is next touched
 
         await using (var first = await service.OpenCloudMessageFeedbackReaderAsync(Ct))
@@ -340,12 +348,14 @@ public sealed class ServiceClientTests(EmulatorFixture hub) : IClassFixture<Emul
     [Fact]
     public async Task CloudMessage_ExpiredBeforeDelivery_IsExpiredFeedback_OnlyWhenNegativeFeedbackWasAsked()
     {
-        using var service = NewClient(hub.Emulator);
-        var (id, _) = hub.CreateDevice("exp");
-        var soon = DateTimeOffset.UtcNow.AddSeconds(1);
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow); // the hub's
+        await using var fx = EmulatorFixture.Start(o => o.TimeProvider = clock);
+        using var service = NewClient(fx.Emulator);
+        var (id, _) = fx.CreateDevice("exp");
+        var soon = clock.GetUtcNow().AddSeconds(30);
         await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "a"u8.ToArray(), MessageId = id + "-neg", Ack = "negative", Expiry = soon }, Ct);
         await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "b"u8.ToArray(), MessageId = id + "-pos", Ack = "positive", Expiry = soon }, Ct);
-        await Task.Delay(TimeSpan.FromSeconds(1.5), Ct);
+        clock.Advance(TimeSpan.FromSeconds(31));
 
         // The hub drops expired messages when the device's queue is next touched.
         await service.SendCloudToDeviceAsync(id, new CloudMessage { Body = "c"u8.ToArray() }, Ct);
