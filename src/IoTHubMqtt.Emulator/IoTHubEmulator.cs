@@ -201,6 +201,10 @@ public sealed class IoTHubEmulator : IAsyncDisposable, IDisposable
     /// <summary>Sessions the MQTT server holds (connected plus persistent ones), for leak checks.</summary>
     internal async Task<int> MqttSessionCountAsync() => (await deviceServer.GetSessionsAsync().ConfigureAwait(false)).Count;
 
+    /// <summary>The session items MQTTnet keeps for a device's session (null when it has none).</summary>
+    internal async Task<System.Collections.IDictionary?> MqttSessionItemsAsync(string clientId) =>
+        (await deviceServer.GetSessionsAsync().ConfigureAwait(false)).FirstOrDefault(s => s.Id == clientId)?.Items;
+
     internal DeviceEndpoint Devices { get; }
 
     internal DpsState Dps { get; }

@@ -152,7 +152,11 @@ internal sealed class DeviceEndpoint : IDisposable
             subscriptions.TryRemove(expectedClientId, out _);
         }
 
-        connections[expectedClientId] = new DeviceConnection(expectedClientId, expires, Interlocked.Increment(ref nextConnectionId), e.CleanSession != false, e.ChannelAdapter as DeviceChannelAdapter);
+        // Keyed and named by the client id string MQTTnet keeps for the connection (equal to expectedClientId), not a copy.
+        var adapter = e.ChannelAdapter as DeviceChannelAdapter;
+        adapter?.Accepted(clientId);
+        SessionItems.UseNone(e);
+        connections[clientId] = new DeviceConnection(clientId, expires, Interlocked.Increment(ref nextConnectionId), e.CleanSession != false, adapter);
         return Task.CompletedTask;
     }
 

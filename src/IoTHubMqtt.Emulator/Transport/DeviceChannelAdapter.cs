@@ -43,6 +43,27 @@ internal sealed class DeviceChannelAdapter(
     private long waitedFor;
     private TaskCompletionSource? acknowledged;
 
+    // The CONNECT read on this connection, until the hub has decided on it (see Accepted).
+    private MqttConnectPacket? connect;
+
+    /// <summary>
+    /// Called once the hub has accepted the device's CONNECT. MQTTnet keeps that packet for as long as the device stays
+    /// connected, but nothing reads its SAS token or user name again: both are dropped (the token is a secret, and the two
+    /// are about 270 bytes a connection), and the frame guard names the device by the client id string MQTTnet keeps rather
+    /// than a copy of its own.
+    /// </summary>
+    public void Accepted(string clientId)
+    {
+        if (connect is { } packet)
+        {
+            packet.Password = null;
+            packet.Username = null;
+            connect = null;
+        }
+
+        stream.NameDevice(clientId);
+    }
+
     /// <summary>QoS 1 PUBLISH packets read on this connection so far.</summary>
     public long AtLeastOncePublishesReceived => Interlocked.Read(ref atLeastOnceReceived);
 
@@ -61,6 +82,9 @@ internal sealed class DeviceChannelAdapter(
             return acknowledged.Task;
         }
     }
+
+    /// <summary>The client id the connection's messages name the device by (null before its CONNECT).</summary>
+    public string? DeviceName => stream.DeviceName;
 
     public long BytesReceived => Volatile.Read(ref bytesReceived);
 
@@ -232,7 +256,13 @@ internal sealed class DeviceChannelAdapter(
                     formatter.DetectProtocolVersion(received);
                 }
 
-                return Counted(formatter.Decode(received) ?? throw new MqttProtocolViolationException("Received malformed packet."));
+                var packet = formatter.Decode(received) ?? throw new MqttProtocolViolationException("Received malformed packet.");
+                if (packet is MqttConnectPacket connectPacket)
+                {
+                    connect = connectPacket;
+                }
+
+                return Counted(packet);
             }
             finally
             {

@@ -29,6 +29,9 @@ internal sealed class MqttFrameGuard(int maxRemainingLength, Action<string>? onV
     /// <summary>The client id of the CONNECT seen on this connection, for messages.</summary>
     public string? ClientId { get; private set; }
 
+    /// <summary>Names the device by <paramref name="clientId"/> (equal to what its CONNECT carried: the same string, not a copy).</summary>
+    public void NameDevice(string clientId) => ClientId = clientId;
+
     private enum State
     {
         Type,

@@ -62,6 +62,12 @@ internal sealed class MqttServerStream(Stream inner, int maxRemainingLength, Act
         set => throw new NotSupportedException();
     }
 
+    /// <summary>Names the device in what the frame guard reports by <paramref name="clientId"/> from now on.</summary>
+    public void NameDevice(string clientId) => guard.NameDevice(clientId);
+
+    /// <summary>The client id the frame guard names the device by (null before its CONNECT).</summary>
+    public string? DeviceName => guard.ClientId;
+
     /// <summary>Whether read-ahead input is here (the next read completes without waiting).</summary>
     public bool HasInput => inputCount > 0;
 
