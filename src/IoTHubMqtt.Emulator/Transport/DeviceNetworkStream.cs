@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
@@ -16,9 +17,22 @@ namespace IoTHubMqtt.Emulator.Transport;
 /// ends as <see cref="OperationCanceledException"/>. Cancelling a send under way closes the socket (a send cannot be
 /// cancelled on its own, and a TLS stream whose record was cut short cannot be written to again anyway).
 /// </para>
+/// <para>
+/// Closing is orderly when the device's input is unread (the hub closes a connection in the middle of a burst: throttled,
+/// or at a bad packet). Closing the socket then would reset the connection, and a reset can take with it what was sent
+/// last: a device that learns of the reset from a send of its own may never read the acknowledgements already on their
+/// way, and sends those messages again. So the hub's side ends first (its FIN follows everything sent), what the device
+/// still sends is read and dropped until it closes its side, for <see cref="LingerBound"/> at most, and then the socket is
+/// closed. With nothing unread the socket is closed at once.
+/// </para>
 /// </summary>
-internal sealed class DeviceNetworkStream(Socket socket) : NetworkStream(socket, ownsSocket: true)
+internal sealed class DeviceNetworkStream(Socket socket) : NetworkStream(socket, ownsSocket: false)
 {
+    /// <summary>How long a connection closed with the device's input unread waits for the device to close its side.</summary>
+    internal static readonly TimeSpan LingerBound = TimeSpan.FromSeconds(2);
+
+    private int closed;
+
     /// <summary>Operations kept for the next sends; more are made while more sends are under way at once, and dropped after.</summary>
     private static readonly int PoolLimit = Environment.ProcessorCount * 8;
 
@@ -27,6 +41,7 @@ internal sealed class DeviceNetworkStream(Socket socket) : NetworkStream(socket,
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref closed) != 0, this);
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled(cancellationToken);
@@ -37,6 +52,56 @@ internal sealed class DeviceNetworkStream(Socket socket) : NetworkStream(socket,
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing); // the stream is done with; the socket is closed here
+        if (disposing && Interlocked.Exchange(ref closed, 1) == 0)
+        {
+            Close(Socket);
+        }
+    }
+
+    private static void Close(Socket socket)
+    {
+        try
+        {
+            if (socket.Available > 0)
+            {
+                socket.Shutdown(SocketShutdown.Send);
+                _ = DrainThenCloseAsync(socket);
+                return;
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Gone already, or reset by the device: nothing to end in order.
+        }
+
+        socket.Dispose();
+    }
+
+    /// <summary>Reads and drops what the device still sends until it closes its side (or the bound), then closes the socket.</summary>
+    private static async Task DrainThenCloseAsync(Socket socket)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            using var bound = new CancellationTokenSource(LingerBound);
+            while (await socket.ReceiveAsync(buffer, SocketFlags.None, bound.Token).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // Reset by the device, or it kept sending past the bound: closed all the same.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            socket.Dispose();
+        }
+    }
 
     private async ValueTask SendAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using IoTHubMqtt.Emulator.Transport;
+using IoTHubMqtt.Testing;
 
 namespace IoTHubMqtt.Emulator.Tests.Transport;
 
@@ -96,6 +97,55 @@ public sealed class DeviceNetworkStreamTests
         await stream.DisposeAsync();
 
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await stream.WriteAsync(new byte[1], token));
+    }
+
+    /// <summary>
+    /// The hub closes a connection while the device is still sending (throttled, or a bad packet in a burst): what the hub
+    /// sent before (the acknowledgements of what it took) reaches the device, and then the end of the stream, not a reset
+    /// (closing a socket with its input unread resets the connection, and a device that learns of the reset first may never
+    /// read what was already on its way). The hub's side stays open until the device closes its own.
+    /// </summary>
+    [Fact]
+    public async Task Dispose_WithTheDevicesInputUnread_EndsTheStreamAfterWhatWasSent_WithoutAReset()
+    {
+        var token = TestContext.Current.CancellationToken;
+        var (server, client) = await ConnectedPairAsync(token);
+        using var device = client;
+        var stream = new DeviceNetworkStream(server);
+        await device.SendAsync(new byte[4096], token); // the device's next packets, which the hub will not read
+        await Eventually.TrueAsync(() => server.Available == 4096);
+        var acknowledgements = Enumerable.Range(0, 64).Select(i => (byte)i).ToArray();
+        await stream.WriteAsync(acknowledgements, token);
+
+        await stream.DisposeAsync();
+        await device.SendAsync(new byte[4096], token); // still sending: the hub's side reads and drops it
+
+        var received = new byte[acknowledgements.Length];
+        await ReadAllAsync(device, received, token).WaitAsync(HangGuard, token);
+        Assert.Equal(acknowledgements, received);
+        Assert.Equal(0, await device.ReceiveAsync(new byte[1], token).AsTask().WaitAsync(HangGuard, token)); // the end, not a reset
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await stream.WriteAsync(new byte[1], token));
+
+        device.Shutdown(SocketShutdown.Send); // the device closes its side; the hub's then closes
+        Assert.Equal(0, await device.ReceiveAsync(new byte[1], token).AsTask().WaitAsync(HangGuard, token));
+    }
+
+    [Fact]
+    public async Task Dispose_WithNothingUnread_ClosesAtOnce()
+    {
+        var token = TestContext.Current.CancellationToken;
+        var (server, client) = await ConnectedPairAsync(token);
+        using var device = client;
+        var stream = new DeviceNetworkStream(server);
+        await stream.WriteAsync(new byte[] { 1, 2, 3 }, token);
+
+        await stream.DisposeAsync();
+
+        Assert.Throws<ObjectDisposedException>(() => server.Available); // closed, not lingering
+        var received = new byte[3];
+        await ReadAllAsync(device, received, token).WaitAsync(HangGuard, token);
+        Assert.Equal(0, await device.ReceiveAsync(new byte[1], token).AsTask().WaitAsync(HangGuard, token));
     }
 
     private static async Task ReadAllAsync(Socket socket, byte[] buffer, CancellationToken token)
