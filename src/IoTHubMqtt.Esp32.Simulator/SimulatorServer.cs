@@ -53,7 +53,7 @@ public sealed class SimulatorServer : IAsyncDisposable
             listener = new TcpListener(IPAddress.Loopback, 0);
             listener.Start();
             TcpPort = ((IPEndPoint)listener.LocalEndpoint).Port;
-            acceptLoop = Task.Run(AcceptAsync);
+            acceptLoop = AcceptAsync(); // its first accept is under way before the constructor returns
             return;
         }
 
@@ -244,6 +244,10 @@ public sealed class SimulatorServer : IAsyncDisposable
             catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
             {
                 return;
+            }
+            catch (InvalidOperationException) when (stop.IsCancellationRequested)
+            {
+                return; // stopped between the check above and the accept: the listener is no longer listening
             }
 
             client.NoDelay = true;

@@ -11,6 +11,20 @@ public sealed class RobustnessTests
 {
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
+    /// <summary>
+    /// A simulator stopped the moment it was started (Start-Esp32Simulator, then Stop-Esp32Simulator at once) stops
+    /// cleanly: its accept loop, which may not have begun waiting yet, finds the listener stopped and ends.
+    /// </summary>
+    [Fact]
+    public async Task SimulatorStoppedAsSoonAsStarted_StopsCleanly()
+    {
+        for (var i = 0; i < 3000; i++)
+        {
+            var server = new SimulatorServer(new SimulatorOptions { FlashSize = 64 * 1024 });
+            await server.DisposeAsync();
+        }
+    }
+
     [Fact]
     public async Task PeerSendingGarbage_SyncFailed_NoHang()
     {

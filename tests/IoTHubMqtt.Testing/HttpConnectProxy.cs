@@ -60,6 +60,10 @@ public sealed class HttpConnectProxy : IAsyncDisposable
             {
                 return;
             }
+            catch (InvalidOperationException) when (stop.IsCancellationRequested)
+            {
+                return; // stopped between the loop's check and the accept
+            }
 
             tunnels.Add(Task.Run(() => ServeAsync(client)));
         }

@@ -182,6 +182,10 @@ public sealed class ScriptedMqttHub : IAsyncDisposable
             {
                 return;
             }
+            catch (InvalidOperationException) when (stop.IsCancellationRequested)
+            {
+                return; // stopped between the loop's check and the accept
+            }
 
             var connection = new Connection(Interlocked.Increment(ref connectionIds), client);
             connections[connection.Id] = connection;

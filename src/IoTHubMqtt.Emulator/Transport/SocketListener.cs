@@ -108,6 +108,10 @@ internal sealed class SocketListener : IDisposable
             {
                 return;
             }
+            catch (InvalidOperationException) when (token.IsCancellationRequested)
+            {
+                return; // stopped between the loop's check and the accept: the listener is no longer listening
+            }
             catch (SocketException ex)
             {
                 if (token.IsCancellationRequested)

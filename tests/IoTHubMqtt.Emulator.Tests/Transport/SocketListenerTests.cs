@@ -8,6 +8,18 @@ namespace IoTHubMqtt.Emulator.Tests.Transport;
 /// <summary>The TCP accept loop every listener shares, on real loopback sockets.</summary>
 public sealed class SocketListenerTests
 {
+    /// <summary>Stopped the moment it started, the accept loop ends cleanly, whether or not it had begun waiting.</summary>
+    [Fact]
+    public async Task StoppedRightAfterStart_StopsCleanly()
+    {
+        for (var i = 0; i < 3000; i++)
+        {
+            using var listener = new SocketListener("test", IPAddress.Loopback, 0, 8, (_, _) => Task.CompletedTask, new EmulatorLog(null));
+            listener.Start();
+            await listener.StopAsync();
+        }
+    }
+
     [Fact]
     public void DisposedRightAfterStart_LeavesNoFaultedTaskBehind()
     {
