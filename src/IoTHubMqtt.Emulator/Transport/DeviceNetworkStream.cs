@@ -31,13 +31,13 @@ internal sealed class DeviceNetworkStream(Socket socket) : NetworkStream(socket,
     /// <summary>How long a connection closed with the device's input unread waits for the device to close its side.</summary>
     internal static readonly TimeSpan LingerBound = TimeSpan.FromSeconds(2);
 
-    private int closed;
-
     /// <summary>Operations kept for the next sends; more are made while more sends are under way at once, and dropped after.</summary>
     private static readonly int PoolLimit = Environment.ProcessorCount * 8;
 
     private static readonly ConcurrentQueue<SendOperation> Pool = new();
     private static int pooled;
+
+    private int closed;
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
